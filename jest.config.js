@@ -1,0 +1,12 @@
+// Jest runs TypeScript through @swc/jest: it only strips types (fast on 2 cores);
+// type checking is done once for the whole tree by `yarn typecheck` (tsc), which `yarn test` runs first.
+/** @type {import('jest').Config} */
+module.exports = {
+  testEnvironment: 'node',
+  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  testMatch: ['<rootDir>/{apps,packages}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  globalSetup: '<rootDir>/test/global-setup.ts',
+  // Integration tests share one Kafka broker and one single-threaded database on a 2-core machine.
+  maxWorkers: 1,
+  testTimeout: 120_000,
+};

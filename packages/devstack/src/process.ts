@@ -1,0 +1,76 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Pid files for the engines the devstack starts in the background. */
+
+export function readPid(pidFile: string): number | undefined {
+  try {
+    const pid = Number.parseInt(fs.readFileSync(pidFile, 'utf8').trim(), 10);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function writePid(pidFile: string, pid: number): void {
+  fs.mkdirSync(path.dirname(pidFile), { recursive: true });
+  fs.writeFileSync(pidFile, `${pid}\n`);
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The pid recorded in pidFile if that process is still running. */
+export function runningPid(pidFile: string): number | undefined {
+  const pid = readPid(pidFile);
+  return pid !== undefined && isAlive(pid) ? pid : undefined;
+}
+
+/**
+ * SIGTERM the process recorded in pidFile, wait up to timeoutMs for it to exit,
+ * then SIGKILL. Removes the pid file. Returns false when nothing was running.
+ */
+export async function stopPid(pidFile: string, timeoutMs = 30_000): Promise<boolean> {
+  const pid = runningPid(pidFile);
+  if (pid === undefined) {
+    fs.rmSync(pidFile, { force: true });
+    return false;
+  }
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + timeoutMs;
+  while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  while (isAlive(pid)) await sleep(50);
+  fs.rmSync(pidFile, { force: true });
+  return true;
+}
+
+/** Poll check() until it resolves true, or fail after timeoutMs with the message of its last error. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  { timeoutMs = 60_000, intervalMs = 250, alive }: { timeoutMs?: number; intervalMs?: number; alive?: () => boolean } = {},
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      lastError = err;
+    }
+    if (alive && !alive()) throw new Error(`${what}: the process exited before it became ready`);
+    if (Date.now() > deadline) {
+      const detail = lastError instanceof Error ? `: ${lastError.message}` : '';
+      throw new Error(`${what}: not ready after ${timeoutMs / 1000}s${detail}`);
+    }
+    await sleep(intervalMs);
+  }
+}
