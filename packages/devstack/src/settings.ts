@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { devstackDir } from './paths';
+
+/**
+ * The devstack's own variables. Defaults are written here once.
+ * KAFKA_BROKERS / DATABASE_URL are not devstack settings: when a user sets them, tests and
+ * `yarn dev` use those engines and the devstack starts nothing for them.
+ */
+const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
+
+const schema = z.object({
+  DEVSTACK_HOST: z.string().min(1).default('127.0.0.1'),
+  DEVSTACK_KAFKA_PORT: port(9092),
+  DEVSTACK_KAFKA_CONTROLLER_PORT: port(9093),
+  DEVSTACK_PG_PORT: port(6432),
+});
+
+export interface DevstackSettings {
+  dir: string;
+  host: string;
+  kafkaPort: number;
+  kafkaControllerPort: number;
+  pgPort: number;
+  /** Where clients reach the devstack's broker. */
+  kafkaBrokers: string;
+  /** Where clients reach the devstack's database. */
+  databaseUrl: string;
+}
+
+export function devstackSettings(env: NodeJS.ProcessEnv = process.env): DevstackSettings {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((issue) => {
+      const name = String(issue.path[0]);
+      return `${name}=${JSON.stringify(env[name])}: ${issue.message}`;
+    });
+    throw new Error(`invalid devstack configuration:\n  ${lines.join('\n  ')}`);
+  }
+  const s = parsed.data;
+  return {
+    dir: devstackDir(env),
+    host: s.DEVSTACK_HOST,
+    kafkaPort: s.DEVSTACK_KAFKA_PORT,
+    kafkaControllerPort: s.DEVSTACK_KAFKA_CONTROLLER_PORT,
+    pgPort: s.DEVSTACK_PG_PORT,
+    kafkaBrokers: `${s.DEVSTACK_HOST}:${s.DEVSTACK_KAFKA_PORT}`,
+    databaseUrl: `postgres://postgres@${s.DEVSTACK_HOST}:${s.DEVSTACK_PG_PORT}/postgres`,
+  };
+}

@@ -1,0 +1,89 @@
+import fs from 'node:fs';
+import { checkJava, kafkaStatus, startKafka, stopKafka } from './kafka';
+import { assertPortFree } from './ports';
+import { DevstackSettings } from './settings';
+import { startTimescale, stopTimescale, timescaleStatus } from './timescale';
+
+export type Log = (message: string) => void;
+
+/** Which engines the devstack should run: those the user has not pointed elsewhere. */
+export interface Engines {
+  kafka: boolean;
+  timescale: boolean;
+}
+
+/** KAFKA_BROKERS / DATABASE_URL set → that engine is external and the devstack leaves it alone. */
+export function localEngines(env: NodeJS.ProcessEnv = process.env): Engines {
+  return { kafka: !env.KAFKA_BROKERS, timescale: !env.DATABASE_URL };
+}
+
+/**
+ * Start what is not running yet and return when every engine answers.
+ * Ports are checked first so a clash is reported with the variable that moves it.
+ */
+export async function up(s: DevstackSettings, engines: Engines, log: Log, { fresh = false } = {}): Promise<void> {
+  if (fresh) {
+    await down(s, log);
+    fs.rmSync(s.dir, { recursive: true, force: true });
+    log(`wiped ${s.dir}`);
+  }
+  fs.mkdirSync(s.dir, { recursive: true });
+
+  const kafkaRunning = engines.kafka && kafkaStatus(s.dir).running;
+  const timescaleRunning = engines.timescale && timescaleStatus(s.dir).running;
+  if (engines.kafka && !kafkaRunning) {
+    await checkJava();
+    await assertPortFree({ what: 'the Kafka broker', host: s.host, port: s.kafkaPort, variable: 'DEVSTACK_KAFKA_PORT' });
+    await assertPortFree({
+      what: 'the Kafka controller',
+      host: s.host,
+      port: s.kafkaControllerPort,
+      variable: 'DEVSTACK_KAFKA_CONTROLLER_PORT',
+    });
+  }
+  if (engines.timescale && !timescaleRunning) {
+    await assertPortFree({ what: 'TimescaleDB', host: s.host, port: s.pgPort, variable: 'DEVSTACK_PG_PORT' });
+  }
+
+  // The two engines start independently; start them side by side.
+  await Promise.all([
+    engines.kafka ? startKafkaLogged(s, log) : Promise.resolve(),
+    engines.timescale ? startTimescaleLogged(s, log) : Promise.resolve(),
+  ]);
+}
+
+async function startKafkaLogged(s: DevstackSettings, log: Log): Promise<void> {
+  const started = Date.now();
+  const { pid, alreadyRunning } = await startKafka({
+    dataDir: s.dir,
+    host: s.host,
+    port: s.kafkaPort,
+    controllerPort: s.kafkaControllerPort,
+    log,
+  });
+  log(
+    alreadyRunning
+      ? `kafka: already running (pid ${pid}) on ${s.kafkaBrokers}`
+      : `kafka: ready on ${s.kafkaBrokers} (pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  );
+}
+
+async function startTimescaleLogged(s: DevstackSettings, log: Log): Promise<void> {
+  const started = Date.now();
+  const { pid, alreadyRunning } = await startTimescale({ dataDir: s.dir, host: s.host, port: s.pgPort, log });
+  log(
+    alreadyRunning
+      ? `timescaledb: already running (pid ${pid}) at ${s.databaseUrl}`
+      : `timescaledb: ready at ${s.databaseUrl} (pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  );
+}
+
+export async function down(s: DevstackSettings, log: Log): Promise<void> {
+  const [kafka, timescale] = await Promise.all([stopKafka(s.dir), stopTimescale(s.dir)]);
+  log(kafka ? 'kafka: stopped' : 'kafka: was not running');
+  log(timescale ? 'timescaledb: stopped' : 'timescaledb: was not running');
+}
+
+export function status(s: DevstackSettings): { kafka: { running: boolean; pid?: number }; timescale: { running: boolean; pid?: number } } {
+  return { kafka: kafkaStatus(s.dir), timescale: timescaleStatus(s.dir) };
+}
