@@ -1,0 +1,246 @@
+/**
+ * Configuration from environment variables.
+ *
+ * A service describes its configuration as ONE zod object schema keyed by the environment
+ * variable names themselves, with coercion and defaults written once, in the schema:
+ *
+ * ```ts
+ * const schema = z.object({
+ *   ...kafkaEnv.shape,
+ *   ...logEnv.shape,
+ *   FETCH_CONCURRENCY: envVar.positiveInt(32),
+ *   FETCHER_HTTP_PORT: envVar.port(8082),
+ * });
+ * const config = configOrExit(schema); // config.FETCH_CONCURRENCY is a number
+ * ```
+ *
+ * Empty variables (`FOO=`) count as unset, so a blank line in `.env` falls back to the default.
+ *
+ * @module
+ */
+import { z } from 'zod';
+
+/** Environment variables as Node gives them. */
+export type Env = Record<string, string | undefined>;
+
+/** One variable that failed validation. */
+export interface ConfigProblem {
+  /** The environment variable, e.g. `FETCH_CONCURRENCY`. */
+  variable: string;
+  /** The raw value given, or `undefined` when the variable is not set. */
+  value: string | undefined;
+  /** What the variable must hold, e.g. `a positive integer`. */
+  expected: string;
+}
+
+/**
+ * Thrown by {@link loadConfig}. The message lists every bad variable on its own line, e.g.
+ *
+ * ```
+ * invalid configuration:
+ *   FETCH_CONCURRENCY="abc": expected a positive integer
+ *   DATABASE_URL is not set: expected a postgres:// URL
+ * ```
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: ConfigProblem[]) {
+    super(['invalid configuration:', ...problems.map((p) => `  ${formatProblem(p)}`)].join('\n'));
+  }
+}
+
+/** `NAME="value": expected ...` (passwords in URLs are masked). */
+export function formatProblem(p: ConfigProblem): string {
+  return p.value === undefined
+    ? `${p.variable} is not set: expected ${p.expected}`
+    : `${p.variable}=${JSON.stringify(maskPassword(p.value))}: expected ${p.expected}`;
+}
+
+/**
+ * Validates `env` against `schema` and returns the typed, coerced, defaulted result.
+ * Variables not named in the schema are ignored. Empty strings count as unset.
+ *
+ * @throws {@link ConfigError} naming every bad variable, the value given and what is expected.
+ */
+export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.env): z.output<S> {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+
+  const problems = new Map<string, ConfigProblem>();
+  for (const issue of result.error.issues) {
+    const variable = String(issue.path[0] ?? '(config)');
+    if (problems.has(variable)) continue; // one line per variable is enough
+    const field = schema.shape[variable] as z.ZodType | undefined;
+    problems.set(variable, {
+      variable,
+      value: input[variable],
+      expected: (field && expectation(field)) ?? issue.message,
+    });
+  }
+  throw new ConfigError([...problems.values()]);
+}
+
+/**
+ * {@link loadConfig} for a `main.ts`: on a {@link ConfigError} prints it to stderr (and to the
+ * logger, if given) and exits with code 2; any other error is rethrown.
+ */
+export function configOrExit<S extends z.ZodObject>(
+  schema: S,
+  logger?: { error(obj: object, msg: string): void },
+  env: Env = process.env,
+): z.output<S> {
+  try {
+    return loadConfig(schema, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    logger?.error({ problems: err.problems }, 'invalid configuration');
+    process.stderr.write(`${err.message}\n`);
+    process.exit(2);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Building blocks for variables. Each carries a description used in error messages.
+
+const intervalUnit =
+  '(?:microseconds?|milliseconds?|ms|seconds?|secs?|s|minutes?|mins?|m|hours?|h|days?|d|weeks?|w|months?|mons?|years?|y)';
+const intervalPattern = new RegExp(`^\\s*\\d+\\s*${intervalUnit}(?:\\s+\\d+\\s*${intervalUnit})*\\s*$`, 'i');
+
+/** Schema builders for typical variables; each has its default as the argument. */
+export const envVar = {
+  /** A whole number > 0, e.g. a concurrency or batch size. */
+  positiveInt: (defaultValue: number) =>
+    z.coerce.number().int().positive().describe('a positive integer').default(defaultValue),
+  /** A whole number >= 0, e.g. a delay in milliseconds that may be zero. */
+  nonNegativeInt: (defaultValue: number) =>
+    z.coerce.number().int().nonnegative().describe('an integer >= 0').default(defaultValue),
+  /** A TCP port 0–65535 (0 lets the OS pick one, handy in tests). */
+  port: (defaultValue: number) =>
+    z.coerce.number().int().min(0).max(65535).describe('a TCP port (0-65535)').default(defaultValue),
+  /** `true/false`, `1/0`, `yes/no`, `on/off` (unlike `z.coerce.boolean()`, "false" is false). */
+  boolean: (defaultValue: boolean) => z.stringbool().describe('true or false').default(defaultValue),
+  /** A non-empty string. */
+  string: (defaultValue: string) => z.string().min(1).describe('a non-empty string').default(defaultValue),
+  /** Comma-separated list → `string[]` (items trimmed, empty items dropped); must not be empty. */
+  list: (defaultValue: string) =>
+    z
+      .string()
+      .default(defaultValue)
+      .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+      .pipe(z.array(z.string()).min(1))
+      .describe('a comma-separated list, e.g. "a,b"'),
+  /** A PostgreSQL interval of the form `<n> <unit>[ <n> <unit>...]`, e.g. `7 days`, `1 day 12 hours`. */
+  interval: (defaultValue: string) =>
+    z
+      .string()
+      .regex(intervalPattern)
+      .describe('a PostgreSQL interval such as "7 days" or "12 hours"')
+      .default(defaultValue),
+};
+
+/** Pino's levels, most to least severe; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** `LOG_LEVEL` (default `info`). */
+export const logEnv = z.object({
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+/**
+ * Kafka connection and topic names. Every service that talks to Kafka spreads this in.
+ *
+ * - `KAFKA_BROKERS` — comma-separated `host:port` list → `string[]`. Default `127.0.0.1:9092`.
+ * - `KAFKA_CLIENT_ID` — optional; when unset a service uses its own name (e.g. `fetcher`).
+ * - `TOPIC_FETCH_JOBS` — default `mockstagram.fetch-jobs`.
+ * - `TOPIC_FETCH_RESULTS` — default `mockstagram.fetch-results`.
+ * - `TOPIC_DLQ` — default `mockstagram.dlq`.
+ * - `TOPIC_PARTITIONS` — partitions a topic is created (or grown) with. Default 12.
+ */
+export const kafkaEnv = z.object({
+  KAFKA_BROKERS: envVar.list('127.0.0.1:9092'),
+  KAFKA_CLIENT_ID: z.string().min(1).describe('a non-empty string').optional(),
+  TOPIC_FETCH_JOBS: envVar.string('mockstagram.fetch-jobs'),
+  TOPIC_FETCH_RESULTS: envVar.string('mockstagram.fetch-results'),
+  TOPIC_DLQ: envVar.string('mockstagram.dlq'),
+  TOPIC_PARTITIONS: envVar.positiveInt(12),
+});
+
+/**
+ * PostgreSQL / TimescaleDB connection.
+ *
+ * - `DATABASE_URL` — default `postgres://postgres@127.0.0.1:6432/postgres` (the devstack).
+ * - `DATABASE_POOL_SIZE` — max connections per process. Default 10.
+ */
+export const databaseEnv = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//)
+    .describe('a postgres:// URL')
+    .default('postgres://postgres@127.0.0.1:6432/postgres'),
+  DATABASE_POOL_SIZE: envVar.positiveInt(10),
+});
+
+/**
+ * What `yarn migrate` reads (besides {@link databaseEnv} and {@link logEnv}).
+ *
+ * - `FOLLOWER_COUNTS_COMPRESS_AFTER` — chunks older than this are compressed. Default `7 days`.
+ * - `FOLLOWER_COUNTS_RETAIN_FOR` — raw samples older than this are dropped. Default `365 days`.
+ *
+ * They are substituted into migration 006 when it is first applied; see migrations/README.md
+ * for changing them on a database that already has them.
+ */
+export const migrationEnv = z.object({
+  FOLLOWER_COUNTS_COMPRESS_AFTER: envVar.interval('7 days'),
+  FOLLOWER_COUNTS_RETAIN_FOR: envVar.interval('365 days'),
+});
+
+// ---------------------------------------------------------------------------------------------
+
+/** Human description of what a schema accepts, derived from `.describe()` or its checks. */
+function expectation(schema: z.ZodType): string | undefined {
+  if (schema.description) return schema.description;
+  const def = (schema as unknown as { _zod: { def: Record<string, unknown> } })._zod.def;
+  switch (def.type) {
+    case 'default':
+    case 'prefault':
+    case 'optional':
+    case 'nullable':
+    case 'readonly':
+    case 'catch':
+      return expectation(def.innerType as z.ZodType);
+    case 'pipe':
+      return expectation(def.in as z.ZodType) ?? expectation(def.out as z.ZodType);
+    case 'number': {
+      const n = schema as unknown as z.ZodNumber;
+      const checks = ((def.checks as Array<{ _zod: { def: Record<string, unknown> } }>) ?? []).map((c) => c._zod.def);
+      const kind = n.isInt ? 'integer' : 'number';
+      const lower = checks.find((c) => c.check === 'greater_than');
+      const upper = checks.find((c) => c.check === 'less_than');
+      if (lower && !upper && lower.value === 0) return lower.inclusive ? `an ${kind} >= 0` : `a positive ${kind}`;
+      const parts = [`${kind === 'integer' ? 'an' : 'a'} ${kind}`];
+      if (lower) parts.push(`${lower.inclusive ? '>=' : '>'} ${lower.value}`);
+      if (upper) parts.push(`${lower ? 'and ' : ''}${upper.inclusive ? '<=' : '<'} ${upper.value}`);
+      return parts.join(' ');
+    }
+    case 'enum':
+      return `one of ${Object.values(def.entries as Record<string, string>).join(', ')}`;
+    case 'boolean':
+      return 'true or false';
+    case 'string': {
+      const format = (schema as unknown as { format?: string | null }).format;
+      return format ? `a ${format}` : 'a string';
+    }
+    default:
+      return undefined;
+  }
+}
+
+function maskPassword(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*:)[^@/]*@/i, '$1***@');
+}

@@ -1,0 +1,11 @@
+/**
+ * `@mockstagram/shared` — what every Mockstagram service builds on.
+ * One module per concern; everything is re-exported here.
+ *
+ * @packageDocumentation
+ */
+export * from './config';
+export * from './logger';
+export * from './metrics';
+export * from './http';
+export * from './shutdown';

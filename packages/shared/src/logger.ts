@@ -1,0 +1,58 @@
+/**
+ * Structured logging: pino, one JSON object per line on stdout, `service` on every line.
+ *
+ * Trace correlation: the telemetry module (OpenTelemetry) registers a provider with
+ * {@link setLogContextProvider}; from then on every line written while a span is active
+ * carries `trace_id` and `span_id`. Loggers created before the registration pick it up too.
+ * This module has no OpenTelemetry dependency.
+ *
+ * @module
+ */
+import os from 'node:os';
+import pino from 'pino';
+import type { LogLevel } from './config';
+
+export type Logger = pino.Logger;
+
+/** Returns extra fields for the current log line, e.g. `{ trace_id, span_id }`, or nothing. */
+export type LogContextProvider = () => Record<string, unknown> | undefined;
+
+let contextProvider: LogContextProvider | undefined;
+
+/**
+ * Registers the function that adds context (trace ids) to every log line of every logger.
+ * Pass `undefined` to remove it. Called by the telemetry setup, not by services.
+ *
+ * @example
+ * setLogContextProvider(() => {
+ *   const span = trace.getActiveSpan();
+ *   if (!span) return undefined;
+ *   const { traceId, spanId } = span.spanContext();
+ *   return { trace_id: traceId, span_id: spanId };
+ * });
+ */
+export function setLogContextProvider(provider: LogContextProvider | undefined): void {
+  contextProvider = provider;
+}
+
+const noContext = {};
+
+/**
+ * Creates the service's root logger. Lines look like
+ * `{"level":"info","time":"2024-05-01T12:00:00.000Z","service":"fetcher","pid":1,"hostname":"h","msg":"..."}`.
+ * Errors go under `err` (pino's serializer: type, message, stack).
+ *
+ * @param service  the service name, e.g. `fetcher`; written as `service` on every line.
+ * @param level    minimum level (default `info`); `silent` disables logging.
+ * @param destination  where to write (default: stdout). Tests pass a stream to capture lines.
+ */
+export function createLogger(service: string, level: LogLevel = 'info', destination?: pino.DestinationStream): Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: { service, pid: process.pid, hostname: os.hostname() },
+    timestamp: pino.stdTimeFunctions.isoTime,
+    formatters: { level: (label) => ({ level: label }) },
+    mixin: () => (contextProvider ? (contextProvider() ?? noContext) : noContext),
+  };
+  return destination ? pino(options, destination) : pino(options);
+}

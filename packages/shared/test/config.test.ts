@@ -1,0 +1,118 @@
+import { z } from 'zod';
+import { ConfigError, databaseEnv, envVar, kafkaEnv, loadConfig, logEnv, migrationEnv } from '../src/config';
+
+const schema = z.object({
+  ...kafkaEnv.shape,
+  ...databaseEnv.shape,
+  ...logEnv.shape,
+  FETCH_CONCURRENCY: envVar.positiveInt(32),
+  FETCHER_HTTP_PORT: envVar.port(8082),
+  DRY_RUN: envVar.boolean(false),
+});
+
+function problemsOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('applies the defaults written in the schema', () => {
+    const c = loadConfig(schema, {});
+    expect(c).toEqual({
+      KAFKA_BROKERS: ['127.0.0.1:9092'],
+      KAFKA_CLIENT_ID: undefined,
+      TOPIC_FETCH_JOBS: 'mockstagram.fetch-jobs',
+      TOPIC_FETCH_RESULTS: 'mockstagram.fetch-results',
+      TOPIC_DLQ: 'mockstagram.dlq',
+      TOPIC_PARTITIONS: 12,
+      DATABASE_URL: 'postgres://postgres@127.0.0.1:6432/postgres',
+      DATABASE_POOL_SIZE: 10,
+      LOG_LEVEL: 'info',
+      FETCH_CONCURRENCY: 32,
+      FETCHER_HTTP_PORT: 8082,
+      DRY_RUN: false,
+    });
+  });
+
+  it('coerces values and splits lists', () => {
+    const c = loadConfig(schema, {
+      KAFKA_BROKERS: ' a:9092, b:9093 ,',
+      FETCH_CONCURRENCY: '8',
+      DRY_RUN: 'false',
+      LOG_LEVEL: 'debug',
+      UNRELATED: 'ignored',
+    });
+    expect(c.KAFKA_BROKERS).toEqual(['a:9092', 'b:9093']);
+    expect(c.FETCH_CONCURRENCY).toBe(8);
+    expect(c.DRY_RUN).toBe(false);
+    expect(c.LOG_LEVEL).toBe('debug');
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(loadConfig(schema, { FETCH_CONCURRENCY: '' }).FETCH_CONCURRENCY).toBe(32);
+  });
+
+  it('names the variable, the value and what is expected', () => {
+    expect(problemsOf(() => loadConfig(schema, { FETCH_CONCURRENCY: 'abc' }))).toContain(
+      'FETCH_CONCURRENCY="abc": expected a positive integer',
+    );
+    expect(problemsOf(() => loadConfig(schema, { FETCH_CONCURRENCY: '-3' }))).toContain(
+      'FETCH_CONCURRENCY="-3": expected a positive integer',
+    );
+    expect(problemsOf(() => loadConfig(schema, { FETCH_CONCURRENCY: '1.5' }))).toContain(
+      'FETCH_CONCURRENCY="1.5": expected a positive integer',
+    );
+    expect(problemsOf(() => loadConfig(schema, { FETCHER_HTTP_PORT: '70000' }))).toContain(
+      'FETCHER_HTTP_PORT="70000": expected a TCP port (0-65535)',
+    );
+    expect(problemsOf(() => loadConfig(schema, { LOG_LEVEL: 'loud' }))).toContain(
+      'LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent',
+    );
+    expect(problemsOf(() => loadConfig(schema, { DRY_RUN: 'maybe' }))).toContain('DRY_RUN="maybe": expected true or false');
+    expect(problemsOf(() => loadConfig(schema, { KAFKA_BROKERS: ',' }))).toContain('KAFKA_BROKERS=",": expected a comma-separated list');
+  });
+
+  it('lists every bad variable, one per line', () => {
+    const message = problemsOf(() => loadConfig(schema, { FETCH_CONCURRENCY: 'x', TOPIC_PARTITIONS: '0' }));
+    expect(message.split('\n')).toEqual([
+      'invalid configuration:',
+      '  TOPIC_PARTITIONS="0": expected a positive integer',
+      '  FETCH_CONCURRENCY="x": expected a positive integer',
+    ]);
+  });
+
+  it('reports a missing required variable', () => {
+    const s = z.object({ API_TOKEN: z.string().min(1) });
+    expect(problemsOf(() => loadConfig(s, {}))).toContain('API_TOKEN is not set: expected a string');
+  });
+
+  it('derives expectations from plain zod schemas too', () => {
+    const s = z.object({ N: z.coerce.number().int().min(1).max(5), M: z.coerce.number().int().nonnegative() });
+    const message = problemsOf(() => loadConfig(s, { N: '9', M: 'x' }));
+    expect(message).toContain('N="9": expected an integer >= 1 and <= 5');
+    expect(message).toContain('M="x": expected an integer >= 0');
+  });
+
+  it('masks the password of a URL in the message', () => {
+    const s = z.object({ U: z.url().startsWith('redis://') });
+    expect(problemsOf(() => loadConfig(s, { U: 'postgres://me:secret@db/x' }))).toContain('U="postgres://me:***@db/x"');
+    expect(problemsOf(() => loadConfig(databaseEnv, { DATABASE_URL: 'mysql://me:secret@db/x' }))).toContain(
+      'DATABASE_URL="mysql://me:***@db/x": expected a postgres:// URL',
+    );
+  });
+
+  it('validates PostgreSQL intervals', () => {
+    expect(loadConfig(migrationEnv, { FOLLOWER_COUNTS_RETAIN_FOR: '1 day 12 hours' })).toEqual({
+      FOLLOWER_COUNTS_COMPRESS_AFTER: '7 days',
+      FOLLOWER_COUNTS_RETAIN_FOR: '1 day 12 hours',
+    });
+    expect(problemsOf(() => loadConfig(migrationEnv, { FOLLOWER_COUNTS_COMPRESS_AFTER: "7 days'; drop table x; --" }))).toContain(
+      'FOLLOWER_COUNTS_COMPRESS_AFTER="7 days\'; drop table x; --": expected a PostgreSQL interval',
+    );
+  });
+});
