@@ -9,3 +9,5 @@ export * from './logger';
 export * from './metrics';
 export * from './http';
 export * from './shutdown';
+export * from './schemas';
+export * from './dlq';
