@@ -11,3 +11,4 @@ export * from './http';
 export * from './shutdown';
 export * from './schemas';
 export * from './dlq';
+export * from './kafka';

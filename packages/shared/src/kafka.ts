@@ -1,0 +1,246 @@
+/**
+ * Kafka (kafkajs): client, producer, topic admin and batch produce.
+ *
+ * Delivery: the producer is idempotent and every send waits for `acks = -1` (all in-sync
+ * replicas). kafkajs uses `-1` as the default for `send` / `sendBatch` and *refuses* any other
+ * value on an idempotent producer, so a send that resolved is durably stored and a retried send
+ * is not written twice.
+ *
+ * @module
+ */
+import {
+  CompressionTypes,
+  Kafka,
+  logLevel as KafkaLogLevel,
+  Partitioners,
+  type Admin,
+  type LogEntry,
+  type Message,
+  type Producer,
+  type ProducerConfig,
+  type RecordMetadata,
+} from 'kafkajs';
+import type { Logger } from './logger';
+
+export { CompressionTypes };
+
+export interface CreateKafkaOptions {
+  /** `host:port` list, e.g. `config.KAFKA_BROKERS`. */
+  brokers: string[];
+  /** Shows up in broker logs and quotas; use `config.KAFKA_CLIENT_ID ?? '<service>'`. */
+  clientId: string;
+  /** kafkajs' own log lines are written through `logger.child({ component: 'kafkajs' })`, at the same level. */
+  logger: Logger;
+  /** TCP connect timeout per broker. Default 3000 ms (kafkajs' 1000 ms is tight on a busy 2-core machine). */
+  connectionTimeoutMs?: number;
+  /** Per-request timeout. Default 30 000 ms. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * Creates the kafkajs client.
+ *
+ * Retries (for connects, metadata, consumer and admin requests): up to 8 retries, starting at
+ * 300 ms and doubling to at most 30 s between tries, ~2 minutes in all — long enough to ride
+ * out a broker restart or leader election. The idempotent producer retries without limit
+ * (see {@link createProducer}).
+ */
+export function createKafka(options: CreateKafkaOptions): Kafka {
+  const log = options.logger.child({ component: 'kafkajs' });
+  return new Kafka({
+    clientId: options.clientId,
+    brokers: options.brokers,
+    connectionTimeout: options.connectionTimeoutMs ?? 3000,
+    requestTimeout: options.requestTimeoutMs ?? 30_000,
+    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 30_000, factor: 0.2, multiplier: 2 },
+    logLevel: kafkaLogLevel(log.level),
+    logCreator:
+      () =>
+      ({ namespace, level, log: entry }: LogEntry) => {
+        const { message, timestamp: _t, logger: _l, ...fields } = entry;
+        const method = level === KafkaLogLevel.ERROR ? 'error' : level === KafkaLogLevel.WARN ? 'warn' : level === KafkaLogLevel.INFO ? 'info' : 'debug';
+        log[method]({ namespace, ...fields }, message);
+      },
+  });
+}
+
+/** pino level → the kafkajs level that lets the same lines through. */
+function kafkaLogLevel(level: string): KafkaLogLevel {
+  switch (level) {
+    case 'trace':
+    case 'debug':
+      return KafkaLogLevel.DEBUG;
+    case 'info':
+      return KafkaLogLevel.INFO;
+    case 'warn':
+      return KafkaLogLevel.WARN;
+    case 'silent':
+      return KafkaLogLevel.NOTHING;
+    default:
+      return KafkaLogLevel.ERROR;
+  }
+}
+
+export interface CreateProducerOptions {
+  /** Extra kafkajs producer options (e.g. `transactionTimeout`); ours win for the delivery settings. */
+  extra?: Omit<ProducerConfig, 'idempotent' | 'maxInFlightRequests'>;
+}
+
+/**
+ * Creates an idempotent producer (not yet connected; call `await producer.connect()`).
+ *
+ * - `idempotent: true`: the broker drops a batch it already has (per partition sequence numbers),
+ *   so retries after a lost ack do not duplicate. kafkajs then retries without limit
+ *   (`retries: Number.MAX_SAFE_INTEGER`, backoff up to 30 s): during a broker outage a send
+ *   waits rather than fails — the consumer feeding it stalls, which is what we want.
+ * - `maxInFlightRequests: 1`: kafkajs (unlike the Java client, which allows up to 5) does not
+ *   re-sequence in-flight batches after an error, and already serializes produce requests per
+ *   broker for an idempotent producer; one in flight keeps ordering and sequences safe.
+ *   Throughput comes from batching: send many messages per call ({@link produceMany}).
+ * - acks: always -1 (all in-sync replicas), see the module comment.
+ * - Partitioner: kafkajs' DefaultPartitioner (murmur2, same as the Java client: a key lands on
+ *   the same partition whichever client produced it).
+ * - `allowAutoTopicCreation: false`: topics are created with the right partition count by
+ *   {@link ensureTopics}, never implicitly with the broker's default of 1.
+ */
+export function createProducer(kafka: Kafka, options: CreateProducerOptions = {}): Producer {
+  return kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+    ...options.extra,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
+}
+
+export interface TopicMessages {
+  topic: string;
+  messages: Message[];
+}
+
+export interface ProduceManyOptions {
+  /** Default `CompressionTypes.None` (CPU is scarcer than bandwidth on the dev machines). */
+  compression?: CompressionTypes;
+  /** Broker-side wait for the in-sync replicas, ms. Default 30 000. */
+  timeoutMs?: number;
+}
+
+/**
+ * Produces many messages, to one or several topics, in ONE `sendBatch` call (one produce request
+ * per broker), with `acks: -1`. Resolves when every message is acknowledged, so committing the
+ * consumed offsets afterwards is safe. Returns kafkajs' per-partition metadata.
+ *
+ * Size: each partition's share of the batch must fit the broker's `message.max.bytes` (1 MiB by
+ * default) — about 5,000 of our ~200-byte messages per partition. Split larger batches.
+ */
+export async function produceMany(
+  producer: Producer,
+  topicMessages: TopicMessages | TopicMessages[],
+  options: ProduceManyOptions = {},
+): Promise<RecordMetadata[]> {
+  const list = (Array.isArray(topicMessages) ? topicMessages : [topicMessages]).filter((t) => t.messages.length > 0);
+  if (list.length === 0) return [];
+  return producer.sendBatch({
+    topicMessages: list,
+    acks: -1,
+    timeout: options.timeoutMs ?? 30_000,
+    compression: options.compression ?? CompressionTypes.None,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface TopicSpec {
+  topic: string;
+  numPartitions: number;
+}
+
+export interface EnsureTopicsOptions {
+  /** Replication factor for created topics. Default -1: the broker's `default.replication.factor`. */
+  replicationFactor?: number;
+  /** Give up waiting for topics and partition leaders after this long. Default 60 000 ms. */
+  timeoutMs?: number;
+  logger?: Logger;
+}
+
+/**
+ * Makes sure each topic exists with at least `numPartitions` partitions, and that every
+ * partition has a leader, then resolves. Idempotent: safe to call from every service at start,
+ * also at the same moment (a "topic already exists" race with another service is not an error).
+ *
+ * - Missing topic → created with `numPartitions` (and the broker's default replication factor).
+ * - Fewer partitions → grown to `numPartitions` (Kafka cannot shrink; note that growing moves
+ *   some keys to new partitions, so per-key order holds only from then on).
+ * - More partitions → left alone (logged).
+ *
+ * @throws Error naming the topics still missing or leaderless after `timeoutMs`.
+ */
+export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], options: EnsureTopicsOptions = {}): Promise<void> {
+  if (topics.length === 0) return;
+  const { replicationFactor = -1, timeoutMs = 60_000, logger } = options;
+  const deadline = Date.now() + timeoutMs;
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((t) => !existing.has(t.topic));
+    if (missing.length > 0) {
+      try {
+        const created = await admin.createTopics({
+          topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions, replicationFactor })),
+          waitForLeaders: true,
+          timeout: timeoutMs,
+        });
+        logger?.info({ topics: missing.map((t) => t.topic), created }, created ? 'created kafka topics' : 'kafka topics already existed');
+      } catch (err) {
+        // Another service may have created some of them meanwhile; anything else shows up below.
+        logger?.debug({ err }, 'createTopics failed; re-checking');
+      }
+    }
+
+    for (;;) {
+      const pending = await checkTopics(admin, topics, logger);
+      if (pending.length === 0) return;
+      if (Date.now() > deadline) {
+        throw new Error(`kafka topics not ready after ${timeoutMs} ms: ${pending.join('; ')}`);
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/** Grows topics that need it; returns what is still not ready (empty when all are). */
+async function checkTopics(admin: Admin, topics: TopicSpec[], logger: Logger | undefined): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const pending: string[] = [];
+  const present = topics.filter((t) => {
+    if (existing.has(t.topic)) return true;
+    pending.push(`${t.topic} does not exist`);
+    return false;
+  });
+  if (present.length === 0) return pending;
+
+  const { topics: metadata } = await admin.fetchTopicMetadata({ topics: present.map((t) => t.topic) });
+  for (const spec of present) {
+    const meta = metadata.find((m) => m.name === spec.topic);
+    const count = meta?.partitions.length ?? 0;
+    if (count < spec.numPartitions) {
+      try {
+        await admin.createPartitions({ topicPartitions: [{ topic: spec.topic, count: spec.numPartitions }] });
+        logger?.info({ topic: spec.topic, from: count, to: spec.numPartitions }, 'grew kafka topic partitions');
+      } catch (err) {
+        logger?.debug({ err, topic: spec.topic }, 'createPartitions failed; re-checking'); // e.g. another service grew it
+      }
+      pending.push(`${spec.topic} has ${count} of ${spec.numPartitions} partitions`);
+      continue;
+    }
+    if (count > spec.numPartitions) {
+      logger?.debug({ topic: spec.topic, partitions: count, wanted: spec.numPartitions }, 'topic has more partitions than configured; keeping them');
+    }
+    const leaderless = meta!.partitions.filter((p) => p.leader < 0).length;
+    if (leaderless > 0) pending.push(`${spec.topic} has ${leaderless} partitions without a leader`);
+  }
+  return pending;
+}
