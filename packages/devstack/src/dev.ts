@@ -1,0 +1,82 @@
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { concurrently } from 'concurrently';
+import { z } from 'zod';
+import { repoRoot } from './paths';
+import { devstackSettings } from './settings';
+import { down, localEngines, status, up } from './stack';
+
+/**
+ * `yarn dev`: the whole pipeline on this machine, logs in one terminal prefixed by service.
+ * Engines not named by KAFKA_BROKERS / DATABASE_URL come from the devstack; then migrations,
+ * a default set of influencers, and the four services. Ctrl-C stops the services and, if this
+ * command started them, the engines.
+ */
+const devEnv = z.object({
+  /** How many influencers `yarn dev` registers (ids from 1000000 upwards). */
+  DEV_INFLUENCERS: z.coerce.number().int().min(0).default(10_000),
+});
+
+const services = ['mock-api', 'scheduler', 'fetcher', 'result-handler'] as const;
+
+function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [require.resolve('tsx/cli'), ...args], { cwd: repoRoot, env, stdio: 'inherit' });
+    child.once('error', reject);
+    child.once('exit', (code, signal) =>
+      code === 0 ? resolve() : reject(new Error(`tsx ${args.join(' ')} exited with ${signal ?? code}`)),
+    );
+  });
+}
+
+async function main(): Promise<void> {
+  const parsed = devEnv.safeParse(process.env);
+  if (!parsed.success) {
+    throw new Error(`DEV_INFLUENCERS=${JSON.stringify(process.env.DEV_INFLUENCERS)}: expected a non-negative integer`);
+  }
+  const count = parsed.data.DEV_INFLUENCERS;
+  const settings = devstackSettings();
+  const engines = localEngines();
+  const log = (message: string) => console.log(`[devstack] ${message}`);
+
+  const before = status(settings);
+  const startedHere = {
+    kafka: engines.kafka && !before.kafka.running,
+    timescale: engines.timescale && !before.timescale.running,
+  };
+  if (engines.kafka || engines.timescale) await up(settings, engines, log);
+
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? settings.kafkaBrokers,
+    DATABASE_URL: process.env.DATABASE_URL ?? settings.databaseUrl,
+  };
+  await tsx([path.join('packages', 'shared', 'src', 'migrate-cli.ts')], env);
+  if (count > 0) {
+    await tsx([path.join('apps', 'scheduler', 'src', 'cli.ts'), 'register', `1000000-${1000000 + count - 1}`], env);
+  }
+
+  const { result } = concurrently(
+    services.map((name) => ({
+      name,
+      command: `"${process.execPath}" "${require.resolve('tsx/cli')}" apps/${name}/src/main.ts`,
+      env,
+      cwd: repoRoot,
+    })),
+    { prefix: '{name}', padPrefix: true, killOthersOn: ['failure'], killSignal: 'SIGTERM', cwd: repoRoot },
+  );
+  let failed = false;
+  await result.catch(() => {
+    failed = true;
+  });
+  if (startedHere.kafka || startedHere.timescale) {
+    log('stopping the engines this command started');
+    await down(settings, log);
+  }
+  if (failed) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(`dev: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});
