@@ -12,3 +12,5 @@ export * from './shutdown';
 export * from './schemas';
 export * from './dlq';
 export * from './kafka';
+export * from './db';
+export * from './migrate';
