@@ -28,6 +28,7 @@ afterAll(() => api.close(1000));
 afterEach(() => api.faults.reset());
 
 const get = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init);
+const json = (res: Response) => res.json() as Promise<Record<string, unknown>>;
 const setFaults = async (patch: object) => {
   const res = await get('/admin/faults', { method: 'PUT', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
   expect(res.status).toBe(200);
@@ -41,7 +42,7 @@ describe('GET /api/v1/influencers/:id', () => {
       const after = Date.now();
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toMatch(/^application\/json/);
-      const body = await res.json();
+      const body = await json(res);
       // the request may straddle a bucket boundary: any bucket between start and end is right
       const candidates = [];
       for (let b = bucketOf(before, 1); b <= bucketOf(after, 1); b++) candidates.push({ pk: id, ...countsAtBucket(id, b, counts) });
@@ -53,7 +54,7 @@ describe('GET /api/v1/influencers/:id', () => {
   test('ignores a query string', async () => {
     const res = await get('/api/v1/influencers/1234567?fields=all');
     expect(res.status).toBe(200);
-    expect((await res.json()).pk).toBe(1_234_567);
+    expect((await json(res)).pk).toBe(1_234_567);
   });
 
   test('404 outside the id range', async () => {
@@ -158,11 +159,11 @@ describe('/admin/faults', () => {
     ] as const) {
       const res = await get('/admin/faults', { method: 'PUT', body: JSON.stringify(body) });
       expect(res.status).toBe(400);
-      expect((await res.json()).message).toContain(field);
+      expect((await json(res)).message).toContain(field);
     }
     const notJson = await get('/admin/faults', { method: 'PUT', body: '{nope' });
     expect(notJson.status).toBe(400);
-    expect((await notJson.json()).message).toMatch(/JSON/);
+    expect((await json(notJson)).message).toMatch(/JSON/);
     expect(await (await get('/admin/faults')).json()).toEqual(envDefaults);
   });
 
