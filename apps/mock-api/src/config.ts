@@ -30,7 +30,7 @@ export const mockApiEnv = z
     MOCK_API_ID_MIN: envVar.positiveInt(1_000_000),
     MOCK_API_ID_MAX: envVar.positiveInt(1_999_999),
     MOCK_API_SEED: z.coerce.number().int().describe('an integer').default(DEFAULT_COUNTS_OPTIONS.seed),
-    MOCK_API_BUCKET_SECONDS: z.coerce.number().positive().describe('a number of seconds > 0').default(DEFAULT_COUNTS_OPTIONS.bucketSeconds),
+    MOCK_API_BUCKET_SECONDS: z.coerce.number().int().positive().describe('a whole number of seconds > 0').default(DEFAULT_COUNTS_OPTIONS.bucketSeconds),
     MOCK_API_SUSPICIOUS_SHARE: share(DEFAULT_COUNTS_OPTIONS.suspiciousShare),
     MOCK_API_ERROR_RATE: share(NO_FAULTS.errorRate),
     MOCK_API_RATE_LIMIT_RATE: share(NO_FAULTS.rateLimitRate),

@@ -227,17 +227,33 @@ export class MockApiServer {
       this.sendError(res, 404, start, 'not_found', `influencer ${id} does not exist (ids are ${this.idMin}..${this.idMax})`);
       return;
     }
-    const c = countsAtBucket(id, Math.floor(this.now() / this.bucketMs), this.counts);
+    // The Date header comes from the same clock reading as the counts (buckets are whole seconds),
+    // so a client that records the Date header as the observation time can recompute these counts.
+    const now = this.now();
+    const c = countsAtBucket(id, Math.floor(now / this.bucketMs), this.counts);
     // username is [a-z_0-9] only: no escaping needed.
     let body = `{"pk":${id},"username":"${c.username}","followerCount":${c.followerCount},"followingCount":${c.followingCount}}`;
     if (malformed) {
       this.metrics.fault('malformed');
       body = body.slice(0, body.length >> 1); // cut mid-object: never valid JSON
     }
-    res.writeHead(200, ['content-type', JSON_TYPE, 'content-length', String(body.length)]);
+    res.writeHead(200, ['content-type', JSON_TYPE, 'content-length', String(body.length), 'date', this.httpDate(now)]);
     if (req.method === 'HEAD') res.end();
     else res.end(body);
     this.metrics.answered(200, (performance.now() - start) / 1000);
+  }
+
+  private dateSecond = -1;
+  private dateText = '';
+
+  /** RFC 7231 date of `ms`, formatted once per second. */
+  private httpDate(ms: number): string {
+    const second = Math.floor(ms / 1000);
+    if (second !== this.dateSecond) {
+      this.dateSecond = second;
+      this.dateText = new Date(second * 1000).toUTCString();
+    }
+    return this.dateText;
   }
 
   private sendError(res: ServerResponse, status: number, start: number, error: string, message: string): void {

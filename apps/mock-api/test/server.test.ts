@@ -51,6 +51,16 @@ describe('GET /api/v1/influencers/:id', () => {
     }
   });
 
+  test('the Date header is a time whose bucket gives exactly the returned counts', async () => {
+    for (let i = 0; i < 20; i++) {
+      const id = 1_000_000 + i * 37_123;
+      const res = await get(`/api/v1/influencers/${id}`);
+      const date = Date.parse(res.headers.get('date') ?? '');
+      expect(Number.isFinite(date)).toBe(true);
+      expect(await json(res)).toEqual({ pk: id, ...countsAtBucket(id, bucketOf(date, 1), counts) });
+    }
+  });
+
   test('ignores a query string', async () => {
     const res = await get('/api/v1/influencers/1234567?fields=all');
     expect(res.status).toBe(200);
