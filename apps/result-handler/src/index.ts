@@ -1,0 +1,11 @@
+/**
+ * `@mockstagram/result-handler` as a library (tests, benchmarks, an all-in-one process).
+ * The service itself is started by src/main.ts.
+ *
+ * @packageDocumentation
+ */
+export { ResultHandler, type ResultHandlerOptions } from './result-handler';
+export { Batcher, type BatcherOptions } from './batcher';
+export { storeResults, isRowDataError, type StoreOutcome, type RejectedRow } from './store';
+export { createResultHandlerMetrics, type ResultHandlerMetrics } from './metrics';
+export { resultHandlerEnv, RESULT_HANDLER_DEFAULTS, type ResultHandlerConfig } from './config';

@@ -1,0 +1,500 @@
+/**
+ * The result-handler: consumes `mockstagram.fetch-results`, writes rows to TimescaleDB in
+ * batches, dead-letters what can never be stored.
+ *
+ * Flow of one message:
+ *
+ * 1. `eachBatch` (one call per partition batch, all partitions concurrently) decodes its
+ *    messages and adds them to the shared {@link Batcher}, then waits for the flush holding them.
+ * 2. A flush (one at a time, ≤ `batchSize` messages, at latest `flushMs` after its first one):
+ *    a. one database transaction (`storeResults`): INSERT … ON CONFLICT DO NOTHING into
+ *       `follower_counts`, upsert of `influencer_latest`, COMMIT;
+ *    b. the batch's dead letters (undecodable messages, rows the database refused) are produced
+ *       to the DLQ and acknowledged by all in-sync replicas;
+ *    c. the offsets of every partition in the batch are committed (one request).
+ * 3. `eachBatch` resolves its offsets and returns; kafkajs fetches more.
+ *
+ * Why this order keeps "no loss, no duplicate rows": an offset is committed only after both
+ * the rows (a) and the dead letters (b) are durable. A crash anywhere before (c) redelivers the
+ * messages; the rows are absorbed by the unique key (`rows_duplicate` counts them) and
+ * `influencer_latest` never moves backwards; a dead letter may then be produced twice (DLQ
+ * delivery is at-least-once, each copy carries its source partition and offset). Producing the
+ * dead letters before the transaction would be equally safe, but rows the database refuses are
+ * only known after trying it, so one produce after the commit covers both kinds.
+ *
+ * When the database fails (unreachable, restarting, any error not tied to one row), the flush is
+ * retried with exponential backoff and jitter, without limit, the topic is paused and the group
+ * membership kept alive with heartbeats; nothing is dead-lettered. When the write succeeds,
+ * consumption resumes.
+ *
+ * @module
+ */
+import { performance } from 'node:perf_hooks';
+import {
+  decodeFetchResult,
+  dlqMessage,
+  isTransientDbError,
+  produceMany,
+  createProducer,
+  type FetchResult,
+  type Logger,
+  type Pool,
+  type Registry,
+} from '@mockstagram/shared';
+import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import { Batcher } from './batcher';
+import { RESULT_HANDLER_DEFAULTS } from './config';
+import { createResultHandlerMetrics, type ResultHandlerMetrics } from './metrics';
+import { storeResults, type StoreOutcome } from './store';
+
+export interface ResultHandlerOptions {
+  /** kafkajs client (`createKafka` from `@mockstagram/shared`). */
+  kafka: Kafka;
+  /** Database pool (`createPool`); not closed by {@link ResultHandler.stop}. */
+  pool: Pool;
+  logger: Logger;
+  /** The metrics are registered here (once per registry: give each handler its own). */
+  registry: Registry;
+  /** `TOPIC_FETCH_RESULTS`. */
+  resultsTopic: string;
+  /** `TOPIC_DLQ`. */
+  dlqTopic: string;
+  /** Consumer group. Default `mockstagram-result-handlers`. */
+  groupId?: string;
+  /** Messages per flush (one transaction), at most. Default 5000. */
+  batchSize?: number;
+  /** A batch that did not fill up is flushed this long after its first message. Default 1000 ms. */
+  flushMs?: number;
+  /**
+   * Partition batches handled at once. Default: the results topic's partition count, so that
+   * one fetch's batches of every partition can join the same flush.
+   */
+  partitionsConsumedConcurrently?: number;
+  /** Fetch size per partition, bytes. Default 1 MiB (kafkajs' default). */
+  maxBytesPerPartition?: number;
+  /** Fetch size per broker request, bytes. Default 10 MiB (kafkajs' default). */
+  maxBytes?: number;
+  /** Group session timeout. Default 30 000 ms. */
+  sessionTimeoutMs?: number;
+  /** Group heartbeat interval, also while a flush waits for the database. Default 3000 ms. */
+  heartbeatIntervalMs?: number;
+  /** A new group starts at the earliest offset (true) or the latest (false). Default true. */
+  fromBeginning?: boolean;
+  /** First backoff before retrying a failed database write. Default 200 ms. */
+  retryInitialDelayMs?: number;
+  /** Longest backoff between database retries. Default 5000 ms. */
+  retryMaxDelayMs?: number;
+  /**
+   * On {@link ResultHandler.stop}, how long a flush may keep retrying a failing database before
+   * it is abandoned (its messages stay uncommitted and are redelivered later). Default 10 000 ms.
+   */
+  stopTimeoutMs?: number;
+  /** Called when the consumer crashed and kafkajs will not restart it (main.ts exits 1). */
+  onCrash?: (err: Error) => void;
+  /**
+   * Test hook: awaited after a batch's transaction committed and before its dead letters and
+   * offsets are written. A hook that never resolves simulates a crash between the two.
+   */
+  afterStore?: () => Promise<void>;
+}
+
+/** One consumed message, decoded or not, on its way through a flush. */
+interface Consumed {
+  topic: string;
+  partition: number;
+  message: KafkaMessage;
+  /** The decoded result; undefined when the message goes to the DLQ. */
+  result: FetchResult | undefined;
+  reason?: string;
+  error?: string;
+}
+
+class FlushAbortedError extends Error {
+  override readonly name = 'FlushAbortedError';
+}
+
+/** The broker's limit is per partition batch (1 MiB); dead letters are produced in slices. */
+const DLQ_MESSAGES_PER_REQUEST = 1000;
+
+export class ResultHandler {
+  readonly metrics: ResultHandlerMetrics;
+
+  private readonly options: ResultHandlerOptions;
+  private readonly logger: Logger;
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly batcher: Batcher<Consumed>;
+  private readonly retryPolicy: RetryPolicy;
+  private readonly abort = new AbortController();
+  private readonly heartbeatIntervalMs: number;
+
+  /** From the latest eachBatch call: they act on the consumer group, not on one partition. */
+  private heartbeat: (() => Promise<void>) | undefined;
+  private commit: EachBatchPayload['commitOffsetsIfNecessary'] | undefined;
+  /** Stored (and dead-lettered) but not yet committed: `topic|partition` → next offset. */
+  private readonly uncommitted = new Map<string, { topic: string; partition: number; offset: string }>();
+
+  private joined = false;
+  private started = false;
+  private stopping: Promise<void> | undefined;
+  private pausedSince: number | undefined;
+  /** Messages whose flush was abandoned at stop (database still failing). */
+  private abandoned = 0;
+
+  constructor(options: ResultHandlerOptions) {
+    this.options = options;
+    this.logger = options.logger;
+    this.metrics = createResultHandlerMetrics(options.registry);
+    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3000;
+    const flushMs = options.flushMs ?? RESULT_HANDLER_DEFAULTS.flushMs;
+
+    this.consumer = options.kafka.consumer({
+      groupId: options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId,
+      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+      heartbeatInterval: this.heartbeatIntervalMs,
+      maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
+      maxBytes: options.maxBytes ?? 10 * 1024 * 1024,
+      // A fetch on an idle topic returns after this long; it bounds how long stop() waits for it.
+      maxWaitTimeInMs: Math.min(1000, flushMs),
+      allowAutoTopicCreation: false,
+    });
+    this.producer = createProducer(options.kafka);
+    this.batcher = new Batcher<Consumed>({
+      maxSize: options.batchSize ?? RESULT_HANDLER_DEFAULTS.batchSize,
+      maxWaitMs: flushMs,
+      flush: (items) => this.flush(items),
+    });
+
+    // Backoff: cockatiel's ExponentialBackoff with its default "decorrelated jitter" generator
+    // (AWS' recommendation): delays grow ~×2 from initialDelay up to maxDelay, randomized so that
+    // several handlers do not hit a recovering database in lockstep. cockatiel is maintained,
+    // has no dependencies, ships CommonJS (3.x; 4.x is ESM-only and needs Node 22), takes an
+    // AbortSignal (used by stop()) and reports each retry (metrics, pause). The fetcher uses the
+    // same version.
+    this.retryPolicy = retry(
+      handleWhen((err) => !(err instanceof FlushAbortedError)),
+      {
+        maxAttempts: Number.POSITIVE_INFINITY,
+        backoff: new ExponentialBackoff({
+          initialDelay: options.retryInitialDelayMs ?? 200,
+          maxDelay: options.retryMaxDelayMs ?? 5000,
+        }),
+      },
+    );
+    this.retryPolicy.onRetry((event) => {
+      this.metrics.dbRetries.inc();
+      const err = 'error' in event ? event.error : undefined;
+      this.pause(err);
+      const fields = { err, attempt: event.attempt, retryInMs: Math.round(event.delay) };
+      if (isTransientDbError(err)) this.logger.warn(fields, 'database unavailable; retrying the batch');
+      else this.logger.error(fields, `database write failed; retrying the batch${hint(err)}`);
+    });
+
+    const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = this.consumer.events;
+    this.consumer.on(GROUP_JOIN, ({ payload }) => {
+      this.joined = true;
+      this.forgetUnassigned(payload.memberAssignment);
+      this.logger.info({ groupId: payload.groupId, assignment: payload.memberAssignment }, 'joined consumer group');
+    });
+    this.consumer.on(CRASH, ({ payload }) => {
+      this.joined = false;
+      if (payload.restart) {
+        this.logger.warn({ err: payload.error }, 'kafka consumer crashed; kafkajs restarts it');
+        return;
+      }
+      this.logger.error({ err: payload.error }, 'kafka consumer crashed and will not restart');
+      options.onCrash?.(payload.error);
+    });
+    this.consumer.on(STOP, () => {
+      this.joined = false;
+    });
+    this.consumer.on(DISCONNECT, () => {
+      this.joined = false;
+    });
+  }
+
+  /**
+   * Connects, joins the group and starts consuming. Resolves once the group is joined (kafkajs'
+   * `run` joins before it returns).
+   */
+  async start(): Promise<void> {
+    if (this.started) throw new Error('ResultHandler already started');
+    this.started = true;
+    const { resultsTopic } = this.options;
+    const concurrency = this.options.partitionsConsumedConcurrently ?? (await this.partitionCount(resultsTopic));
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topics: [resultsTopic], fromBeginning: this.options.fromBeginning ?? true });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: concurrency,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.logger.info(
+      {
+        topic: resultsTopic,
+        dlqTopic: this.options.dlqTopic,
+        groupId: this.options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId,
+        batchSize: this.options.batchSize ?? RESULT_HANDLER_DEFAULTS.batchSize,
+        flushMs: this.options.flushMs ?? RESULT_HANDLER_DEFAULTS.flushMs,
+        partitionsConsumedConcurrently: concurrency,
+      },
+      'result-handler consuming',
+    );
+  }
+
+  /**
+   * Stops taking work, flushes the open batch right away, commits its offsets, leaves the group
+   * and disconnects. If the database keeps failing for `stopTimeoutMs`, the pending batch is
+   * abandoned (left uncommitted: redelivered to the next member) and this rejects saying so.
+   * The pool is not closed.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  /** Ready: member of the group, not stopping, and the database answers `SELECT 1` within 2 s. */
+  async isReady(): Promise<boolean> {
+    if (!this.joined || this.stopping) return false;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), 2000);
+    });
+    try {
+      return await Promise.race([this.options.pool.query('SELECT 1').then(() => true), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** True while consumption is paused because the database is failing. */
+  get paused(): boolean {
+    return this.pausedSince !== undefined;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async doStop(): Promise<void> {
+    this.logger.info({ pending: this.batcher.size }, 'result-handler stopping: flushing the open batch');
+    const drained = this.batcher.drain();
+    const giveUp = setTimeout(() => this.abort.abort(), this.options.stopTimeoutMs ?? 10_000);
+    try {
+      // Stops fetching and waits for the running eachBatch calls, i.e. for their flushes, which
+      // drain() started without waiting for flushMs; then leaves the group.
+      await this.consumer.disconnect();
+      await drained;
+    } finally {
+      clearTimeout(giveUp);
+      this.batcher.close();
+      await this.producer.disconnect();
+    }
+    if (this.abandoned > 0) {
+      throw new Error(
+        `${this.abandoned} messages were not stored (the database kept failing during shutdown); their offsets are not committed, so they will be redelivered`,
+      );
+    }
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    this.heartbeat = payload.heartbeat;
+    this.commit = payload.commitOffsetsIfNecessary;
+    const { topic, partition, messages } = batch;
+    const n = messages.length;
+    if (n === 0) return;
+
+    const items = new Array<Consumed>(n);
+    for (let i = 0; i < n; i++) {
+      const message = messages[i]!;
+      const decoded = decodeFetchResult(message.value);
+      items[i] = decoded.ok
+        ? { topic, partition, message, result: decoded.value }
+        : { topic, partition, message, result: undefined, reason: decoded.reason, error: decoded.error };
+    }
+    this.metrics.messagesConsumed.inc(n);
+
+    await this.batcher.add(items);
+
+    const last = messages[n - 1]!.offset;
+    payload.resolveOffset(last);
+    const lag = Number(batch.highWatermark) - Number(last) - 1;
+    this.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
+  }
+
+  /** One batch: store → dead letters → commit. Called by the batcher, one at a time. */
+  private async flush(items: Consumed[]): Promise<void> {
+    const started = performance.now();
+    const rows: FetchResult[] = [];
+    const rowItems: Consumed[] = [];
+    const dead: Consumed[] = [];
+    for (const item of items) {
+      if (item.result) {
+        rows.push(item.result);
+        rowItems.push(item);
+      } else {
+        dead.push(item);
+      }
+    }
+
+    let outcome: StoreOutcome;
+    try {
+      outcome = await this.storeWithRetry(rows);
+    } catch (err) {
+      if (err instanceof FlushAbortedError) this.abandoned += items.length;
+      throw err;
+    }
+    this.metrics.rowsWritten.inc(outcome.inserted);
+    this.metrics.rowsDuplicate.inc(rows.length - outcome.rejected.length - outcome.inserted);
+
+    if (this.options.afterStore) await this.options.afterStore();
+
+    const letters: Message[] = [];
+    const reasons: string[] = [];
+    for (const item of dead) {
+      letters.push(this.deadLetter(item, item.reason!, item.error!));
+      reasons.push(item.reason!);
+    }
+    for (const { index, error } of outcome.rejected) {
+      const item = rowItems[index]!;
+      const code = (error as { code?: string }).code;
+      letters.push(this.deadLetter(item, 'db-rejected', code ? `${code}: ${error.message}` : error.message));
+      reasons.push('db-rejected');
+      this.logger.warn(
+        { err: error, topic: item.topic, partition: item.partition, offset: item.message.offset },
+        'database refused a result; sent to the DLQ',
+      );
+    }
+    for (let i = 0; i < letters.length; i += DLQ_MESSAGES_PER_REQUEST) {
+      await produceMany(this.producer, {
+        topic: this.options.dlqTopic,
+        messages: letters.slice(i, i + DLQ_MESSAGES_PER_REQUEST),
+      });
+    }
+    for (const reason of reasons) this.metrics.dlqMessages.inc({ reason });
+
+    // Items of one partition arrive in offset order: the last one seen is the highest.
+    for (const item of items) {
+      const key = `${item.topic}|${item.partition}`;
+      this.uncommitted.set(key, {
+        topic: item.topic,
+        partition: item.partition,
+        offset: String(BigInt(item.message.offset) + 1n),
+      });
+    }
+    await this.commitStored();
+
+    this.metrics.batchSize.observe(items.length);
+    const seconds = (performance.now() - started) / 1000;
+    this.metrics.flushDuration.observe(seconds);
+    this.logger.debug(
+      { messages: items.length, inserted: outcome.inserted, dlq: letters.length, ms: Math.round(seconds * 1000) },
+      'flushed batch',
+    );
+  }
+
+  private async storeWithRetry(rows: FetchResult[]): Promise<StoreOutcome> {
+    if (rows.length === 0) return { inserted: 0, rejected: [] };
+    // Keep the group membership alive while the database is slow or down (a flush otherwise takes
+    // milliseconds). kafkajs only sends a heartbeat when heartbeatInterval has passed.
+    const beat = setInterval(() => {
+      this.heartbeat?.().catch((err: unknown) => this.logger.warn({ err }, 'heartbeat failed while waiting for the database'));
+    }, this.heartbeatIntervalMs);
+    try {
+      const outcome = await this.retryPolicy.execute(({ signal }) => {
+        if (signal.aborted) throw new FlushAbortedError('flush abandoned: stopping while the database is failing');
+        return storeResults(this.options.pool, rows);
+      }, this.abort.signal);
+      this.resume();
+      return outcome;
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** Commits every stored offset not yet committed. A failure is logged; the next flush retries. */
+  private async commitStored(): Promise<void> {
+    if (this.uncommitted.size === 0 || !this.commit) return;
+    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
+    const sent = [...this.uncommitted.entries()];
+    for (const [, { topic, partition, offset }] of sent) {
+      let list = byTopic.get(topic);
+      if (!list) byTopic.set(topic, (list = []));
+      list.push({ partition, offset });
+    }
+    try {
+      await this.commit({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
+      for (const [key, value] of sent) {
+        if (this.uncommitted.get(key) === value) this.uncommitted.delete(key);
+      }
+    } catch (err) {
+      // E.g. a rebalance: the rows are stored; whoever consumes these partitions next re-reads
+      // them and the unique key absorbs the duplicates.
+      this.logger.warn({ err, partitions: sent.length }, 'offset commit failed; will retry with the next batch');
+    }
+  }
+
+  /** After a rebalance, stop committing for partitions this member no longer owns. */
+  private forgetUnassigned(assignment: Record<string, number[]>): void {
+    for (const [key, { topic, partition }] of this.uncommitted) {
+      if (!assignment[topic]?.includes(partition)) this.uncommitted.delete(key);
+    }
+  }
+
+  private deadLetter(item: Consumed, reason: string, error: string): Message {
+    const { message } = item;
+    return dlqMessage({
+      source: {
+        topic: item.topic,
+        partition: item.partition,
+        offset: message.offset,
+        key: message.key,
+        value: message.value,
+        headers: message.headers,
+      },
+      stage: 'result-handler',
+      reason,
+      error,
+      attempts: 1,
+    });
+  }
+
+  private pause(err: unknown): void {
+    if (this.pausedSince !== undefined) return;
+    this.pausedSince = Date.now();
+    this.metrics.paused.set(1);
+    this.consumer.pause([{ topic: this.options.resultsTopic }]);
+    this.logger.warn({ err }, 'database write failed; consumption paused until it succeeds');
+  }
+
+  private resume(): void {
+    if (this.pausedSince === undefined) return;
+    const pausedMs = Date.now() - this.pausedSince;
+    this.pausedSince = undefined;
+    this.metrics.paused.set(0);
+    this.consumer.resume([{ topic: this.options.resultsTopic }]);
+    this.logger.info({ pausedMs }, 'database write succeeded; consumption resumed');
+  }
+
+  private async partitionCount(topic: string): Promise<number> {
+    const admin = this.options.kafka.admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      return Math.max(1, topics[0]?.partitions.length ?? 1);
+    } finally {
+      await admin.disconnect();
+    }
+  }
+}
+
+/** What to do about errors that will not go away by themselves. */
+function hint(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  if (code === '42P01') return ' (a table is missing: run the migrations, `yarn migrate`)';
+  if (code === '3F000') return ' (the schema in DATABASE_URL does not exist)';
+  if (code === '28000' || code === '28P01') return ' (authentication failed: check DATABASE_URL)';
+  return '';
+}
