@@ -1,0 +1,338 @@
+/**
+ * HTTP client for the Mockstagram API: one influencer lookup → a typed outcome, with a per-attempt
+ * timeout and retries.
+ *
+ * Libraries, and why:
+ * - Transport: undici `Pool` — keep-alive connections to one origin, at most `connections` of them,
+ *   no pipelining (one request per connection at a time), requests beyond that queue in the pool.
+ *   Aborting a request that is on the wire destroys its connection; the pool opens a new one.
+ * - Retries: cockatiel 3.2.1 (`retry()` policy; CommonJS build, unlike cockatiel 4 which is
+ *   ESM-only). Evaluated against undici's `RetryAgent` / `RetryHandler`, which does honour
+ *   Retry-After but (a) caps it at `maxTimeout`, i.e. may retry *before* the time the server asked
+ *   for, (b) has no jitter (its own backoff is plain exponential; a custom `retry` callback replaces
+ *   the Retry-After handling too), and (c) runs its attempts inside the dispatcher, where we do not
+ *   see each attempt's status, duration or count — which the `x-dlq-attempts` header,
+ *   `fetcher_requests_total{outcome}` and `fetcher_retries_total` need. cockatiel calls our
+ *   function once per attempt (we time, classify and count each one), decides "retry or give up"
+ *   from the returned value (`handleWhenResult`), and asks a `DelegateBackoff` for each wait, which
+ *   sees the failed attempt, so the wait is max(full-jitter backoff, Retry-After): never earlier
+ *   than the server asked. Its one gap: a backoff wait does not end when the abort signal fires,
+ *   so `fetchInfluencer` races the policy against the signal (the orphaned wait's timer is unref'd
+ *   and its next attempt sees the signal and stops).
+ *
+ * What is transient (retried, then `retries-exhausted`): 5xx, 408, 429, no complete answer within
+ * the timeout, connection errors. What is final at once: 404 (`not-found`), other 4xx
+ * (`upstream-4xx`), a 2xx whose body is not JSON or not the expected object
+ * (`malformed-response`: the server answered, and answering again the same way is what a broken
+ * server does — so it goes to the DLQ for a person to look at, not round the retry loop),
+ * 1xx/3xx (`unexpected-status`).
+ *
+ * @module
+ */
+import { performance } from 'node:perf_hooks';
+import { summarizeIssues } from '@mockstagram/shared';
+import { DelegateBackoff, handleWhenResult, retry, type IRetryBackoffContext, type RetryPolicy } from 'cockatiel';
+import { Pool } from 'undici';
+import { z } from 'zod';
+import type { FetcherConfig } from './config';
+import type { FetcherMetrics } from './metrics';
+import { classifyStatus, parseRetryAfter, retryDelayMs, statusLabel, type BackoffSettings, type RequestOutcomeLabel } from './retry-policy';
+
+/** Path of the influencer resource; the id is appended. */
+export const INFLUENCER_PATH = '/api/v1/influencers/';
+
+/** The 200 body of `GET /api/v1/influencers/:id`. Unknown fields are ignored. */
+export const InfluencerResponseSchema = z.object({
+  pk: z.int().positive(),
+  username: z.string().min(1),
+  followerCount: z.int().nonnegative(),
+  followingCount: z.int().nonnegative(),
+});
+
+/** What one successful lookup observed. */
+export interface InfluencerObservation {
+  influencerId: number;
+  username: string;
+  followerCount: number;
+  followingCount: number;
+  /**
+   * When the counts were true, ISO 8601: the response's `Date` header (second precision; the mock
+   * API computes the counts at that same instant), or the local clock when the answer had no
+   * usable `Date`.
+   */
+  observedAt: string;
+}
+
+/** Why a lookup gave up; the same codes are the DLQ reasons. */
+export type FetchFailureReason = 'not-found' | 'upstream-4xx' | 'malformed-response' | 'retries-exhausted' | 'unexpected-status';
+
+/** The result of {@link ApiClient.fetchInfluencer}. `attempts` counts HTTP attempts made (>= 1). */
+export type FetchOutcome =
+  | { ok: true; observation: InfluencerObservation; attempts: number }
+  | { ok: false; reason: FetchFailureReason; error: string; attempts: number };
+
+/** Thrown (rejected) by {@link ApiClient.fetchInfluencer} when its signal aborted: the job has no outcome. */
+export class FetchAbortedError extends Error {
+  override readonly name = 'FetchAbortedError';
+}
+
+export interface ApiClientOptions {
+  /** Base URL, e.g. `http://127.0.0.1:3001` (`MOCK_API_URL`). */
+  baseUrl: string;
+  /** Keep-alive connections (`FETCH_CONNECTIONS`). */
+  connections: number;
+  /** Per attempt: issue → whole body, ms (`FETCH_TIMEOUT_MS`). */
+  timeoutMs: number;
+  /** Attempts per lookup, first included (`FETCH_MAX_ATTEMPTS`). */
+  maxAttempts: number;
+  /** Backoff between attempts (`FETCH_BACKOFF_BASE_MS`, `FETCH_BACKOFF_MAX_MS`). */
+  backoff: BackoffSettings;
+  /** A Retry-After longer than this ends the retries (`FETCH_RETRY_AFTER_MAX_MS`). */
+  retryAfterMaxMs: number;
+  /** Where attempts are counted and timed; none by default. */
+  metrics?: FetcherMetrics;
+  /** Uniform [0, 1) source for the jitter. Default Math.random. */
+  random?: () => number;
+}
+
+/** {@link ApiClientOptions} from the service configuration. */
+export function apiClientOptionsFrom(config: FetcherConfig, metrics?: FetcherMetrics): ApiClientOptions {
+  return {
+    baseUrl: config.MOCK_API_URL,
+    connections: config.FETCH_CONNECTIONS,
+    timeoutMs: config.FETCH_TIMEOUT_MS,
+    maxAttempts: config.FETCH_MAX_ATTEMPTS,
+    backoff: { baseMs: config.FETCH_BACKOFF_BASE_MS, maxMs: config.FETCH_BACKOFF_MAX_MS },
+    retryAfterMaxMs: config.FETCH_RETRY_AFTER_MAX_MS,
+    metrics,
+  };
+}
+
+/** One attempt, as the retry policy sees it. */
+type Attempt =
+  | { kind: 'final'; outcome: DistributiveOmit<FetchOutcome, 'attempts'> }
+  | {
+      kind: 'transient';
+      error: string;
+      /** What the server asked for with Retry-After, ms. */
+      retryAfterMs?: number;
+      /** Set when retrying is pointless or forbidden (Retry-After beyond the limit). */
+      stop?: boolean;
+    };
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+const isRetryable = (value: unknown): boolean => {
+  const attempt = value as Attempt;
+  return attempt.kind === 'transient' && !attempt.stop;
+};
+
+/**
+ * Looks influencers up on the Mockstagram API. One instance per process (it owns the connection
+ * pool); `close()` it at shutdown.
+ *
+ * @example
+ * const api = new ApiClient(apiClientOptionsFrom(config, metrics));
+ * const outcome = await api.fetchInfluencer(1234567);
+ * if (outcome.ok) console.log(outcome.observation.followerCount);
+ * else console.log(outcome.reason, outcome.error, outcome.attempts);
+ */
+export class ApiClient {
+  readonly pool: Pool;
+  private readonly policy: RetryPolicy;
+
+  constructor(private readonly options: ApiClientOptions) {
+    if (!(options.maxAttempts >= 1)) throw new RangeError(`maxAttempts must be >= 1, got ${options.maxAttempts}`);
+    this.pool = new Pool(options.baseUrl.replace(/\/+$/, ''), { connections: options.connections, pipelining: 1 });
+    const random = options.random ?? Math.random;
+    this.policy = retry(handleWhenResult(isRetryable), {
+      maxAttempts: options.maxAttempts - 1, // cockatiel counts retries, not attempts
+      backoff: new DelegateBackoff((context: IRetryBackoffContext<unknown>) => {
+        const failed = 'value' in context.result ? (context.result.value as Attempt) : undefined;
+        const retryAfterMs = failed?.kind === 'transient' ? failed.retryAfterMs : undefined;
+        return retryDelayMs(context.attempt, retryAfterMs, options.backoff, random);
+      }),
+    }).dangerouslyUnref();
+  }
+
+  /**
+   * Fetches influencer `id`, retrying transient failures. Resolves with the outcome (never rejects
+   * for an HTTP or network problem); rejects with {@link FetchAbortedError} only when `signal`
+   * aborts first (pending request aborted, no further attempt).
+   */
+  async fetchInfluencer(id: number, signal?: AbortSignal): Promise<FetchOutcome> {
+    let attempts = 0;
+    const run = this.policy.execute(() => {
+      attempts += 1;
+      if (attempts > 1) this.options.metrics?.retries.inc();
+      return this.attempt(id, signal);
+    }, signal);
+    const last = signal ? await raceAbort(run, signal) : await run;
+    if (last.kind === 'final') return { ...last.outcome, attempts } as FetchOutcome;
+    return {
+      ok: false,
+      reason: 'retries-exhausted',
+      attempts,
+      error: last.stop ? last.error : `gave up after ${attempts} attempt(s); last: ${last.error}`,
+    };
+  }
+
+  /** Closes the pool (waits for requests still running; abort them first for a quick close). */
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async attempt(id: number, signal: AbortSignal | undefined): Promise<Attempt> {
+    if (signal?.aborted) throw abortError(signal);
+    const { timeoutMs, metrics } = this.options;
+    const path = `${INFLUENCER_PATH}${id}`;
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort(new Error(`timed out after ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onAbort = () => controller.abort(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    metrics?.inflight.inc();
+    const started = performance.now();
+    let label: RequestOutcomeLabel = 'error';
+    try {
+      const res = await this.pool.request({ method: 'GET', path, signal: controller.signal });
+      label = statusLabel(res.statusCode);
+      const body = await res.body.text();
+      return this.interpret(id, path, res.statusCode, res.headers, body, Date.now());
+    } catch (err) {
+      if (signal?.aborted) throw abortError(signal);
+      if (timedOut) {
+        label = 'timeout';
+        return { kind: 'transient', error: `GET ${path}: no complete answer within ${timeoutMs} ms (FETCH_TIMEOUT_MS)` };
+      }
+      label = 'error';
+      return { kind: 'transient', error: `GET ${path}: ${describeError(err)}` };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (metrics) {
+        metrics.inflight.dec();
+        metrics.requests.labels(label).inc();
+        metrics.requestDuration.observe((performance.now() - started) / 1000);
+      }
+    }
+  }
+
+  private interpret(
+    id: number,
+    path: string,
+    status: number,
+    headers: Record<string, string | string[] | undefined>,
+    body: string,
+    receivedAt: number,
+  ): Attempt {
+    const dateHeader = headers.date;
+    const dated = typeof dateHeader === 'string' ? Date.parse(dateHeader) : NaN;
+    const serverNow = Number.isFinite(dated) ? dated : undefined;
+
+    switch (classifyStatus(status)) {
+      case 'success':
+        return { kind: 'final', outcome: parseObservation(id, path, status, body, serverNow ?? receivedAt) };
+      case 'transient': {
+        const retryAfterMs = parseRetryAfter(headers['retry-after'], serverNow ?? receivedAt);
+        const error = `GET ${path} → ${status}${retryAfterMs === undefined ? '' : ` (Retry-After ${retryAfterMs / 1000} s)`}: ${errorText(body)}`;
+        if (retryAfterMs !== undefined && retryAfterMs > this.options.retryAfterMaxMs) {
+          return {
+            kind: 'transient',
+            retryAfterMs,
+            stop: true,
+            error: `${error}; Retry-After exceeds FETCH_RETRY_AFTER_MAX_MS (${this.options.retryAfterMaxMs} ms), not retrying`,
+          };
+        }
+        return { kind: 'transient', retryAfterMs, error };
+      }
+      case 'not-found':
+        return { kind: 'final', outcome: { ok: false, reason: 'not-found', error: `GET ${path} → 404: ${errorText(body)}` } };
+      case 'client-error':
+        return { kind: 'final', outcome: { ok: false, reason: 'upstream-4xx', error: `GET ${path} → ${status}: ${errorText(body)}` } };
+      default:
+        return { kind: 'final', outcome: { ok: false, reason: 'unexpected-status', error: `GET ${path} → ${status}: ${errorText(body)}` } };
+    }
+  }
+}
+
+/** A 2xx body → the observation, or `malformed-response` saying what is wrong with it. */
+function parseObservation(id: number, path: string, status: number, body: string, observedAtMs: number): DistributiveOmit<FetchOutcome, 'attempts'> {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch (err) {
+    return { ok: false, reason: 'malformed-response', error: `GET ${path} → ${status} with a body that is not JSON (${(err as Error).message}): ${snippet(body)}` };
+  }
+  const parsed = InfluencerResponseSchema.safeParse(json);
+  if (!parsed.success) {
+    return { ok: false, reason: 'malformed-response', error: `GET ${path} → ${status} with an unexpected body: ${summarizeIssues(parsed.error.issues, json)}` };
+  }
+  if (parsed.data.pk !== id) {
+    return { ok: false, reason: 'malformed-response', error: `GET ${path} → ${status} for a different influencer (pk ${parsed.data.pk})` };
+  }
+  const { username, followerCount, followingCount } = parsed.data;
+  return {
+    ok: true,
+    observation: { influencerId: id, username, followerCount, followingCount, observedAt: new Date(observedAtMs).toISOString() },
+  };
+}
+
+/** The `message` of a JSON error body (`{"error": "...", "message": "..."}`), else the start of the body. */
+function errorText(body: string): string {
+  try {
+    const value = JSON.parse(body) as { message?: unknown; error?: unknown };
+    if (typeof value.message === 'string') return value.message;
+    if (typeof value.error === 'string') return value.error;
+  } catch {
+    // not JSON: show it as is
+  }
+  return body.length === 0 ? '(empty body)' : snippet(body);
+}
+
+function snippet(text: string): string {
+  return JSON.stringify(text.length > 120 ? `${text.slice(0, 120)}...` : text);
+}
+
+function describeError(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as { code?: unknown }).code;
+  const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';
+  return `${typeof code === 'string' ? `${code} ` : ''}${err.message}${cause}`;
+}
+
+function abortError(signal: AbortSignal): FetchAbortedError {
+  const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
+  return new FetchAbortedError(`fetch aborted: ${reason}`);
+}
+
+/** `promise`, or a {@link FetchAbortedError} as soon as `signal` aborts (the promise is left to settle on its own). */
+function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    if (signal.aborted) {
+      promise.catch(() => undefined);
+      reject(abortError(signal));
+      return;
+    }
+    const onAbort = () => {
+      promise.catch(() => undefined);
+      reject(abortError(signal));
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}

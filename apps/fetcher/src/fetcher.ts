@@ -1,0 +1,319 @@
+/**
+ * The fetcher: fetch jobs in (consumer group), Mockstagram lookups, results or dead letters out.
+ *
+ * Delivery: a batch of jobs is handled in chunks (`FETCH_CHUNK_SIZE`). A chunk's lookups run
+ * concurrently (bounded by `FETCH_CONCURRENCY` over the whole process), then its results and dead
+ * letters go out in ONE `sendBatch` (idempotent producer, acks = all), and only after Kafka
+ * acknowledged them is the chunk's last offset resolved and committed. A crash before that
+ * redelivers the chunk's jobs, which are fetched again (at least once; the result-handler's
+ * unique key absorbs duplicates). Instances with the same group id share the partitions.
+ *
+ * @module
+ */
+import { setMaxListeners } from 'node:events';
+import {
+  createKafka,
+  createProducer,
+  decodeFetchJob,
+  dlqMessage,
+  encodeFetchResult,
+  ensureTopics,
+  produceMany,
+  SchemaError,
+  type FetchJob,
+  type Logger,
+} from '@mockstagram/shared';
+import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import { ApiClient, apiClientOptionsFrom, FetchAbortedError, type FetchOutcome } from './api-client';
+import type { FetcherConfig } from './config';
+import { createFetcherMetrics, type FetcherMetrics } from './metrics';
+import { Semaphore } from './semaphore';
+
+export interface FetcherOptions {
+  /** Parsed configuration (`loadFetcherConfig()`); every default lives in its schema. */
+  config: FetcherConfig;
+  logger: Logger;
+  /** Metrics to update. Default: a fresh set on a private registry. */
+  metrics?: FetcherMetrics;
+  /** Kafka client. Default: `createKafka` with `KAFKA_BROKERS` and client id `KAFKA_CLIENT_ID ?? 'fetcher'`. */
+  kafka?: Kafka;
+  /** API client. Default: one built from the config (and closed by `stop()`). */
+  api?: ApiClient;
+  /**
+   * Called when the consumer crashed and kafkajs will not restart it (the process should exit
+   * non-zero). Default: log only.
+   */
+  onFatal?: (err: Error) => void;
+}
+
+/** The trace context headers carried from a job to its result (W3C Trace Context). */
+const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
+
+/** What one job message turned into. */
+type Output = { kind: 'result'; message: Message } | { kind: 'dlq'; reason: string; message: Message };
+
+/**
+ * Consumes `TOPIC_FETCH_JOBS` as group `FETCHER_GROUP_ID` and answers every job with a
+ * `FetchResult` on `TOPIC_FETCH_RESULTS` or a dead letter on `TOPIC_DLQ`.
+ *
+ * @example
+ * const fetcher = new Fetcher({ config: loadFetcherConfig(), logger });
+ * await fetcher.start();
+ * // ...
+ * await fetcher.stop();
+ */
+export class Fetcher {
+  readonly config: FetcherConfig;
+  readonly metrics: FetcherMetrics;
+  readonly api: ApiClient;
+
+  private readonly logger: Logger;
+  private readonly kafka: Kafka;
+  private readonly ownsApi: boolean;
+  private readonly slots: Semaphore;
+  /** Aborted at the end of the shutdown grace: in-flight lookups stop, their jobs stay uncommitted. */
+  private readonly abort = new AbortController();
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private joined = false;
+  private stopping = false;
+  private stopped: Promise<void> | undefined;
+
+  constructor(private readonly options: FetcherOptions) {
+    const { config, logger } = options;
+    this.config = config;
+    this.logger = logger;
+    this.metrics = options.metrics ?? createFetcherMetrics();
+    this.kafka = options.kafka ?? createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? 'fetcher', logger });
+    this.ownsApi = options.api === undefined;
+    this.api = options.api ?? new ApiClient(apiClientOptionsFrom(config, this.metrics));
+    this.slots = new Semaphore(config.FETCH_CONCURRENCY);
+    // Every job in flight listens to this one signal.
+    setMaxListeners(0, this.abort.signal);
+  }
+
+  /** True once the consumer has joined its group and the producer is connected (for /readyz). */
+  get ready(): boolean {
+    return this.joined && !this.stopping;
+  }
+
+  /**
+   * Makes sure the topics exist (`TOPIC_PARTITIONS`), connects the producer and the consumer,
+   * subscribes (a new group starts at the earliest offset) and starts consuming. Resolves once
+   * consuming has started; `ready` turns true when the group is joined.
+   */
+  async start(): Promise<void> {
+    if (this.consumer) throw new Error('Fetcher already started');
+    const { config, logger } = this;
+    const partitions = config.TOPIC_PARTITIONS;
+    await ensureTopics(
+      this.kafka,
+      [config.TOPIC_FETCH_JOBS, config.TOPIC_FETCH_RESULTS, config.TOPIC_DLQ].map((topic) => ({ topic, numPartitions: partitions })),
+      { logger },
+    );
+
+    const producer = createProducer(this.kafka);
+    this.producer = producer;
+    await producer.connect();
+
+    const consumer = this.kafka.consumer({
+      groupId: config.FETCHER_GROUP_ID,
+      allowAutoTopicCreation: false,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      rebalanceTimeout: 60_000,
+      // The broker holds an empty fetch this long; stop() waits for it, so keep it short
+      // (an idle fetcher then polls once a second, which costs nothing).
+      maxWaitTimeInMs: 1000,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.joined = true;
+      logger.info({ groupId: e.payload.groupId, memberId: e.payload.memberId, assignment: e.payload.memberAssignment }, 'joined consumer group');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.joined = false;
+      const err = e.payload.error;
+      if (e.payload.restart) {
+        logger.warn({ err }, 'kafka consumer crashed; kafkajs restarts it (uncommitted jobs are redelivered)');
+        return;
+      }
+      logger.error({ err }, 'kafka consumer crashed and will not restart');
+      this.options.onFatal?.(err);
+    });
+    consumer.on(consumer.events.STOP, () => {
+      this.joined = false;
+    });
+
+    await consumer.connect();
+    await consumer.subscribe({ topics: [config.TOPIC_FETCH_JOBS], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: config.FETCH_PARTITIONS_CONCURRENTLY,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    logger.info(
+      {
+        topic: config.TOPIC_FETCH_JOBS,
+        groupId: config.FETCHER_GROUP_ID,
+        api: config.MOCK_API_URL,
+        concurrency: config.FETCH_CONCURRENCY,
+        connections: config.FETCH_CONNECTIONS,
+      },
+      'fetcher consuming',
+    );
+  }
+
+  /**
+   * Stops taking work, lets the open chunks finish for up to `FETCHER_SHUTDOWN_GRACE_MS`, then
+   * aborts their remaining lookups (what was fetched by then is still produced and committed up
+   * to the first unfinished job; the rest is redelivered later), leaves the group and closes the
+   * producer and, if it built it, the API client. Idempotent.
+   */
+  stop(): Promise<void> {
+    this.stopped ??= this.doStop();
+    return this.stopped;
+  }
+
+  private async doStop(): Promise<void> {
+    this.stopping = true;
+    const grace = setTimeout(() => {
+      this.logger.warn({ graceMs: this.config.FETCHER_SHUTDOWN_GRACE_MS }, 'shutdown grace over; aborting in-flight lookups');
+      this.abort.abort(new Error('fetcher stopping'));
+    }, this.config.FETCHER_SHUTDOWN_GRACE_MS);
+    try {
+      // Waits for the running eachBatch calls to return, then leaves the group.
+      await this.consumer?.disconnect();
+    } finally {
+      clearTimeout(grace);
+      this.abort.abort(new Error('fetcher stopped'));
+      this.joined = false;
+    }
+    await this.producer?.disconnect();
+    if (this.ownsApi) await this.api.close();
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const size = this.config.FETCH_CHUNK_SIZE;
+    for (let i = 0; i < batch.messages.length; i += size) {
+      // Rebalance (or stop): leave the rest uncommitted for whoever owns the partition next.
+      if (this.stopping || !payload.isRunning() || payload.isStale()) return;
+      const complete = await this.runChunk(payload, batch.messages.slice(i, i + size));
+      if (!complete) return;
+      await payload.heartbeat();
+    }
+  }
+
+  /**
+   * Fetches one chunk, produces its outputs, commits. Returns false when lookups were aborted
+   * (shutdown): then only the jobs before the first unfinished one were produced and committed.
+   */
+  private async runChunk(payload: EachBatchPayload, messages: KafkaMessage[]): Promise<boolean> {
+    const { batch } = payload;
+    const started = Date.now();
+    // Keeps the group session alive while lookups wait out backoffs (kafkajs sends a heartbeat
+    // only when heartbeatInterval has passed, so calling it often costs nothing).
+    const heartbeats = setInterval(() => {
+      payload.heartbeat().catch((err: unknown) => this.logger.debug({ err }, 'heartbeat during a chunk failed'));
+    }, 1000);
+    let settled: PromiseSettledResult<Output>[];
+    try {
+      settled = await Promise.allSettled(messages.map((m) => this.handle(batch.topic, batch.partition, m)));
+    } finally {
+      clearInterval(heartbeats);
+    }
+
+    let done = 0;
+    while (done < settled.length && settled[done]!.status === 'fulfilled') done += 1;
+    if (done > 0) {
+      const outputs = settled.slice(0, done).map((s) => (s as PromiseFulfilledResult<Output>).value);
+      await this.produce(outputs);
+      const last = messages[done - 1]!.offset;
+      payload.resolveOffset(last);
+      await payload.commitOffsetsIfNecessary({
+        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
+      });
+      const dlq = outputs.filter((o) => o.kind === 'dlq').length;
+      this.logger.debug(
+        { partition: batch.partition, firstOffset: messages[0]!.offset, lastOffset: last, results: done - dlq, dlq, ms: Date.now() - started },
+        'chunk produced and committed',
+      );
+    }
+    if (done === settled.length) return true;
+    const failure = (settled[done] as PromiseRejectedResult).reason;
+    if (failure instanceof FetchAbortedError || this.abort.signal.aborted) {
+      this.logger.info(
+        { partition: batch.partition, committedUpTo: done > 0 ? messages[done - 1]!.offset : null, uncommitted: settled.length - done },
+        'chunk interrupted by shutdown; the uncommitted jobs will be redelivered',
+      );
+      return false;
+    }
+    throw failure; // a bug: kafkajs retries the batch from the last commit
+  }
+
+  /** One job message → its output. Rejects only with FetchAbortedError (shutdown). */
+  private async handle(topic: string, partition: number, message: KafkaMessage): Promise<Output> {
+    this.metrics.jobsConsumed.inc();
+    const source = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
+    const decoded = decodeFetchJob(message.value);
+    if (!decoded.ok) {
+      return { kind: 'dlq', reason: decoded.reason, message: dlqMessage({ source, stage: 'fetcher', reason: decoded.reason, error: decoded.error, attempts: 1 }) };
+    }
+    const job = decoded.value;
+
+    let release: () => void;
+    try {
+      release = await this.slots.acquire(this.abort.signal);
+    } catch {
+      throw new FetchAbortedError('fetch aborted while waiting for a slot');
+    }
+    let outcome: FetchOutcome;
+    try {
+      outcome = await this.api.fetchInfluencer(job.influencerId, this.abort.signal);
+    } finally {
+      release();
+    }
+
+    if (outcome.ok) {
+      const result = { jobId: job.jobId, ...outcome.observation };
+      try {
+        return { kind: 'result', message: { key: String(job.influencerId), value: encodeFetchResult(result), headers: traceHeaders(message.headers) } };
+      } catch (err) {
+        if (!(err instanceof SchemaError)) throw err;
+        return this.dead(source, job, 'malformed-response', err.message, outcome.attempts);
+      }
+    }
+    return this.dead(source, job, outcome.reason, outcome.error, outcome.attempts);
+  }
+
+  private dead(source: Parameters<typeof dlqMessage>[0]['source'], job: FetchJob, reason: string, error: string, attempts: number): Output {
+    this.logger.warn({ jobId: job.jobId, influencerId: job.influencerId, reason, attempts, error }, `job dead-lettered: ${reason}`);
+    return { kind: 'dlq', reason, message: dlqMessage({ source, stage: 'fetcher', reason, error, attempts }) };
+  }
+
+  private async produce(outputs: Output[]): Promise<void> {
+    const results: Message[] = [];
+    const dead: Message[] = [];
+    for (const o of outputs) (o.kind === 'result' ? results : dead).push(o.message);
+    await produceMany(this.producer!, [
+      { topic: this.config.TOPIC_FETCH_RESULTS, messages: results },
+      { topic: this.config.TOPIC_DLQ, messages: dead },
+    ]);
+    this.metrics.resultsProduced.inc(results.length);
+    for (const o of outputs) if (o.kind === 'dlq') this.metrics.dlqMessages.labels(o.reason).inc();
+  }
+}
+
+function traceHeaders(headers: IHeaders | undefined): IHeaders | undefined {
+  if (!headers) return undefined;
+  let out: IHeaders | undefined;
+  for (const name of TRACE_HEADERS) {
+    const value = headers[name];
+    if (value !== undefined) (out ??= {})[name] = value;
+  }
+  return out;
+}

@@ -1,0 +1,52 @@
+/**
+ * Fetcher service: wiring only. Configuration: src/config.ts (every variable with its default).
+ */
+import { configOrExit, createLogger, createRegistry, onShutdown, startServiceHttp } from '@mockstagram/shared';
+import { fetcherEnv } from './config';
+import { Fetcher } from './fetcher';
+import { createFetcherMetrics } from './metrics';
+
+const SERVICE = 'fetcher';
+
+async function main(): Promise<void> {
+  const config = configOrExit(fetcherEnv);
+  const logger = createLogger(SERVICE, config.LOG_LEVEL);
+  const registry = createRegistry(SERVICE);
+  const metrics = createFetcherMetrics(registry);
+
+  let shutdown: ((reason: string, exitCode?: number) => Promise<void>) | undefined;
+  const fetcher = new Fetcher({
+    config,
+    logger,
+    metrics,
+    onFatal: () => void shutdown?.('kafka consumer crashed', 1),
+  });
+
+  const http = await startServiceHttp({
+    port: config.FETCHER_HTTP_PORT,
+    portVariable: 'FETCHER_HTTP_PORT',
+    registry,
+    ready: () => fetcher.ready,
+    logger,
+  });
+
+  // Stop taking work first (the open chunk finishes or is aborted, uncommitted jobs are
+  // redelivered), then the HTTP server.
+  const handle = onShutdown(logger, [
+    { name: 'fetcher (consumer, producer, api pool)', run: () => fetcher.stop() },
+    { name: 'http', run: () => http.close() },
+  ]);
+  shutdown = handle.shutdown;
+
+  try {
+    await fetcher.start();
+  } catch (err) {
+    logger.fatal({ err }, 'fetcher failed to start');
+    await handle.shutdown('start failed', 1);
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`fetcher failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
