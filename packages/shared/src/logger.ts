@@ -35,8 +35,6 @@ export function setLogContextProvider(provider: LogContextProvider | undefined):
   contextProvider = provider;
 }
 
-const noContext = {};
-
 /**
  * Creates the service's root logger. Lines look like
  * `{"level":"info","time":"2024-05-01T12:00:00.000Z","service":"fetcher","pid":1,"hostname":"h","msg":"..."}`.
@@ -52,7 +50,8 @@ export function createLogger(service: string, level: LogLevel = 'info', destinat
     base: { service, pid: process.pid, hostname: os.hostname() },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    mixin: () => (contextProvider ? (contextProvider() ?? noContext) : noContext),
+    // pino merges each line's fields INTO the object the mixin returns, so it must be a new one.
+    mixin: () => (contextProvider ? { ...contextProvider() } : {}),
   };
   return destination ? pino(options, destination) : pino(options);
 }

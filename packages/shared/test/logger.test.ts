@@ -22,6 +22,22 @@ describe('createLogger', () => {
     expect(String(lines[0]!.time)).toMatch(/^\d{4}-\d\d-\d\dT/);
   });
 
+  it('does not carry fields from one line to the next', () => {
+    const { lines, stream } = capture();
+    const logger = createLogger('fetcher', 'info', stream);
+    logger.info({ a: 1 }, 'one');
+    logger.info({ b: 2 }, 'two');
+    setLogContextProvider(() => ({ trace_id: 't' }));
+    logger.info({ c: 3 }, 'three');
+    logger.info('four');
+    expect(lines.map(({ a, b, c }) => ({ a, b, c }))).toEqual([
+      { a: 1, b: undefined, c: undefined },
+      { a: undefined, b: 2, c: undefined },
+      { a: undefined, b: undefined, c: 3 },
+      { a: undefined, b: undefined, c: undefined },
+    ]);
+  });
+
   it('adds trace ids from the registered context provider, also to loggers created earlier', () => {
     const { lines, stream } = capture();
     const logger = createLogger('fetcher', 'debug', stream).child({ component: 'x' });
