@@ -70,6 +70,8 @@ export interface MigrateOptions {
 }
 
 export interface MigrateResult {
+  /** The schema the tables are in (first existing schema of the search_path). */
+  schema: string;
   /** Files applied by this run, in order. */
   applied: string[];
   /** Files that were already applied (by an earlier or a concurrent run). */
@@ -117,10 +119,11 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const migrations = readMigrations(options.directory);
   const variables = options.variables ?? defaultVariables();
   const prepared = migrations.map((m) => ({ ...m, text: substitute(m, variables) })); // fail before touching the database
-  const result: MigrateResult = { applied: [], skipped: [] };
+  const result: MigrateResult = { schema: '', applied: [], skipped: [] };
 
   const client = await pool.connect();
   try {
+    result.schema = await targetSchema(client);
     await acquireLock(client, lockTimeoutMs, logger);
     try {
       await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -158,7 +161,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   } finally {
     client.release();
   }
-  logger?.info({ applied: result.applied, skipped: result.skipped.length }, result.applied.length > 0 ? `applied ${result.applied.length} migration(s)` : 'database is up to date');
+  logger?.info({ schema: result.schema, applied: result.applied, skipped: result.skipped.length }, result.applied.length > 0 ? `applied ${result.applied.length} migration(s)` : 'database is up to date');
   return result;
 }
 
@@ -245,6 +248,22 @@ function verify(m: Migration, row: AppliedRow | undefined): void {
         `file now ${m.checksum.slice(0, 12)}). Restore the file and put the change in a new migration.`,
     );
   }
+}
+
+/** The schema unqualified CREATEs go to; refuses when there is none, or it is a system schema. */
+async function targetSchema(client: PoolClient): Promise<string> {
+  const { rows } = await client.query<{ schema: string | null; path: string }>(
+    "SELECT current_schema() AS schema, current_setting('search_path') AS path",
+  );
+  const { schema, path: searchPath } = rows[0]!;
+  if (schema === null || schema === 'pg_catalog' || schema === 'information_schema') {
+    throw new MigrationError(
+      `no schema to create tables in: search_path is "${searchPath}"` +
+        (schema ? ` (first schema: ${schema})` : ' (none of its schemas exists)') +
+        '; create the schema, or set it in DATABASE_URL: ?options=-c%20search_path%3Dmyschema%2Cpublic',
+    );
+  }
+  return schema;
 }
 
 async function acquireLock(client: PoolClient, timeoutMs: number, logger: Logger | undefined): Promise<void> {
