@@ -30,6 +30,8 @@ import { z } from 'zod';
  *   (kafkajs `partitionsConsumedConcurrently`); they share the FETCH_CONCURRENCY slots.
  * - `FETCH_CHUNK_SIZE` (500): a batch is fetched, produced and committed in chunks of at most this
  *   many jobs (one `sendBatch` and one offset commit per chunk).
+ * - `FETCHER_SESSION_TIMEOUT_MS` (30000): Kafka group session timeout; an instance that died
+ *   without leaving the group keeps its partitions this long before the others take them over.
  * - `FETCHER_SHUTDOWN_GRACE_MS` (5000): on stop, how long the open chunks may finish before their
  *   in-flight requests are aborted (aborted jobs are neither produced nor committed).
  */
@@ -52,6 +54,7 @@ export const fetcherEnv = z.object({
   FETCH_RETRY_AFTER_MAX_MS: envVar.nonNegativeInt(30_000),
   FETCH_PARTITIONS_CONCURRENTLY: envVar.positiveInt(12),
   FETCH_CHUNK_SIZE: envVar.positiveInt(500),
+  FETCHER_SESSION_TIMEOUT_MS: envVar.positiveInt(30_000),
   FETCHER_SHUTDOWN_GRACE_MS: envVar.nonNegativeInt(5000),
 });
 

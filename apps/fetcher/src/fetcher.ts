@@ -119,7 +119,7 @@ export class Fetcher {
     const consumer = this.kafka.consumer({
       groupId: config.FETCHER_GROUP_ID,
       allowAutoTopicCreation: false,
-      sessionTimeout: 30_000,
+      sessionTimeout: config.FETCHER_SESSION_TIMEOUT_MS,
       heartbeatInterval: 3_000,
       rebalanceTimeout: 60_000,
       // The broker holds an empty fetch this long; stop() waits for it, so keep it short
