@@ -34,6 +34,7 @@ import { summarizeIssues } from '@mockstagram/shared';
 import { DelegateBackoff, handleWhenResult, retry, type IRetryBackoffContext, type RetryPolicy } from 'cockatiel';
 import { Pool } from 'undici';
 import { z } from 'zod';
+import { onAbort } from './abort';
 import type { FetcherConfig } from './config';
 import type { FetcherMetrics } from './metrics';
 import { classifyStatus, parseRetryAfter, retryDelayMs, statusLabel, type BackoffSettings, type RequestOutcomeLabel } from './retry-policy';
@@ -194,8 +195,7 @@ export class ApiClient {
       timedOut = true;
       controller.abort(new Error(`timed out after ${timeoutMs} ms`));
     }, timeoutMs);
-    const onAbort = () => controller.abort(signal?.reason);
-    signal?.addEventListener('abort', onAbort, { once: true });
+    const unwatch = signal ? onAbort(signal, () => controller.abort(signal.reason)) : undefined;
     metrics?.inflight.inc();
     const started = performance.now();
     let label: RequestOutcomeLabel = 'error';
@@ -214,7 +214,7 @@ export class ApiClient {
       return { kind: 'transient', error: `GET ${path}: ${describeError(err)}` };
     } finally {
       clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
+      unwatch?.();
       if (metrics) {
         metrics.inflight.dec();
         metrics.requests.labels(label).inc();
@@ -319,18 +319,17 @@ function raceAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
       reject(abortError(signal));
       return;
     }
-    const onAbort = () => {
+    const unwatch = onAbort(signal, () => {
       promise.catch(() => undefined);
       reject(abortError(signal));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
+    });
     promise.then(
       (value) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch();
         resolve(value);
       },
       (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
+        unwatch();
         reject(err);
       },
     );

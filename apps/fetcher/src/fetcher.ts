@@ -10,7 +10,6 @@
  *
  * @module
  */
-import { setMaxListeners } from 'node:events';
 import {
   createKafka,
   createProducer,
@@ -88,8 +87,6 @@ export class Fetcher {
     this.ownsApi = options.api === undefined;
     this.api = options.api ?? new ApiClient(apiClientOptionsFrom(config, this.metrics));
     this.slots = new Semaphore(config.FETCH_CONCURRENCY);
-    // Every job in flight listens to this one signal.
-    setMaxListeners(0, this.abort.signal);
   }
 
   /** True once the consumer has joined its group and the producer is connected (for /readyz). */

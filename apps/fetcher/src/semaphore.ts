@@ -1,3 +1,5 @@
+import { onAbort } from './abort';
+
 /**
  * A counting semaphore: at most `permits` holders at once, the others wait in FIFO order.
  * Shared by all partitions a Fetcher consumes, so FETCH_CONCURRENCY bounds the whole process.
@@ -32,18 +34,20 @@ export class Semaphore {
       return Promise.resolve(this.releaser());
     }
     return new Promise((resolve, reject) => {
+      let unwatch: (() => void) | undefined;
       const waiter = {
         grant: () => {
-          signal?.removeEventListener('abort', onAbort);
+          unwatch?.();
           resolve(this.releaser());
         },
       };
-      const onAbort = () => {
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-        reject(signal?.reason);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (signal) {
+        unwatch = onAbort(signal, () => {
+          const i = this.waiters.indexOf(waiter);
+          if (i >= 0) this.waiters.splice(i, 1);
+          reject(signal.reason);
+        });
+      }
       this.waiters.push(waiter);
     });
   }
