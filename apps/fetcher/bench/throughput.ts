@@ -11,7 +11,9 @@
  *    off, and waits for /readyz.
  * 2. Ceiling: wrk pinned to core 1, 1 thread, 64 keep-alive connections, a random existing id per
  *    request, after a 2 s warm-up.
- * 3. Fetcher: produces --jobs fetch jobs to a fresh 12-partition topic, then runs a Fetcher in this
+ * 3. ApiClient alone (no Kafka): --jobs lookups by FETCH_CONCURRENCY loops through one client
+ *    (FETCH_CONNECTIONS), after a warm-up of the same size: the HTTP side's share of the cost.
+ * 4. Fetcher: produces --jobs fetch jobs to a fresh 12-partition topic, then runs a Fetcher in this
  *    process (a new consumer group) and times from its first consumed job to the moment the last
  *    result is acknowledged by Kafka (commit included per chunk). Fetcher settings come from the
  *    environment as for the service (FETCH_CONCURRENCY, FETCH_CONNECTIONS, ...), so e.g.
@@ -26,7 +28,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { createKafka, createLogger, createProducer, encodeFetchJob, type FetchJob } from '@mockstagram/shared';
-import { loadFetcherConfig } from '../src/config';
+import { ApiClient, apiClientOptionsFrom } from '../src/api-client';
+import { loadFetcherConfig, type FetcherConfig } from '../src/config';
 import { Fetcher } from '../src/fetcher';
 import { createFetcherMetrics } from '../src/metrics';
 
@@ -81,6 +84,8 @@ async function main(): Promise<void> {
       FETCHER_GROUP_ID: `bench-fetchers-${suffix}`,
       MOCK_API_URL: apiUrl,
     });
+    const clientOnly = await runClientOnly(config);
+
     const metrics = createFetcherMetrics();
     const fetcher = new Fetcher({ config, logger, metrics, kafka });
     const value = async (c: { get(): Promise<{ values: Array<{ value: number }> }> }) =>
@@ -110,6 +115,7 @@ async function main(): Promise<void> {
     console.log(`fetcher: ${knobs.map((k) => `${k}=${config[k]}`).join(' ')} (in process, unpinned; Kafka broker on the same 2 cores)`);
     console.log(`fetcher: ${JOBS} jobs → ${results} results + ${dlq} dead letters in ${seconds.toFixed(2)} s (first consume → last result acknowledged)`);
     console.log(`fetcher: ${Math.round(requests / seconds)} requests/s, ${Math.round(JOBS / seconds)} jobs/s`);
+    console.log(`api client alone (no Kafka): ${Math.round(clientOnly)} requests/s`);
     if (ceiling !== undefined) {
       console.log(`ceiling: ${Math.round(ceiling)} requests/s (wrk)  → fetcher reaches ${((100 * requests) / seconds / ceiling).toFixed(0)}% of it`);
     }
@@ -117,6 +123,30 @@ async function main(): Promise<void> {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();
     api.kill('SIGTERM');
+  }
+}
+
+/** Lookups per second of one ApiClient driven by FETCH_CONCURRENCY loops (second of two runs). */
+async function runClientOnly(config: FetcherConfig): Promise<number> {
+  const client = new ApiClient(apiClientOptionsFrom(config, createFetcherMetrics()));
+  try {
+    let rate = 0;
+    for (let round = 0; round < 2; round++) {
+      let next = 0;
+      const started = performance.now();
+      await Promise.all(
+        Array.from({ length: config.FETCH_CONCURRENCY }, async () => {
+          while (next < JOBS) {
+            const i = next++;
+            await client.fetchInfluencer(1_000_000 + ((i * 7919) % 1_000_000));
+          }
+        }),
+      );
+      rate = JOBS / ((performance.now() - started) / 1000);
+    }
+    return rate;
+  } finally {
+    await client.close();
   }
 }
 

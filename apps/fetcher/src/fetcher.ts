@@ -76,6 +76,7 @@ export class Fetcher {
   private producer: Producer | undefined;
   private joined = false;
   private stopping = false;
+  private starting: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
 
   constructor(private readonly options: FetcherOptions) {
@@ -99,8 +100,13 @@ export class Fetcher {
    * subscribes (a new group starts at the earliest offset) and starts consuming. Resolves once
    * consuming has started; `ready` turns true when the group is joined.
    */
-  async start(): Promise<void> {
-    if (this.consumer) throw new Error('Fetcher already started');
+  start(): Promise<void> {
+    if (this.starting) throw new Error('Fetcher already started');
+    this.starting = this.doStart();
+    return this.starting;
+  }
+
+  private async doStart(): Promise<void> {
     const { config, logger } = this;
     const partitions = config.TOPIC_PARTITIONS;
     await ensureTopics(
@@ -112,6 +118,7 @@ export class Fetcher {
     const producer = createProducer(this.kafka);
     this.producer = producer;
     await producer.connect();
+    if (this.stopping) throw new Error('Fetcher stopped while starting');
 
     const consumer = this.kafka.consumer({
       groupId: config.FETCHER_GROUP_ID,
@@ -175,6 +182,7 @@ export class Fetcher {
 
   private async doStop(): Promise<void> {
     this.stopping = true;
+    await this.starting?.catch(() => undefined); // a start in progress gets as far as it can first
     const grace = setTimeout(() => {
       this.logger.warn({ graceMs: this.config.FETCHER_SHUTDOWN_GRACE_MS }, 'shutdown grace over; aborting in-flight lookups');
       this.abort.abort(new Error('fetcher stopping'));
