@@ -264,7 +264,11 @@ export class ResultHandler {
       timer = setTimeout(() => resolve(false), 2000);
     });
     try {
-      return await Promise.race([this.options.pool.query('SELECT 1').then(() => true), timeout]);
+      const query = this.options.pool.query('SELECT 1').then(
+        () => true,
+        () => false,
+      );
+      return await Promise.race([query, timeout]);
     } finally {
       clearTimeout(timer);
     }
