@@ -124,7 +124,7 @@ export class Fetcher {
       groupId: config.FETCHER_GROUP_ID,
       allowAutoTopicCreation: false,
       sessionTimeout: config.FETCHER_SESSION_TIMEOUT_MS,
-      heartbeatInterval: 3_000,
+      heartbeatInterval: Math.min(3_000, Math.floor(config.FETCHER_SESSION_TIMEOUT_MS / 3)),
       rebalanceTimeout: 60_000,
       // The broker holds an empty fetch this long; stop() waits for it, so keep it short
       // (an idle fetcher then polls once a second, which costs nothing).
