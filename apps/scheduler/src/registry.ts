@@ -18,7 +18,7 @@ export interface InfluencerRegistryOptions {
   /** Interval of newly registered influencers when none is given. Default 60 (`SCHEDULER_DEFAULT_INTERVAL_SECONDS`). */
   defaultIntervalSeconds?: number;
   /**
-   * Ids per statement for ranges (default 50,000) and lists (default 10,000). Each chunk is one
+   * Ids per statement for ranges (default 20,000) and lists (default 10,000). Each chunk is one
    * autocommitted statement, so a big registration never holds the database in one long
    * transaction; if it fails half-way, run it again (registration is idempotent).
    */
@@ -64,7 +64,7 @@ export class InfluencerRegistry {
   constructor(options: InfluencerRegistryOptions) {
     this.pool = options.pool;
     this.defaultIntervalSeconds = options.defaultIntervalSeconds ?? 60;
-    this.rangeChunkSize = options.rangeChunkSize ?? 50_000;
+    this.rangeChunkSize = options.rangeChunkSize ?? 20_000;
     this.idsChunkSize = options.idsChunkSize ?? 10_000;
   }
 
