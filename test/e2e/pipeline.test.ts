@@ -1,0 +1,143 @@
+/**
+ * The whole pipeline, each service its own process, on a real Kafka broker and a real TimescaleDB:
+ * 1,000 influencers at a 5 s interval for 3 intervals → exactly 3,000 rows, each equal to what the
+ * mock API's pure function gives for that (id, time), and influencer_latest = the newest row.
+ */
+import { countsAt } from '@mockstagram/mock-api';
+import { InfluencerRegistry } from '@mockstagram/scheduler';
+import { createLogger, createPool, migrate, type Pool } from '@mockstagram/shared';
+import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
+import { eventually, freePort, ServiceProcess, type ServiceName } from '../support/services';
+
+const INFLUENCERS = 1000;
+const FIRST_ID = 1_000_000;
+const INTERVAL_SECONDS = 5;
+const SLOTS = 3;
+
+const logger = createLogger('e2e-test', 'silent');
+let db: TestSchema;
+let pool: Pool;
+let topics: { names: string[]; remove: () => Promise<void> };
+const services = new Map<ServiceName, ServiceProcess>();
+
+async function startAll(): Promise<void> {
+  const [jobs, results, dlq] = topics.names;
+  const ports = { api: await freePort(), scheduler: await freePort(), fetcher: await freePort(), handler: await freePort() };
+  const common = {
+    KAFKA_BROKERS: kafkaBrokers().join(','),
+    DATABASE_URL: db.url,
+    TOPIC_FETCH_JOBS: jobs,
+    TOPIC_FETCH_RESULTS: results,
+    TOPIC_DLQ: dlq,
+  };
+  const started = await Promise.all([
+    ServiceProcess.start('mock-api', ports.api, { ...common, MOCK_API_PORT: String(ports.api) }),
+    ServiceProcess.start('result-handler', ports.handler, {
+      ...common,
+      RESULT_HANDLER_HTTP_PORT: String(ports.handler),
+      RESULT_HANDLER_GROUP_ID: uniqueName('e2e-handlers'),
+    }),
+    ServiceProcess.start('fetcher', ports.fetcher, {
+      ...common,
+      FETCHER_HTTP_PORT: String(ports.fetcher),
+      FETCHER_GROUP_ID: uniqueName('e2e-fetchers'),
+      MOCK_API_URL: `http://127.0.0.1:${ports.api}`,
+    }),
+    ServiceProcess.start('scheduler', ports.scheduler, {
+      ...common,
+      SCHEDULER_HTTP_PORT: String(ports.scheduler),
+      SCHEDULER_TICK_CRON: '* * * * * *',
+    }),
+  ]);
+  for (const s of started) services.set(s.name, s);
+}
+
+beforeAll(async () => {
+  db = await freshSchema('e2e');
+  pool = createPool({ connectionString: db.url, max: 2, logger });
+  await migrate({ pool, logger });
+  topics = await createTopics(['e2e.jobs', 'e2e.results', 'e2e.dlq']);
+  await startAll();
+}, 180_000);
+
+afterAll(async () => {
+  await Promise.all([...services.values()].map((s) => s.stop()));
+  await pool?.end();
+  await db?.drop();
+  await topics?.remove();
+});
+
+test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function’s values', async () => {
+  const registry = new InfluencerRegistry({ pool });
+  await registry.register({ range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } }, { intervalSeconds: INTERVAL_SECONDS, spread: false });
+  const { rows: firstSlot } = await pool.query<{ slot: Date }>('SELECT min(next_fetch_at) AS slot FROM influencers');
+  const t0 = firstSlot[0].slot.getTime();
+
+  // Let the scheduler claim exactly SLOTS slots of every influencer: once every next_fetch_at has
+  // moved past the last wanted slot, stop it before the following slot (t0 + SLOTS × interval) is due.
+  const lastWanted = t0 + (SLOTS - 1) * INTERVAL_SECONDS * 1000;
+  await eventually(
+    `every influencer's slot ${SLOTS} to be claimed`,
+    async () => {
+      const { rows } = await pool.query<{ behind: number }>(
+        'SELECT count(*) AS behind FROM influencers WHERE next_fetch_at <= $1',
+        [new Date(lastWanted)],
+      );
+      return rows[0].behind === 0 ? true : undefined;
+    },
+    (SLOTS + 4) * INTERVAL_SECONDS * 1000,
+  );
+  expect(Date.now()).toBeLessThan(t0 + SLOTS * INTERVAL_SECONDS * 1000); // the next slot was not yet due
+  expect(await services.get('scheduler')!.stop()).toBe(0);
+
+  // Every influencer was claimed exactly SLOTS times: its next slot is t0 + SLOTS × interval.
+  const { rows: next } = await pool.query<{ n: number; slots: number }>(
+    `SELECT count(*) AS n, min(round(extract(epoch FROM next_fetch_at - $1::timestamptz) / $2))::int AS slots FROM influencers
+     GROUP BY next_fetch_at`,
+    [new Date(t0), INTERVAL_SECONDS],
+  );
+  expect(next).toEqual([{ n: INFLUENCERS, slots: SLOTS }]);
+
+  const expected = INFLUENCERS * SLOTS;
+  await eventually(
+    `${expected} rows in follower_counts`,
+    async () => {
+      const { rows } = await pool.query<{ n: number }>('SELECT count(*) AS n FROM follower_counts');
+      return rows[0].n >= expected ? true : undefined;
+    },
+    60_000,
+  );
+
+  // Exactly that many: per influencer SLOTS rows from SLOTS distinct jobs, nothing dead-lettered.
+  const { rows: totals } = await pool.query<{ rows: number; jobs: number; influencers: number }>(
+    'SELECT count(*) AS rows, count(DISTINCT job_id) AS jobs, count(DISTINCT influencer_id) AS influencers FROM follower_counts',
+  );
+  expect(totals[0]).toEqual({ rows: expected, jobs: expected, influencers: INFLUENCERS });
+  const { rows: perInfluencer } = await pool.query<{ n: number; influencers: number }>(
+    'SELECT n, count(*) AS influencers FROM (SELECT count(*) AS n FROM follower_counts GROUP BY influencer_id) t GROUP BY n',
+  );
+  expect(perInfluencer).toEqual([{ n: SLOTS, influencers: INFLUENCERS }]);
+
+  // Each row holds exactly what the mock API's pure function gives for (id, observed_at).
+  const { rows: samples } = await pool.query<{
+    influencer_id: number;
+    observed_at: Date;
+    follower_count: number;
+    following_count: number;
+  }>('SELECT influencer_id, observed_at, follower_count, following_count FROM follower_counts');
+  const wrong = samples.filter((s) => {
+    const c = countsAt(s.influencer_id, s.observed_at);
+    return c.followerCount !== s.follower_count || c.followingCount !== s.following_count;
+  });
+  expect(wrong).toEqual([]);
+
+  // influencer_latest is the newest row of each influencer.
+  const { rows: mismatched } = await pool.query(
+    `SELECT l.influencer_id FROM influencer_latest l
+       JOIN LATERAL (SELECT * FROM follower_counts f WHERE f.influencer_id = l.influencer_id ORDER BY observed_at DESC LIMIT 1) f ON true
+      WHERE l.observed_at <> f.observed_at OR l.follower_count <> f.follower_count OR l.following_count <> f.following_count`,
+  );
+  expect(mismatched).toEqual([]);
+  const { rows: latest } = await pool.query<{ n: number }>('SELECT count(*) AS n FROM influencer_latest');
+  expect(latest[0].n).toBe(INFLUENCERS);
+});

@@ -1,0 +1,99 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** The four services, each run as its own process exactly as `yarn dev` runs it. */
+export type ServiceName = 'mock-api' | 'scheduler' | 'fetcher' | 'result-handler';
+
+const repoRoot = path.resolve(__dirname, '..', '..');
+
+/** A TCP port nobody listens on right now (the kernel picks it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export class ServiceProcess {
+  private output = '';
+  private exit: Promise<number | null>;
+
+  private constructor(
+    readonly name: ServiceName,
+    readonly child: ChildProcess,
+    readonly httpPort: number,
+  ) {
+    const keep = (chunk: Buffer) => {
+      this.output = (this.output + chunk.toString()).slice(-200_000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  }
+
+  /** Start `apps/<name>/src/main.ts` with `env` and wait until its /readyz answers 200. */
+  static async start(name: ServiceName, httpPort: number, env: NodeJS.ProcessEnv, readyTimeoutMs = 60_000): Promise<ServiceProcess> {
+    const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join('apps', name, 'src', 'main.ts')], {
+      cwd: repoRoot,
+      env: { ...process.env, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const service = new ServiceProcess(name, child, httpPort);
+    await service.waitReady(readyTimeoutMs);
+    return service;
+  }
+
+  get logs(): string {
+    return this.output;
+  }
+
+  async waitReady(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.child.exitCode !== null) {
+        throw new Error(`${this.name} exited with ${this.child.exitCode} before it was ready:\n${this.output}`);
+      }
+      try {
+        const res = await fetch(`http://127.0.0.1:${this.httpPort}/readyz`);
+        if (res.status === 200) return;
+      } catch {
+        // not listening yet
+      }
+      if (Date.now() > deadline) throw new Error(`${this.name} not ready after ${timeoutMs} ms:\n${this.output}`);
+      await sleep(200);
+    }
+  }
+
+  /** The service's Prometheus metrics text. */
+  async metrics(): Promise<string> {
+    const res = await fetch(`http://127.0.0.1:${this.httpPort}/metrics`);
+    return res.text();
+  }
+
+  /** SIGTERM and wait for the exit code (SIGKILL after timeoutMs). */
+  async stop(timeoutMs = 30_000): Promise<number | null> {
+    if (this.child.exitCode !== null) return this.child.exitCode;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const code = await this.exit;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** Poll `check` until it returns a value that is not undefined, or fail after timeoutMs saying `what`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(intervalMs);
+  }
+}
