@@ -28,7 +28,9 @@ export interface DevstackSettings {
 }
 
 export function devstackSettings(env: NodeJS.ProcessEnv = process.env): DevstackSettings {
-  const parsed = schema.safeParse(env);
+  // Empty variables (`FOO=` in a .env file) count as unset.
+  const given = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = schema.safeParse(given);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0]);

@@ -1,0 +1,51 @@
+/**
+ * .env.example lists every variable the services read, with the defaults their config schemas
+ * hold (the one place defaults are written). Pure: reads files and schemas, starts nothing.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { devstackSettings } from '@mockstagram/devstack';
+import { databaseEnv, kafkaEnv, loadConfig, logEnv, migrationEnv } from '@mockstagram/shared';
+import type { z } from 'zod';
+import { fetcherEnv } from '../apps/fetcher/src/config';
+import { mockApiEnv } from '../apps/mock-api/src/config';
+import { resultHandlerEnv } from '../apps/result-handler/src/config';
+import { registryEnv, schedulerEnv } from '../apps/scheduler/src/config';
+
+function readEnvFile(file: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
+    if (m) env[m[1]] = m[2];
+  }
+  return env;
+}
+
+const example = readEnvFile(path.join(__dirname, '..', '.env.example'));
+
+const schemas: Record<string, z.ZodObject> = {
+  kafkaEnv,
+  databaseEnv,
+  logEnv,
+  migrationEnv,
+  mockApiEnv,
+  schedulerEnv,
+  registryEnv,
+  fetcherEnv,
+  resultHandlerEnv,
+};
+
+describe.each(Object.entries(schemas))('%s', (_name, schema) => {
+  test('every variable is listed in .env.example', () => {
+    const missing = Object.keys(schema.shape).filter((key) => !(key in example));
+    expect(missing).toEqual([]);
+  });
+
+  test('.env.example holds the schema defaults', () => {
+    expect(loadConfig(schema, example)).toEqual(loadConfig(schema, {}));
+  });
+});
+
+test('the devstack settings in .env.example are the defaults', () => {
+  expect(devstackSettings(example)).toEqual(devstackSettings({ HOME: process.env.HOME }));
+});
