@@ -44,6 +44,8 @@ export class Batcher<T> {
   private due = false;
   private draining = false;
   private pendingItems = 0;
+  /** whenSizeAtMost() callers, checked whenever a flush ends. */
+  private sizeWaiters: Array<{ limit: number; resolve: () => void }> = [];
 
   constructor(options: BatcherOptions<T>) {
     if (!(options.maxSize >= 1)) throw new RangeError(`maxSize must be >= 1, got ${options.maxSize}`);
@@ -82,6 +84,17 @@ export class Batcher<T> {
     if (this.draining) this.due = true;
     this.pump();
     return more ? Promise.all(more).then(noop) : first!;
+  }
+
+  /**
+   * Resolves once at most `limit` items are pending (at once if that is already so). For
+   * backpressure: a producer of items waits here instead of for its own items, so it is not held
+   * up by a batch that is still filling. With `limit` ≥ `maxSize` it cannot wait for ever: what
+   * stays pending once the full batches are written is one open batch, shorter than `maxSize`.
+   */
+  whenSizeAtMost(limit: number): Promise<void> {
+    if (this.pendingItems <= limit) return Promise.resolve();
+    return new Promise((resolve) => this.sizeWaiters.push({ limit, resolve }));
   }
 
   /**
@@ -137,6 +150,14 @@ export class Batcher<T> {
       this.pendingItems -= batch.items.length;
       if (failed) batch.reject(err);
       else batch.resolve();
+      if (this.sizeWaiters.length > 0) {
+        const waiting = this.sizeWaiters;
+        this.sizeWaiters = [];
+        for (const w of waiting) {
+          if (this.pendingItems <= w.limit) w.resolve();
+          else this.sizeWaiters.push(w);
+        }
+      }
       this.pump();
     };
     let result: Promise<void>;

@@ -5,27 +5,33 @@
  * Flow of one message:
  *
  * 1. `eachBatch` (one call per partition batch, all partitions concurrently) decodes its
- *    messages and adds them to the shared {@link Batcher}, then waits for the flush holding them.
+ *    messages and adds them to the shared {@link Batcher}. It moves kafkajs' *fetch position*
+ *    past them at once (`resolveOffset`; nothing is committed by that, autoCommit is off), so
+ *    the next fetch and its decoding overlap with the database write. Backpressure: when more
+ *    than `maxPendingMessages` are waiting, `eachBatch` waits until the backlog is back down
+ *    to that, and so holds the next fetch.
  * 2. A flush (one at a time, ≤ `batchSize` messages, at latest `flushMs` after its first one):
  *    a. one database transaction (`storeResults`): INSERT … ON CONFLICT DO NOTHING into
  *       `follower_counts`, upsert of `influencer_latest`, COMMIT;
  *    b. the batch's dead letters (undecodable messages, rows the database refused) are produced
  *       to the DLQ and acknowledged by all in-sync replicas;
- *    c. the offsets of every partition in the batch are committed (one request).
- * 3. `eachBatch` resolves its offsets and returns; kafkajs fetches more.
+ *    c. the offsets of every partition in the batch are committed (one request): for each
+ *       partition, one past its last message in this batch.
  *
- * Why this order keeps "no loss, no duplicate rows": an offset is committed only after both
- * the rows (a) and the dead letters (b) are durable. A crash anywhere before (c) redelivers the
+ * Why this keeps "no loss, no duplicate rows": flushes run in order and a partition's messages
+ * reach them in offset order, so when a flush commits offset N of a partition, every earlier
+ * message of it is stored (a) or dead-lettered (b), durably. A crash before (c) redelivers the
  * messages; the rows are absorbed by the unique key (`rows_duplicate` counts them) and
  * `influencer_latest` never moves backwards; a dead letter may then be produced twice (DLQ
- * delivery is at-least-once, each copy carries its source partition and offset). Producing the
- * dead letters before the transaction would be equally safe, but rows the database refuses are
- * only known after trying it, so one produce after the commit covers both kinds.
+ * delivery is at-least-once; each copy names its source partition and offset). Producing the
+ * dead letters before the transaction would be as safe, but the rows the database refuses are
+ * only known after trying, so one produce after the commit covers both kinds.
  *
- * When the database fails (unreachable, restarting, any error not tied to one row), the flush is
- * retried with exponential backoff and jitter, without limit, the topic is paused and the group
- * membership kept alive with heartbeats; nothing is dead-lettered. When the write succeeds,
- * consumption resumes.
+ * Steps (a) and (b) never give up: when the database (or the broker) fails, the step is
+ * retried with exponential backoff and jitter, without limit, the topic is paused, and the group
+ * membership kept alive with heartbeats; nothing is dead-lettered for it. A flush therefore only
+ * fails when {@link ResultHandler.stop} abandons it; every later flush then fails too, so no
+ * later offset is committed past the abandoned messages.
  *
  * @module
  */
@@ -66,6 +72,11 @@ export interface ResultHandlerOptions {
   batchSize?: number;
   /** A batch that did not fill up is flushed this long after its first message. Default 1000 ms. */
   flushMs?: number;
+  /**
+   * Messages consumed but not yet stored above which `eachBatch` waits (and so fetching stops)
+   * until the backlog is down to this. Default 2 × `batchSize`; at least `batchSize`.
+   */
+  maxPendingMessages?: number;
   /**
    * Partition batches handled at once. Default: the results topic's partition count, so that
    * one fetch's batches of every partition can join the same flush.
@@ -117,6 +128,8 @@ class FlushAbortedError extends Error {
 /** The broker's limit is per partition batch (1 MiB); dead letters are produced in slices. */
 const DLQ_MESSAGES_PER_REQUEST = 1000;
 
+const noop = (): void => undefined;
+
 export class ResultHandler {
   readonly metrics: ResultHandlerMetrics;
 
@@ -128,10 +141,13 @@ export class ResultHandler {
   private readonly retryPolicy: RetryPolicy;
   private readonly abort = new AbortController();
   private readonly heartbeatIntervalMs: number;
+  private readonly maxPendingMessages: number;
 
   /** From the latest eachBatch call: they act on the consumer group, not on one partition. */
   private heartbeat: (() => Promise<void>) | undefined;
   private commit: EachBatchPayload['commitOffsetsIfNecessary'] | undefined;
+  /** Partitions of the current assignment, as `topic|partition`. */
+  private assigned = new Set<string>();
   /** Stored (and dead-lettered) but not yet committed: `topic|partition` → next offset. */
   private readonly uncommitted = new Map<string, { topic: string; partition: number; offset: string }>();
 
@@ -139,6 +155,8 @@ export class ResultHandler {
   private started = false;
   private stopping: Promise<void> | undefined;
   private pausedSince: number | undefined;
+  /** What the retry policy is retrying, for its log lines. */
+  private step = 'database write';
   /** Messages whose flush was abandoned at stop (database still failing). */
   private abandoned = 0;
 
@@ -147,7 +165,9 @@ export class ResultHandler {
     this.logger = options.logger;
     this.metrics = createResultHandlerMetrics(options.registry);
     this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3000;
+    const batchSize = options.batchSize ?? RESULT_HANDLER_DEFAULTS.batchSize;
     const flushMs = options.flushMs ?? RESULT_HANDLER_DEFAULTS.flushMs;
+    this.maxPendingMessages = Math.max(batchSize, options.maxPendingMessages ?? 2 * batchSize);
 
     this.consumer = options.kafka.consumer({
       groupId: options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId,
@@ -160,11 +180,7 @@ export class ResultHandler {
       allowAutoTopicCreation: false,
     });
     this.producer = createProducer(options.kafka);
-    this.batcher = new Batcher<Consumed>({
-      maxSize: options.batchSize ?? RESULT_HANDLER_DEFAULTS.batchSize,
-      maxWaitMs: flushMs,
-      flush: (items) => this.flush(items),
-    });
+    this.batcher = new Batcher<Consumed>({ maxSize: batchSize, maxWaitMs: flushMs, flush: (items) => this.flush(items) });
 
     // Backoff: cockatiel's ExponentialBackoff with its default "decorrelated jitter" generator
     // (AWS' recommendation): delays grow ~×2 from initialDelay up to maxDelay, randomized so that
@@ -186,15 +202,18 @@ export class ResultHandler {
       this.metrics.dbRetries.inc();
       const err = 'error' in event ? event.error : undefined;
       this.pause(err);
-      const fields = { err, attempt: event.attempt, retryInMs: Math.round(event.delay) };
-      if (isTransientDbError(err)) this.logger.warn(fields, 'database unavailable; retrying the batch');
-      else this.logger.error(fields, `database write failed; retrying the batch${hint(err)}`);
+      const fields = { err, step: this.step, attempt: event.attempt, retryInMs: Math.round(event.delay) };
+      if (isTransientDbError(err)) this.logger.warn(fields, `${this.step} failed (unavailable); retrying`);
+      else this.logger.error(fields, `${this.step} failed; retrying${hint(err)}`);
     });
 
     const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = this.consumer.events;
     this.consumer.on(GROUP_JOIN, ({ payload }) => {
       this.joined = true;
-      this.forgetUnassigned(payload.memberAssignment);
+      this.assigned = new Set(
+        Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}|${p}`)),
+      );
+      for (const key of this.uncommitted.keys()) if (!this.assigned.has(key)) this.uncommitted.delete(key);
       this.logger.info({ groupId: payload.groupId, assignment: payload.memberAssignment }, 'joined consumer group');
     });
     this.consumer.on(CRASH, ({ payload }) => {
@@ -239,6 +258,7 @@ export class ResultHandler {
         groupId: this.options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId,
         batchSize: this.options.batchSize ?? RESULT_HANDLER_DEFAULTS.batchSize,
         flushMs: this.options.flushMs ?? RESULT_HANDLER_DEFAULTS.flushMs,
+        maxPendingMessages: this.maxPendingMessages,
         partitionsConsumedConcurrently: concurrency,
       },
       'result-handler consuming',
@@ -246,10 +266,10 @@ export class ResultHandler {
   }
 
   /**
-   * Stops taking work, flushes the open batch right away, commits its offsets, leaves the group
-   * and disconnects. If the database keeps failing for `stopTimeoutMs`, the pending batch is
-   * abandoned (left uncommitted: redelivered to the next member) and this rejects saying so.
-   * The pool is not closed.
+   * Stops taking work, flushes what was consumed right away (without waiting for `flushMs`),
+   * commits its offsets, then leaves the group and disconnects. If the database keeps failing
+   * for `stopTimeoutMs`, the pending messages are abandoned (left uncommitted: redelivered to
+   * the next member) and this rejects saying so. The pool is not closed.
    */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
@@ -274,22 +294,34 @@ export class ResultHandler {
     }
   }
 
-  /** True while consumption is paused because the database is failing. */
+  /** True while consumption is paused because the database (or the DLQ) is failing. */
   get paused(): boolean {
     return this.pausedSince !== undefined;
+  }
+
+  /** Messages consumed and not yet stored. */
+  get pendingMessages(): number {
+    return this.batcher.size;
   }
 
   // -------------------------------------------------------------------------------------------
 
   private async doStop(): Promise<void> {
-    this.logger.info({ pending: this.batcher.size }, 'result-handler stopping: flushing the open batch');
-    const drained = this.batcher.drain();
+    this.logger.info({ pending: this.batcher.size }, 'result-handler stopping: flushing what was consumed');
     const giveUp = setTimeout(() => this.abort.abort(), this.options.stopTimeoutMs ?? 10_000);
     try {
-      // Stops fetching and waits for the running eachBatch calls, i.e. for their flushes, which
-      // drain() started without waiting for flushMs; then leaves the group.
+      // No new fetches; a fetch already under way still arrives, and its eachBatch calls wait
+      // for their (immediate) flush because we are stopping.
+      try {
+        this.consumer.pause([{ topic: this.options.resultsTopic }]);
+      } catch {
+        // not running (start() failed or was never called): nothing to pause
+      }
+      // Flush and commit while still a member of the group (a commit after leaving is refused).
+      await this.batcher.drain();
+      // Waits for running eachBatch calls, then leaves the group.
       await this.consumer.disconnect();
-      await drained;
+      await this.batcher.drain();
     } finally {
       clearTimeout(giveUp);
       this.batcher.close();
@@ -320,99 +352,109 @@ export class ResultHandler {
     }
     this.metrics.messagesConsumed.inc(n);
 
-    await this.batcher.add(items);
-
+    const flushed = this.batcher.add(items);
+    // Only kafkajs' fetch position; the committed offset moves in flush(), after the write.
     const last = messages[n - 1]!.offset;
     payload.resolveOffset(last);
-    const lag = Number(batch.highWatermark) - Number(last) - 1;
-    this.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
+    this.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
+
+    if (this.stopping) {
+      await flushed;
+      return;
+    }
+    flushed.catch(noop); // a flush only fails when stop() abandons it, and stop() reports that
+    // Backpressure: wait for room rather than for our own messages, which may sit in a batch
+    // that only fills with the next fetch.
+    if (this.batcher.size > this.maxPendingMessages) await this.batcher.whenSizeAtMost(this.maxPendingMessages);
   }
 
-  /** One batch: store → dead letters → commit. Called by the batcher, one at a time. */
+  /** One batch: store → dead letters → commit. Called by the batcher, one at a time, in order. */
   private async flush(items: Consumed[]): Promise<void> {
     const started = performance.now();
-    const rows: FetchResult[] = [];
-    const rowItems: Consumed[] = [];
-    const dead: Consumed[] = [];
-    for (const item of items) {
-      if (item.result) {
-        rows.push(item.result);
-        rowItems.push(item);
-      } else {
-        dead.push(item);
-      }
-    }
-
-    let outcome: StoreOutcome;
     try {
-      outcome = await this.storeWithRetry(rows);
+      const rows: FetchResult[] = [];
+      const rowItems: Consumed[] = [];
+      const dead: Consumed[] = [];
+      for (const item of items) {
+        if (item.result) {
+          rows.push(item.result);
+          rowItems.push(item);
+        } else {
+          dead.push(item);
+        }
+      }
+
+      const outcome: StoreOutcome =
+        rows.length === 0 ? { inserted: 0, rejected: [] } : await this.withRetry('database write', () => storeResults(this.options.pool, rows));
+      this.metrics.rowsWritten.inc(outcome.inserted);
+      this.metrics.rowsDuplicate.inc(rows.length - outcome.rejected.length - outcome.inserted);
+
+      if (this.options.afterStore) await this.options.afterStore();
+
+      const letters: Message[] = [];
+      const reasons: string[] = [];
+      for (const item of dead) {
+        letters.push(this.deadLetter(item, item.reason!, item.error!));
+        reasons.push(item.reason!);
+      }
+      for (const { index, error } of outcome.rejected) {
+        const item = rowItems[index]!;
+        const code = (error as { code?: string }).code;
+        letters.push(this.deadLetter(item, 'db-rejected', code ? `${code}: ${error.message}` : error.message));
+        reasons.push('db-rejected');
+        this.logger.warn(
+          { err: error, topic: item.topic, partition: item.partition, offset: item.message.offset },
+          'database refused a result; sent to the DLQ',
+        );
+      }
+      if (letters.length > 0) {
+        await this.withRetry('dead-letter produce', async () => {
+          for (let i = 0; i < letters.length; i += DLQ_MESSAGES_PER_REQUEST) {
+            await produceMany(this.producer, { topic: this.options.dlqTopic, messages: letters.slice(i, i + DLQ_MESSAGES_PER_REQUEST) });
+          }
+        });
+        for (const reason of reasons) this.metrics.dlqMessages.inc({ reason });
+      }
+      this.resume();
+
+      // A partition's items are in offset order: the last one seen is its highest.
+      for (const item of items) {
+        const key = `${item.topic}|${item.partition}`;
+        if (!this.assigned.has(key)) continue; // revoked meanwhile: its new owner commits it
+        this.uncommitted.set(key, { topic: item.topic, partition: item.partition, offset: String(BigInt(item.message.offset) + 1n) });
+      }
+      await this.commitStored();
+
+      this.metrics.batchSize.observe(items.length);
+      const seconds = (performance.now() - started) / 1000;
+      this.metrics.flushDuration.observe(seconds);
+      this.logger.debug(
+        { messages: items.length, inserted: outcome.inserted, dlq: letters.length, ms: Math.round(seconds * 1000) },
+        'flushed batch',
+      );
     } catch (err) {
-      if (err instanceof FlushAbortedError) this.abandoned += items.length;
+      this.abandoned += items.length;
+      this.logger.error({ err, messages: items.length }, 'batch abandoned; its messages are not committed and will be redelivered');
       throw err;
     }
-    this.metrics.rowsWritten.inc(outcome.inserted);
-    this.metrics.rowsDuplicate.inc(rows.length - outcome.rejected.length - outcome.inserted);
-
-    if (this.options.afterStore) await this.options.afterStore();
-
-    const letters: Message[] = [];
-    const reasons: string[] = [];
-    for (const item of dead) {
-      letters.push(this.deadLetter(item, item.reason!, item.error!));
-      reasons.push(item.reason!);
-    }
-    for (const { index, error } of outcome.rejected) {
-      const item = rowItems[index]!;
-      const code = (error as { code?: string }).code;
-      letters.push(this.deadLetter(item, 'db-rejected', code ? `${code}: ${error.message}` : error.message));
-      reasons.push('db-rejected');
-      this.logger.warn(
-        { err: error, topic: item.topic, partition: item.partition, offset: item.message.offset },
-        'database refused a result; sent to the DLQ',
-      );
-    }
-    for (let i = 0; i < letters.length; i += DLQ_MESSAGES_PER_REQUEST) {
-      await produceMany(this.producer, {
-        topic: this.options.dlqTopic,
-        messages: letters.slice(i, i + DLQ_MESSAGES_PER_REQUEST),
-      });
-    }
-    for (const reason of reasons) this.metrics.dlqMessages.inc({ reason });
-
-    // Items of one partition arrive in offset order: the last one seen is the highest.
-    for (const item of items) {
-      const key = `${item.topic}|${item.partition}`;
-      this.uncommitted.set(key, {
-        topic: item.topic,
-        partition: item.partition,
-        offset: String(BigInt(item.message.offset) + 1n),
-      });
-    }
-    await this.commitStored();
-
-    this.metrics.batchSize.observe(items.length);
-    const seconds = (performance.now() - started) / 1000;
-    this.metrics.flushDuration.observe(seconds);
-    this.logger.debug(
-      { messages: items.length, inserted: outcome.inserted, dlq: letters.length, ms: Math.round(seconds * 1000) },
-      'flushed batch',
-    );
   }
 
-  private async storeWithRetry(rows: FetchResult[]): Promise<StoreOutcome> {
-    if (rows.length === 0) return { inserted: 0, rejected: [] };
-    // Keep the group membership alive while the database is slow or down (a flush otherwise takes
-    // milliseconds). kafkajs only sends a heartbeat when heartbeatInterval has passed.
+  /**
+   * Runs `fn` until it succeeds (see the retry policy in the constructor), pausing consumption
+   * while it fails and heart-beating all along; rejects only when stop() gives up.
+   */
+  private async withRetry<T>(step: string, fn: () => Promise<T>): Promise<T> {
+    // Keep the group membership alive while a write is slow or retried (it otherwise takes
+    // milliseconds). kafkajs only sends a heartbeat once heartbeatInterval has passed.
     const beat = setInterval(() => {
-      this.heartbeat?.().catch((err: unknown) => this.logger.warn({ err }, 'heartbeat failed while waiting for the database'));
+      this.heartbeat?.().catch((err: unknown) => this.logger.warn({ err }, 'heartbeat failed while waiting to write'));
     }, this.heartbeatIntervalMs);
     try {
-      const outcome = await this.retryPolicy.execute(({ signal }) => {
-        if (signal.aborted) throw new FlushAbortedError('flush abandoned: stopping while the database is failing');
-        return storeResults(this.options.pool, rows);
+      return await this.retryPolicy.execute(({ signal }) => {
+        if (signal.aborted) throw new FlushAbortedError(`${step} abandoned: stopping while it keeps failing`);
+        this.step = step;
+        return fn();
       }, this.abort.signal);
-      this.resume();
-      return outcome;
     } finally {
       clearInterval(beat);
     }
@@ -434,16 +476,9 @@ export class ResultHandler {
         if (this.uncommitted.get(key) === value) this.uncommitted.delete(key);
       }
     } catch (err) {
-      // E.g. a rebalance: the rows are stored; whoever consumes these partitions next re-reads
-      // them and the unique key absorbs the duplicates.
+      // E.g. a rebalance under way: the rows are stored; whoever consumes these partitions next
+      // re-reads from the last committed offset and the unique key absorbs the duplicates.
       this.logger.warn({ err, partitions: sent.length }, 'offset commit failed; will retry with the next batch');
-    }
-  }
-
-  /** After a rebalance, stop committing for partitions this member no longer owns. */
-  private forgetUnassigned(assignment: Record<string, number[]>): void {
-    for (const [key, { topic, partition }] of this.uncommitted) {
-      if (!assignment[topic]?.includes(partition)) this.uncommitted.delete(key);
     }
   }
 
@@ -470,7 +505,7 @@ export class ResultHandler {
     this.pausedSince = Date.now();
     this.metrics.paused.set(1);
     this.consumer.pause([{ topic: this.options.resultsTopic }]);
-    this.logger.warn({ err }, 'database write failed; consumption paused until it succeeds');
+    this.logger.warn({ err, step: this.step }, `${this.step} failed; consumption paused until it succeeds`);
   }
 
   private resume(): void {
@@ -478,8 +513,8 @@ export class ResultHandler {
     const pausedMs = Date.now() - this.pausedSince;
     this.pausedSince = undefined;
     this.metrics.paused.set(0);
-    this.consumer.resume([{ topic: this.options.resultsTopic }]);
-    this.logger.info({ pausedMs }, 'database write succeeded; consumption resumed');
+    if (!this.stopping) this.consumer.resume([{ topic: this.options.resultsTopic }]);
+    this.logger.info({ pausedMs }, `${this.step} succeeded; consumption resumed`);
   }
 
   private async partitionCount(topic: string): Promise<number> {

@@ -117,6 +117,32 @@ describe('Batcher', () => {
     batcher.close();
   });
 
+  it('whenSizeAtMost() resolves once flushes bring the backlog down, not waiting for a filling batch', async () => {
+    const gates: Array<() => void> = [];
+    const batcher = new Batcher<number>({
+      maxSize: 4,
+      maxWaitMs: 60_000,
+      flush: () => new Promise<void>((resolve) => gates.push(resolve)),
+    });
+    void batcher.add(range(0, 10)); // two full batches (one flushing) + 2 items in the open batch
+    expect(batcher.size).toBe(10);
+    let roomFor6 = false;
+    let roomFor2 = false;
+    void batcher.whenSizeAtMost(6).then(() => (roomFor6 = true));
+    void batcher.whenSizeAtMost(2).then(() => (roomFor2 = true));
+    await expect(batcher.whenSizeAtMost(10)).resolves.toBeUndefined();
+    await new Promise((r) => setImmediate(r));
+    expect([roomFor6, roomFor2]).toEqual([false, false]);
+    gates.shift()!(); // first batch written: 6 pending
+    await new Promise((r) => setImmediate(r));
+    expect([roomFor6, roomFor2]).toEqual([true, false]);
+    gates.shift()!(); // second written: 2 pending, in the open batch that waits for its timer
+    await new Promise((r) => setImmediate(r));
+    expect([roomFor6, roomFor2]).toEqual([true, true]);
+    expect(batcher.size).toBe(2);
+    batcher.close();
+  });
+
   it('rejects nonsense sizes', () => {
     const flush = async () => undefined;
     expect(() => new Batcher({ maxSize: 0, maxWaitMs: 1, flush })).toThrow(RangeError);
