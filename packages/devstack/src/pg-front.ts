@@ -313,8 +313,18 @@ const SET_STATEMENT =
   /^\s*set\s+(?:session\s+)?(?!local\b|transaction\b|constraints\b|role\b|session\b|characteristics\b)(time\s+zone|schema|[a-z_][\w.]*)\b/i;
 const RESET_STATEMENT = /^\s*reset\s+(all|time\s+zone|session\s+authorization|role|[a-z_][\w.]*)\s*$/i;
 
-/** A plain session-level SET or RESET: the setting's name, or 'all' for RESET ALL. */
-export function settingStatement(statement: Statement): { kind: 'set' | 'reset'; name: string } | undefined {
+export interface SettingChange {
+  kind: 'set' | 'reset';
+  /** Lower case; 'all' for RESET ALL / DISCARD ALL. */
+  name: string;
+}
+
+/** A value no setting has: "changed, value not known". */
+const UNKNOWN = '\u0000unknown';
+
+/** A plain session-level SET or RESET (or DISCARD ALL, which resets all settings). */
+export function settingStatement(statement: Statement): SettingChange | undefined {
+  if (/^\s*discard\s+all\s*$/i.test(statement.masked)) return { kind: 'reset', name: 'all' };
   const canonical = (name: string) => {
     const n = name.toLowerCase().replace(/\s+/g, ' ');
     return n === 'time zone' ? 'timezone' : n === 'schema' ? 'search_path' : n;
@@ -368,11 +378,22 @@ export function parseStartupOptions(options: string): Array<[string, string]> {
   return out;
 }
 
+const BASELINE_SETTINGS = [
+  'search_path',
+  'timezone',
+  'datestyle',
+  'intervalstyle',
+  'application_name',
+  'client_min_messages',
+  'statement_timeout',
+  'lock_timeout',
+  'extra_float_digits',
+];
+
 /** Startup parameters that are not settings (or that this front deliberately ignores). */
 const NOT_SETTINGS = new Set(['user', 'database', 'options', 'replication', 'client_encoding']);
 
 const sqlLiteral = (s: string) => `'${s.replace(/'/g, "''")}'`;
-const sqlIdentifier = (s: string) => `"${s.replace(/"/g, '""')}"`;
 
 // ---------------------------------------------------------------------------------------------
 // Ownership of the one Postgres session
@@ -436,8 +457,13 @@ interface CopyIn {
 class Front extends EventEmitter {
   readonly baton = new Baton();
   readonly sessions = new Set<Session>();
-  /** Non-default settings currently in effect in the Postgres session, as set by this front. */
+  /**
+   * Settings this front changed in the Postgres session, with their current value (UNKNOWN after a
+   * RESET). A setting not in here has its baseline value.
+   */
   readonly applied = new Map<string, string>();
+  /** Each setting's value before any connection changed it: what a connection without it gets. */
+  readonly baseline = new Map<string, string>();
   closing = false;
   broken: Error | undefined;
   private nextId = 1;
@@ -478,6 +504,15 @@ class Front extends EventEmitter {
     return this.exec(queryMessage(sql));
   }
 
+  /** Record the current value of settings not seen before (the caller owns the baton). */
+  async learnBaselines(names: Iterable<string>): Promise<void> {
+    for (const name of names) {
+      if (this.baseline.has(name) || this.applied.has(name) || name === 'all') continue;
+      const summary = summarize(await this.execQuery(`SELECT current_setting(${sqlLiteral(name)}, true)`));
+      if (!summary.hasError && typeof summary.firstValue === 'string') this.baseline.set(name, summary.firstValue);
+    }
+  }
+
   /** Run fn while owning the database, for work that belongs to no connection. */
   async exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const who = {};
@@ -492,6 +527,8 @@ class Front extends EventEmitter {
 
 class Session {
   readonly prefix: string;
+  /** Settings from the startup packet (parameters and `options`). */
+  readonly startup = new Map<string, string>();
   /** Settings this connection asked for (startup parameters, SET), as set_config() values. */
   readonly settings = new Map<string, string>();
   /** Named prepared statements, under their prefixed names. */
@@ -516,7 +553,11 @@ class Session {
     readonly socket: net.Socket,
   ) {
     this.prefix = `c${id}_`;
+    this.peer = `${socket.remoteAddress}:${socket.remotePort}`;
   }
+
+  /** Client address, kept: a closed socket no longer knows it. */
+  readonly peer: string;
 
   get owns(): boolean {
     return this.front.baton.holder === this;
@@ -524,16 +565,17 @@ class Session {
 
   describe(): string {
     const who = `${this.user}${this.application ? `/${this.application}` : ''}`;
-    return `#${this.id} (${who} from ${this.socket.remoteAddress}:${this.socket.remotePort})`;
+    return `#${this.id} (${who} from ${this.peer})`;
   }
 
   onStartup(params: Record<string, string>): void {
     this.user = params.user ?? '?';
     this.application = params.application_name ?? '';
     for (const [name, value] of Object.entries(params)) {
-      if (!NOT_SETTINGS.has(name.toLowerCase())) this.settings.set(name.toLowerCase(), value);
+      if (!NOT_SETTINGS.has(name.toLowerCase())) this.startup.set(name.toLowerCase(), value);
     }
-    if (params.options) for (const [name, value] of parseStartupOptions(params.options)) this.settings.set(name, value);
+    if (params.options) for (const [name, value] of parseStartupOptions(params.options)) this.startup.set(name, value);
+    for (const [name, value] of this.startup) this.settings.set(name, value);
   }
 
   /** Entry point from pg-gateway for every message after authentication. Never throws. */
@@ -637,7 +679,7 @@ class Session {
     const sql = readCString(data, 5);
     // Cheap tests first: most queries are neither COPY nor SET/RESET.
     const maybeCopy = /copy/i.test(sql);
-    const maybeSetting = /^\s*(set|reset)\b/i.test(sql);
+    const maybeSetting = /\b(set|reset|discard)\b/i.test(sql);
     if (!maybeCopy && !maybeSetting) return this.run(data);
 
     const statements = splitStatements(sql);
@@ -661,72 +703,80 @@ class Session {
       }
     }
 
-    const setting = maybeSetting && statements.length === 1 ? settingStatement(statements[0]) : undefined;
-    if (!setting) return this.run(data);
-    // Keep ownership until the new value is recorded, or the next owner would inherit it.
+    const settings = maybeSetting ? statements.map((st) => settingStatement(st)).filter((x): x is SettingChange => !!x) : [];
+    if (settings.length === 0) return this.run(data);
+    // Learn the values to go back to before they change; keep ownership until the new values
+    // are recorded, or the next owner would inherit them.
+    await this.front.learnBaselines(settings.filter((c) => c.kind === 'set').map((c) => c.name));
     const response = await this.run(data, { hold: true });
     try {
-      if (!summarize(response).hasError) await this.remember(setting);
+      await this.remember(settings);
     } finally {
       this.releaseIfIdle();
     }
     return response;
   }
 
-  /** After a successful SET/RESET by this connection: record it as this connection's setting. */
-  private async remember(setting: { kind: 'set' | 'reset'; name: string }): Promise<void> {
-    const { applied } = this.front;
-    if (setting.kind === 'reset') {
-      if (setting.name === 'all') {
-        this.settings.clear();
-        applied.clear();
-      } else {
-        this.settings.delete(setting.name);
-        applied.delete(setting.name);
+  /**
+   * After SET/RESET statements of this connection ran: record the values as this connection's.
+   * RESET goes back to the connection's startup value, else the server's baseline, as in Postgres
+   * (PGlite's own RESET is not reliable: RESET search_path gives pg_catalog).
+   */
+  private async remember(changes: SettingChange[]): Promise<void> {
+    const { applied, baseline } = this.front;
+    for (const change of changes) {
+      if (change.kind === 'reset') {
+        const names = change.name === 'all' ? new Set([...baseline.keys(), ...applied.keys(), ...this.settings.keys()]) : [change.name];
+        for (const name of names) {
+          if (!baseline.has(name) && !applied.has(name)) continue; // never changed through this front
+          const startup = this.startup.get(name);
+          if (startup === undefined) this.settings.delete(name);
+          else this.settings.set(name, startup);
+          applied.set(name, UNKNOWN);
+        }
+        continue;
       }
-      return;
+      // Read the value back in set_config() form (e.g. a search_path list) to re-apply it later.
+      const summary = summarize(await this.front.execQuery(`SELECT current_setting(${sqlLiteral(change.name)}, true)`));
+      if (!summary.hasError && typeof summary.firstValue === 'string') {
+        this.settings.set(change.name, summary.firstValue);
+        applied.set(change.name, summary.firstValue);
+      }
     }
-    // Read the value back in set_config() form (e.g. a search_path list) to re-apply it later.
-    const summary = summarize(await this.front.execQuery(`SELECT current_setting(${sqlLiteral(setting.name)})`));
-    if (!summary.hasError && typeof summary.firstValue === 'string') {
-      this.settings.set(setting.name, summary.firstValue);
-      applied.set(setting.name, summary.firstValue);
-    }
+    await this.applySettings();
   }
 
   /** Make the Postgres session's settings this connection's, if another connection changed them. */
   private async applySettings(): Promise<void> {
-    const { applied } = this.front;
+    const { applied, baseline } = this.front;
     if (applied.size === 0 && this.settings.size === 0) return;
-    const sets: string[] = [];
-    const resets: string[] = [];
-    for (const [name, value] of this.settings) if (applied.get(name) !== value) sets.push(name);
-    for (const name of applied.keys()) if (!this.settings.has(name)) resets.push(name);
-    if (sets.length === 0 && resets.length === 0) return;
-
-    const statements: string[] = [];
-    if (sets.length > 0) {
-      statements.push(`SELECT ${sets.map((n) => `set_config(${sqlLiteral(n)}, ${sqlLiteral(this.settings.get(n)!)}, false)`).join(', ')}`);
+    await this.front.learnBaselines([...this.settings.keys()]);
+    const changes: Array<[string, string]> = [];
+    for (const name of new Set([...applied.keys(), ...this.settings.keys()])) {
+      const want = this.settings.get(name) ?? baseline.get(name);
+      if (want !== undefined && applied.get(name) !== want) changes.push([name, want]);
     }
-    for (const name of resets) statements.push(`RESET ${sqlIdentifier(name)}`);
-    const response = await this.front.execQuery(statements.join('; '));
-    const summary = summarize(response);
-    if (summary.hasError) {
-      // Like Postgres refusing a connection with an invalid startup option.
-      applied.clear();
-      await this.front.execQuery('RESET ALL');
+    if (changes.length === 0) return;
+
+    const response = await this.front.execQuery(
+      `SELECT ${changes.map(([n, v]) => `set_config(${sqlLiteral(n)}, ${sqlLiteral(v)}, false)`).join(', ')}`,
+    );
+    if (summarize(response).hasError) {
+      // The whole SELECT failed, so nothing changed. Like Postgres refusing a connection with an
+      // invalid startup option; later (a value that no longer applies) go on without it.
       const errors = errorMessagesOf(response);
       if (!this.settingsChecked) {
-        this.closeAfter();
         throw new FrontError(concat(errors.length > 0 ? errors : [errorResponse('FATAL', '22023', 'invalid connection setting')]), 'invalid setting');
       }
-      this.front.log(`connection ${this.describe()}: could not re-apply its settings; continuing with defaults`);
-      this.settings.clear();
+      this.front.log(`connection ${this.describe()}: could not re-apply its settings (${changes.map(([n]) => n).join(', ')}); using the defaults`);
+      for (const [name] of changes) this.settings.delete(name);
       return;
     }
     this.settingsChecked = true;
-    for (const name of sets) applied.set(name, this.settings.get(name)!);
-    for (const name of resets) applied.delete(name);
+    for (const [name, value] of changes) {
+      if (value === baseline.get(name) && !this.settings.has(name)) applied.delete(name);
+      else applied.set(name, value);
+    }
   }
 
   /** Named prepared statements get this connection's prefix; the unnamed one stays shared. */
@@ -895,6 +945,8 @@ export async function servePglite(db: PGlite, opts: ServePgliteOptions): Promise
   const log = opts.log ?? (() => undefined);
   const parameters = await startupParameters(db);
   const front = new Front(db, log, opts.idleInTransactionTimeoutMs ?? 30_000, parameters, opts.trace ?? false);
+  // Settings clients commonly change: their values now are what a connection without them gets.
+  await front.learnBaselines(BASELINE_SETTINGS);
   const version = parameters.find(([n]) => n === 'server_version')?.[1] ?? '17';
 
   const server = net.createServer((socket) => {

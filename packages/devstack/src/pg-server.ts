@@ -50,8 +50,17 @@ function checkPort(host: string, port: number): Promise<void> {
   });
 }
 
+/**
+ * Open PGlite and load TimescaleDB's loader library first. Nothing preloads it in PGlite; loaded
+ * lazily (by the first call to one of its functions) the versioned library works but its TSL part
+ * does not, and compression and continuous aggregates fail with 'functionality not supported
+ * under the current "timescale" license'. LOAD makes the loader set everything up, as
+ * shared_preload_libraries would.
+ */
 async function open(dataDir: string): Promise<PGlite> {
-  return PGlite.create({ dataDir, database: DATABASE, extensions: { timescaledb } });
+  const db = await PGlite.create({ dataDir, database: DATABASE, extensions: { timescaledb } });
+  await db.exec(`LOAD 'timescaledb'`);
+  return db;
 }
 
 /**
