@@ -1,0 +1,91 @@
+# syntax=docker/dockerfile:1
+#
+# One image recipe for the four apps (mock-api, scheduler, fetcher, result-handler) and the
+# migration runner. The apps run from TypeScript with tsx, exactly as their `start` scripts do
+# (`tsx src/main.ts`); tsx is a production dependency of each app and of @mockstagram/shared for
+# that reason, so the runtime image holds production dependencies only. Type checking (`yarn
+# typecheck`, strict tsc over the whole tree) is the build step: an image is only produced from
+# code that type-checks.
+#
+#   docker build --build-arg APP=fetcher -t mockstagram-fetcher .      # one app
+#   docker build --target migrate -t mockstagram-migrate .             # `yarn migrate`
+#
+# docker-compose.yml builds every service from this file.
+
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+# ---------------------------------------------------------------------------------------------
+# deps: every workspace's dependencies, dev ones included (tsc, type packages). The manifests and
+# the lockfile come first so this layer is reused until one of them changes.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json yarn.lock ./
+COPY apps/mock-api/package.json apps/mock-api/
+COPY apps/scheduler/package.json apps/scheduler/
+COPY apps/fetcher/package.json apps/fetcher/
+COPY apps/result-handler/package.json apps/result-handler/
+COPY packages/shared/package.json packages/shared/
+COPY packages/devstack/package.json packages/devstack/
+RUN --mount=type=cache,id=mockstagram-yarn,target=/usr/local/share/.cache/yarn \
+    yarn install --frozen-lockfile --non-interactive --network-timeout 600000
+
+# ---------------------------------------------------------------------------------------------
+# build: the sources, type-checked. Nothing is emitted (the apps run from TypeScript).
+FROM deps AS build
+COPY . .
+RUN yarn typecheck
+
+# ---------------------------------------------------------------------------------------------
+# prod-deps: production dependencies of the apps and @mockstagram/shared only (the devstack,
+# which brings a WebAssembly PostgreSQL for machines without Docker, is not needed in an image).
+FROM ${NODE_IMAGE} AS prod-deps
+WORKDIR /app
+COPY package.json yarn.lock ./
+COPY apps/mock-api/package.json apps/mock-api/
+COPY apps/scheduler/package.json apps/scheduler/
+COPY apps/fetcher/package.json apps/fetcher/
+COPY apps/result-handler/package.json apps/result-handler/
+COPY packages/shared/package.json packages/shared/
+RUN --mount=type=cache,id=mockstagram-yarn,target=/usr/local/share/.cache/yarn \
+    yarn install --frozen-lockfile --production --non-interactive --network-timeout 600000
+
+# ---------------------------------------------------------------------------------------------
+# runtime-base: production node_modules + the type-checked sources, owned by root and read-only
+# for the `node` user that runs them. Copying the sources from `build` (not from the context)
+# makes every image depend on the type check.
+FROM ${NODE_IMAGE} AS runtime-base
+ENV NODE_ENV=production \
+    PATH=/app/node_modules/.bin:$PATH
+WORKDIR /app
+COPY --from=prod-deps /app ./
+COPY --from=build /app/tsconfig.json ./
+COPY --from=build /app/migrations ./migrations
+COPY --from=build /app/packages/shared/src ./packages/shared/src
+COPY --from=build /app/apps/mock-api/src ./apps/mock-api/src
+COPY --from=build /app/apps/scheduler/src ./apps/scheduler/src
+COPY --from=build /app/apps/fetcher/src ./apps/fetcher/src
+COPY --from=build /app/apps/result-handler/src ./apps/result-handler/src
+USER node
+STOPSIGNAL SIGTERM
+
+# ---------------------------------------------------------------------------------------------
+# migrate: the root `migrate` script (`yarn migrate`), one-shot.
+FROM runtime-base AS migrate
+WORKDIR /app
+CMD ["tsx", "packages/shared/src/migrate-cli.ts"]
+
+# ---------------------------------------------------------------------------------------------
+# app (the default target): one app, chosen with --build-arg APP=<mock-api|scheduler|fetcher|
+# result-handler>, started the way its `start` script does. The healthcheck asks the app's own
+# /healthz on the port variable that app reads (default as in its config schema).
+FROM runtime-base AS app
+ARG APP
+ENV APP=${APP}
+RUN case "${APP}" in \
+      mock-api|scheduler|fetcher|result-handler) ;; \
+      *) echo "build with --build-arg APP=<mock-api|scheduler|fetcher|result-handler> (got '${APP}')" >&2; exit 1 ;; \
+    esac
+WORKDIR /app/apps/${APP}
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
+  CMD ["node", "-e", "const [name, port] = { 'mock-api': ['MOCK_API_PORT', 3001], scheduler: ['SCHEDULER_HTTP_PORT', 8081], fetcher: ['FETCHER_HTTP_PORT', 8082], 'result-handler': ['RESULT_HANDLER_HTTP_PORT', 8083] }[process.env.APP]; fetch(`http://127.0.0.1:${process.env[name] || port}/healthz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));"]
+CMD ["tsx", "src/main.ts"]
