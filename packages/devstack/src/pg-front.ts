@@ -559,6 +559,11 @@ class Session {
   /** Client address, kept: a closed socket no longer knows it. */
   readonly peer: string;
 
+  /** Resolves when the message being handled (if any) has been answered. */
+  settled(): Promise<unknown> {
+    return this.busy;
+  }
+
   get owns(): boolean {
     return this.front.baton.holder === this;
   }
@@ -1052,7 +1057,10 @@ export async function stopServing(server: net.Server, { timeoutMs = 10_000 }: St
     await owner?.cleanUp('stopped by shutdown');
     await front.baton.acquire(me);
   }
-  // Own the database for good; close the remaining (idle) connections.
+  // Own the database for good. Let the last responses reach pg-gateway's writer (a response is
+  // written after its handler resolves), then close the remaining (idle) connections.
+  await Promise.all([...front.sessions].map((s) => s.settled()));
+  await new Promise((resolve) => setImmediate(resolve));
   const goodbye = errorResponse('FATAL', '57P01', 'terminating connection: the devstack database is shutting down');
   for (const session of front.sessions) {
     session.closed = true;
