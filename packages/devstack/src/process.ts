@@ -56,10 +56,22 @@ export async function stopPid(pidFile: string, timeoutMs = 30_000): Promise<bool
   process.kill(pid, 'SIGTERM');
   const deadline = Date.now() + timeoutMs;
   while (isAlive(pid) && Date.now() < deadline) await sleep(100);
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  if (isAlive(pid)) killGroup(pid);
   while (isAlive(pid)) await sleep(50);
   fs.rmSync(pidFile, { force: true });
   return true;
+}
+
+/**
+ * SIGKILL the process group the engine leads (engines are spawned detached, so each leads its
+ * own group): a wrapper such as tsx would otherwise die and leave its child running.
+ */
+function killGroup(pid: number): void {
+  try {
+    process.kill(-pid, 'SIGKILL');
+  } catch {
+    process.kill(pid, 'SIGKILL');
+  }
 }
 
 /** Poll check() until it resolves true, or fail after timeoutMs with the message of its last error. */
