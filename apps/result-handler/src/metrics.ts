@@ -18,7 +18,11 @@ export interface ResultHandlerMetrics {
   dbRetries: Counter;
   /** 1 while consumption is paused because the database is failing. */
   paused: Gauge;
-  /** Messages in the partition after the last one processed (high watermark − next offset). */
+  /**
+   * Messages in the partition after the last one fetched (high watermark − next offset), as of
+   * each partition batch. Messages fetched but not yet stored are in `pendingMessages` / the
+   * committed offsets, not here.
+   */
   consumerLag: Gauge<'topic' | 'partition'>;
 }
 
@@ -71,7 +75,7 @@ export function createResultHandlerMetrics(registry: Registry): ResultHandlerMet
     }),
     consumerLag: new Gauge({
       name: 'kafka_consumer_lag',
-      help: 'Messages in the partition not yet processed by this consumer (high watermark - next offset), as of its last batch',
+      help: 'Messages in the partition not yet fetched by this consumer (high watermark - next offset), as of its last batch',
       labelNames: ['topic', 'partition'],
       registers,
     }),
