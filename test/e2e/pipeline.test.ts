@@ -7,7 +7,7 @@ import { countsAt } from '@mockstagram/mock-api';
 import { InfluencerRegistry } from '@mockstagram/scheduler';
 import { createLogger, createPool, migrate, type Pool } from '@mockstagram/shared';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
-import { eventually, freePort, ServiceProcess, type ServiceName } from '../support/services';
+import { eventually, freePort, metricSum, ServiceProcess, type ServiceName } from '../support/services';
 
 const INFLUENCERS = 1000;
 const FIRST_ID = 1_000_000;
@@ -88,6 +88,7 @@ test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function�
     (SLOTS + 4) * INTERVAL_SECONDS * 1000,
   );
   expect(Date.now()).toBeLessThan(t0 + SLOTS * INTERVAL_SECONDS * 1000); // the next slot was not yet due
+  const schedulerMetrics = await services.get('scheduler')!.metrics();
   expect(await services.get('scheduler')!.stop()).toBe(0);
 
   // Every influencer was claimed exactly SLOTS times: its next slot is t0 + SLOTS × interval.
@@ -140,4 +141,20 @@ test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function�
   expect(mismatched).toEqual([]);
   const { rows: latest } = await pool.query<{ n: number }>('SELECT count(*) AS n FROM influencer_latest');
   expect(latest[0].n).toBe(INFLUENCERS);
+
+  // What each service counted agrees with what was stored.
+  const fetcherMetrics = await services.get('fetcher')!.metrics();
+  const handlerMetrics = await services.get('result-handler')!.metrics();
+  const apiMetrics = await services.get('mock-api')!.metrics();
+  expect(metricSum(schedulerMetrics, 'scheduler_jobs_scheduled_total')).toBe(expected);
+  expect(metricSum(fetcherMetrics, 'fetcher_jobs_consumed_total')).toBe(expected);
+  expect(metricSum(fetcherMetrics, 'fetcher_results_produced_total')).toBe(expected);
+  expect(metricSum(fetcherMetrics, 'fetcher_requests_total', { outcome: '2xx' })).toBe(expected);
+  expect(metricSum(fetcherMetrics, 'fetcher_dlq_messages_total')).toBe(0);
+  expect(metricSum(apiMetrics, 'mock_api_requests_total', { status: '200' })).toBe(expected);
+  expect(metricSum(handlerMetrics, 'result_handler_messages_consumed_total')).toBe(expected);
+  expect(metricSum(handlerMetrics, 'result_handler_rows_written_total')).toBe(totals[0].rows);
+  expect(metricSum(handlerMetrics, 'result_handler_rows_duplicate_total')).toBe(0);
+  expect(metricSum(handlerMetrics, 'result_handler_dlq_messages_total')).toBe(0);
+  expect(metricSum(handlerMetrics, 'result_handler_batch_size_sum')).toBe(expected);
 });
