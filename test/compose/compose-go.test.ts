@@ -1,0 +1,54 @@
+/**
+ * docker-compose.yml loaded by compose-go, the library `docker compose` uses to read a compose file
+ * (interpolation, schema, semantic checks such as unknown services in depends_on, normalisation),
+ * through the small Go program in ./compose-go. This is what `docker compose config` would say,
+ * without Docker. Runs where `go` is installed (the first run downloads the pinned modules from the
+ * Go module proxy, ~25 s); skipped elsewhere.
+ */
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { loadComposeRaw, ROOT } from './support';
+
+const hasGo = (() => {
+  try {
+    execFileSync('go', ['version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+const describeWithGo = hasGo ? describe : describe.skip;
+
+describeWithGo('compose-go (what `docker compose config` runs)', () => {
+  const binary = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'compose-go-check-')), 'compose-go-check');
+  const load = (...args: string[]): Record<string, unknown> =>
+    JSON.parse(execFileSync(binary, [path.join(ROOT, 'docker-compose.yml'), ...args], { encoding: 'utf8', cwd: ROOT })) as Record<string, unknown>;
+
+  beforeAll(() => {
+    execFileSync('go', ['build', '-o', binary, '.'], {
+      cwd: path.join(__dirname, 'compose-go'),
+      env: { ...process.env, GOFLAGS: '-mod=readonly' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+  }, 300_000);
+
+  test('loads the file with nothing set', () => {
+    const project = load();
+    expect(project.name).toBe('mockstagram');
+    expect(Object.keys(project.services as object).sort()).toEqual(Object.keys(loadComposeRaw().services).sort());
+  });
+
+  test('with a copy of .env.example as .env the stack is exactly the same (its values are the defaults; wiring is fixed)', () => {
+    expect(load(path.join(ROOT, '.env.example'))).toEqual(load());
+  });
+
+  test('a broken file is refused (the check can fail)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'compose-go-broken-'));
+    const file = path.join(dir, 'docker-compose.yml');
+    fs.writeFileSync(file, 'services:\n  a:\n    image: busybox:1.36\n    depends_on: [missing]\n');
+    expect(() => execFileSync(binary, [file], { stdio: 'pipe' })).toThrow(/missing/);
+  });
+});
