@@ -1,0 +1,73 @@
+/**
+ * Cost of the two statements of a flush, alone (no Kafka): rows of `--rows` each, `--rounds`
+ * transactions on a fresh (migrated) schema, the same influencers every round so that from the
+ * second round on every `influencer_latest` row is updated (the steady state).
+ *
+ *   yarn workspace @mockstagram/result-handler bench:statements --rows 5000 --rounds 10
+ *   ... --fillfactor 50     # first ALTER TABLE influencer_latest SET (fillfactor = 50)
+ *
+ * Prints per round: building the column arrays, the INSERT, the upsert, the whole transaction.
+ */
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { createPool, migrate, withTransaction } from '@mockstagram/shared';
+import { freshSchema } from '../../../test/support/engines';
+import { insertFollowerCounts } from '../src/sql/insertFollowerCounts';
+import { upsertInfluencerLatest } from '../src/sql/upsertInfluencerLatest';
+import { toColumns } from '../src/store';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '5000' },
+    rounds: { type: 'string', default: '10' },
+    fillfactor: { type: 'string', default: '' },
+  },
+});
+
+async function main(): Promise<void> {
+  const n = Number(args.rows);
+  console.log(`command: yarn workspace @mockstagram/result-handler bench:statements ${process.argv.slice(2).join(' ')}`.trim());
+  const db = await freshSchema('rh_stmt');
+  const pool = createPool({ connectionString: db.url, max: 2 });
+  try {
+    await migrate({ pool });
+    if (args.fillfactor) await pool.query(`ALTER TABLE influencer_latest SET (fillfactor = ${Number(args.fillfactor)})`);
+    const start = Date.now() - 3600_000;
+    for (let round = 0; round < Number(args.rounds); round++) {
+      const rows = Array.from({ length: n }, (_, i) => ({
+        jobId: randomUUID(),
+        influencerId: 1_000_000 + i,
+        username: `user_${i}`,
+        followerCount: i * 3 + round,
+        followingCount: i,
+        observedAt: new Date(start + round * 60_000 + i).toISOString(),
+      }));
+      const t0 = performance.now();
+      const columns = toColumns(rows);
+      const t1 = performance.now();
+      let insertMs = 0;
+      let upsertMs = 0;
+      await withTransaction(pool, async (client) => {
+        const a = performance.now();
+        await insertFollowerCounts(client, columns);
+        const b = performance.now();
+        await upsertInfluencerLatest(client, columns);
+        insertMs = b - a;
+        upsertMs = performance.now() - b;
+      });
+      const total = performance.now() - t0;
+      console.log(
+        `round ${round}: ${n} rows  columns ${(t1 - t0).toFixed(1)} ms  insert ${insertMs.toFixed(0)} ms  upsert ${upsertMs.toFixed(0)} ms  transaction ${total.toFixed(0)} ms  (${Math.round((n / total) * 1000)} rows/s)`,
+      );
+    }
+  } finally {
+    await pool.end();
+    await db.drop();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
