@@ -3,7 +3,9 @@
  * backoff, stays in its group (heartbeats; the session timeout here is shorter than the outage),
  * resumes, and in the end every sample is stored exactly once, nothing dead-lettered.
  */
+import { createTopics } from '../../../test/support/engines';
 import {
+  committedTotal,
   count,
   hostPort,
   metricValue,
@@ -16,6 +18,7 @@ import {
   waitFor,
   type Env,
   type RunningHandler,
+  uniqueName,
 } from './support';
 
 let env: Env;
@@ -101,4 +104,35 @@ it('pauses while the database is down for 10 s, resumes, and stores every sample
   );
   expect(joins).toBe(0); // never kicked out of the group, no rebalance
   await waitFor('ready again', () => handler.isReady(), 10_000);
+});
+
+it('on stop while the database stays down, abandons the batch without committing it; the next member stores it', async () => {
+  const topics = await createTopics(['rh-outage-stop-results', 'rh-outage-stop-dlq']);
+  const [resultsTopic, dlqTopic] = topics.names as [string, string];
+  const scoped = { ...env, resultsTopic, dlqTopic };
+  const groupId = uniqueName('rh-outage-stop-group');
+  try {
+    await proxy.stop();
+    const first = await startHandler(scoped, { groupId, databaseUrl: proxy.url(env.db.url), stopTimeoutMs: 2000, retryMaxDelayMs: 500 });
+    const results = Array.from({ length: 100 }, (_, i) => result(i, { influencerId: 3_000_000 + i }));
+    await produce(resultsTopic, results.map((r) => resultMessage(r)));
+    await waitFor('paused', async () => (await metricValue(first.handler.metrics.paused)) === 1, 15_000);
+
+    const t0 = Date.now();
+    await expect(first.stop()).rejects.toThrow(/100 messages were not stored/);
+    expect(Date.now() - t0).toBeLessThan(10_000);
+    expect(await committedTotal(groupId, resultsTopic)).toBe(0);
+
+    await proxy.start();
+    const second = await startHandler(scoped, { groupId });
+    try {
+      await waitFor('all offsets committed', async () => (await committedTotal(groupId, resultsTopic)) === 100, 30_000);
+      expect(await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id >= 3000000')).toBe(100);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await proxy.start().catch(() => undefined);
+    await topics.remove();
+  }
 });

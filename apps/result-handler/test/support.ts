@@ -220,6 +220,7 @@ export class TcpProxy {
   ) {}
 
   async start(): Promise<number> {
+    if (this.server) return this.port;
     const server = net.createServer((client) => {
       client.setNoDelay(true);
       const upstream = net.connect({ host: this.targetHost, port: this.targetPort });

@@ -1,0 +1,56 @@
+/**
+ * storeResults against the real TimescaleDB: refused rows are isolated by bisection, the rest
+ * is stored in the same call; a batch of good rows is one transaction.
+ */
+import { createPool, type Pool } from '@mockstagram/shared';
+import { isRowDataError, storeResults } from '../src/store';
+import { count, result, setupEnv, type Env } from './support';
+
+let env: Env;
+let pool: Pool;
+
+beforeAll(async () => {
+  env = await setupEnv('rh_store', 1);
+  pool = createPool({ connectionString: env.db.url, max: 2 });
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await env?.close();
+});
+
+it('stores every good row and returns each refused one with its own error', async () => {
+  const rows = Array.from({ length: 1000 }, (_, i) => result(i, { influencerId: 2_000_000 + i }));
+  const bad = [0, 1, 333, 334, 998, 999, 500];
+  for (const i of bad) {
+    rows[i] = i % 2 === 0 ? { ...rows[i]!, observedAt: '0000-06-01T00:00:00.000Z' } : { ...rows[i]!, username: `nul\u0000${i}` };
+  }
+  const outcome = await storeResults(pool, rows);
+  expect(outcome.rejected.map((r) => r.index).sort((a, b) => a - b)).toEqual([...bad].sort((a, b) => a - b));
+  for (const r of outcome.rejected) {
+    expect(isRowDataError(r.error)).toBe(true);
+    expect((r.error as { code?: string }).code).toMatch(/^22/);
+  }
+  expect(outcome.inserted).toBe(1000 - bad.length);
+  expect(await count(pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id >= 2000000')).toBe(1000 - bad.length);
+  expect(await count(pool, 'SELECT count(*) AS n FROM influencer_latest WHERE influencer_id >= 2000000')).toBe(1000 - bad.length);
+
+  // Again: nothing new inserted, the same rows refused.
+  const again = await storeResults(pool, rows);
+  expect(again.inserted).toBe(0);
+  expect(again.rejected).toHaveLength(bad.length);
+});
+
+it('refuses a single bad row alone', async () => {
+  const outcome = await storeResults(pool, [result(1, { influencerId: 2_100_000, observedAt: '0000-01-01T00:00:00Z' })]);
+  expect(outcome).toMatchObject({ inserted: 0, rejected: [{ index: 0 }] });
+});
+
+it('throws errors that are not about a row (the caller retries the batch)', async () => {
+  const broken = createPool({ connectionString: env.db.url.replace(/search_path%3D[^%&]+/, 'search_path%3Dno_such_schema'), max: 1 });
+  try {
+    await expect(storeResults(broken, [result(1)])).rejects.toMatchObject({ code: '42P01' });
+  } finally {
+    await broken.end();
+  }
+});
