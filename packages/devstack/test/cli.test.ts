@@ -76,7 +76,7 @@ test('java missing → up says Java 17+ is required and how to install it', asyn
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin);
   fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-  const env = { ...baseEnv, PATH: bin, DATABASE_URL: 'postgres://external/db' };
+  const env: NodeJS.ProcessEnv = { ...baseEnv, PATH: bin, DATABASE_URL: 'postgres://external/db' };
   delete env.JAVA_HOME;
   const r = await runCli(['up'], env);
   expect(r.code).not.toBe(0);
