@@ -42,8 +42,8 @@ export interface CreateKafkaOptions {
  *
  * Retries (for connects, metadata, consumer and admin requests): up to 8 retries, starting at
  * 300 ms and doubling to at most 30 s between tries, ~2 minutes in all — long enough to ride
- * out a broker restart or leader election. The idempotent producer retries without limit
- * (see {@link createProducer}).
+ * out a broker restart or leader election. Producers inherit these retries too (see
+ * {@link createProducer}).
  */
 export function createKafka(options: CreateKafkaOptions): Kafka {
   const log = options.logger.child({ component: 'kafkajs' });
@@ -90,9 +90,11 @@ export interface CreateProducerOptions {
  * Creates an idempotent producer (not yet connected; call `await producer.connect()`).
  *
  * - `idempotent: true`: the broker drops a batch it already has (per partition sequence numbers),
- *   so retries after a lost ack do not duplicate. kafkajs then retries without limit
- *   (`retries: Number.MAX_SAFE_INTEGER`, backoff up to 30 s): during a broker outage a send
- *   waits rather than fails — the consumer feeding it stalls, which is what we want.
+ *   so retries after a lost ack do not duplicate. A send retries with the client's policy (8
+ *   retries, ~2 minutes; kafkajs logs once that limiting an idempotent producer's retries is its
+ *   caller's business): during a broker outage a send waits, and if the outage outlasts that it
+ *   fails — the caller has not committed the offsets of what it was sending, so the input is
+ *   consumed again (the result-handler also retries its DLQ produce itself).
  * - `maxInFlightRequests: 1`: kafkajs (unlike the Java client, which allows up to 5) does not
  *   re-sequence in-flight batches after an error, and already serializes produce requests per
  *   broker for an idempotent producer; one in flight keeps ordering and sequences safe.
