@@ -1,0 +1,175 @@
+/**
+ * `yarn bench ceilings`: what the machine does without our code in the way.
+ *
+ * - api:   wrk (1 thread, keep-alive) pinned to core 1 against the mock API pinned to core 0,
+ *          a random existing id per request.
+ * - db:    rows/s of the result-handler's insert statement (insertFollowerCounts, imported) and of
+ *          COPY FROM STDIN, one client, --batch-row batches: into the migrated `follower_counts`
+ *          hypertable and into a plain copy of it through the devstack's wire front (PGlite +
+ *          TimescaleDB in WebAssembly), and into the plain table on native PostgreSQL.
+ * - kafka: the broker's ProducerPerformance (acks=all, unthrottled) and ConsumerPerformance,
+ *          --record-size-byte records, into / from a fresh 12-partition topic.
+ */
+import { createPool, migrate, type Pool, type PoolClient } from '@mockstagram/shared';
+import { createTopics, databaseUrl, freshSchema } from '../test/support/engines';
+import { copyRate, insertRate, makeBatches, plainFollowerCountsDdl, type Batch } from './lib/db';
+import { consumerPerformance, kafkaClasspath, producerPerformance } from './lib/kafka';
+import { startMockApi, wrk } from './lib/mock-api';
+import { startNativePg } from './lib/native-pg';
+import type { Report } from './lib/report';
+
+export interface CeilingOptions {
+  runs: number;
+  only: Set<string>;
+  wrkSeconds: number;
+  wrkConnections: number;
+  dbRows: number;
+  batch: number;
+  kafkaRecords: number;
+  recordSize: number;
+}
+
+export async function ceilings(o: CeilingOptions, report: Report): Promise<void> {
+  const want = (part: string) => o.only.size === 0 || o.only.has(part);
+  if (want('api')) await apiCeiling(o, report).catch((err) => report.fail('api ceiling', err));
+  if (want('db')) await dbCeilings(o, report).catch((err) => report.fail('db ceilings (front)', err));
+  if (want('native')) await nativeCeilings(o, report).catch((err) => report.fail('db ceilings (native PostgreSQL)', err));
+  if (want('kafka')) await kafkaCeilings(o, report).catch((err) => report.fail('kafka ceilings', err));
+}
+
+async function apiCeiling(o: CeilingOptions, report: Report): Promise<void> {
+  console.log('api: mock API on core 0, wrk on core 1');
+  const api = await startMockApi(0);
+  report.command(`mock API: ${api.command}`);
+  try {
+    await wrk(api.url, { seconds: 2, connections: o.wrkConnections, core: 1, randomIds: true }); // warm-up (JIT)
+    const runs: number[] = [];
+    for (let i = 0; i < o.runs; i++) {
+      const r = await wrk(api.url, { seconds: o.wrkSeconds, connections: o.wrkConnections, core: 1, randomIds: true });
+      report.command(`wrk: ${r.command}`);
+      runs.push(r.rps);
+    }
+    report.add({ key: 'api.wrk', label: 'mock API, wrk, keep-alive, 1 core', unit: 'req/s', runs });
+  } finally {
+    await api.stop();
+  }
+}
+
+/** Runs `measure` once per run, each on an empty table (`reset`), with fresh rows for each run. */
+async function perRun(o: CeilingOptions, reset: () => Promise<unknown>, measure: (batches: Batch[]) => Promise<number>): Promise<number[]> {
+  // Warm-up: two batches, not reported.
+  await reset();
+  await measure(makeBatches(2 * o.batch, o.batch, Date.UTC(2024, 0, 1)));
+  const runs: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    await reset();
+    const batches = makeBatches(o.dbRows, o.batch, Date.UTC(2024, 0, 2 + i));
+    runs.push(await measure(batches));
+  }
+  await reset();
+  return runs;
+}
+
+async function withClient<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+  const c = await pool.connect();
+  try {
+    return await fn(c);
+  } finally {
+    c.release();
+  }
+}
+
+async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
+  console.log(`db: devstack front ${databaseUrl().replace(/:[^:@/]*@/, ':***@')}, ${o.dbRows} rows per run in ${o.batch}-row batches`);
+  const hyper = await freshSchema('bench_ceil_hyper');
+  const plain = await freshSchema('bench_ceil_plain');
+  const hyperPool = createPool({ connectionString: hyper.url, max: 2 }); // one measuring client + one for TRUNCATE
+  const plainPool = createPool({ connectionString: plain.url, max: 2 }); // one measuring client + one for TRUNCATE
+  try {
+    await migrate({ pool: hyperPool });
+    await plainPool.query(plainFollowerCountsDdl());
+    const v = await hyperPool.query<{ version: string; ts: string | null }>(
+      `SELECT version() AS version, (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS ts`,
+    );
+    report.versions.postgres = v.rows[0]!.version;
+    report.versions.timescaledb = v.rows[0]!.ts ?? undefined;
+    report.command(`database (front): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable (plain)`);
+    report.command('insert: insertFollowerCounts() from apps/result-handler/src/sql/insertFollowerCounts.ts, one statement per batch, autocommit');
+    report.command('copy: COPY follower_counts (influencer_id, observed_at, follower_count, following_count, job_id) FROM STDIN (text), one per batch, pg-copy-streams');
+
+    const truncate = (pool: Pool) => () => pool.query('TRUNCATE follower_counts');
+    await withClient(hyperPool, async (c) => {
+      const runs = await perRun(o, truncate(hyperPool), (b) => insertRate(c, b));
+      report.add({ key: 'db.insert.front.hypertable', label: 'insert statement → hypertable, wire front', unit: 'rows/s', runs });
+    });
+    await withClient(hyperPool, async (c) => {
+      const runs = await perRun(o, truncate(hyperPool), (b) => copyRate(c, 'follower_counts', b));
+      report.add({ key: 'db.copy.front.hypertable', label: 'COPY FROM STDIN → hypertable, wire front', unit: 'rows/s', runs });
+    });
+    await withClient(plainPool, async (c) => {
+      const runs = await perRun(o, truncate(plainPool), (b) => insertRate(c, b));
+      report.add({ key: 'db.insert.front.plain', label: 'insert statement → plain table, wire front', unit: 'rows/s', runs });
+    });
+  } finally {
+    await hyperPool.end();
+    await plainPool.end();
+    await hyper.drop();
+    await plain.drop();
+  }
+}
+
+async function nativeCeilings(o: CeilingOptions, report: Report): Promise<void> {
+  console.log('db: native PostgreSQL, throwaway cluster');
+  const pg = await startNativePg();
+  report.versions.nativePostgres = pg.version;
+  for (const c of pg.commands) report.command(`native PostgreSQL: ${c}`);
+  const pool = createPool({ connectionString: pg.url, max: 2 }); // one measuring client + one for TRUNCATE
+  try {
+    await pool.query(plainFollowerCountsDdl());
+    const truncate = () => pool.query('TRUNCATE follower_counts');
+    await withClient(pool, async (c) => {
+      const runs = await perRun(o, truncate, (b) => insertRate(c, b));
+      report.add({ key: 'db.insert.native.plain', label: 'insert statement → plain table, native PostgreSQL', unit: 'rows/s', runs });
+    });
+    await withClient(pool, async (c) => {
+      const runs = await perRun(o, truncate, (b) => copyRate(c, 'follower_counts', b));
+      report.add({ key: 'db.copy.native.plain', label: 'COPY FROM STDIN → plain table, native PostgreSQL', unit: 'rows/s', runs });
+    });
+  } finally {
+    await pool.end();
+    await pg.stop();
+  }
+}
+
+async function kafkaCeilings(o: CeilingOptions, report: Report): Promise<void> {
+  const { classpath, version } = await kafkaClasspath();
+  report.versions.kafka = version;
+  console.log(`kafka ${version}: ProducerPerformance / ConsumerPerformance, ${o.kafkaRecords} records of ${o.recordSize} bytes, 12 partitions`);
+  const produce: number[] = [];
+  const consume: number[] = [];
+  const produceP99: number[] = [];
+  const consumeTotal: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    const topics = await createTopics(['bench-perf'], 12);
+    try {
+      const p = await producerPerformance(classpath, topics.names[0]!, o.kafkaRecords, o.recordSize);
+      report.command(p.command.replace(topics.names[0]!, '<fresh 12-partition topic>'));
+      produce.push(p.recordsPerSec);
+      produceP99.push(p.p99LatencyMs);
+      const c = await consumerPerformance(classpath, topics.names[0]!, o.kafkaRecords);
+      report.command(c.command.replace(topics.names[0]!, '<the same topic>').replace(/bench-cperf-\w+/, '<fresh group>'));
+      consume.push(c.fetchMsgPerSec);
+      consumeTotal.push(c.msgPerSec);
+    } finally {
+      await topics.remove();
+    }
+  }
+  report.add({ key: 'kafka.produce', label: `ProducerPerformance, ${o.recordSize} B, acks=all`, unit: 'msg/s', runs: produce, extra: { p99LatencyMs: produceP99 } });
+  report.add({
+    key: 'kafka.consume',
+    label: `ConsumerPerformance, ${o.recordSize} B (fetch time)`,
+    unit: 'msg/s',
+    runs: consume,
+    extra: { withRebalanceMsgPerSec: consumeTotal },
+  });
+}

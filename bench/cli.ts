@@ -1,0 +1,137 @@
+/**
+ * The benchmark suite: `yarn bench <ceilings|parts|peers|all> [flags]`. See docs/performance.md.
+ *
+ * Engines: the running devstack (or KAFKA_BROKERS / DATABASE_URL). Every run uses its own topics,
+ * schemas and consumer groups and removes them afterwards. Results: a table on stdout and
+ * bench/results/<name>-<timestamp>.json (git-ignored).
+ */
+import { parseArgs } from 'node:util';
+import { ceilings } from './ceilings';
+import { parts } from './parts';
+import { peers } from './peers';
+import { javaVersion, latestResult, Report } from './lib/report';
+
+const USAGE = `usage: yarn bench <ceilings|parts|peers|all> [flags]
+
+common:   --runs N (3)
+ceilings: --only api,db,native,kafka   --wrk-seconds 10  --wrk-connections 64
+          --db-rows 200000  --batch 10000  --kafka-records 2000000  --record-size 200
+parts:    --only fetcher,producer,consumer,sink  --jobs 100000  --kafka-messages 500000
+          --messages 2000000 (results topic for the sink)  --influencers 1000000
+peers:    --messages 2000000  --influencers 1000000  --peers telegraf  --sinks ours,telegraf
+          --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)`;
+
+const { values: flags, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    runs: { type: 'string', default: '3' },
+    only: { type: 'string', default: '' },
+    'wrk-seconds': { type: 'string', default: '10' },
+    'wrk-connections': { type: 'string', default: '64' },
+    'db-rows': { type: 'string', default: '200000' },
+    batch: { type: 'string', default: '10000' },
+    'kafka-records': { type: 'string', default: '2000000' },
+    'record-size': { type: 'string', default: '200' },
+    jobs: { type: 'string', default: '100000' },
+    'kafka-messages': { type: 'string', default: '500000' },
+    messages: { type: 'string', default: '2000000' },
+    influencers: { type: 'string', default: '1000000' },
+    sinks: { type: 'string', default: 'ours,telegraf' },
+    'live-seconds': { type: 'string', default: '15' },
+    'live-rate': { type: 'string', default: '5000' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+const num = (name: keyof typeof flags): number => {
+  const n = Number(flags[name]);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${String(flags[name])}`);
+  return n;
+};
+const list = (s: string | boolean | undefined) => new Set(String(s ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+
+async function main(): Promise<void> {
+  const name = positionals[0];
+  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'all'].includes(name)) {
+    console.log(USAGE);
+    process.exit(flags.help ? 0 : 2);
+  }
+  const invocation = `yarn bench ${process.argv.slice(2).join(' ')}`;
+  const runs = Math.max(1, num('runs'));
+  const ceilingKeys = new Map<string, number>();
+
+  const newReport = (n: string, settings: Record<string, unknown>) => {
+    const r = new Report(n, invocation, settings);
+    r.versions.java = javaVersion();
+    return r;
+  };
+
+  if (name === 'ceilings' || name === 'all') {
+    const o = {
+      runs,
+      only: name === 'all' ? new Set<string>() : list(flags.only),
+      wrkSeconds: num('wrk-seconds'),
+      wrkConnections: num('wrk-connections'),
+      dbRows: num('db-rows'),
+      batch: num('batch'),
+      kafkaRecords: num('kafka-records'),
+      recordSize: num('record-size'),
+    };
+    const report = newReport('ceilings', { ...o, only: [...o.only] });
+    console.log(`== ceilings ==`);
+    await ceilings(o, report);
+    report.finish();
+    for (const m of report.measurements) ceilingKeys.set(m.key, m.median);
+  }
+
+  if (ceilingKeys.size === 0 && name !== 'ceilings') {
+    const last = latestResult('ceilings');
+    if (last) {
+      for (const m of last.measurements) ceilingKeys.set(m.key, m.median);
+      console.log(`fractions use the ceilings of ${last.file} (${last.started}); run \`yarn bench ceilings\` for fresh ones`);
+    } else {
+      console.log('no ceilings measured yet (`yarn bench ceilings`): fractions are left out');
+    }
+  }
+
+  if (name === 'parts' || name === 'all') {
+    const o = {
+      runs,
+      only: name === 'all' ? new Set<string>() : list(flags.only),
+      jobs: num('jobs'),
+      kafkaMessages: num('kafka-messages'),
+      recordSize: num('record-size'),
+      messages: num('messages'),
+      influencers: num('influencers'),
+    };
+    const report = newReport('parts', { ...o, only: [...o.only] });
+    console.log(`== parts ==`);
+    await parts(o, report);
+    report.relateTo(ceilingKeys);
+    report.finish();
+  }
+
+  if (name === 'peers' || name === 'all') {
+    const o = {
+      runs,
+      messages: num('messages'),
+      influencers: num('influencers'),
+      sinks: list(flags.sinks),
+      liveSeconds: num('live-seconds'),
+      liveRate: num('live-rate'),
+    };
+    const report = newReport('peers', { ...o, sinks: [...o.sinks] });
+    console.log(`== peers ==`);
+    await peers(o, report);
+    report.relateTo(ceilingKeys);
+    report.finish();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
