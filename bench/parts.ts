@@ -1,4 +1,199 @@
+/**
+ * `yarn bench parts`: our parts, each to be read as a fraction of its ceiling (`yarn bench ceilings`).
+ *
+ * - fetcher:  the Fetcher (apps/fetcher/src, imported) in this process against the mock API pinned
+ *             to core 0: --jobs jobs in a fresh topic, a fresh group per run, from the first job
+ *             consumed to the last result acknowledged (as apps/fetcher/bench/throughput.ts does).
+ *             Ceiling: wrk, random ids (api.wrk).
+ * - producer: the shared idempotent kafkajs producer (createProducer + produceMany, acks=-1),
+ *             --kafka-messages records of --record-size bytes, 12,000-message sendBatch calls one
+ *             after another; and as the fetcher uses it (12 callers at once, 500 per call).
+ *             Ceiling: ProducerPerformance (kafka.produce).
+ * - consumer: kafkajs consumer (eachBatch, all 12 partitions concurrently, no work per message)
+ *             over the producer's topic, a fresh group per run. Ceiling: ConsumerPerformance.
+ * - sink:     the ResultHandler draining a pre-filled results topic (--messages, default 2,000,000)
+ *             into the hypertable (bench/lib/sink.ts). Ceiling: the insert statement (db.insert.front.hypertable).
+ */
+import { randomUUID } from 'node:crypto';
+import { createProducer, encodeFetchJob, produceMany, type FetchJob } from '@mockstagram/shared';
+import type { Message } from 'kafkajs';
+import { loadFetcherConfig } from '../apps/fetcher/src/config';
+import { Fetcher } from '../apps/fetcher/src/fetcher';
+import { createFetcherMetrics } from '../apps/fetcher/src/metrics';
+import { createTopics, uniqueName } from '../test/support/engines';
+import { benchKafka, benchLogger } from './lib/kafka';
+import { startMockApi } from './lib/mock-api';
+import { sleep } from './lib/proc';
 import type { Report } from './lib/report';
-export async function parts(_o: unknown, _r: Report): Promise<void> {
-  throw new Error('not implemented yet');
+import { addSinkMeasurements, measureSinks } from './peers';
+import { OurSink } from './lib/sink';
+
+export interface PartOptions {
+  runs: number;
+  only: Set<string>;
+  jobs: number;
+  kafkaMessages: number;
+  recordSize: number;
+  messages: number;
+  influencers: number;
+}
+
+export async function parts(o: PartOptions, report: Report): Promise<void> {
+  const want = (p: string) => o.only.size === 0 || o.only.has(p);
+  if (want('fetcher')) await fetcherPart(o, report).catch((err) => report.fail('fetcher', err));
+  if (want('producer') || want('consumer')) await kafkaParts(o, report, want('consumer')).catch((err) => report.fail('kafkajs', err));
+  if (want('sink')) {
+    const r = await measureSinks([new OurSink()], { ...o, liveSeconds: 0, liveRate: 0 }, report);
+    const runs = r.get('ours') ?? [];
+    if (runs.length) addSinkMeasurements(report, 'ours', runs, o.messages);
+  }
+}
+
+type Counter = { get(): Promise<{ values: Array<{ value: number }> }> };
+const total = async (c: Counter) => (await c.get()).values.reduce((s, v) => s + v.value, 0);
+
+async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
+  const api = await startMockApi(0);
+  report.command(`mock API: ${api.command}`);
+  const topics = await createTopics(['bench-fetch-jobs', 'bench-fetch-results', 'bench-dlq'], 12);
+  const [jobsTopic, resultsTopic, dlqTopic] = topics.names as [string, string, string];
+  const kafka = benchKafka('bench-fetcher');
+  try {
+    await produceJobs(jobsTopic, o.jobs);
+    const runs: number[] = [];
+    let knobs = '';
+    // One unreported warm-up run (JIT, connections), then the measured ones.
+    for (let i = 0; i <= o.runs; i++) {
+      const config = loadFetcherConfig({
+        ...process.env,
+        LOG_LEVEL: 'error',
+        TOPIC_FETCH_JOBS: jobsTopic,
+        TOPIC_FETCH_RESULTS: resultsTopic,
+        TOPIC_DLQ: dlqTopic,
+        FETCHER_GROUP_ID: uniqueName('bench-fetchers'),
+        MOCK_API_URL: api.url,
+      });
+      knobs = (['FETCH_CONCURRENCY', 'FETCH_CONNECTIONS', 'FETCH_PARTITIONS_CONCURRENTLY', 'FETCH_CHUNK_SIZE'] as const)
+        .map((k) => `${k}=${config[k]}`)
+        .join(' ');
+      const metrics = createFetcherMetrics();
+      const fetcher = new Fetcher({ config, logger: benchLogger, metrics, kafka });
+      await fetcher.start();
+      let first = 0;
+      const deadline = Date.now() + 10 * 60_000;
+      for (;;) {
+        const now = performance.now();
+        if (first === 0 && (await total(metrics.jobsConsumed)) > 0) first = now;
+        if ((await total(metrics.resultsProduced)) + (await total(metrics.dlqMessages)) >= o.jobs) break;
+        if (Date.now() > deadline) throw new Error('fetcher did not finish within 10 minutes');
+        await sleep(5);
+      }
+      const seconds = (performance.now() - first) / 1000;
+      const requests = await total(metrics.requests);
+      await fetcher.stop();
+      if (i > 0) runs.push(requests / seconds);
+    }
+    report.command(`fetcher: ${o.jobs} jobs, Fetcher in-process (unpinned) with the service defaults ${knobs}, a fresh consumer group per run, first job consumed → last result acknowledged`);
+    report.add({ key: 'part.fetcher', label: 'fetcher → mock API → results topic', unit: 'req/s', runs, ceilingKey: 'api.wrk' });
+  } finally {
+    await topics.remove();
+    await api.stop();
+  }
+}
+
+async function produceJobs(topic: string, count: number): Promise<void> {
+  const producer = createProducer(benchKafka('bench-jobs'));
+  await producer.connect();
+  try {
+    const now = new Date().toISOString();
+    for (let i = 0; i < count; i += 12_000) {
+      const messages: Message[] = [];
+      for (let j = i; j < Math.min(count, i + 12_000); j++) {
+        const job: FetchJob = { jobId: randomUUID(), influencerId: 1_000_000 + ((j * 7919) % 1_000_000), scheduledFor: now, attempt: 1 };
+        messages.push({ key: String(job.influencerId), value: encodeFetchJob(job) });
+      }
+      await produceMany(producer, { topic, messages });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+/** `count` keyed messages with `size`-byte values (printable, like ProducerPerformance's). */
+function records(count: number, size: number): Message[] {
+  const value = Buffer.alloc(size, 'x');
+  return Array.from({ length: count }, (_, i) => ({ key: String(1_000_000 + (i % 1_000_000)), value }));
+}
+
+async function produceRate(topic: string, all: Message[], callers: number, perCall: number): Promise<number> {
+  const producer = createProducer(benchKafka('bench-producer'));
+  await producer.connect();
+  try {
+    let next = 0;
+    const t0 = performance.now();
+    await Promise.all(
+      Array.from({ length: callers }, async () => {
+        for (;;) {
+          const from = next;
+          if (from >= all.length) return;
+          next += perCall;
+          await produceMany(producer, { topic, messages: all.slice(from, from + perCall) });
+        }
+      }),
+    );
+    return all.length / ((performance.now() - t0) / 1000);
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+async function consumeRate(topic: string, count: number): Promise<number> {
+  const consumer = benchKafka('bench-consumer').consumer({ groupId: uniqueName('bench-consumer') });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let seen = 0;
+    let first = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    await consumer.run({
+      partitionsConsumedConcurrently: 12,
+      eachBatch: async ({ batch }) => {
+        if (first === 0) first = performance.now();
+        seen += batch.messages.length;
+        if (seen >= count) done();
+      },
+    });
+    const timeout = setTimeout(() => done(), 10 * 60_000);
+    await finished;
+    clearTimeout(timeout);
+    if (seen < count) throw new Error(`consumed ${seen} of ${count} messages in 10 minutes`);
+    return count / ((performance.now() - first) / 1000);
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+async function kafkaParts(o: PartOptions, report: Report, consume: boolean): Promise<void> {
+  const all = records(o.kafkaMessages, o.recordSize);
+  const bulk: number[] = [];
+  const fetcherLike: number[] = [];
+  const consumed: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    const topics = await createTopics(['bench-kafkajs', 'bench-kafkajs-small'], 12);
+    try {
+      bulk.push(await produceRate(topics.names[0]!, all, 1, 12_000));
+      fetcherLike.push(await produceRate(topics.names[1]!, all, 12, 500));
+      if (consume) consumed.push(await consumeRate(topics.names[0]!, all.length));
+    } finally {
+      await topics.remove();
+    }
+  }
+  report.command(`kafkajs producer: createProducer (idempotent, maxInFlightRequests 1) + produceMany (sendBatch, acks -1, no compression), ${o.kafkaMessages} keyed records of ${o.recordSize} B into a fresh 12-partition topic: (a) 12,000 per call, one call at a time; (b) 500 per call, 12 callers at once (as the fetcher's chunks)`);
+  report.add({ key: 'part.producer.bulk', label: `kafkajs producer, ${o.recordSize} B, 12,000/call`, unit: 'msg/s', runs: bulk, ceilingKey: 'kafka.produce' });
+  report.add({ key: 'part.producer.fetcherLike', label: `kafkajs producer, ${o.recordSize} B, 12 × 500/call`, unit: 'msg/s', runs: fetcherLike, ceilingKey: 'kafka.produce' });
+  if (consume) {
+    report.command(`kafkajs consumer: eachBatch, partitionsConsumedConcurrently 12, kafkajs fetch defaults, no work per message, the (a) topic from the start, first batch → last message`);
+    report.add({ key: 'part.consumer', label: `kafkajs consumer, ${o.recordSize} B`, unit: 'msg/s', runs: consumed, ceilingKey: 'kafka.consume' });
+  }
 }
