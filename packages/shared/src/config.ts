@@ -200,6 +200,46 @@ export const migrationEnv = z.object({
   FOLLOWER_COUNTS_RETAIN_FOR: envVar.interval('365 days'),
 });
 
+/** The samplers `OTEL_TRACES_SAMPLER` accepts (the OpenTelemetry specification's built-in ones). */
+export const TRACES_SAMPLERS = [
+  'parentbased_traceidratio',
+  'traceidratio',
+  'parentbased_always_on',
+  'always_on',
+  'parentbased_always_off',
+  'always_off',
+] as const;
+export type TracesSampler = (typeof TRACES_SAMPLERS)[number];
+
+/**
+ * Tracing (OpenTelemetry), read by every service's `src/telemetry.ts` before anything else is
+ * loaded. The names are OpenTelemetry's standard ones, but the values are validated here (an
+ * invalid one stops the service naming it) and handed to the SDK explicitly: the SDK's own
+ * environment parsing would silently fall back to a default.
+ *
+ * - `OTEL_EXPORTER_OTLP_ENDPOINT` — OTLP/HTTP base URL, e.g. `http://jaeger:4318`; spans go to
+ *   `<endpoint>/v1/traces`. Unset: spans are still created (log lines carry `trace_id` and
+ *   `span_id`, context still crosses Kafka) but not exported.
+ * - `OTEL_SERVICE_NAME` — the `service.name` resource attribute; unset = the service's own name
+ *   (`scheduler`, `fetcher`, ...).
+ * - `OTEL_TRACES_SAMPLER` — default `parentbased_traceidratio`: a trace started here is kept with
+ *   probability `OTEL_TRACES_SAMPLER_ARG`; a span whose parent came from another service (Kafka
+ *   headers) follows the parent's decision, so a job's trace is kept or dropped as a whole.
+ * - `OTEL_TRACES_SAMPLER_ARG` — the ratio for the `*traceidratio` samplers, 0..1. Default 1.
+ * - `DEPLOYMENT_ENVIRONMENT` — the `deployment.environment.name` resource attribute. Default `development`.
+ */
+export const telemetryEnv = z.object({
+  OTEL_EXPORTER_OTLP_ENDPOINT: z
+    .string()
+    .regex(/^https?:\/\/[^/\s]+(\/\S*)?$/)
+    .describe('an http:// or https:// URL such as "http://jaeger:4318" (the OTLP/HTTP base; /v1/traces is appended)')
+    .optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).describe('a non-empty string').optional(),
+  OTEL_TRACES_SAMPLER: z.enum(TRACES_SAMPLERS).default('parentbased_traceidratio'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).describe('a number between 0 and 1').default(1),
+  DEPLOYMENT_ENVIRONMENT: envVar.string('development'),
+});
+
 // ---------------------------------------------------------------------------------------------
 
 /** Human description of what a schema accepts, derived from `.describe()` or its checks. */

@@ -14,3 +14,5 @@ export * from './dlq';
 export * from './kafka';
 export * from './db';
 export * from './migrate';
+export * from './tracing';
+// Not './telemetry' (the SDK): apps import it by path, first, from their src/telemetry.ts.
