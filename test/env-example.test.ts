@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { devstackSettings } from '@mockstagram/devstack';
-import { databaseEnv, kafkaEnv, loadConfig, logEnv, migrationEnv } from '@mockstagram/shared';
+import { databaseEnv, kafkaEnv, loadConfig, logEnv, migrationEnv, telemetryEnv } from '@mockstagram/shared';
 import type { z } from 'zod';
 import { fetcherEnv } from '../apps/fetcher/src/config';
 import { mockApiEnv } from '../apps/mock-api/src/config';
@@ -28,6 +28,7 @@ const schemas: Record<string, z.ZodObject> = {
   databaseEnv,
   logEnv,
   migrationEnv,
+  telemetryEnv,
   mockApiEnv,
   schedulerEnv,
   registryEnv,

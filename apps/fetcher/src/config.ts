@@ -1,4 +1,4 @@
-import { envVar, kafkaEnv, loadConfig, logEnv, type Env } from '@mockstagram/shared';
+import { envVar, kafkaEnv, loadConfig, logEnv, telemetryEnv, type Env } from '@mockstagram/shared';
 import { z } from 'zod';
 
 /**
@@ -7,7 +7,10 @@ import { z } from 'zod';
  *
  * Kafka (from the shared `kafkaEnv`): `KAFKA_BROKERS` (127.0.0.1:9092), `KAFKA_CLIENT_ID`
  * (fetcher), `TOPIC_FETCH_JOBS`, `TOPIC_FETCH_RESULTS`, `TOPIC_DLQ`, `TOPIC_PARTITIONS` (12).
- * Logging: `LOG_LEVEL` (info).
+ * Logging: `LOG_LEVEL` (info). Tracing (from the shared `telemetryEnv`, read first by
+ * src/telemetry.ts): `OTEL_EXPORTER_OTLP_ENDPOINT` (unset: not exported), `OTEL_SERVICE_NAME`
+ * (fetcher), `OTEL_TRACES_SAMPLER` (parentbased_traceidratio), `OTEL_TRACES_SAMPLER_ARG` (1),
+ * `DEPLOYMENT_ENVIRONMENT` (development).
  *
  * - `FETCHER_GROUP_ID` (mockstagram-fetchers): consumer group; instances with the same id share
  *   the job topic's partitions.
@@ -38,6 +41,7 @@ import { z } from 'zod';
 export const fetcherEnv = z.object({
   ...kafkaEnv.shape,
   ...logEnv.shape,
+  ...telemetryEnv.shape,
   FETCHER_GROUP_ID: envVar.string('mockstagram-fetchers'),
   FETCHER_HTTP_PORT: envVar.port(8082),
   MOCK_API_URL: z

@@ -11,17 +11,22 @@
  * @module
  */
 import {
+  contextFromHeaders,
   createKafka,
   createProducer,
   decodeFetchJob,
   dlqMessage,
   encodeFetchResult,
   ensureTopics,
+  injectTraceHeaders,
   produceMany,
   SchemaError,
+  SPAN_ATTRIBUTES as A,
+  TRACE_HEADERS,
   type FetchJob,
   type Logger,
 } from '@mockstagram/shared';
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { ApiClient, apiClientOptionsFrom, FetchAbortedError, type FetchOutcome } from './api-client';
 import type { FetcherConfig } from './config';
@@ -45,11 +50,14 @@ export interface FetcherOptions {
   onFatal?: (err: Error) => void;
 }
 
-/** The trace context headers carried from a job to its result (W3C Trace Context). */
-const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
+/** The fetcher's tracer (its instrumentation scope is the service name). */
+const tracer = trace.getTracer('fetcher');
 
 /** What one job message turned into. */
-type Output = { kind: 'result'; message: Message } | { kind: 'dlq'; reason: string; message: Message };
+type Outcome = { kind: 'result'; message: Message } | { kind: 'dlq'; reason: string; message: Message };
+
+/** An outcome with the job's `fetch-job process` span (ended once the outcome is produced and committed) and its context. */
+type Output = Outcome & { span: Span; ctx: Context };
 
 /**
  * Consumes `TOPIC_FETCH_JOBS` as group `FETCHER_GROUP_ID` and answers every job with a
@@ -204,6 +212,10 @@ export class Fetcher {
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const size = this.config.FETCH_CHUNK_SIZE;
+    if (batch.messages.length > 0) {
+      const next = Number(batch.messages[batch.messages.length - 1]!.offset) + 1;
+      this.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - next));
+    }
     for (let i = 0; i < batch.messages.length; i += size) {
       // Rebalance (or stop): leave the rest uncommitted for whoever owns the partition next.
       if (this.stopping || !payload.isRunning() || payload.isStale()) return;
@@ -234,14 +246,25 @@ export class Fetcher {
 
     let done = 0;
     while (done < settled.length && settled[done]!.status === 'fulfilled') done += 1;
+    // Jobs fetched after an unfinished one are neither produced nor committed (redelivered later).
+    for (let i = done + 1; i < settled.length; i++) {
+      const s = settled[i]!;
+      if (s.status === 'fulfilled') endSpan(s.value.span, 'not produced: an earlier job of its chunk was interrupted; it will be redelivered');
+    }
     if (done > 0) {
       const outputs = settled.slice(0, done).map((s) => (s as PromiseFulfilledResult<Output>).value);
-      await this.produce(outputs);
       const last = messages[done - 1]!.offset;
-      payload.resolveOffset(last);
-      await payload.commitOffsetsIfNecessary({
-        topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
-      });
+      try {
+        await this.produce(outputs);
+        payload.resolveOffset(last);
+        await payload.commitOffsetsIfNecessary({
+          topics: [{ topic: batch.topic, partitions: [{ partition: batch.partition, offset: (BigInt(last) + 1n).toString() }] }],
+        });
+      } catch (err) {
+        for (const o of outputs) endSpan(o.span, err);
+        throw err;
+      }
+      for (const o of outputs) o.span.end();
       const dlq = outputs.filter((o) => o.kind === 'dlq').length;
       this.logger.debug(
         { partition: batch.partition, firstOffset: messages[0]!.offset, lastOffset: last, results: done - dlq, dlq, ms: Date.now() - started },
@@ -260,8 +283,41 @@ export class Fetcher {
     throw failure; // a bug: kafkajs retries the batch from the last commit
   }
 
-  /** One job message → its output. Rejects only with FetchAbortedError (shutdown). */
-  private async handle(topic: string, partition: number, message: KafkaMessage): Promise<Output> {
+  /**
+   * One job message → its output, inside the job's `fetch-job process` span (CONSUMER, child of
+   * the scheduler's publish span found in the message headers): the HTTP call to the API is its
+   * child, and log lines written meanwhile carry its trace id. The span stays open until the
+   * output is produced and its offset committed (runChunk ends it). Rejects only with
+   * FetchAbortedError (shutdown).
+   */
+  private handle(topic: string, partition: number, message: KafkaMessage): Promise<Output> {
+    const parent = contextFromHeaders(message.headers);
+    const span = tracer.startSpan('fetch-job process', { kind: SpanKind.CONSUMER }, parent);
+    if (span.isRecording()) {
+      span.setAttributes({
+        [A.messagingSystem]: 'kafka',
+        [A.messagingDestination]: topic,
+        [A.messagingOperationType]: 'process',
+        [A.messagingOperationName]: 'process',
+        [A.messagingConsumerGroup]: this.config.FETCHER_GROUP_ID,
+        [A.messagingPartition]: String(partition),
+        [A.messagingKafkaOffset]: Number(message.offset),
+      });
+    }
+    const ctx = trace.setSpan(parent, span);
+    return context.with(ctx, () => this.process(topic, partition, message, span)).then(
+      (outcome): Output => {
+        if (outcome.kind === 'dlq') span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${outcome.reason}` });
+        return { ...outcome, span, ctx };
+      },
+      (err: unknown) => {
+        endSpan(span, err);
+        throw err;
+      },
+    );
+  }
+
+  private async process(topic: string, partition: number, message: KafkaMessage, span: Span): Promise<Outcome> {
     this.metrics.jobsConsumed.inc();
     const source = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
     const decoded = decodeFetchJob(message.value);
@@ -269,6 +325,7 @@ export class Fetcher {
       return { kind: 'dlq', reason: decoded.reason, message: dlqMessage({ source, stage: 'fetcher', reason: decoded.reason, error: decoded.error, attempts: 1 }) };
     }
     const job = decoded.value;
+    if (span.isRecording()) span.setAttributes({ [A.influencerId]: job.influencerId, [A.jobId]: job.jobId });
 
     let release: () => void;
     try {
@@ -295,24 +352,66 @@ export class Fetcher {
     return this.dead(source, job, outcome.reason, outcome.error, outcome.attempts);
   }
 
-  private dead(source: Parameters<typeof dlqMessage>[0]['source'], job: FetchJob, reason: string, error: string, attempts: number): Output {
-    this.logger.warn({ jobId: job.jobId, influencerId: job.influencerId, reason, attempts, error }, `job dead-lettered: ${reason}`);
+  private dead(source: Parameters<typeof dlqMessage>[0]['source'], job: FetchJob, reason: string, error: string, attempts: number): Outcome {
+    this.logger.warn({ influencer_id: job.influencerId, job_id: job.jobId, reason, attempts, error }, `job dead-lettered: ${reason}`);
     return { kind: 'dlq', reason, message: dlqMessage({ source, stage: 'fetcher', reason, error, attempts }) };
   }
 
+  /**
+   * Produces a chunk's outputs in one request. Each message gets a PRODUCER span, child of its
+   * job's process span (`fetch-result publish`, or `dead-letter publish` for the DLQ), until
+   * Kafka's ack; its context replaces the trace headers the message carried, so the
+   * result-handler continues the job's trace below it.
+   */
   private async produce(outputs: Output[]): Promise<void> {
     const results: Message[] = [];
     const dead: Message[] = [];
-    for (const o of outputs) (o.kind === 'result' ? results : dead).push(o.message);
-    await produceMany(this.producer!, [
-      { topic: this.config.TOPIC_FETCH_RESULTS, messages: results },
-      { topic: this.config.TOPIC_DLQ, messages: dead },
-    ]);
+    const spans = new Array<Span>(outputs.length);
+    for (let i = 0; i < outputs.length; i++) {
+      const o = outputs[i]!;
+      const topic = o.kind === 'result' ? this.config.TOPIC_FETCH_RESULTS : this.config.TOPIC_DLQ;
+      const span = tracer.startSpan(o.kind === 'result' ? 'fetch-result publish' : 'dead-letter publish', { kind: SpanKind.PRODUCER }, o.ctx);
+      if (span.isRecording()) {
+        span.setAttributes({
+          [A.messagingSystem]: 'kafka',
+          [A.messagingDestination]: topic,
+          [A.messagingOperationType]: 'send',
+          [A.messagingOperationName]: 'send',
+          [A.messagingKafkaKey]: o.message.key?.toString() ?? '',
+        });
+      }
+      injectTraceHeaders(trace.setSpan(o.ctx, span), (o.message.headers ??= {}));
+      spans[i] = span;
+      (o.kind === 'result' ? results : dead).push(o.message);
+    }
+    try {
+      await produceMany(this.producer!, [
+        { topic: this.config.TOPIC_FETCH_RESULTS, messages: results },
+        { topic: this.config.TOPIC_DLQ, messages: dead },
+      ]);
+    } catch (err) {
+      for (const span of spans) endSpan(span, err);
+      throw err;
+    }
+    for (const span of spans) span.end();
     this.metrics.resultsProduced.inc(results.length);
     for (const o of outputs) if (o.kind === 'dlq') this.metrics.dlqMessages.labels(o.reason).inc();
   }
 }
 
+/** Ends `span` as failed: `problem` is an error or a message saying why. */
+function endSpan(span: Span, problem: unknown): void {
+  if (span.isRecording()) {
+    if (problem instanceof Error) span.recordException(problem);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: problem instanceof Error ? problem.message : String(problem) });
+  }
+  span.end();
+}
+
+/**
+ * The job's trace headers, copied to its result. With tracing on, `produce` then overwrites them
+ * with its own span's context; without a started SDK they carry the job's context on unchanged.
+ */
 function traceHeaders(headers: IHeaders | undefined): IHeaders | undefined {
   if (!headers) return undefined;
   let out: IHeaders | undefined;

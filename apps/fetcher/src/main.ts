@@ -1,6 +1,8 @@
 /**
  * Fetcher service: wiring only. Configuration: src/config.ts (every variable with its default).
  */
+// First: starts tracing before anything else is loaded (see ./telemetry).
+import { telemetry } from './telemetry';
 import { configOrExit, createLogger, createRegistry, onShutdown, startServiceHttp } from '@mockstagram/shared';
 import { fetcherEnv } from './config';
 import { Fetcher } from './fetcher';
@@ -35,6 +37,7 @@ async function main(): Promise<void> {
   const handle = onShutdown(logger, [
     { name: 'fetcher (consumer, producer, api pool)', run: () => fetcher.stop() },
     { name: 'http', run: () => http.close() },
+    { name: 'telemetry (export the last spans)', run: () => telemetry.shutdown() },
   ]);
   shutdown = handle.shutdown;
 

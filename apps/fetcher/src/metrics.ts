@@ -18,6 +18,12 @@ export interface FetcherMetrics {
   readonly jobsConsumed: Counter;
   /** `fetcher_inflight_requests`: HTTP attempts issued and not finished (queued in the pool included). */
   readonly inflight: Gauge;
+  /**
+   * `kafka_consumer_lag{topic,partition}`: jobs in the partition after the last one fetched (high
+   * watermark − next offset), as of each batch; same name, labels and meaning as the
+   * result-handler's, so one dashboard panel shows both consumer groups (told apart by `service`).
+   */
+  readonly consumerLag: Gauge<'topic' | 'partition'>;
 }
 
 /**
@@ -71,6 +77,12 @@ export function createFetcherMetrics(registry: Registry = new Registry()): Fetch
     inflight: new Gauge({
       name: 'fetcher_inflight_requests',
       help: 'HTTP attempts issued and not yet finished (including those waiting for a pooled connection)',
+      registers,
+    }),
+    consumerLag: new Gauge({
+      name: 'kafka_consumer_lag',
+      help: 'Messages in the partition not yet fetched by this consumer (high watermark - next offset), as of its last batch',
+      labelNames: ['topic', 'partition'] as const,
       registers,
     }),
   };

@@ -1,4 +1,4 @@
-import { envVar, logEnv, type ConfigProblem } from '@mockstagram/shared';
+import { envVar, logEnv, telemetryEnv, type ConfigProblem } from '@mockstagram/shared';
 import { z } from 'zod';
 import { DEFAULT_COUNTS_OPTIONS, type CountsOptions } from './counts';
 import { NO_FAULTS, type FaultSettings } from './faults';
@@ -22,10 +22,14 @@ const share = (defaultValue: number) =>
  *   `MOCK_API_LATENCY_JITTER_MS` (0) added latency; `MOCK_API_HANG_RATE` (0) never answered;
  *   `MOCK_API_MALFORMED_RATE` (0) → 200 with a truncated JSON body.
  * - `LOG_LEVEL` (info).
+ * - Tracing: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`,
+ *   `OTEL_TRACES_SAMPLER_ARG`, `DEPLOYMENT_ENVIRONMENT` (see `telemetryEnv` in @mockstagram/shared;
+ *   read first by src/telemetry.ts).
  */
 export const mockApiEnv = z
   .object({
     ...logEnv.shape,
+    ...telemetryEnv.shape,
     MOCK_API_PORT: envVar.port(3001),
     MOCK_API_ID_MIN: envVar.positiveInt(1_000_000),
     MOCK_API_ID_MAX: envVar.positiveInt(1_999_999),

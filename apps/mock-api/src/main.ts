@@ -2,6 +2,8 @@
  * Mockstagram mock API: wiring only. Configuration: src/config.ts (every MOCK_API_* variable
  * with its default).
  */
+// First: starts tracing before anything else is loaded (see ./telemetry).
+import { telemetry } from './telemetry';
 import { configOrExit, createLogger, createRegistry, formatProblem, onShutdown } from '@mockstagram/shared';
 import { countsOptionsFrom, faultDefaultsFrom, idRangeProblem, mockApiEnv } from './config';
 import { Faults } from './faults';
@@ -48,7 +50,10 @@ async function main(): Promise<void> {
     process.exit(1);
   }
 
-  onShutdown(logger, [{ name: 'http server', run: () => api.close() }]);
+  onShutdown(logger, [
+    { name: 'http server', run: () => api.close() },
+    { name: 'telemetry (export the last spans)', run: () => telemetry.shutdown() },
+  ]);
 }
 
 main().catch((err: unknown) => {

@@ -1,7 +1,8 @@
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import type { Registry } from '@mockstagram/shared';
+import { isSampled, type Registry } from '@mockstagram/shared';
+import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { handleAdmin, sendJson, type AdminLogger } from './admin';
 import { countsAtBucket, DEFAULT_COUNTS_OPTIONS, type CountsOptions } from './counts';
 import { Faults } from './faults';
@@ -22,6 +23,9 @@ import { NO_METRICS, type MockApiMetrics } from './metrics';
  */
 
 export const API_PREFIX = '/api/v1/influencers/';
+
+/** The mock API's tracer (its instrumentation scope is the service name). */
+const tracer = trace.getTracer('mock-api');
 
 export interface MockApiOptions {
   /** Smallest influencer id that exists (inclusive). */
@@ -165,6 +169,7 @@ export class MockApiServer {
 
   private handleApi(req: IncomingMessage, res: ServerResponse, url: string): void {
     const start = performance.now();
+    if (req.headers.traceparent !== undefined) traceRequest(req, res, url);
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD');
       this.sendError(res, 405, start, 'method_not_allowed', `${req.method} is not allowed; use GET`);
@@ -278,6 +283,38 @@ export class MockApiServer {
       },
     );
   }
+}
+
+/**
+ * A SERVER span for an API request whose `traceparent` (set by the fetcher's HTTP client span)
+ * says its trace is sampled: `GET /api/v1/influencers/:id`, ending when the response is done, so
+ * a job's trace shows the server's share of the call. Requests without it (wrk, curl) or from
+ * unsampled traces cost one header lookup.
+ */
+function traceRequest(req: IncomingMessage, res: ServerResponse, url: string): void {
+  const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+  const parentSpan = trace.getSpanContext(parent);
+  if (parentSpan === undefined || !isSampled(parentSpan)) return;
+  const q = url.indexOf('?');
+  const span = tracer.startSpan(
+    `${req.method} /api/v1/influencers/:id`,
+    {
+      kind: SpanKind.SERVER,
+      attributes: {
+        'http.request.method': req.method ?? 'GET',
+        'http.route': '/api/v1/influencers/:id',
+        'url.path': q < 0 ? url : url.slice(0, q),
+        'server.port': req.socket.localPort ?? 0,
+      },
+    },
+    parent,
+  );
+  res.once('close', () => {
+    span.setAttribute('http.response.status_code', res.statusCode);
+    if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    if (!res.writableFinished) span.setStatus({ code: SpanStatusCode.ERROR, message: 'connection closed before the response was sent' });
+    span.end();
+  });
 }
 
 function safeDecode(raw: string): string {

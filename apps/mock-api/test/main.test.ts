@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 
@@ -62,6 +63,69 @@ describe('main', () => {
     } finally {
       blocker.close();
     }
+  });
+
+  test('tracing: a request from a sampled trace gets a SERVER span, exported over OTLP/HTTP (protobuf) by the shutdown step', async () => {
+    const posts: Array<{ path: string; type: string; body: Buffer }> = [];
+    const collector = http.createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        posts.push({ path: req.url ?? '', type: String(req.headers['content-type']), body: Buffer.concat(chunks) });
+        res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
+      });
+    });
+    await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
+    const endpoint = `http://127.0.0.1:${(collector.address() as net.AddressInfo).port}`;
+    const port = await freePort();
+    const proc = start({ MOCK_API_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, DEPLOYMENT_ENVIRONMENT: 'main-test' });
+    try {
+      await waitFor(() => proc.output().includes('mock-api listening'));
+      expect(proc.output()).toContain(`tracing on; exporting spans to ${endpoint}/v1/traces`);
+      const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/influencers/1234567`, {
+        headers: { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      });
+      expect(res.status).toBe(200);
+      await res.text();
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      expect(proc.output()).toContain('shutdown: telemetry (export the last spans) done');
+      const traces = posts.filter((p) => p.path === '/v1/traces');
+      expect(traces.length).toBeGreaterThan(0);
+      expect(traces[0]!.type).toBe('application/x-protobuf');
+      const body = Buffer.concat(traces.map((p) => p.body));
+      expect(body.includes(Buffer.from(traceId, 'hex'))).toBe(true); // the span continues the caller's trace
+      for (const text of ['mock-api', 'GET /api/v1/influencers/:id', 'main-test', 'service.version']) expect(body.includes(text)).toBe(true);
+    } finally {
+      proc.child.kill('SIGKILL');
+      collector.close();
+    }
+  });
+
+  test('tracing: an OTLP endpoint that refuses connections does not hold up the shutdown', async () => {
+    const port = await freePort();
+    const closed = await freePort();
+    const proc = start({ MOCK_API_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}` });
+    try {
+      await waitFor(() => proc.output().includes('mock-api listening'));
+      const res = await fetch(`http://127.0.0.1:${port}/api/v1/influencers/1234567`, {
+        headers: { traceparent: '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' },
+      });
+      await res.text();
+      const t0 = Date.now();
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+
+  test('tracing: a bad sampler ratio is named', async () => {
+    const proc = start({ MOCK_API_PORT: '0', OTEL_TRACES_SAMPLER_ARG: '2' });
+    expect(await proc.exited).toBe(2);
+    expect(proc.output()).toContain('OTEL_TRACES_SAMPLER_ARG="2": expected a number between 0 and 1');
   });
 
   test('a bad variable is named, with what it expects', async () => {

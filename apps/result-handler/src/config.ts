@@ -1,4 +1,4 @@
-import { databaseEnv, envVar, kafkaEnv, logEnv } from '@mockstagram/shared';
+import { databaseEnv, envVar, kafkaEnv, logEnv, telemetryEnv } from '@mockstagram/shared';
 import { z } from 'zod';
 
 /**
@@ -25,12 +25,14 @@ export const RESULT_HANDLER_DEFAULTS = {
  * - `RESULT_HANDLER_HTTP_PORT` (8083): `/metrics`, `/healthz`, `/readyz`.
  * - Kafka: `KAFKA_BROKERS`, `KAFKA_CLIENT_ID`, `TOPIC_FETCH_RESULTS`, `TOPIC_DLQ`, `TOPIC_PARTITIONS`
  *   (see `kafkaEnv` in `@mockstagram/shared`); database: `DATABASE_URL`, `DATABASE_POOL_SIZE`;
- *   `LOG_LEVEL`.
+ *   `LOG_LEVEL`; tracing: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`,
+ *   `OTEL_TRACES_SAMPLER_ARG`, `DEPLOYMENT_ENVIRONMENT` (`telemetryEnv`; read first by src/telemetry.ts).
  */
 export const resultHandlerEnv = z.object({
   ...kafkaEnv.shape,
   ...databaseEnv.shape,
   ...logEnv.shape,
+  ...telemetryEnv.shape,
   RESULT_HANDLER_GROUP_ID: envVar.string(RESULT_HANDLER_DEFAULTS.groupId),
   RESULT_HANDLER_BATCH_SIZE: envVar.positiveInt(RESULT_HANDLER_DEFAULTS.batchSize),
   RESULT_HANDLER_FLUSH_MS: envVar.positiveInt(RESULT_HANDLER_DEFAULTS.flushMs),

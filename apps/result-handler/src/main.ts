@@ -2,6 +2,8 @@
  * Result-handler: wiring only. Configuration: src/config.ts (every variable with its default);
  * behaviour: src/result-handler.ts.
  */
+// First: starts tracing before anything else is loaded (see ./telemetry).
+import { telemetry } from './telemetry';
 import {
   configOrExit,
   createKafka,
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
     { name: 'result handler (flush, commit, disconnect)', run: () => handler.stop() },
     { name: 'http server', run: async () => http?.close() },
     { name: 'database pool', run: () => pool.end() },
+    { name: 'telemetry (export the last spans)', run: () => telemetry.shutdown() },
   ]);
 
   http = await startServiceHttp({

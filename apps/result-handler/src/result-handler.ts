@@ -33,20 +33,31 @@
  * fails when {@link ResultHandler.stop} abandons it; every later flush then fails too, so no
  * later offset is committed past the abandoned messages.
  *
+ * Tracing: each message gets a `fetch-result process` span (CONSUMER), child of the fetcher's
+ * publish span found in its headers, so it belongs to the job's trace. It starts when the
+ * message is decoded and ends when its flush is done (stored or dead-lettered, offsets
+ * committed), so the job's trace shows how long the sample waited for its batch and the write;
+ * a dead letter's span has status ERROR. The transaction of a flush is a `follower_counts insert`
+ * span in a trace of its own, linked to the messages it stored (see `store`).
+ *
  * @module
  */
 import { performance } from 'node:perf_hooks';
 import {
+  contextFromHeaders,
   decodeFetchResult,
   dlqMessage,
+  isSampled,
   isTransientDbError,
   produceMany,
   createProducer,
+  SPAN_ATTRIBUTES as A,
   type FetchResult,
   type Logger,
   type Pool,
   type Registry,
 } from '@mockstagram/shared';
+import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
 import { Batcher } from './batcher';
@@ -115,6 +126,8 @@ interface Consumed {
   topic: string;
   partition: number;
   message: KafkaMessage;
+  /** Its `fetch-result process` span; ends when its flush is done (see {@link ResultHandler}). */
+  span: Span;
   /** The decoded result; undefined when the message goes to the DLQ. */
   result: FetchResult | undefined;
   reason?: string;
@@ -127,6 +140,16 @@ class FlushAbortedError extends Error {
 
 /** The broker's limit is per partition batch (1 MiB); dead letters are produced in slices. */
 const DLQ_MESSAGES_PER_REQUEST = 1000;
+
+/**
+ * Most links one `follower_counts insert` span carries (links to the sampled messages it stored,
+ * in consumption order); `mockstagram.links_dropped` counts those beyond. Equal to the span
+ * limit `startTelemetry` sets (MAX_LINKS_PER_SPAN in @mockstagram/shared/src/telemetry).
+ */
+export const MAX_INSERT_LINKS = 1000;
+
+/** The result-handler's tracer (its instrumentation scope is the service name). */
+const tracer = trace.getTracer('result-handler');
 
 const noop = (): void => undefined;
 
@@ -159,6 +182,8 @@ export class ResultHandler {
   private step = 'database write';
   /** Messages whose flush was abandoned at stop (database still failing). */
   private abandoned = 0;
+  /** The `follower_counts insert` span of the running flush, for retry events. */
+  private storeSpan: Span | undefined;
 
   constructor(options: ResultHandlerOptions) {
     this.options = options;
@@ -201,6 +226,12 @@ export class ResultHandler {
     this.retryPolicy.onRetry((event) => {
       this.metrics.dbRetries.inc();
       const err = 'error' in event ? event.error : undefined;
+      this.storeSpan?.addEvent('retry', {
+        'mockstagram.step': this.step,
+        'mockstagram.attempt': event.attempt,
+        'mockstagram.retry_in_ms': Math.round(event.delay),
+        'exception.message': err instanceof Error ? err.message : String(err),
+      });
       this.pause(err);
       const fields = { err, step: this.step, attempt: event.attempt, retryInMs: Math.round(event.delay) };
       if (isTransientDbError(err)) this.logger.warn(fields, `${this.step} failed (unavailable); retrying`);
@@ -343,12 +374,26 @@ export class ResultHandler {
     if (n === 0) return;
 
     const items = new Array<Consumed>(n);
+    const groupId = this.options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId;
     for (let i = 0; i < n; i++) {
       const message = messages[i]!;
+      const span = tracer.startSpan('fetch-result process', { kind: SpanKind.CONSUMER }, contextFromHeaders(message.headers));
       const decoded = decodeFetchResult(message.value);
+      if (span.isRecording()) {
+        span.setAttributes({
+          [A.messagingSystem]: 'kafka',
+          [A.messagingDestination]: topic,
+          [A.messagingOperationType]: 'process',
+          [A.messagingOperationName]: 'process',
+          [A.messagingConsumerGroup]: groupId,
+          [A.messagingPartition]: String(partition),
+          [A.messagingKafkaOffset]: Number(message.offset),
+        });
+        if (decoded.ok) span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
+      }
       items[i] = decoded.ok
-        ? { topic, partition, message, result: decoded.value }
-        : { topic, partition, message, result: undefined, reason: decoded.reason, error: decoded.error };
+        ? { topic, partition, message, span, result: decoded.value }
+        : { topic, partition, message, span, result: undefined, reason: decoded.reason, error: decoded.error };
     }
     this.metrics.messagesConsumed.inc(n);
 
@@ -384,8 +429,7 @@ export class ResultHandler {
         }
       }
 
-      const outcome: StoreOutcome =
-        rows.length === 0 ? { inserted: 0, rejected: [] } : await this.withRetry('database write', () => storeResults(this.options.pool, rows));
+      const outcome: StoreOutcome = rows.length === 0 ? { inserted: 0, rejected: [] } : await this.store(rows, rowItems, items.length);
       this.metrics.rowsWritten.inc(outcome.inserted);
       this.metrics.rowsDuplicate.inc(rows.length - outcome.rejected.length - outcome.inserted);
 
@@ -396,15 +440,21 @@ export class ResultHandler {
       for (const item of dead) {
         letters.push(this.deadLetter(item, item.reason!, item.error!));
         reasons.push(item.reason!);
+        item.span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${item.reason}` });
       }
       for (const { index, error } of outcome.rejected) {
         const item = rowItems[index]!;
         const code = (error as { code?: string }).code;
-        letters.push(this.deadLetter(item, 'db-rejected', code ? `${code}: ${error.message}` : error.message));
+        const detail = code ? `${code}: ${error.message}` : error.message;
+        letters.push(this.deadLetter(item, 'db-rejected', detail));
         reasons.push('db-rejected');
-        this.logger.warn(
-          { err: error, topic: item.topic, partition: item.partition, offset: item.message.offset },
-          'database refused a result; sent to the DLQ',
+        item.span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: db-rejected (${detail})` });
+        // Written inside the message's span: the line carries the job's trace id.
+        context.with(trace.setSpan(ROOT_CONTEXT, item.span), () =>
+          this.logger.warn(
+            { err: error, influencer_id: item.result!.influencerId, topic: item.topic, partition: item.partition, offset: item.message.offset },
+            'database refused a result; sent to the DLQ',
+          ),
         );
       }
       if (letters.length > 0) {
@@ -424,6 +474,7 @@ export class ResultHandler {
         this.uncommitted.set(key, { topic: item.topic, partition: item.partition, offset: String(BigInt(item.message.offset) + 1n) });
       }
       await this.commitStored();
+      for (const item of items) item.span.end();
 
       this.metrics.batchSize.observe(items.length);
       const seconds = (performance.now() - started) / 1000;
@@ -435,7 +486,55 @@ export class ResultHandler {
     } catch (err) {
       this.abandoned += items.length;
       this.logger.error({ err, messages: items.length }, 'batch abandoned; its messages are not committed and will be redelivered');
+      for (const item of items) endFailed(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
       throw err;
+    }
+  }
+
+  /**
+   * The database transaction of a flush (retried until it succeeds), inside a
+   * `follower_counts insert` span: CLIENT, the root of a trace of its own (it stores rows of many
+   * jobs), with links to the `fetch-result process` spans of the sampled messages it stores (at
+   * most {@link MAX_INSERT_LINKS}). Its trace is sampled when any linked one is (see
+   * `createSampler`). Each stored message's span gets the insert's trace id as
+   * `mockstagram.insert_trace_id`, to jump from a job's trace to the insert.
+   */
+  private async store(rows: FetchResult[], rowItems: Consumed[], messages: number): Promise<StoreOutcome> {
+    const links: Link[] = [];
+    let sampled = 0;
+    for (const item of rowItems) {
+      const spanContext = item.span.spanContext();
+      if (!isSampled(spanContext)) continue;
+      sampled += 1;
+      if (links.length < MAX_INSERT_LINKS) links.push({ context: spanContext });
+    }
+    const span = tracer.startSpan('follower_counts insert', { kind: SpanKind.CLIENT, root: true, links }, ROOT_CONTEXT);
+    if (span.isRecording()) {
+      span.setAttributes({
+        [A.dbSystem]: 'postgresql',
+        [A.dbSystemName]: 'postgresql',
+        [A.dbOperation]: 'INSERT',
+        [A.dbCollection]: 'follower_counts',
+        [A.messagingBatchCount]: messages,
+        'mockstagram.rows': rows.length,
+        'mockstagram.links_dropped': sampled - links.length,
+      });
+      const insertTraceId = span.spanContext().traceId;
+      for (const item of rowItems) if (item.span.isRecording()) item.span.setAttribute('mockstagram.insert_trace_id', insertTraceId);
+    }
+    this.storeSpan = span;
+    try {
+      const outcome = await context.with(trace.setSpan(ROOT_CONTEXT, span), () =>
+        this.withRetry('database write', () => storeResults(this.options.pool, rows)),
+      );
+      if (span.isRecording()) span.setAttributes({ 'mockstagram.rows_inserted': outcome.inserted, 'mockstagram.rows_rejected': outcome.rejected.length });
+      span.end();
+      return outcome;
+    } catch (err) {
+      endFailed(span, err);
+      throw err;
+    } finally {
+      this.storeSpan = undefined;
     }
   }
 
@@ -527,6 +626,15 @@ export class ResultHandler {
       await admin.disconnect();
     }
   }
+}
+
+/** Ends `span` as failed: `problem` is an error or a message saying why. */
+function endFailed(span: Span, problem: unknown): void {
+  if (span.isRecording()) {
+    if (problem instanceof Error) span.recordException(problem);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: problem instanceof Error ? problem.message : String(problem) });
+  }
+  span.end();
 }
 
 /** What to do about errors that will not go away by themselves. */

@@ -12,10 +12,13 @@
  * - `SCHEDULER_DEFAULT_INTERVAL_SECONDS` (60): fetch interval of influencers registered without one.
  * - Kafka (`KAFKA_BROKERS`, `KAFKA_CLIENT_ID`, `TOPIC_FETCH_JOBS`, `TOPIC_PARTITIONS`, ...),
  *   database (`DATABASE_URL`, `DATABASE_POOL_SIZE`) and `LOG_LEVEL`: see @mockstagram/shared.
+ * - Tracing (the service, not the CLI): `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`,
+ *   `OTEL_TRACES_SAMPLER`, `OTEL_TRACES_SAMPLER_ARG`, `DEPLOYMENT_ENVIRONMENT` (`telemetryEnv` in
+ *   @mockstagram/shared; read first by src/telemetry.ts).
  *
  * @module
  */
-import { databaseEnv, envVar, kafkaEnv, logEnv } from '@mockstagram/shared';
+import { databaseEnv, envVar, kafkaEnv, logEnv, telemetryEnv } from '@mockstagram/shared';
 import { z } from 'zod';
 import { cronProblem, SCHEDULER_DEFAULTS } from './scheduler';
 import { MAX_INTERVAL_SECONDS } from './selection';
@@ -37,6 +40,7 @@ export const registryEnv = z.object({
 export const schedulerEnv = z.object({
   ...kafkaEnv.shape,
   ...registryEnv.shape,
+  ...telemetryEnv.shape,
   SCHEDULER_HTTP_PORT: envVar.port(8081),
   SCHEDULER_TICK_CRON: z
     .string()

@@ -2,6 +2,8 @@
  * The scheduler service: wiring only. config → logger → pool → Kafka producer → topic →
  * Scheduler → HTTP (/influencers, /metrics, /healthz, /readyz) → signal handling.
  */
+// First: starts tracing before anything else is loaded (see ./telemetry).
+import { telemetry } from './telemetry';
 import {
   configOrExit,
   createKafka,
@@ -68,6 +70,7 @@ async function main(): Promise<void> {
     { name: 'http', run: () => http.close() },
     { name: 'kafka producer', run: () => producer.disconnect() },
     { name: 'database pool', run: () => pool.end() },
+    { name: 'telemetry (export the last spans)', run: () => telemetry.shutdown() },
   ]);
   scheduler.start();
 }
