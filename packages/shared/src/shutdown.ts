@@ -16,6 +16,12 @@ export interface ShutdownOptions {
   timeoutMs?: number;
   /** Signals to handle. Default `['SIGTERM', 'SIGINT']`. */
   signals?: NodeJS.Signals[];
+  /**
+   * A signal this soon after the first is an echo of the same request (one Ctrl-C reaches a
+   * service from the terminal, from a wrapper such as tsx and from a runner such as
+   * concurrently), not a second one. Default 2000 ms.
+   */
+  repeatSignalGraceMs?: number;
   /** How to exit. Default `process.exit`; tests pass a spy. */
   exit?: (code: number) => void;
 }
@@ -36,7 +42,8 @@ export interface ShutdownHandle {
  * order (list them in the order to stop: stop taking work first, close connections last), each
  * logged with its duration. A failing step is logged and the next one still runs. Then the
  * process exits: 0 if every step succeeded, 1 if a step failed or `timeoutMs` passed.
- * A second signal exits 1 immediately.
+ * A second signal exits 1 immediately, unless it comes within `repeatSignalGraceMs` of the first
+ * (the echoes of one Ctrl-C).
  *
  * @example
  * onShutdown(logger, [
@@ -47,7 +54,12 @@ export interface ShutdownHandle {
  * ]);
  */
 export function onShutdown(logger: Logger, steps: ShutdownStep[], options: ShutdownOptions = {}): ShutdownHandle {
-  const { timeoutMs = 15_000, signals = ['SIGTERM', 'SIGINT'], exit = (code: number) => process.exit(code) } = options;
+  const {
+    timeoutMs = 15_000,
+    signals = ['SIGTERM', 'SIGINT'],
+    repeatSignalGraceMs = 2000,
+    exit = (code: number) => process.exit(code),
+  } = options;
   let running: Promise<void> | undefined;
 
   const run = async (reason: string, exitCode: number): Promise<void> => {
@@ -81,12 +93,18 @@ export function onShutdown(logger: Logger, steps: ShutdownStep[], options: Shutd
     return running;
   };
 
+  let firstSignalAt = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     if (running) {
+      if (Date.now() - firstSignalAt < repeatSignalGraceMs) {
+        logger.debug({ signal }, `${signal} again within ${repeatSignalGraceMs} ms; already shutting down`);
+        return;
+      }
       logger.warn({ signal }, `second ${signal} during shutdown; exiting 1 now`);
       exit(1);
       return;
     }
+    firstSignalAt = Date.now();
     void shutdown(signal);
   };
 

@@ -44,13 +44,37 @@ describe('onShutdown', () => {
     expect(exit).toHaveBeenCalledWith(1);
   });
 
-  it('exits 1 when the timeout passes, and at once on a second signal', async () => {
+  it('ignores the echoes of one signal, and runs the steps once', async () => {
+    const exit = jest.fn();
+    let runs = 0;
+    let release = () => {};
+    const handle = onShutdown(
+      logger,
+      [{ name: 'slow', run: () => new Promise<void>((resolve) => ((release = resolve), runs++)) }],
+      { exit, signals: ['SIGUSR2'], repeatSignalGraceMs: 60_000 },
+    );
+    try {
+      process.emit('SIGUSR2', 'SIGUSR2');
+      process.emit('SIGUSR2', 'SIGUSR2'); // e.g. relayed by tsx
+      process.emit('SIGUSR2', 'SIGUSR2'); // e.g. forwarded by concurrently
+      expect(exit).not.toHaveBeenCalled();
+      release();
+      await new Promise((r) => setImmediate(r));
+      expect(runs).toBe(1);
+      expect(exit).toHaveBeenCalledTimes(1);
+      expect(exit).toHaveBeenCalledWith(0);
+    } finally {
+      handle.dispose();
+    }
+  });
+
+  it('exits 1 when the timeout passes, and at once on a second signal after the echo window', async () => {
     const exit = jest.fn();
     let release = () => {};
     const handle = onShutdown(
       logger,
       [{ name: 'stuck', run: () => new Promise<void>((resolve) => (release = resolve)) }],
-      { exit, signals: ['SIGUSR2'], timeoutMs: 50 },
+      { exit, signals: ['SIGUSR2'], timeoutMs: 50, repeatSignalGraceMs: 20 },
     );
     try {
       process.emit('SIGUSR2', 'SIGUSR2');
