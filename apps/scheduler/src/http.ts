@@ -65,7 +65,7 @@ export function influencerRoutes(registry: InfluencerRegistry, logger: Logger, o
       const result = await registry.deactivate({ ids: [id.data] });
       if (result.found === 0) return notFound(res, id.data);
       if (result.changed > 0) {
-        logger.info({ id: id.data }, 'deactivated influencer');
+        logger.info({ influencer_id: id.data }, 'deactivated influencer');
         changed();
       }
       res.json(await registry.get(id.data));
