@@ -5,11 +5,12 @@
  * schemas and consumer groups and removes them afterwards. Results: a table on stdout and
  * bench/results/<name>-<timestamp>.json (git-ignored).
  */
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ceilings } from './ceilings';
 import { parts } from './parts';
 import { peers } from './peers';
-import { javaVersion, latestResult, Report } from './lib/report';
+import { javaVersion, latestResult, Report, repoRoot } from './lib/report';
 
 const USAGE = `usage: yarn bench <ceilings|parts|peers|all> [flags]
 
@@ -88,7 +89,7 @@ async function main(): Promise<void> {
     const last = latestResult('ceilings');
     if (last) {
       for (const m of last.measurements) ceilingKeys.set(m.key, m.median);
-      console.log(`fractions use the ceilings of ${last.file} (${last.started}); run \`yarn bench ceilings\` for fresh ones`);
+      console.log(`fractions use the ceilings of ${path.relative(repoRoot, last.file)} (${last.started}); run \`yarn bench ceilings\` for fresh ones`);
     } else {
       console.log('no ceilings measured yet (`yarn bench ceilings`): fractions are left out');
     }

@@ -13,7 +13,7 @@ export function requireTool(tool: string, install: string): void {
   if (!has(tool)) throw new Error(`${tool} is not installed; install it with: ${install}`);
 }
 
-/** `taskset -c <core> ...cmd` when taskset exists and the machine has more than one core. */
+/** `taskset -c <core> ...cmd` when taskset exists, else `cmd` unpinned. */
 export function pinned(core: number, cmd: string[]): string[] {
   return has('taskset') ? ['taskset', '-c', String(core), ...cmd] : cmd;
 }

@@ -10,7 +10,7 @@
  *   they are produced; lag = inserted_at − observed_at of those rows (inserted_at defaults to now(),
  *   the start of the inserting transaction, so the lag is slightly understated for every sink alike).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -34,6 +34,8 @@ export interface SinkRunResult {
   lag?: { p50Ms: number; p99Ms: number; maxMs: number; rows: number };
   /** CPU seconds of the sink process during the drain (ours: this process, incl. the polling). */
   cpuSeconds?: number;
+  /** CPU seconds of the database process (the devstack's pg-server) during the drain. */
+  dbCpuSeconds?: number;
   peakRssMb?: number;
 }
 
@@ -75,6 +77,8 @@ export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunRes
     if (total < o.messages) throw new Error(`topic ${o.topic} holds ${total} messages, expected at least ${o.messages}`);
 
     const u0 = sink.usage();
+    const dbPid = databasePid();
+    const db0 = dbPid ? procUsage(dbPid) : undefined;
     await sink.start({ schema, groupId, topic: o.topic, dlqTopic: o.dlqTopic });
     started = true;
     let peakRss = u0.rssMb;
@@ -82,6 +86,7 @@ export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunRes
       peakRss = Math.max(peakRss, sink.usage().rssMb);
     });
     const cpuSeconds = sink.usage().cpuSeconds - u0.cpuSeconds;
+    const db1 = dbPid ? procUsage(dbPid) : undefined;
     const span = await pool.query<{ s: number }>(`SELECT extract(epoch FROM max(inserted_at) - min(inserted_at))::float8 AS s FROM follower_counts`);
     const result: SinkRunResult = {
       rows: total,
@@ -89,6 +94,7 @@ export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunRes
       seconds: seconds,
       insertRowsPerSec: span.rows[0]!.s > 0 ? total / span.rows[0]!.s : NaN,
       cpuSeconds,
+      dbCpuSeconds: db0 && db1 ? db1.cpuSeconds - db0.cpuSeconds : undefined,
       peakRssMb: peakRss,
     };
     if (o.liveSeconds > 0 && o.liveRate > 0) result.lag = await livePhase(admin, pool, groupId, o, total);
@@ -298,22 +304,38 @@ export class TelegrafSink implements Sink {
       .filter((l) => / E! /.test(l));
     if (errors.length) console.log(`  telegraf errors:\n${errors.slice(-5).join('\n')}`);
     if (this.dir) fs.rmSync(this.dir, { recursive: true, force: true });
+    this.child = undefined;
+    this.lastCpu = 0;
   }
 
   usage(): { cpuSeconds: number; rssMb: number } {
     const pid = this.child?.pid;
     if (!pid || this.child?.exitCode !== null) return { cpuSeconds: this.lastCpu, rssMb: 0 };
-    try {
-      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const tick = 100; // USER_HZ on Linux
-      this.lastCpu = (Number(f[11]) + Number(f[12])) / tick;
-      const rssPages = Number(f[21]);
-      return { cpuSeconds: this.lastCpu, rssMb: (rssPages * 4096) / 2 ** 20 };
-    } catch {
-      return { cpuSeconds: this.lastCpu, rssMb: 0 };
-    }
+    const u = procUsage(pid);
+    if (u) this.lastCpu = u.cpuSeconds;
+    return u ?? { cpuSeconds: this.lastCpu, rssMb: 0 };
   }
+}
+
+/** CPU seconds (user + system) and RSS of a Linux process, from /proc; undefined if unreadable. */
+export function procUsage(pid: number): { cpuSeconds: number; rssMb: number } | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const tick = 100; // USER_HZ on Linux
+    return { cpuSeconds: (Number(f[11]) + Number(f[12])) / tick, rssMb: (Number(f[21]) * 4096) / 2 ** 20 };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Pid of the local process listening on the database's port (the devstack's pg-server), if any. */
+export function databasePid(): number | undefined {
+  const u = new URL(databaseUrl());
+  if (!['127.0.0.1', 'localhost'].includes(u.hostname)) return undefined;
+  const r = spawnSync('ss', ['-ltnpH', `sport = :${u.port || 5432}`], { encoding: 'utf8' });
+  const pid = /pid=(\d+)/.exec(r.stdout ?? '')?.[1];
+  return pid ? Number(pid) : undefined;
 }
 
 /** Telegraf's configuration for the benchmark: the same topic into the same table layout. */
