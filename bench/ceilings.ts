@@ -14,7 +14,8 @@ import { createPool, migrate, type Pool, type PoolClient } from '@mockstagram/sh
 import { createTopics, databaseUrl, freshSchema } from '../test/support/engines';
 import { copyRate, insertRate, makeBatches, plainFollowerCountsDdl, type Batch } from './lib/db';
 import { consumerPerformance, kafkaClasspath, producerPerformance } from './lib/kafka';
-import { startMockApi, wrk } from './lib/mock-api';
+import { startMockApi, WRK_INSTALL, wrk } from './lib/mock-api';
+import { requireTool } from './lib/proc';
 import { startNativePg } from './lib/native-pg';
 import type { Report } from './lib/report';
 
@@ -39,6 +40,7 @@ export async function ceilings(o: CeilingOptions, report: Report): Promise<void>
 
 async function apiCeiling(o: CeilingOptions, report: Report): Promise<void> {
   console.log('api: mock API on core 0, wrk on core 1');
+  requireTool('wrk', WRK_INSTALL);
   const api = await startMockApi(0);
   report.command(`mock API: ${api.command}`);
   try {

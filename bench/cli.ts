@@ -5,12 +5,11 @@
  * schemas and consumer groups and removes them afterwards. Results: a table on stdout and
  * bench/results/<name>-<timestamp>.json (git-ignored).
  */
-import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ceilings } from './ceilings';
 import { parts } from './parts';
 import { peers } from './peers';
-import { javaVersion, latestResult, Report, repoRoot } from './lib/report';
+import { javaVersion, latestMedians, Report } from './lib/report';
 
 const USAGE = `usage: yarn bench <ceilings|parts|peers|all> [flags]
 
@@ -85,11 +84,12 @@ async function main(): Promise<void> {
     for (const m of report.measurements) ceilingKeys.set(m.key, m.median);
   }
 
-  if (ceilingKeys.size === 0 && name !== 'ceilings') {
-    const last = latestResult('ceilings');
-    if (last) {
-      for (const m of last.measurements) ceilingKeys.set(m.key, m.median);
-      console.log(`fractions use the ceilings of ${path.relative(repoRoot, last.file)} (${last.started}); run \`yarn bench ceilings\` for fresh ones`);
+  if (name !== 'ceilings') {
+    // Ceilings this run did not measure (or failed to) come from the newest results that have them.
+    const last = latestMedians('ceilings');
+    for (const [k, v] of last.values) if (!ceilingKeys.has(k)) ceilingKeys.set(k, v);
+    if (last.files.length) {
+      console.log(`fractions use the ceilings of ${last.files.join(', ')}; run \`yarn bench ceilings\` for fresh ones`);
     } else {
       console.log('no ceilings measured yet (`yarn bench ceilings`): fractions are left out');
     }

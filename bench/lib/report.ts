@@ -159,18 +159,33 @@ function stamp(d: Date): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
 }
 
-/** The newest bench/results/<name>-*.json, parsed, or undefined. */
-export function latestResult(name: string): { file: string; measurements: Measurement[]; started: string } | undefined {
-  if (!fs.existsSync(resultsDir)) return undefined;
-  const files = fs
+/**
+ * Per measurement key, the median from the newest bench/results/<name>-*.json that has it (so a
+ * `ceilings --only api` run does not hide the database ceilings of an earlier full run), and the
+ * files used.
+ */
+export function latestMedians(name: string): { values: Map<string, number>; files: string[] } {
+  const values = new Map<string, number>();
+  const files: string[] = [];
+  if (!fs.existsSync(resultsDir)) return { values, files };
+  const names = fs
     .readdirSync(resultsDir)
     .filter((f) => f.startsWith(`${name}-`) && f.endsWith('.json'))
-    .sort();
-  const last = files[files.length - 1];
-  if (!last) return undefined;
-  const file = path.join(resultsDir, last);
-  const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { measurements: Measurement[]; started: string };
-  return { file, measurements: json.measurements, started: json.started };
+    .sort()
+    .reverse();
+  for (const f of names) {
+    const file = path.join(resultsDir, f);
+    const json = JSON.parse(fs.readFileSync(file, 'utf8')) as { measurements?: Measurement[] };
+    let used = false;
+    for (const m of json.measurements ?? []) {
+      if (!values.has(m.key) && Number.isFinite(m.median)) {
+        values.set(m.key, m.median);
+        used = true;
+      }
+    }
+    if (used) files.push(path.relative(repoRoot, file));
+  }
+  return { values, files };
 }
 
 /** First line of `java -version` (it prints to stderr). */
