@@ -286,8 +286,10 @@ export class Scheduler {
  * before its batch is sent until Kafka acknowledged the batch. Its context goes into the job's
  * headers, so the fetcher's and the result-handler's spans join the trace.
  *
- * Cost: with the trace not sampled, the SDK returns a non-recording span (ids only) and the
- * attributes are not even built; sampled, ~3 µs per job on the dev machines (see README).
+ * Cost, measured on the 2-core dev machine (span + attributes + traceparent header + end, no
+ * exporter): ~3.9 µs per job sampled, ~1.5 µs not sampled (the SDK then returns a non-recording
+ * span: ids only, and the attributes are not built) — ~20 ms / ~8 ms per 5,000-job batch, next
+ * to ~110 ms for the claim statement.
  */
 function publishSpan(topic: string, influencerId: number, jobId: string): Span {
   const span = tracer.startSpan('fetch-job publish', { kind: SpanKind.PRODUCER, root: true }, ROOT_CONTEXT);
