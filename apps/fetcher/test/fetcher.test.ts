@@ -115,6 +115,13 @@ test('200 jobs → 200 results keyed by influencer, each the API counts at obser
   expect(await metricValue(f, 'fetcher_requests_total', { outcome: '2xx' })).toBe(200);
   expect(await metricValue(f, 'fetcher_inflight_requests')).toBe(0);
   await until(async () => sum(await committedOffsets(f.config.FETCHER_GROUP_ID, topics.jobs)) === 200n, 'offsets of all 200 jobs committed');
+
+  // kafka_consumer_lag{topic,partition} (the result-handler's name and labels): one series per
+  // partition that had a batch, 0 once everything produced has been fetched.
+  const lag = await f.metrics.registry.getSingleMetric('kafka_consumer_lag')!.get();
+  const series = lag.values.filter((v) => v.labels.topic === topics.jobs);
+  expect(series.length).toBeGreaterThan(0);
+  expect(series.every((v) => /^\d+$/.test(String(v.labels.partition)) && v.value === 0)).toBe(true);
 });
 
 test('30% 500s → every job still produces a result, through retries', async () => {
