@@ -9,9 +9,10 @@ import { parseArgs } from 'node:util';
 import { ceilings } from './ceilings';
 import { parts } from './parts';
 import { peers } from './peers';
+import { e2e } from './e2e';
 import { javaVersion, latestMedians, Report } from './lib/report';
 
-const USAGE = `usage: yarn bench <ceilings|parts|peers|all> [flags]
+const USAGE = `usage: yarn bench <ceilings|parts|peers|e2e|all> [flags]
 
 common:   --runs N (3)
 ceilings: --only api,db,native,kafka   --wrk-seconds 10  --wrk-connections 64
@@ -19,7 +20,8 @@ ceilings: --only api,db,native,kafka   --wrk-seconds 10  --wrk-connections 64
 parts:    --only fetcher,producer,consumer,sink  --jobs 100000  --kafka-messages 500000
           --messages 2000000 (results topic for the sink)  --influencers 1000000
 peers:    --messages 2000000  --influencers 1000000  --peers telegraf  --sinks ours,telegraf
-          --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)`;
+          --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)
+e2e:      --influencers 100000 (e2e's default)  --interval 60  --minutes 5  (one run, after a warm-up of one interval)`;
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -35,7 +37,9 @@ const { values: flags, positionals } = parseArgs({
     jobs: { type: 'string', default: '100000' },
     'kafka-messages': { type: 'string', default: '500000' },
     messages: { type: 'string', default: '2000000' },
-    influencers: { type: 'string', default: '1000000' },
+    influencers: { type: 'string' },
+    interval: { type: 'string', default: '60' },
+    minutes: { type: 'string', default: '5' },
     sinks: { type: 'string', default: 'ours,telegraf' },
     'live-seconds': { type: 'string', default: '15' },
     'live-rate': { type: 'string', default: '5000' },
@@ -43,8 +47,8 @@ const { values: flags, positionals } = parseArgs({
   },
 });
 
-const num = (name: keyof typeof flags): number => {
-  const n = Number(flags[name]);
+const num = (name: keyof typeof flags, fallback?: string): number => {
+  const n = Number(flags[name] ?? fallback);
   if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${String(flags[name])}`);
   return n;
 };
@@ -52,7 +56,7 @@ const list = (s: string | boolean | undefined) => new Set(String(s ?? '').split(
 
 async function main(): Promise<void> {
   const name = positionals[0];
-  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'all'].includes(name)) {
+  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'e2e', 'all'].includes(name)) {
     console.log(USAGE);
     process.exit(flags.help ? 0 : 2);
   }
@@ -84,6 +88,16 @@ async function main(): Promise<void> {
     for (const m of report.measurements) ceilingKeys.set(m.key, m.median);
   }
 
+  if (name === 'e2e') {
+    // Not part of `all`: it runs for minutes at a fixed rate and is stepped by hand (docs/performance.md).
+    const o = { influencers: num('influencers', '100000'), intervalSeconds: num('interval'), minutes: num('minutes') };
+    const report = newReport('e2e', { ...o });
+    console.log(`== e2e: ${o.influencers} influencers every ${o.intervalSeconds} s, ${o.minutes} min after a ${o.intervalSeconds} s warm-up ==`);
+    await e2e(o, report);
+    report.finish();
+    return;
+  }
+
   if (name !== 'ceilings') {
     // Ceilings this run did not measure (or failed to) come from the newest results that have them.
     const last = latestMedians('ceilings');
@@ -104,7 +118,7 @@ async function main(): Promise<void> {
       kafkaMessages: num('kafka-messages'),
       recordSize: num('record-size'),
       messages: num('messages'),
-      influencers: num('influencers'),
+      influencers: num('influencers', '1000000'),
     };
     const report = newReport('parts', { ...o, only: [...o.only] });
     console.log(`== parts ==`);
@@ -117,7 +131,7 @@ async function main(): Promise<void> {
     const o = {
       runs,
       messages: num('messages'),
-      influencers: num('influencers'),
+      influencers: num('influencers', '1000000'),
       sinks: list(flags.sinks),
       liveSeconds: num('live-seconds'),
       liveRate: num('live-rate'),
