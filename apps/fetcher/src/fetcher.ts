@@ -12,6 +12,7 @@
  */
 import {
   contextFromHeaders,
+  kafkaProcessAttributes,
   createKafka,
   createProducer,
   decodeFetchJob,
@@ -294,15 +295,7 @@ export class Fetcher {
     const parent = contextFromHeaders(message.headers);
     const span = tracer.startSpan('fetch-job process', { kind: SpanKind.CONSUMER }, parent);
     if (span.isRecording()) {
-      span.setAttributes({
-        [A.messagingSystem]: 'kafka',
-        [A.messagingDestination]: topic,
-        [A.messagingOperationType]: 'process',
-        [A.messagingOperationName]: 'process',
-        [A.messagingConsumerGroup]: this.config.FETCHER_GROUP_ID,
-        [A.messagingPartition]: String(partition),
-        [A.messagingKafkaOffset]: Number(message.offset),
-      });
+      span.setAttributes(kafkaProcessAttributes(topic, partition, message.offset, this.config.FETCHER_GROUP_ID));
     }
     const ctx = trace.setSpan(parent, span);
     // The context goes to the HTTP client explicitly. It is also made active (for the trace ids

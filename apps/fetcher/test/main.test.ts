@@ -2,11 +2,12 @@
  * The service as a process (src/main.ts through tsx): configuration errors, SIGTERM, and a hard
  * crash (SIGKILL) with redelivery.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { FetchJob } from '@mockstagram/shared';
 import { decodeFetchResult } from '@mockstagram/shared';
 import { kafkaBrokers } from '../../../test/support/engines';
+import { startMain, type MainProcess } from '../../../test/support/services';
 import { Fetcher } from '../src/fetcher';
 import {
   collect,
@@ -36,31 +37,11 @@ test('invalid configuration: exits non-zero and names the variable', () => {
   expect(run.stderr).toContain('FETCH_CONCURRENCY="abc": expected a positive integer');
 });
 
-interface Proc {
-  child: ChildProcess;
-  output: () => string;
-  exited: Promise<number | null>;
-}
-
-/** Runs src/main.ts in its own node process, like `yarn workspace @mockstagram/fetcher start`. */
-function startProcess(env: Record<string, string>): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: path.join(__dirname, '..'),
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
 describe('as a process', () => {
   let api: TestApi;
   let topics: TestTopics;
   let out: Collector;
-  let proc: Proc | undefined;
+  let proc: MainProcess | undefined;
   let fetcher: Fetcher | undefined;
 
   beforeAll(async () => {
@@ -149,7 +130,7 @@ describe('as a process', () => {
     const offsets = await jobOffsets(300);
     const groupId = `fetchers-sigterm-${Date.now()}`;
 
-    proc = startProcess(envFor(groupId));
+    proc = startMain('fetcher', envFor(groupId));
     await out.waitFor(() => resultIds().size >= 20, 'some results from the process', 60_000);
     proc.child.kill('SIGTERM');
     expect(await proc.exited).toBe(0);
@@ -171,7 +152,7 @@ describe('as a process', () => {
     const offsets = await jobOffsets(300);
     const groupId = `fetchers-sigkill-${Date.now()}`;
 
-    proc = startProcess(envFor(groupId));
+    proc = startMain('fetcher', envFor(groupId));
     await out.waitFor(() => resultIds().size >= 20, 'some results from the process', 60_000);
     proc.child.kill('SIGKILL');
     expect(await proc.exited).toBeNull();

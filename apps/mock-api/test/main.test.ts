@@ -1,29 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
-import path from 'node:path';
-
-/** Runs src/main.ts in its own node process (tsx loader), like `yarn workspace @mockstagram/mock-api start`. */
-function start(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: path.join(__dirname, '..'),
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
+import { freePort, startMain } from '../../../test/support/services';
 
 async function waitFor(check: () => boolean, ms = 20_000): Promise<void> {
   const until = Date.now() + ms;
@@ -36,7 +13,7 @@ async function waitFor(check: () => boolean, ms = 20_000): Promise<void> {
 describe('main', () => {
   test('serves on MOCK_API_PORT and exits 0 on SIGTERM, even with a hung request open', async () => {
     const port = await freePort();
-    const proc = start({ MOCK_API_PORT: String(port), MOCK_API_HANG_RATE: '1' });
+    const proc = startMain('mock-api', { MOCK_API_PORT: String(port), MOCK_API_HANG_RATE: '1' });
     try {
       await waitFor(() => proc.output().includes('mock-api listening'));
       const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
@@ -57,7 +34,7 @@ describe('main', () => {
     await new Promise<void>((r) => blocker.listen(0, r));
     const { port } = blocker.address() as net.AddressInfo;
     try {
-      const proc = start({ MOCK_API_PORT: String(port) });
+      const proc = startMain('mock-api', { MOCK_API_PORT: String(port) });
       expect(await proc.exited).toBe(1);
       expect(proc.output()).toContain(`port ${port} is already in use; set MOCK_API_PORT to a free port`);
     } finally {
@@ -78,7 +55,7 @@ describe('main', () => {
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
     const endpoint = `http://127.0.0.1:${(collector.address() as net.AddressInfo).port}`;
     const port = await freePort();
-    const proc = start({ MOCK_API_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, DEPLOYMENT_ENVIRONMENT: 'main-test' });
+    const proc = startMain('mock-api', { MOCK_API_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, DEPLOYMENT_ENVIRONMENT: 'main-test' });
     try {
       await waitFor(() => proc.output().includes('mock-api listening'));
       expect(proc.output()).toContain(`tracing on; exporting spans to ${endpoint}/v1/traces`);
@@ -106,7 +83,7 @@ describe('main', () => {
   test('tracing: an OTLP endpoint that refuses connections does not hold up the shutdown', async () => {
     const port = await freePort();
     const closed = await freePort();
-    const proc = start({ MOCK_API_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}` });
+    const proc = startMain('mock-api', { MOCK_API_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}` });
     try {
       await waitFor(() => proc.output().includes('mock-api listening'));
       const res = await fetch(`http://127.0.0.1:${port}/api/v1/influencers/1234567`, {
@@ -123,13 +100,13 @@ describe('main', () => {
   });
 
   test('tracing: a bad sampler ratio is named', async () => {
-    const proc = start({ MOCK_API_PORT: '0', OTEL_TRACES_SAMPLER_ARG: '2' });
+    const proc = startMain('mock-api', { MOCK_API_PORT: '0', OTEL_TRACES_SAMPLER_ARG: '2' });
     expect(await proc.exited).toBe(2);
     expect(proc.output()).toContain('OTEL_TRACES_SAMPLER_ARG="2": expected a number between 0 and 1');
   });
 
   test('a bad variable is named, with what it expects', async () => {
-    const proc = start({ MOCK_API_PORT: '0', MOCK_API_ERROR_RATE: '3' });
+    const proc = startMain('mock-api', { MOCK_API_PORT: '0', MOCK_API_ERROR_RATE: '3' });
     expect(await proc.exited).toBe(2);
     expect(proc.output()).toContain('MOCK_API_ERROR_RATE="3": expected a number between 0 and 1');
   });

@@ -45,6 +45,7 @@
 import { performance } from 'node:perf_hooks';
 import {
   contextFromHeaders,
+  kafkaProcessAttributes,
   decodeFetchResult,
   dlqMessage,
   isSampled,
@@ -380,15 +381,7 @@ export class ResultHandler {
       const span = tracer.startSpan('fetch-result process', { kind: SpanKind.CONSUMER }, contextFromHeaders(message.headers));
       const decoded = decodeFetchResult(message.value);
       if (span.isRecording()) {
-        span.setAttributes({
-          [A.messagingSystem]: 'kafka',
-          [A.messagingDestination]: topic,
-          [A.messagingOperationType]: 'process',
-          [A.messagingOperationName]: 'process',
-          [A.messagingConsumerGroup]: groupId,
-          [A.messagingPartition]: String(partition),
-          [A.messagingKafkaOffset]: Number(message.offset),
-        });
+        span.setAttributes(kafkaProcessAttributes(topic, partition, message.offset, groupId));
         if (decoded.ok) span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
       }
       items[i] = decoded.ok

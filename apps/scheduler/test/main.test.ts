@@ -1,37 +1,13 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import net from 'node:net';
-import path from 'node:path';
 import { testKafka, uniqueName } from '../../../test/support/engines';
+import { freePort, startMain } from '../../../test/support/services';
 import { eventually, messageCount, migratedSchema, type RegistryDb } from './support';
-
-const mainTs = path.join(__dirname, '..', 'src', 'main.ts');
-
-function start(env: Record<string, string>): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  const child = spawn(process.execPath, ['--import', 'tsx', mainTs], {
-    env: { ...process.env, LOG_LEVEL: 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address() as net.AddressInfo;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 test.each([
   ['SCHEDULER_BATCH_SIZE', 'abc', 'SCHEDULER_BATCH_SIZE="abc": expected a positive integer'],
   ['SCHEDULER_TICK_CRON', 'every 5s', 'SCHEDULER_TICK_CRON="every 5s": expected a node-cron expression'],
   ['SCHEDULER_MAX_JOBS_PER_TICK', '-1', 'SCHEDULER_MAX_JOBS_PER_TICK="-1": expected a positive integer or "auto"'],
 ])('invalid %s=%s → exits non-zero, naming the variable', async (variable, value, message) => {
-  const proc = start({ [variable]: value });
+  const proc = startMain('scheduler', { [variable]: value });
   try {
     expect(await proc.exited).toBe(2);
     expect(proc.output()).toContain(message);
@@ -56,7 +32,7 @@ describe('the service', () => {
 
   test('creates its topic, registers over HTTP, emits jobs on the cron, serves metrics, exits 0 on SIGTERM', async () => {
     const port = await freePort();
-    const proc = start({
+    const proc = startMain('scheduler', {
       DATABASE_URL: db.url,
       TOPIC_FETCH_JOBS: topic,
       TOPIC_PARTITIONS: '3',

@@ -20,6 +20,7 @@ import {
   ROOT_CONTEXT,
   trace,
   TraceFlags,
+  type Attributes,
   type Context,
   type SpanContext,
   type TextMapGetter,
@@ -100,3 +101,19 @@ export const SPAN_ATTRIBUTES = {
   /** The job's UUID (also `follower_counts.job_id`). */
   jobId: 'mockstagram.job_id',
 } as const;
+
+/**
+ * The semantic-convention attributes of a span that processes one consumed Kafka message
+ * (the fetcher's `fetch-job process`, the result-handler's `fetch-result process`).
+ */
+export function kafkaProcessAttributes(topic: string, partition: number, offset: string, consumerGroup: string): Attributes {
+  return {
+    [SPAN_ATTRIBUTES.messagingSystem]: 'kafka',
+    [SPAN_ATTRIBUTES.messagingDestination]: topic,
+    [SPAN_ATTRIBUTES.messagingOperationType]: 'process',
+    [SPAN_ATTRIBUTES.messagingOperationName]: 'process',
+    [SPAN_ATTRIBUTES.messagingConsumerGroup]: consumerGroup,
+    [SPAN_ATTRIBUTES.messagingPartition]: String(partition),
+    [SPAN_ATTRIBUTES.messagingKafkaOffset]: Number(offset),
+  };
+}
