@@ -6,6 +6,9 @@
 import { countsAt } from '@mockstagram/mock-api';
 import { InfluencerRegistry } from '@mockstagram/scheduler';
 import { createLogger, createPool, migrate, type Pool } from '@mockstagram/shared';
+import fs from 'node:fs';
+import path from 'node:path';
+import { expandSql, panelIntervalMs } from '../grafana/grafana-sql';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
 import { eventually, freePort, metricSum, ServiceProcess, type ServiceName } from '../support/services';
 
@@ -157,4 +160,46 @@ test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function�
   expect(metricSum(handlerMetrics, 'result_handler_rows_duplicate_total')).toBe(0);
   expect(metricSum(handlerMetrics, 'result_handler_dlq_messages_total')).toBe(0);
   expect(metricSum(handlerMetrics, 'result_handler_batch_size_sum')).toBe(expected);
+});
+
+interface GrafanaPanel {
+  title: string;
+  targets?: { refId: string; rawSql?: string }[];
+  panels?: GrafanaPanel[];
+}
+
+test('every SQL query of the Follower growth dashboard runs on what the pipeline stored', async () => {
+  const dashboard = JSON.parse(
+    fs.readFileSync(path.join(__dirname, '..', '..', 'volumes', 'grafana', 'dashboards', 'follower-growth.json'), 'utf8'),
+  ) as { panels: GrafanaPanel[] };
+  const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
+  const to = new Date();
+  const from = new Date(to.getTime() - 3600_000); // "Last 1 hour": raw samples
+  const variables = {
+    influencer: { value: [String(FIRST_ID), String(FIRST_ID + 1), String(FIRST_ID + 2)], multi: true },
+    rank_by: { value: 'absolute' },
+    jump_threshold: { value: '10' },
+  };
+  const rowsByPanel = new Map<string, number>();
+  for (const panel of panels) {
+    for (const target of panel.targets ?? []) {
+      if (target.rawSql === undefined) continue;
+      const sql = expandSql(target.rawSql, { from, to, intervalMs: panelIntervalMs(from, to, 1000, 60_000), variables });
+      const { rows } = await pool.query(sql).catch((err: Error) => {
+        throw new Error(`${panel.title} / ${target.refId}: ${err.message}\n${sql}`);
+      });
+      rowsByPanel.set(panel.title, (rowsByPanel.get(panel.title) ?? 0) + rows.length);
+    }
+  }
+  // Everything but the jump table has data after a 15 s run (no account jumps in 15 s).
+  const empty = [
+    'Influencers',
+    'Newest sample',
+    'Latest counts of the selected influencers',
+    'Followers',
+    'Following',
+    'Follower / following ratio',
+    'Top growers in the time range',
+  ].filter((title) => !rowsByPanel.get(title));
+  expect(empty).toEqual([]);
 });
