@@ -85,7 +85,8 @@ describe('images', () => {
 
   test('isPinned tells a version from latest or nothing', () => {
     expect(isPinned('apache/kafka:3.9.1')).toBe(true);
-    expect(isPinned('docker.elastic.co/kibana/kibana:8.19.4')).toBe(true);
+    expect(isPinned('kibana:8.19.4')).toBe(true);
+    expect(isPinned('localhost:5000/team/app:1.2.3')).toBe(true);
     expect(isPinned('localhost:5000/x')).toBe(false);
     expect(isPinned('grafana/grafana:latest')).toBe(false);
     expect(isPinned('grafana/grafana')).toBe(false);
