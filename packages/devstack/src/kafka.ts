@@ -385,7 +385,6 @@ export async function startKafka(opts: StartKafkaOptions): Promise<{ pid: number
   await formatStorage(classpath, paths, log);
 
   log(`kafka: starting the broker on ${broker} (controller ${host}:${controllerPort}; log: ${paths.serverLog})`);
-  const started = Date.now();
   const out = fs.openSync(paths.stdoutLog, 'a');
   const child = spawn(
     javaBin(),
@@ -426,7 +425,6 @@ export async function startKafka(opts: StartKafkaOptions): Promise<{ pid: number
     const lastCheck = lastProblem && !(err as Error).message.includes(lastProblem) ? ` (last check: ${lastProblem})` : '';
     throw new Error(`${(err as Error).message}${lastCheck}\n${logExcerpt(paths.serverLog) || logExcerpt(paths.stdoutLog)}`);
   }
-  log(`kafka: ready on ${broker} in ${((Date.now() - started) / 1000).toFixed(1)}s (pid ${pid})`);
   return { pid, alreadyRunning: false };
 }
 
