@@ -21,7 +21,7 @@ import { InfluencerRegistry } from '@mockstagram/scheduler';
 import { createPool, migrate, type Pool } from '@mockstagram/shared';
 import type { Consumer } from 'kafkajs';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../test/support/engines';
-import { freePort, metricSum, ServiceProcess, type ServiceName } from '../test/support/services';
+import { metricSum, pipelineEnvironments, ServiceProcess, type ServiceName } from '../test/support/services';
 import { benchKafka, benchLogger } from './lib/kafka';
 import { percentile, ProcWatch, pgrepBusiest, type ProcFigures } from './lib/procstats';
 import { sleep } from './lib/proc';
@@ -82,29 +82,13 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     report.note(`registered ${o.influencers.toLocaleString('en-US')} influencers in ${((performance.now() - regStart) / 1000).toFixed(1)} s`);
 
     // The four services, as `yarn dev` runs them.
-    const ports = { api: await freePort(), scheduler: await freePort(), fetcher: await freePort(), handler: await freePort() };
-    const common = {
-      KAFKA_BROKERS: kafkaBrokers().join(','),
-      DATABASE_URL: db.url,
-      TOPIC_FETCH_JOBS: jobsTopic,
-      TOPIC_FETCH_RESULTS: resultsTopic,
-      TOPIC_DLQ: dlqTopic,
-      LOG_LEVEL: 'warn',
-      OTEL_EXPORTER_OTLP_ENDPOINT: '',
-      OTEL_TRACES_SAMPLER_ARG: '0',
-    };
-    const envs: Record<ServiceName, Record<string, string>> = {
-      'mock-api': { ...common, MOCK_API_PORT: String(ports.api) },
-      'result-handler': { ...common, RESULT_HANDLER_HTTP_PORT: String(ports.handler), RESULT_HANDLER_GROUP_ID: uniqueName('bench-e2e-handlers') },
-      fetcher: {
-        ...common,
-        FETCHER_HTTP_PORT: String(ports.fetcher),
-        FETCHER_GROUP_ID: uniqueName('bench-e2e-fetchers'),
-        MOCK_API_URL: `http://127.0.0.1:${ports.api}`,
-      },
-      scheduler: { ...common, SCHEDULER_HTTP_PORT: String(ports.scheduler) },
-    };
-    const portOf: Record<ServiceName, number> = { 'mock-api': ports.api, scheduler: ports.scheduler, fetcher: ports.fetcher, 'result-handler': ports.handler };
+    const { ports: portOf, envs } = await pipelineEnvironments({
+      kafkaBrokers: kafkaBrokers().join(','),
+      databaseUrl: db.url,
+      topics: { jobs: jobsTopic, results: resultsTopic, dlq: dlqTopic },
+      groups: { fetchers: uniqueName('bench-e2e-fetchers'), handlers: uniqueName('bench-e2e-handlers') },
+      common: { LOG_LEVEL: 'warn', OTEL_EXPORTER_OTLP_ENDPOINT: '', OTEL_TRACES_SAMPLER_ARG: '0' },
+    });
     // Consumers first, so the first jobs find their groups joined.
     for (const group of [['mock-api', 'result-handler', 'fetcher'], ['scheduler']] as ServiceName[][]) {
       const started = await Promise.all(group.map((n) => ServiceProcess.start(n, portOf[n], envs[n], 120_000)));

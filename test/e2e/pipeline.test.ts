@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { expandSql, panelIntervalMs } from '../grafana/grafana-sql';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
-import { eventually, freePort, metricSum, ServiceProcess, type ServiceName } from '../support/services';
+import { eventually, metricSum, pipelineEnvironments, ServiceProcess, type ServiceName } from '../support/services';
 
 const INFLUENCERS = 1000;
 const FIRST_ID = 1_000_000;
@@ -25,33 +25,15 @@ const services = new Map<ServiceName, ServiceProcess>();
 
 async function startAll(): Promise<void> {
   const [jobs, results, dlq] = topics.names;
-  const ports = { api: await freePort(), scheduler: await freePort(), fetcher: await freePort(), handler: await freePort() };
-  const common = {
-    KAFKA_BROKERS: kafkaBrokers().join(','),
-    DATABASE_URL: db.url,
-    TOPIC_FETCH_JOBS: jobs,
-    TOPIC_FETCH_RESULTS: results,
-    TOPIC_DLQ: dlq,
-  };
-  const started = await Promise.all([
-    ServiceProcess.start('mock-api', ports.api, { ...common, MOCK_API_PORT: String(ports.api) }),
-    ServiceProcess.start('result-handler', ports.handler, {
-      ...common,
-      RESULT_HANDLER_HTTP_PORT: String(ports.handler),
-      RESULT_HANDLER_GROUP_ID: uniqueName('e2e-handlers'),
-    }),
-    ServiceProcess.start('fetcher', ports.fetcher, {
-      ...common,
-      FETCHER_HTTP_PORT: String(ports.fetcher),
-      FETCHER_GROUP_ID: uniqueName('e2e-fetchers'),
-      MOCK_API_URL: `http://127.0.0.1:${ports.api}`,
-    }),
-    ServiceProcess.start('scheduler', ports.scheduler, {
-      ...common,
-      SCHEDULER_HTTP_PORT: String(ports.scheduler),
-      SCHEDULER_TICK_CRON: '* * * * * *',
-    }),
-  ]);
+  const { ports, envs } = await pipelineEnvironments({
+    kafkaBrokers: kafkaBrokers().join(','),
+    databaseUrl: db.url,
+    topics: { jobs, results, dlq },
+    groups: { fetchers: uniqueName('e2e-fetchers'), handlers: uniqueName('e2e-handlers') },
+    only: { scheduler: { SCHEDULER_TICK_CRON: '* * * * * *' } },
+  });
+  const names: ServiceName[] = ['mock-api', 'result-handler', 'fetcher', 'scheduler'];
+  const started = await Promise.all(names.map((name) => ServiceProcess.start(name, ports[name], envs[name])));
   for (const s of started) services.set(s.name, s);
 }
 

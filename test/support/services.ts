@@ -136,3 +136,57 @@ export function startMain(app: ServiceName, env: Record<string, string>): MainPr
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
 }
+
+/** Where one run of the pipeline lives: its engines, topics and consumer groups. */
+export interface PipelineWiring {
+  kafkaBrokers: string;
+  databaseUrl: string;
+  topics: { jobs: string; results: string; dlq: string };
+  groups: { fetchers: string; handlers: string };
+  /** Variables every service gets on top (e.g. LOG_LEVEL, tracing off). */
+  common?: Record<string, string>;
+  /** Variables for one service only (e.g. the scheduler's tick). */
+  only?: Partial<Record<ServiceName, Record<string, string>>>;
+}
+
+/**
+ * Free ports and the environment of each of the four services so they form one pipeline:
+ * the same engines and topics, the fetcher pointed at this mock API, every HTTP port free.
+ */
+export async function pipelineEnvironments(
+  wiring: PipelineWiring,
+): Promise<{ ports: Record<ServiceName, number>; envs: Record<ServiceName, Record<string, string>> }> {
+  const ports: Record<ServiceName, number> = {
+    'mock-api': await freePort(),
+    scheduler: await freePort(),
+    fetcher: await freePort(),
+    'result-handler': await freePort(),
+  };
+  const common = {
+    KAFKA_BROKERS: wiring.kafkaBrokers,
+    DATABASE_URL: wiring.databaseUrl,
+    TOPIC_FETCH_JOBS: wiring.topics.jobs,
+    TOPIC_FETCH_RESULTS: wiring.topics.results,
+    TOPIC_DLQ: wiring.topics.dlq,
+    ...wiring.common,
+  };
+  const only = wiring.only ?? {};
+  const envs: Record<ServiceName, Record<string, string>> = {
+    'mock-api': { ...common, MOCK_API_PORT: String(ports['mock-api']), ...only['mock-api'] },
+    scheduler: { ...common, SCHEDULER_HTTP_PORT: String(ports.scheduler), ...only.scheduler },
+    fetcher: {
+      ...common,
+      FETCHER_HTTP_PORT: String(ports.fetcher),
+      FETCHER_GROUP_ID: wiring.groups.fetchers,
+      MOCK_API_URL: `http://127.0.0.1:${ports['mock-api']}`,
+      ...only.fetcher,
+    },
+    'result-handler': {
+      ...common,
+      RESULT_HANDLER_HTTP_PORT: String(ports['result-handler']),
+      RESULT_HANDLER_GROUP_ID: wiring.groups.handlers,
+      ...only['result-handler'],
+    },
+  };
+  return { ports, envs };
+}
