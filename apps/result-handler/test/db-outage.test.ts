@@ -7,18 +7,19 @@ import { createTopics } from '../../../test/support/engines';
 import {
   committedTotal,
   count,
+  type Env,
+  expectStoredExactlyOnce,
   hostPort,
   metricValue,
   produce,
   result,
   resultMessage,
+  type RunningHandler,
   setupEnv,
   startHandler,
   TcpProxy,
-  waitFor,
-  type Env,
-  type RunningHandler,
   uniqueName,
+  waitFor,
 } from './support';
 
 let env: Env;
@@ -87,12 +88,8 @@ it('pauses while the database is down for 10 s, resumes, and stores every sample
     60_000,
   );
   // Exactly once: as many rows as results, each result's own values.
-  const { rows } = await env.db.pool.query(
-    "SELECT count(*) AS n, count(DISTINCT (influencer_id, observed_at)) AS d, sum(follower_count) AS s FROM follower_counts",
-  );
-  expect(Number(rows[0].n)).toBe(total);
-  expect(Number(rows[0].d)).toBe(total);
-  expect(Number(rows[0].s)).toBe(results.reduce((sum, r) => sum + r.followerCount, 0));
+  expect(total).toBe(results.length);
+  await expectStoredExactlyOnce(env.db.pool, results);
 
   expect(await metricValue(handler.metrics.dlqMessages)).toBe(0);
   expect(await metricValue(handler.metrics.dbRetries)).toBeGreaterThan(0);

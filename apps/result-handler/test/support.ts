@@ -111,6 +111,19 @@ export async function count(pool: Pool | TestSchema['pool'], sql: string, params
   return Number(rows[0].n);
 }
 
+/**
+ * Every result stored exactly once: as many rows as results, one per (influencer, observed_at),
+ * and the followers add up to the results' own values.
+ */
+export async function expectStoredExactlyOnce(pool: Pool | TestSchema['pool'], results: FetchResult[]): Promise<void> {
+  const { rows } = await pool.query(
+    'SELECT count(*) AS n, count(DISTINCT (influencer_id, observed_at)) AS d, sum(follower_count) AS s FROM follower_counts',
+  );
+  expect(Number(rows[0].n)).toBe(results.length);
+  expect(Number(rows[0].d)).toBe(results.length);
+  expect(Number(rows[0].s)).toBe(results.reduce((sum, r) => sum + r.followerCount, 0));
+}
+
 /** Current value of a counter/gauge (sum over labels, or the one with `labels`). */
 export async function metricValue(
   metric: { get(): Promise<{ values: Array<{ value: number; labels: Partial<Record<string, string | number>> }> }> },
