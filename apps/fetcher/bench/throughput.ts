@@ -93,14 +93,19 @@ async function main(): Promise<void> {
 
     await fetcher.start();
     let first = 0;
+    let cpuAtFirst = process.cpuUsage();
     for (;;) {
       const now = performance.now();
-      if (first === 0 && (await value(metrics.jobsConsumed)) > 0) first = now;
+      if (first === 0 && (await value(metrics.jobsConsumed)) > 0) {
+        first = now;
+        cpuAtFirst = process.cpuUsage();
+      }
       const done = (await value(metrics.resultsProduced)) + (await value(metrics.dlqMessages));
       if (done >= JOBS) break;
       await new Promise((r) => setTimeout(r, 5));
     }
     const seconds = (performance.now() - first) / 1000;
+    const cpu = process.cpuUsage(cpuAtFirst);
     const requests = await value(metrics.requests);
     const results = await value(metrics.resultsProduced);
     const dlq = await value(metrics.dlqMessages);
@@ -114,7 +119,7 @@ async function main(): Promise<void> {
     ] as const;
     console.log(`fetcher: ${knobs.map((k) => `${k}=${config[k]}`).join(' ')} (in process, unpinned; Kafka broker on the same 2 cores)`);
     console.log(`fetcher: ${JOBS} jobs → ${results} results + ${dlq} dead letters in ${seconds.toFixed(2)} s (first consume → last result acknowledged)`);
-    console.log(`fetcher: ${Math.round(requests / seconds)} requests/s, ${Math.round(JOBS / seconds)} jobs/s`);
+    console.log(`fetcher: ${Math.round(requests / seconds)} requests/s, ${Math.round(JOBS / seconds)} jobs/s, CPU ${((cpu.user + cpu.system) / JOBS).toFixed(1)} µs per job (${((cpu.user + cpu.system) / 1e4 / seconds).toFixed(0)} % of a core)`);
     console.log(`api client alone (no Kafka): ${Math.round(clientOnly)} requests/s`);
     if (ceiling !== undefined) {
       console.log(`ceiling: ${Math.round(ceiling)} requests/s (wrk)  → fetcher reaches ${((100 * requests) / seconds / ceiling).toFixed(0)}% of it`);

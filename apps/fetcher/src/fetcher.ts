@@ -4,7 +4,9 @@
  * Delivery: a batch of jobs is handled in chunks (`FETCH_CHUNK_SIZE`). A chunk's lookups run
  * concurrently (bounded by `FETCH_CONCURRENCY` over the whole process), then its results and dead
  * letters go out in ONE `sendBatch` (idempotent producer, acks = all), and only after Kafka
- * acknowledged them is the chunk's last offset resolved and committed. A crash before that
+ * acknowledged them is the chunk's last offset resolved and committed. While a chunk is being
+ * produced and committed, the next chunk's lookups already run (one chunk delivering at a time, so
+ * commits stay in offset order). A crash before that
  * redelivers the chunk's jobs, which are fetched again (at least once; the result-handler's
  * unique key absorbs duplicates). Instances with the same group id share the partitions.
  *
@@ -17,11 +19,10 @@ import {
   createProducer,
   decodeFetchJob,
   dlqMessage,
-  encodeFetchResult,
   ensureTopics,
   injectTraceHeaders,
   produceMany,
-  SchemaError,
+  serializeFetchResult,
   SPAN_ATTRIBUTES as A,
   TRACE_HEADERS,
   type FetchJob,
@@ -210,6 +211,11 @@ export class Fetcher {
 
   // -------------------------------------------------------------------------------------------
 
+  /**
+   * A batch in chunks, two stages overlapping: while chunk k is produced and committed, the
+   * lookups of chunk k + 1 run (at most one chunk delivering at a time, so offsets are committed
+   * in order and each only after everything before it was acknowledged).
+   */
   private async eachBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const size = this.config.FETCH_CHUNK_SIZE;
@@ -217,41 +223,51 @@ export class Fetcher {
       const next = Number(batch.messages[batch.messages.length - 1]!.offset) + 1;
       this.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Math.max(0, Number(batch.highWatermark) - next));
     }
+    let delivering: Promise<boolean> | undefined;
     for (let i = 0; i < batch.messages.length; i += size) {
       // Rebalance (or stop): leave the rest uncommitted for whoever owns the partition next.
-      if (this.stopping || !payload.isRunning() || payload.isStale()) return;
-      const complete = await this.runChunk(payload, batch.messages.slice(i, i + size));
-      if (!complete) return;
-      await payload.heartbeat();
+      if (this.stopping || !payload.isRunning() || payload.isStale()) break;
+      const messages = batch.messages.slice(i, i + size);
+      const settled = await this.fetchChunk(payload, messages);
+      if (delivering !== undefined && !(await delivering)) {
+        abandon(settled, 'not produced: an earlier chunk was interrupted; it will be redelivered');
+        return;
+      }
+      delivering = this.deliverChunk(payload, messages, settled);
+      // Awaited on the next turn (or below); until then a failure must not count as unhandled.
+      delivering.catch(() => undefined);
     }
+    if (delivering !== undefined) await delivering;
   }
 
-  /**
-   * Fetches one chunk, produces its outputs, commits. Returns false when lookups were aborted
-   * (shutdown): then only the jobs before the first unfinished one were produced and committed.
-   */
-  private async runChunk(payload: EachBatchPayload, messages: KafkaMessage[]): Promise<boolean> {
+  /** Runs a chunk's lookups; every job's output (or why it has none) in message order. */
+  private async fetchChunk(payload: EachBatchPayload, messages: KafkaMessage[]): Promise<PromiseSettledResult<Output>[]> {
     const { batch } = payload;
-    const started = Date.now();
+    this.metrics.jobsConsumed.inc(messages.length);
     // Keeps the group session alive while lookups wait out backoffs (kafkajs sends a heartbeat
     // only when heartbeatInterval has passed, so calling it often costs nothing).
     const heartbeats = setInterval(() => {
       payload.heartbeat().catch((err: unknown) => this.logger.debug({ err }, 'heartbeat during a chunk failed'));
     }, 1000);
-    let settled: PromiseSettledResult<Output>[];
     try {
-      settled = await Promise.allSettled(messages.map((m) => this.handle(batch.topic, batch.partition, m)));
+      return await Promise.allSettled(messages.map((m) => this.handle(batch.topic, batch.partition, m)));
     } finally {
       clearInterval(heartbeats);
     }
+  }
 
+  /**
+   * Produces a fetched chunk's outputs and commits its offset. Returns false when lookups were
+   * aborted (shutdown): then only the jobs before the first unfinished one were produced and
+   * committed.
+   */
+  private async deliverChunk(payload: EachBatchPayload, messages: KafkaMessage[], settled: PromiseSettledResult<Output>[]): Promise<boolean> {
+    const { batch } = payload;
+    const started = Date.now();
     let done = 0;
     while (done < settled.length && settled[done]!.status === 'fulfilled') done += 1;
     // Jobs fetched after an unfinished one are neither produced nor committed (redelivered later).
-    for (let i = done + 1; i < settled.length; i++) {
-      const s = settled[i]!;
-      if (s.status === 'fulfilled') endSpan(s.value.span, 'not produced: an earlier job of its chunk was interrupted; it will be redelivered');
-    }
+    abandon(settled.slice(done + 1), 'not produced: an earlier job of its chunk was interrupted; it will be redelivered');
     if (done > 0) {
       const outputs = settled.slice(0, done).map((s) => (s as PromiseFulfilledResult<Output>).value);
       const last = messages[done - 1]!.offset;
@@ -266,11 +282,14 @@ export class Fetcher {
         throw err;
       }
       for (const o of outputs) o.span.end();
-      const dlq = outputs.filter((o) => o.kind === 'dlq').length;
-      this.logger.debug(
-        { partition: batch.partition, firstOffset: messages[0]!.offset, lastOffset: last, results: done - dlq, dlq, ms: Date.now() - started },
-        'chunk produced and committed',
-      );
+      await payload.heartbeat();
+      if (this.logger.isLevelEnabled('debug')) {
+        const dlq = outputs.filter((o) => o.kind === 'dlq').length;
+        this.logger.debug(
+          { partition: batch.partition, firstOffset: messages[0]!.offset, lastOffset: last, results: done - dlq, dlq, ms: Date.now() - started },
+          'chunk produced and committed',
+        );
+      }
     }
     if (done === settled.length) return true;
     const failure = (settled[done] as PromiseRejectedResult).reason;
@@ -315,7 +334,6 @@ export class Fetcher {
   }
 
   private async process(topic: string, partition: number, message: KafkaMessage, span: Span, ctx: Context): Promise<Outcome> {
-    this.metrics.jobsConsumed.inc();
     const source = { topic, partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
     const decoded = decodeFetchJob(message.value);
     if (!decoded.ok) {
@@ -338,13 +356,10 @@ export class Fetcher {
     }
 
     if (outcome.ok) {
+      // Every field was validated on its way in (the job's jobId, the response against
+      // FetchResultSchema's field schemas, observedAt a plain ISO date), so no second check.
       const result = { jobId: job.jobId, ...outcome.observation };
-      try {
-        return { kind: 'result', message: { key: String(job.influencerId), value: encodeFetchResult(result), headers: traceHeaders(message.headers) } };
-      } catch (err) {
-        if (!(err instanceof SchemaError)) throw err;
-        return this.dead(source, job, 'malformed-response', err.message, outcome.attempts);
-      }
+      return { kind: 'result', message: { key: String(job.influencerId), value: serializeFetchResult(result), headers: traceHeaders(message.headers) } };
     }
     return this.dead(source, job, outcome.reason, outcome.error, outcome.attempts);
   }
@@ -394,6 +409,11 @@ export class Fetcher {
     this.metrics.resultsProduced.inc(results.length);
     for (const o of outputs) if (o.kind === 'dlq') this.metrics.dlqMessages.labels(o.reason).inc();
   }
+}
+
+/** Ends the spans of outputs that will not be produced (saying why). */
+function abandon(settled: PromiseSettledResult<Output>[], why: string): void {
+  for (const s of settled) if (s.status === 'fulfilled') endSpan(s.value.span, why);
 }
 
 /** Ends `span` as failed: `problem` is an error or a message saying why. */

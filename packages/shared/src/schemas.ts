@@ -89,6 +89,18 @@ export function encodeFetchResult(result: FetchResult): Buffer {
   return encode(FetchResultSchema, result, 'FetchResult');
 }
 
+/**
+ * A FetchResult message value WITHOUT validating it again: for a result assembled from parts that
+ * were each validated against the same field schemas (the fetcher: `jobId` from a decoded
+ * FetchJob, the counts from a response checked with `FetchResultSchema.shape`'s fields,
+ * `observedAt` from `Date#toISOString()` of a date within years 0–9999). Saves the second zod pass
+ * (~2–3 µs per message, a few % of the fetcher's CPU at 15k results/s). Anything else should use
+ * {@link encodeFetchResult}.
+ */
+export function serializeFetchResult(result: FetchResult): Buffer {
+  return Buffer.from(JSON.stringify(result));
+}
+
 // ---------------------------------------------------------------------------------------------
 
 /**
