@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 #
 # One image recipe for the four apps (mock-api, scheduler, fetcher, result-handler) and the
-# migration runner. The apps run from TypeScript with tsx, exactly as their `start` scripts do
-# (`tsx src/main.ts`); tsx is a production dependency of each app and of @mockstagram/shared for
-# that reason, so the runtime image holds production dependencies only. Type checking (`yarn
-# typecheck`, strict tsc over the whole tree) is the build step: an image is only produced from
-# code that type-checks.
+# migration runner. The build step type-checks the whole tree (`yarn typecheck`, strict tsc) and
+# bundles each app's own code into `apps/<app>/dist/main.js` (`yarn build`, esbuild); an app runs
+# that file exactly as its `start` script does (`node dist/main.js`: no TypeScript loader in the
+# process, ~50 MiB less memory). The one-shots (migrate, the scheduler's register CLI) still run
+# from TypeScript with tsx, a production dependency for that reason, so the runtime image holds
+# production dependencies only. An image is only produced from code that type-checks.
 #
 #   docker build --build-arg APP=fetcher -t mockstagram-fetcher .      # one app
 #   docker build --target migrate -t mockstagram-migrate .             # `yarn migrate`
@@ -30,10 +31,10 @@ RUN --mount=type=cache,id=mockstagram-yarn,target=/usr/local/share/.cache/yarn \
     yarn install --frozen-lockfile --non-interactive --network-timeout 600000
 
 # ---------------------------------------------------------------------------------------------
-# build: the sources, type-checked. Nothing is emitted (the apps run from TypeScript).
+# build: the sources, type-checked, and each app bundled into apps/<app>/dist/main.js.
 FROM deps AS build
 COPY . .
-RUN yarn typecheck
+RUN yarn typecheck && yarn build
 
 # ---------------------------------------------------------------------------------------------
 # prod-deps: production dependencies of the apps and @mockstagram/shared only (the devstack,
@@ -50,7 +51,7 @@ RUN --mount=type=cache,id=mockstagram-yarn,target=/usr/local/share/.cache/yarn \
     yarn install --frozen-lockfile --production --non-interactive --network-timeout 600000
 
 # ---------------------------------------------------------------------------------------------
-# runtime-base: production node_modules + the type-checked sources, owned by root and read-only
+# runtime-base: production node_modules + the type-checked sources and built apps, owned by root and read-only
 # for the `node` user that runs them. Copying the sources from `build` (not from the context)
 # makes every image depend on the type check.
 FROM ${NODE_IMAGE} AS runtime-base
@@ -65,6 +66,10 @@ COPY --from=build /app/apps/mock-api/src ./apps/mock-api/src
 COPY --from=build /app/apps/scheduler/src ./apps/scheduler/src
 COPY --from=build /app/apps/fetcher/src ./apps/fetcher/src
 COPY --from=build /app/apps/result-handler/src ./apps/result-handler/src
+COPY --from=build /app/apps/mock-api/dist ./apps/mock-api/dist
+COPY --from=build /app/apps/scheduler/dist ./apps/scheduler/dist
+COPY --from=build /app/apps/fetcher/dist ./apps/fetcher/dist
+COPY --from=build /app/apps/result-handler/dist ./apps/result-handler/dist
 USER node
 STOPSIGNAL SIGTERM
 
@@ -88,4 +93,4 @@ RUN case "${APP}" in \
 WORKDIR /app/apps/${APP}
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "const [name, port] = { 'mock-api': ['MOCK_API_PORT', 3001], scheduler: ['SCHEDULER_HTTP_PORT', 8081], fetcher: ['FETCHER_HTTP_PORT', 8082], 'result-handler': ['RESULT_HANDLER_HTTP_PORT', 8083] }[process.env.APP]; fetch(`http://127.0.0.1:${process.env[name] || port}/healthz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));"]
-CMD ["tsx", "src/main.ts"]
+CMD ["node", "dist/main.js"]

@@ -1,7 +1,7 @@
 /**
  * End to end: N influencers at one interval, the four services as separate processes exactly as
- * `yarn dev` runs them (`node <tsx cli> apps/<name>/src/main.ts`, LOG_LEVEL=warn), on a fresh schema
- * and unique topics (12 partitions), tracing export off.
+ * their `start` scripts and the image run them (`yarn build`, then `node apps/<name>/dist/main.js`,
+ * LOG_LEVEL=warn), on a fresh schema and unique topics (12 partitions), tracing export off.
  *
  * After a warm-up of one interval, over `minutes`:
  * - samples/s: rows whose inserted_at falls in the window / window seconds;
@@ -13,8 +13,7 @@
  *   partitions, of fetcher and result-handler), scraped every few seconds: max and last;
  * - lost: jobs whose slot is older than end − 2 × interval with no row; duplicated: rows sharing a
  *   job_id, and jobs emitted twice for one (influencer, slot);
- * - peak RSS (VmHWM) and CPU seconds (utime + stime) of each service's node process (the child of
- *   the tsx wrapper), and CPU seconds of the engines (devstack database front, Kafka broker).
+ * - peak RSS (VmHWM) and CPU seconds (utime + stime) of each service's node process, and CPU seconds of the engines (devstack database front, Kafka broker).
  */
 import os from 'node:os';
 import { InfluencerRegistry } from '@mockstagram/scheduler';
@@ -22,6 +21,7 @@ import { createPool, migrate, type Pool } from '@mockstagram/shared';
 import type { Consumer } from 'kafkajs';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../test/support/engines';
 import { metricSum, pipelineEnvironments, ServiceProcess, type ServiceName } from '../test/support/services';
+import { buildApps } from '../scripts/build';
 import { benchKafka, benchLogger } from './lib/kafka';
 import { percentile, ProcWatch, pgrepBusiest, type ProcFigures } from './lib/procstats';
 import { sleep } from './lib/proc';
@@ -81,7 +81,8 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     await registry.register({ range: { from: FIRST_ID, to: FIRST_ID + o.influencers - 1 } }, { intervalSeconds: o.intervalSeconds });
     report.note(`registered ${o.influencers.toLocaleString('en-US')} influencers in ${((performance.now() - regStart) / 1000).toFixed(1)} s`);
 
-    // The four services, as `yarn dev` runs them.
+    // The four services, built and run as their `start` scripts do.
+    await buildApps();
     const { ports: portOf, envs } = await pipelineEnvironments({
       kafkaBrokers: kafkaBrokers().join(','),
       databaseUrl: db.url,
@@ -95,8 +96,8 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
       for (const s of started) services.set(s.name, s);
     }
     for (const n of SERVICES) {
-      report.command(`${Object.entries(envs[n]).map(([k, v]) => `${k}=${v || "''"}`).join(' ')} node node_modules/tsx/dist/cli.mjs apps/${n}/src/main.ts`);
-      watch.add(n, services.get(n)!.child.pid!, true);
+      report.command(`${Object.entries(envs[n]).map(([k, v]) => `${k}=${v || "''"}`).join(' ')} node --enable-source-maps apps/${n}/dist/main.js   (after yarn build)`);
+      watch.add(n, services.get(n)!.child.pid!, false, true);
     }
     const pg = pgrepBusiest('pg-server.ts');
     if (pg) watch.add('engine: database front (PGlite)', pg, false);

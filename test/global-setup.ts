@@ -1,14 +1,18 @@
 import { Kafka, logLevel } from 'kafkajs';
 import { Client } from 'pg';
 import { devstackSettings, localEngines, up } from '@mockstagram/devstack';
+import { buildApps } from '../scripts/build';
 
 /**
  * Before any test: make sure a real Kafka broker and a real TimescaleDB answer.
  * Engines not named by KAFKA_BROKERS / DATABASE_URL are brought up by the devstack (idempotent:
  * already running → reused). External ones are only checked. Either way the run stops here,
  * with a message saying what to do, when an engine does not answer.
+ * Also builds the apps (`yarn build`, under a second): the pipeline tests run what ships,
+ * `apps/<app>/dist/main.js`, as the `start` scripts and the image do.
  */
 export default async function globalSetup(): Promise<void> {
+  await buildApps();
   const settings = devstackSettings();
   const engines = localEngines();
   if (engines.kafka || engines.timescale) {

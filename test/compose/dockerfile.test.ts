@@ -1,8 +1,9 @@
 /**
  * The Dockerfile builds and runs the apps the way the workspace scripts do: its install steps cover
  * every workspace manifest (so `--frozen-lockfile` sees the whole lockfile), it type-checks with the
- * root `typecheck` script, the runtime holds production dependencies only (tsx among them, since
- * the `start` scripts run TypeScript), an app runs its `start` script and migrate the root
+ * root `typecheck` script and builds with the root `build` script, the runtime holds production
+ * dependencies only (tsx among them, since the migrate and register scripts run TypeScript), an
+ * app runs its `start` script (its built `dist/main.js`) and migrate the root
  * `migrate` script, as the non-root `node` user with a /healthz healthcheck on the app's port.
  */
 import {
@@ -86,10 +87,11 @@ test('deps copies package.json of the root and of every workspace, and yarn.lock
   expect(install).not.toMatch(/--production/);
 });
 
-test('build runs only root scripts that exist, and the type check among them', () => {
+test('build runs only root scripts that exist, the type check and the build among them', () => {
   const runs = args(stage(dockerfile, 'build'), 'RUN');
   const scripts = runs.flatMap((r) => [...r.matchAll(/\byarn (?:run )?([a-z][\w:-]*)/g)].map((m) => m[1]!));
   expect(scripts).toContain('typecheck');
+  expect(scripts).toContain('build');
   for (const script of scripts) expect(root.scripts).toHaveProperty([script]);
 });
 
@@ -105,6 +107,7 @@ test('runtime-base: production node_modules, the type-checked sources of those w
   expect(copies).toContainEqual({ from: 'prod-deps', sources: ['/app'], dest: './' });
   const fromBuild = copies.filter((c) => c.from === 'build').flatMap((c) => c.sources);
   for (const dir of runtimeWorkspaces()) expect(fromBuild).toContain(`/app/${dir}/src`);
+  for (const name of APPS) expect(fromBuild).toContain(`/app/apps/${name}/dist`);
   expect(fromBuild).toContain('/app/migrations');
   expect(copies.filter((c) => c.from === undefined)).toEqual([]); // nothing unchecked from the context
   expect(args(base, 'ENV').join(' ')).toMatch(/\bNODE_ENV=production\b/);
@@ -113,7 +116,7 @@ test('runtime-base: production node_modules, the type-checked sources of those w
   expect(lastArgs(base, 'STOPSIGNAL')).toBe('SIGTERM');
 });
 
-test('tsx (which the start and migrate scripts run) is a production dependency, at the root devDependency version', () => {
+test('tsx (which the migrate and register scripts run) is a production dependency, at the root devDependency version', () => {
   for (const dir of runtimeWorkspaces()) {
     const ws = all.find((w) => w.dir === dir)!;
     const usesTsx = Object.values(ws.pkg.scripts ?? {}).some((s) => /^tsx\b/.test(s));

@@ -37,9 +37,12 @@ export class ServiceProcess {
     this.exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  /** Start `apps/<name>/src/main.ts` with `env` and wait until its /readyz answers 200. */
+  /**
+   * Start the built app, `apps/<name>/dist/main.js` (what its `start` script and the image run;
+   * jest's global setup builds it), with `env` and wait until its /readyz answers 200.
+   */
   static async start(name: ServiceName, httpPort: number, env: NodeJS.ProcessEnv, readyTimeoutMs = 60_000): Promise<ServiceProcess> {
-    const child = spawn(process.execPath, [require.resolve('tsx/cli'), path.join('apps', name, 'src', 'main.ts')], {
+    const child = spawn(process.execPath, ['--enable-source-maps', path.join('apps', name, 'dist', 'main.js')], {
       cwd: repoRoot,
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
