@@ -3,16 +3,18 @@
  *
  * - api:   wrk (1 thread, keep-alive) pinned to core 1 against the mock API pinned to core 0,
  *          a random existing id per request.
- * - db:    rows/s of the result-handler's insert statement (insertFollowerCounts, imported) and of
- *          COPY FROM STDIN, one client, --batch-row batches: into the migrated `follower_counts`
- *          hypertable and into a plain copy of it through the devstack's wire front (PGlite +
- *          TimescaleDB in WebAssembly), and into the plain table on native PostgreSQL.
+ * - db:    rows/s of the result-handler's per-batch write (writeResults, imported: ONE statement
+ *          that inserts into `follower_counts` and upserts `influencer_latest`) and of COPY FROM
+ *          STDIN into `follower_counts` alone, one client, --batch-row pre-built batches: into the
+ *          migrated tables (`follower_counts` a hypertable) and into plain copies of them through
+ *          the devstack's wire front (PGlite + TimescaleDB in WebAssembly), and into the plain
+ *          tables on native PostgreSQL.
  * - kafka: the broker's ProducerPerformance (acks=all, unthrottled) and ConsumerPerformance,
  *          --record-size-byte records, into / from a fresh 12-partition topic.
  */
 import { createPool, migrate, type Pool, type PoolClient } from '@mockstagram/shared';
 import { createTopics, databaseUrl, freshSchema } from '../test/support/engines';
-import { copyRate, insertRate, makeBatches, plainFollowerCountsDdl, type Batch } from './lib/db';
+import { copyRate, makeBatches, plainTablesDdl, TRUNCATE_SQL, writeRate, type Batch } from './lib/db';
 import { consumerPerformance, kafkaClasspath, producerPerformance } from './lib/kafka';
 import { startMockApi, WRK_INSTALL, wrk } from './lib/mock-api';
 import { requireTool } from './lib/proc';
@@ -89,28 +91,30 @@ async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
   const plainPool = createPool({ connectionString: plain.url, max: 2 }); // one measuring client + one for TRUNCATE
   try {
     await migrate({ pool: hyperPool });
-    await plainPool.query(plainFollowerCountsDdl());
+    await plainPool.query(plainTablesDdl());
     const v = await hyperPool.query<{ version: string; ts: string | null }>(
       `SELECT version() AS version, (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS ts`,
     );
     report.versions.postgres = v.rows[0]!.version;
     report.versions.timescaledb = v.rows[0]!.ts ?? undefined;
-    report.command(`database (front): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable (plain)`);
-    report.command('insert: insertFollowerCounts() from apps/result-handler/src/sql/insertFollowerCounts.ts, one statement per batch, autocommit');
+    report.command(`database (front): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable + 004 (plain)`);
+    report.command(
+      'insert: writeResults() from apps/result-handler/src/sql/writeResults.ts (follower_counts insert + influencer_latest upsert, one statement), one per batch, autocommit; rows = N/2 influencers × 2 samples (the second half updates influencer_latest)',
+    );
     report.command('copy: COPY follower_counts (influencer_id, observed_at, follower_count, following_count, job_id) FROM STDIN (text), one per batch, pg-copy-streams');
 
-    const truncate = (pool: Pool) => () => pool.query('TRUNCATE follower_counts');
+    const truncate = (pool: Pool) => () => pool.query(TRUNCATE_SQL);
     await withClient(hyperPool, async (c) => {
-      const runs = await perRun(o, truncate(hyperPool), (b) => insertRate(c, b));
-      report.add({ key: 'db.insert.front.hypertable', label: 'insert statement → hypertable, wire front', unit: 'rows/s', runs });
+      const runs = await perRun(o, truncate(hyperPool), (b) => writeRate(c, b));
+      report.add({ key: 'db.insert.front.hypertable', label: 'result-handler write statement (follower_counts + influencer_latest) → hypertable, wire front', unit: 'rows/s', runs });
     });
     await withClient(hyperPool, async (c) => {
       const runs = await perRun(o, truncate(hyperPool), (b) => copyRate(c, 'follower_counts', b));
       report.add({ key: 'db.copy.front.hypertable', label: 'COPY FROM STDIN → hypertable, wire front', unit: 'rows/s', runs });
     });
     await withClient(plainPool, async (c) => {
-      const runs = await perRun(o, truncate(plainPool), (b) => insertRate(c, b));
-      report.add({ key: 'db.insert.front.plain', label: 'insert statement → plain table, wire front', unit: 'rows/s', runs });
+      const runs = await perRun(o, truncate(plainPool), (b) => writeRate(c, b));
+      report.add({ key: 'db.insert.front.plain', label: 'result-handler write statement → plain tables, wire front', unit: 'rows/s', runs });
     });
   } finally {
     await hyperPool.end();
@@ -127,11 +131,11 @@ async function nativeCeilings(o: CeilingOptions, report: Report): Promise<void> 
   for (const c of pg.commands) report.command(`native PostgreSQL: ${c}`);
   const pool = createPool({ connectionString: pg.url, max: 2 }); // one measuring client + one for TRUNCATE
   try {
-    await pool.query(plainFollowerCountsDdl());
-    const truncate = () => pool.query('TRUNCATE follower_counts');
+    await pool.query(plainTablesDdl());
+    const truncate = () => pool.query(TRUNCATE_SQL);
     await withClient(pool, async (c) => {
-      const runs = await perRun(o, truncate, (b) => insertRate(c, b));
-      report.add({ key: 'db.insert.native.plain', label: 'insert statement → plain table, native PostgreSQL', unit: 'rows/s', runs });
+      const runs = await perRun(o, truncate, (b) => writeRate(c, b));
+      report.add({ key: 'db.insert.native.plain', label: 'result-handler write statement → plain tables, native PostgreSQL', unit: 'rows/s', runs });
     });
     await withClient(pool, async (c) => {
       const runs = await perRun(o, truncate, (b) => copyRate(c, 'follower_counts', b));

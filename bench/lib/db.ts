@@ -1,69 +1,81 @@
 /**
- * Database ceilings: rows/s of the result-handler's own insert statement (imported, not copied)
- * and of COPY FROM STDIN (pg-copy-streams), one client, fixed-size batches.
+ * Database ceilings: rows/s of the result-handler's own write statement (`writeResults`, imported,
+ * not copied: `follower_counts` + `influencer_latest` in one statement) and of COPY FROM STDIN into
+ * `follower_counts` alone (pg-copy-streams), one client, fixed-size pre-built batches.
  */
 import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
-import type { PoolClient } from '@mockstagram/shared';
+import type { FetchResult, PoolClient } from '@mockstagram/shared';
 import { from as copyFrom } from 'pg-copy-streams';
-import { insertFollowerCounts, type FollowerCountColumns } from '../../apps/result-handler/src/sql/insertFollowerCounts';
+import { writeResults } from '../../apps/result-handler/src/sql/writeResults';
 import { repoRoot } from './report';
 
 export const COLUMNS = 'influencer_id, observed_at, follower_count, following_count, job_id';
 export const COPY_SQL = (table: string) => `COPY ${table} (${COLUMNS}) FROM STDIN`;
 
 /**
- * migrations/003_follower_counts.sql without its `create_hypertable` call: the same table as a
- * plain PostgreSQL table (for native PostgreSQL, and for the front without TimescaleDB's insert path).
+ * migrations/003_follower_counts.sql without its `create_hypertable` call, and
+ * migrations/004_influencer_latest.sql: the tables the result-handler writes, as plain PostgreSQL
+ * tables (for native PostgreSQL, and for the front without TimescaleDB's insert path).
  */
-export function plainFollowerCountsDdl(): string {
-  const sql = fs.readFileSync(path.join(repoRoot, 'migrations', '003_follower_counts.sql'), 'utf8');
-  return sql.replace(/^SELECT create_hypertable\([^;]*\);\s*$/m, '');
+export function plainTablesDdl(): string {
+  const read = (file: string) => fs.readFileSync(path.join(repoRoot, 'migrations', file), 'utf8');
+  return `${read('003_follower_counts.sql').replace(/^SELECT create_hypertable\([^;]*\);\s*$/m, '')}\n${read('004_influencer_latest.sql')}`;
 }
 
+/** Empties both tables (before every run). */
+export const TRUNCATE_SQL = 'TRUNCATE follower_counts, influencer_latest';
+
 export interface Batch {
-  columns: FollowerCountColumns;
-  /** The same rows as COPY text format lines. */
+  /** The rows, as the result-handler hands them to writeResults. */
+  rows: FetchResult[];
+  /** The same rows' follower_counts columns as COPY text format lines. */
   copyText: Buffer;
 }
 
 /**
  * `rows` distinct samples in batches of `batchSize`, observed within one day starting at `dayMs`
- * (one hypertable chunk), ids cycling over 1,000,000 influencers.
+ * (one hypertable chunk): rows / 2 influencers × 2 samples a minute apart, in that order, like the
+ * sink benchmark's topic (1,000,000 influencers × 2 samples), so the first half of the rows
+ * inserts `influencer_latest` rows and the second half updates them.
  */
 export function makeBatches(rows: number, batchSize: number, dayMs: number): Batch[] {
+  const influencers = Math.max(1, Math.ceil(rows / 2));
   const batches: Batch[] = [];
   for (let from = 0; from < rows; from += batchSize) {
-    const c: FollowerCountColumns = { influencerIds: [], observedAts: [], followerCounts: [], followingCounts: [], jobIds: [] };
+    const batch: FetchResult[] = [];
     const lines: string[] = [];
     for (let i = from; i < Math.min(rows, from + batchSize); i++) {
-      const id = 1_000_000 + (i % 1_000_000);
-      const at = new Date(dayMs + Math.floor(i / 1_000_000) * 60_000 + (i % 60_000)).toISOString();
-      const followers = 10_000 + ((i * 7919) % 1_000_000);
-      const following = 100 + (i % 500);
-      const job = randomUUID();
-      c.influencerIds.push(id);
-      c.observedAts.push(at);
-      c.followerCounts.push(followers);
-      c.followingCounts.push(following);
-      c.jobIds.push(job);
-      lines.push(`${id}\t${at}\t${followers}\t${following}\t${job}\n`);
+      const influencerId = 1_000_000 + (i % influencers);
+      const r: FetchResult = {
+        jobId: randomUUID(),
+        influencerId,
+        username: `user_${influencerId}`,
+        followerCount: 10_000 + ((i * 7919) % 1_000_000),
+        followingCount: 100 + (i % 500),
+        observedAt: new Date(dayMs + Math.floor(i / influencers) * 60_000 + (influencerId % 1000)).toISOString(),
+      };
+      batch.push(r);
+      lines.push(`${r.influencerId}\t${r.observedAt}\t${r.followerCount}\t${r.followingCount}\t${r.jobId}\n`);
     }
-    batches.push({ columns: c, copyText: Buffer.from(lines.join('')) });
+    batches.push({ rows: batch, copyText: Buffer.from(lines.join('')) });
   }
   return batches;
 }
 
-/** Runs insertFollowerCounts once per batch (each its own implicit transaction); returns rows/s. */
-export async function insertRate(client: PoolClient, batches: Batch[]): Promise<number> {
+/**
+ * Runs writeResults once per batch (one statement, so each batch its own transaction, as the
+ * result-handler does); returns rows/s.
+ */
+export async function writeRate(client: PoolClient, batches: Batch[]): Promise<number> {
   let rows = 0;
   const t0 = performance.now();
-  for (const b of batches) rows += await insertFollowerCounts(client, b.columns);
+  for (const b of batches) rows += await writeResults(client, b.rows);
   const seconds = (performance.now() - t0) / 1000;
-  const expected = batches.reduce((s, b) => s + b.columns.influencerIds.length, 0);
+  const expected = batches.reduce((s, b) => s + b.rows.length, 0);
   if (rows !== expected) throw new Error(`inserted ${rows} rows, expected ${expected} (table not empty?)`);
   return rows / seconds;
 }
@@ -78,7 +90,7 @@ export async function copyRate(client: PoolClient, table: string, batches: Batch
     rows += stream.rowCount ?? 0;
   }
   const seconds = (performance.now() - t0) / 1000;
-  const expected = batches.reduce((s, b) => s + b.columns.influencerIds.length, 0);
+  const expected = batches.reduce((s, b) => s + b.rows.length, 0);
   if (rows !== expected) throw new Error(`copied ${rows} rows, expected ${expected}`);
   return rows / seconds;
 }

@@ -1,21 +1,19 @@
 /**
- * Cost of the two statements of a flush, alone (no Kafka): rows of `--rows` each, `--rounds`
+ * Cost of the statement of a flush (sql/writeResults.ts), alone (no Kafka): rows of `--rows` each, `--rounds`
  * transactions on a fresh (migrated) schema, the same influencers every round so that from the
  * second round on every `influencer_latest` row is updated (the steady state).
  *
  *   yarn workspace @mockstagram/result-handler bench:statements --rows 5000 --rounds 10
  *   ... --fillfactor 50     # first ALTER TABLE influencer_latest SET (fillfactor = 50)
  *
- * Prints per round: building the column arrays, the INSERT, the upsert, the whole transaction.
+ * Prints per round the time of the statement (= the transaction), parameters built included.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createPool, migrate, withTransaction } from '@mockstagram/shared';
+import { createPool, migrate } from '@mockstagram/shared';
 import { freshSchema } from '../../../test/support/engines';
-import { insertFollowerCounts } from '../src/sql/insertFollowerCounts';
-import { upsertInfluencerLatest } from '../src/sql/upsertInfluencerLatest';
-import { toColumns } from '../src/store';
+import { writeResults } from '../src/sql/writeResults';
 
 const { values: args } = parseArgs({
   options: {
@@ -44,22 +42,9 @@ async function main(): Promise<void> {
         observedAt: new Date(start + round * 60_000 + i).toISOString(),
       }));
       const t0 = performance.now();
-      const columns = toColumns(rows);
-      const t1 = performance.now();
-      let insertMs = 0;
-      let upsertMs = 0;
-      await withTransaction(pool, async (client) => {
-        const a = performance.now();
-        await insertFollowerCounts(client, columns);
-        const b = performance.now();
-        await upsertInfluencerLatest(client, columns);
-        insertMs = b - a;
-        upsertMs = performance.now() - b;
-      });
+      await writeResults(pool, rows);
       const total = performance.now() - t0;
-      console.log(
-        `round ${round}: ${n} rows  columns ${(t1 - t0).toFixed(1)} ms  insert ${insertMs.toFixed(0)} ms  upsert ${upsertMs.toFixed(0)} ms  transaction ${total.toFixed(0)} ms  (${Math.round((n / total) * 1000)} rows/s)`,
-      );
+      console.log(`round ${round}: ${n} rows  writeResults ${total.toFixed(0)} ms  (${Math.round((n / total) * 1000)} rows/s)`);
     }
   } finally {
     await pool.end();

@@ -1,6 +1,7 @@
 /**
  * Writes a batch of results to TimescaleDB: `follower_counts` and `influencer_latest` in one
- * transaction.
+ * transaction, which is one statement (`sql/writeResults.ts`): a single round trip to the
+ * database per batch.
  *
  * A row the database refuses for its own sake (a data or constraint error, SQLSTATE class 22 or
  * 23, e.g. a date PostgreSQL cannot represent or a NUL character in a username) would fail the
@@ -15,11 +16,7 @@
  * @module
  */
 import { withTransaction, type FetchResult, type Pool, type PoolClient } from '@mockstagram/shared';
-import { insertFollowerCounts, type FollowerCountColumns } from './sql/insertFollowerCounts';
-import { upsertInfluencerLatest, type InfluencerLatestColumns } from './sql/upsertInfluencerLatest';
-
-/** The columns both statements take (built once per batch). */
-export type ResultColumns = FollowerCountColumns & InfluencerLatestColumns;
+import { writeResults } from './sql/writeResults';
 
 export interface RejectedRow {
   /** Index of the row in the `rows` given to {@link storeResults}. */
@@ -41,17 +38,17 @@ export interface StoreOutcome {
  */
 export async function storeResults(pool: Pool, rows: readonly FetchResult[]): Promise<StoreOutcome> {
   if (rows.length === 0) return { inserted: 0, rejected: [] };
-  const columns = toColumns(rows);
   try {
-    const inserted = await withTransaction(pool, (client) => writeRows(client, columns));
-    return { inserted, rejected: [] };
+    // One statement, so its own transaction: one round trip to the database. (pool.query
+    // discards a connection that failed.)
+    return { inserted: await writeResults(pool, rows), rejected: [] };
   } catch (err) {
     if (!isRowDataError(err)) throw err;
   }
   return withTransaction(pool, async (client) => {
     const outcome: StoreOutcome = { inserted: 0, rejected: [] };
     // The whole range just failed; a single row is tried once more to get its own error.
-    await bisect(client, columns, 0, rows.length, outcome, rows.length > 1);
+    await bisect(client, rows, 0, rows.length, outcome, rows.length > 1);
     return outcome;
   });
 }
@@ -65,40 +62,13 @@ export function isRowDataError(err: unknown): boolean {
   return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
 }
 
-/** One pass over the rows, straight into pre-sized column arrays. */
-export function toColumns(rows: readonly FetchResult[]): ResultColumns {
-  const n = rows.length;
-  const influencerIds = new Array<number>(n);
-  const observedAts = new Array<string>(n);
-  const followerCounts = new Array<number>(n);
-  const followingCounts = new Array<number>(n);
-  const jobIds = new Array<string>(n);
-  const usernames = new Array<string>(n);
-  for (let i = 0; i < n; i++) {
-    const r = rows[i]!;
-    influencerIds[i] = r.influencerId;
-    observedAts[i] = r.observedAt;
-    followerCounts[i] = r.followerCount;
-    followingCounts[i] = r.followingCount;
-    jobIds[i] = r.jobId;
-    usernames[i] = r.username;
-  }
-  return { influencerIds, observedAts, followerCounts, followingCounts, jobIds, usernames };
-}
-
-async function writeRows(client: PoolClient, columns: ResultColumns): Promise<number> {
-  const inserted = await insertFollowerCounts(client, columns);
-  await upsertInfluencerLatest(client, columns);
-  return inserted;
-}
-
 /**
  * Writes rows [lo, hi) under a savepoint; on a data error rolls back to it and splits the range.
  * `knownBad`: the range is known to fail (skip trying it whole).
  */
 async function bisect(
   client: PoolClient,
-  columns: ResultColumns,
+  rows: readonly FetchResult[],
   lo: number,
   hi: number,
   outcome: StoreOutcome,
@@ -106,10 +76,9 @@ async function bisect(
 ): Promise<void> {
   if (lo >= hi) return;
   if (!knownBad) {
-    const part = lo === 0 && hi === columns.influencerIds.length ? columns : sliceColumns(columns, lo, hi);
     await client.query('SAVEPOINT store_rows');
     try {
-      outcome.inserted += await writeRows(client, part);
+      outcome.inserted += await writeResults(client, lo === 0 && hi === rows.length ? rows : rows.slice(lo, hi));
       await client.query('RELEASE SAVEPOINT store_rows');
       return;
     } catch (err) {
@@ -122,17 +91,6 @@ async function bisect(
     }
   }
   const mid = lo + ((hi - lo) >>> 1);
-  await bisect(client, columns, lo, mid, outcome);
-  await bisect(client, columns, mid, hi, outcome);
-}
-
-function sliceColumns(c: ResultColumns, lo: number, hi: number): ResultColumns {
-  return {
-    influencerIds: c.influencerIds.slice(lo, hi),
-    observedAts: c.observedAts.slice(lo, hi),
-    followerCounts: c.followerCounts.slice(lo, hi),
-    followingCounts: c.followingCounts.slice(lo, hi),
-    jobIds: c.jobIds.slice(lo, hi),
-    usernames: c.usernames.slice(lo, hi),
-  };
+  await bisect(client, rows, lo, mid, outcome);
+  await bisect(client, rows, mid, hi, outcome);
 }

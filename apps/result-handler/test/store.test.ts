@@ -41,6 +41,24 @@ it('stores every good row and returns each refused one with its own error', asyn
   expect(again.rejected).toHaveLength(bad.length);
 });
 
+it('stores values exactly as received: usernames with COPY-special characters, sub-millisecond times, offsets', async () => {
+  const usernames = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', '\\.', 'ünï€ode 🙂', ' spaced ', '"quoted",comma'];
+  const rows = usernames.map((username, i) =>
+    result(i, { influencerId: 2_200_000 + i, username, observedAt: i % 2 ? '2024-05-01T12:00:00.123456Z' : '2024-05-01T14:00:00.5+02:00' }),
+  );
+  expect(await storeResults(pool, rows)).toEqual({ inserted: rows.length, rejected: [] });
+  const latest = await pool.query<{ influencer_id: number; username: string; observed_at: string }>(
+    `SELECT influencer_id, username, to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.US') AS observed_at
+       FROM influencer_latest WHERE influencer_id >= 2200000 AND influencer_id < 2300000 ORDER BY influencer_id`,
+  );
+  expect(latest.rows.map((r) => r.username)).toEqual(usernames);
+  expect(latest.rows.map((r) => r.observed_at)).toEqual(rows.map((_, i) => (i % 2 ? '2024-05-01 12:00:00.123456' : '2024-05-01 12:00:00.500000')));
+  const stored = await pool.query<{ job_id: string; follower_count: number }>(
+    'SELECT job_id, follower_count FROM follower_counts WHERE influencer_id >= 2200000 AND influencer_id < 2300000 ORDER BY influencer_id',
+  );
+  expect(stored.rows).toEqual(rows.map((r) => ({ job_id: r.jobId, follower_count: r.followerCount })));
+});
+
 it('refuses a single bad row alone', async () => {
   const outcome = await storeResults(pool, [result(1, { influencerId: 2_100_000, observedAt: '0000-01-01T00:00:00Z' })]);
   expect(outcome).toMatchObject({ inserted: 0, rejected: [{ index: 0 }] });
