@@ -5,23 +5,27 @@
  * Flow of one message:
  *
  * 1. `eachBatch` (one call per partition batch, all partitions concurrently) decodes its
- *    messages and adds them to the shared {@link Batcher}. It moves kafkajs' *fetch position*
- *    past them at once (`resolveOffset`; nothing is committed by that, autoCommit is off), so
- *    the next fetch and its decoding overlap with the database write. Backpressure: when more
- *    than `maxPendingMessages` are waiting, `eachBatch` waits until the backlog is back down
- *    to that, and so holds the next fetch.
+ *    messages, in slices of 1,000 with the event loop let through in between (so a large fetch
+ *    does not hold up the running flush's database I/O), and adds them to the shared
+ *    {@link Batcher}. It moves kafkajs' *fetch position* past them at once (`resolveOffset`;
+ *    nothing is committed by that, autoCommit is off), so the next fetch and its decoding overlap
+ *    with the database write. Backpressure: when more than `maxPendingMessages` are waiting,
+ *    `eachBatch` waits until the backlog is back down to that, and so holds the next fetch.
  * 2. A flush (one at a time, ≤ `batchSize` messages, at latest `flushMs` after its first one):
- *    a. one database transaction (`storeResults`): INSERT … ON CONFLICT DO NOTHING into
- *       `follower_counts`, upsert of `influencer_latest`, COMMIT;
+ *    a. one database transaction (`storeResults`): ONE statement that inserts into
+ *       `follower_counts` (ON CONFLICT DO NOTHING) and upserts `influencer_latest`;
+ *    then, in `finish`, while the NEXT batch's transaction already runs (finishes run one at a
+ *    time, in batch order, and a flush waits for the previous batch's finish before it returns,
+ *    so at most one transaction and one finish are under way):
  *    b. the batch's dead letters (undecodable messages, rows the database refused) are produced
  *       to the DLQ and acknowledged by all in-sync replicas;
  *    c. the offsets of every partition in the batch are committed (one request): for each
  *       partition, one past its last message in this batch.
  *
- * Why this keeps "no loss, no duplicate rows": flushes run in order and a partition's messages
- * reach them in offset order, so when a flush commits offset N of a partition, every earlier
- * message of it is stored (a) or dead-lettered (b), durably. A crash before (c) redelivers the
- * messages; the rows are absorbed by the unique key (`rows_duplicate` counts them) and
+ * Why this keeps "no loss, no duplicate rows": flushes and finishes run in order and a
+ * partition's messages reach them in offset order, so when a finish commits offset N of a
+ * partition, every earlier message of it is stored (a) or dead-lettered (b), durably. A crash
+ * before (c) redelivers the messages; the rows are absorbed by the unique key (`rows_duplicate` counts them) and
  * `influencer_latest` never moves backwards; a dead letter may then be produced twice (DLQ
  * delivery is at-least-once; each copy names its source partition and offset). Producing the
  * dead letters before the transaction would be as safe, but the rows the database refuses are
@@ -30,8 +34,8 @@
  * Steps (a) and (b) never give up: when the database (or the broker) fails, the step is
  * retried with exponential backoff and jitter, without limit, the topic is paused, and the group
  * membership kept alive with heartbeats; nothing is dead-lettered for it. A flush therefore only
- * fails when {@link ResultHandler.stop} abandons it; every later flush then fails too, so no
- * later offset is committed past the abandoned messages.
+ * fails when {@link ResultHandler.stop} abandons it; every later flush and finish then fails
+ * too, so no later offset is committed past the abandoned messages.
  *
  * Tracing: each message gets a `fetch-result process` span (CONSUMER), child of the fetcher's
  * publish span found in its headers, so it belongs to the job's trace. It starts when the
@@ -154,6 +158,12 @@ const tracer = trace.getTracer('result-handler');
 
 const noop = (): void => undefined;
 
+/** Messages decoded between two yields to the event loop (see eachBatch). */
+const DECODE_SLICE = 1000;
+
+/** Resolves after pending I/O callbacks have run. */
+const yieldToIo = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export class ResultHandler {
   readonly metrics: ResultHandlerMetrics;
 
@@ -185,6 +195,8 @@ export class ResultHandler {
   private abandoned = 0;
   /** The `follower_counts insert` span of the running flush, for retry events. */
   private storeSpan: Span | undefined;
+  /** The latest stored batch's {@link finish} (dead letters, offset commit); they run in order. */
+  private finishing: Promise<void> = Promise.resolve();
 
   constructor(options: ResultHandlerOptions) {
     this.options = options;
@@ -351,9 +363,11 @@ export class ResultHandler {
       }
       // Flush and commit while still a member of the group (a commit after leaving is refused).
       await this.batcher.drain();
+      await this.finishing.catch(noop);
       // Waits for running eachBatch calls, then leaves the group.
       await this.consumer.disconnect();
       await this.batcher.drain();
+      await this.finishing.catch(noop);
     } finally {
       clearTimeout(giveUp);
       this.batcher.close();
@@ -374,23 +388,33 @@ export class ResultHandler {
     const n = messages.length;
     if (n === 0) return;
 
-    const items = new Array<Consumed>(n);
     const groupId = this.options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId;
-    for (let i = 0; i < n; i++) {
-      const message = messages[i]!;
-      const span = tracer.startSpan('fetch-result process', { kind: SpanKind.CONSUMER }, contextFromHeaders(message.headers));
-      const decoded = decodeFetchResult(message.value);
-      if (span.isRecording()) {
-        span.setAttributes(kafkaProcessAttributes(topic, partition, message.offset, groupId));
-        if (decoded.ok) span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
+    const added: Promise<void>[] = [];
+    for (let from = 0; from < n; from += DECODE_SLICE) {
+      // Decoding a whole fetch at once (tens of thousands of messages, ~2 µs each) would keep the
+      // event loop from the running flush's database round trips for that long, and the database
+      // would wait: decode in slices and let I/O in between.
+      if (from > 0) await yieldToIo();
+      const to = Math.min(n, from + DECODE_SLICE);
+      const items = new Array<Consumed>(to - from);
+      for (let i = from; i < to; i++) {
+        const message = messages[i]!;
+        const span = tracer.startSpan('fetch-result process', { kind: SpanKind.CONSUMER }, contextFromHeaders(message.headers));
+        const decoded = decodeFetchResult(message.value);
+        if (span.isRecording()) {
+          span.setAttributes(kafkaProcessAttributes(topic, partition, message.offset, groupId));
+          if (decoded.ok) span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
+        }
+        items[i - from] = decoded.ok
+          ? { topic, partition, message, span, result: decoded.value }
+          : { topic, partition, message, span, result: undefined, reason: decoded.reason, error: decoded.error };
       }
-      items[i] = decoded.ok
-        ? { topic, partition, message, span, result: decoded.value }
-        : { topic, partition, message, span, result: undefined, reason: decoded.reason, error: decoded.error };
+      this.metrics.messagesConsumed.inc(items.length);
+      // A partition's slices reach the batcher in offset order (one eachBatch per partition at a time).
+      added.push(this.batcher.add(items));
     }
-    this.metrics.messagesConsumed.inc(n);
+    const flushed = added.length === 1 ? added[0]! : Promise.all(added).then(noop);
 
-    const flushed = this.batcher.add(items);
     // Only kafkajs' fetch position; the committed offset moves in flush(), after the write.
     const last = messages[n - 1]!.offset;
     payload.resolveOffset(last);
@@ -406,26 +430,55 @@ export class ResultHandler {
     if (this.batcher.size > this.maxPendingMessages) await this.batcher.whenSizeAtMost(this.maxPendingMessages);
   }
 
-  /** One batch: store → dead letters → commit. Called by the batcher, one at a time, in order. */
+  /**
+   * One batch: store, then (in {@link finish}) dead letters → offset commit. Called by the
+   * batcher, one at a time, in order. It resolves once the batch is stored AND the previous
+   * batch's dead letters and offsets are written, so the next batch's transaction runs while
+   * this one's offsets are committed (at most one transaction in flight; finishes in order).
+   */
   private async flush(items: Consumed[]): Promise<void> {
     const started = performance.now();
-    try {
-      const rows: FetchResult[] = [];
-      const rowItems: Consumed[] = [];
-      const dead: Consumed[] = [];
-      for (const item of items) {
-        if (item.result) {
-          rows.push(item.result);
-          rowItems.push(item);
-        } else {
-          dead.push(item);
-        }
+    const rows: FetchResult[] = [];
+    const rowItems: Consumed[] = [];
+    const dead: Consumed[] = [];
+    for (const item of items) {
+      if (item.result) {
+        rows.push(item.result);
+        rowItems.push(item);
+      } else {
+        dead.push(item);
       }
+    }
+    let outcome: StoreOutcome;
+    try {
+      outcome = rows.length === 0 ? { inserted: 0, rejected: [] } : await this.store(rows, rowItems, items.length);
+    } catch (err) {
+      this.abandon(items, err);
+      // No later batch may commit offsets past these messages.
+      this.finishing = Promise.reject(err);
+      this.finishing.catch(noop);
+      throw err;
+    }
+    this.metrics.rowsWritten.inc(outcome.inserted);
+    this.metrics.rowsDuplicate.inc(rows.length - outcome.rejected.length - outcome.inserted);
 
-      const outcome: StoreOutcome = rows.length === 0 ? { inserted: 0, rejected: [] } : await this.store(rows, rowItems, items.length);
-      this.metrics.rowsWritten.inc(outcome.inserted);
-      this.metrics.rowsDuplicate.inc(rows.length - outcome.rejected.length - outcome.inserted);
+    const previous = this.finishing;
+    const finished = previous.then(
+      () => this.finish(items, rowItems, dead, outcome, started),
+      (err: unknown) => {
+        // An earlier batch was abandoned: this one is not committed either.
+        this.abandon(items, err);
+        throw err;
+      },
+    );
+    finished.catch(noop); // observed by the next flush and by stop()
+    this.finishing = finished;
+    await previous;
+  }
 
+  /** After the batch is stored: its dead letters, then the offsets, then spans and metrics. */
+  private async finish(items: Consumed[], rowItems: Consumed[], dead: Consumed[], outcome: StoreOutcome, started: number): Promise<void> {
+    try {
       if (this.options.afterStore) await this.options.afterStore();
 
       const letters: Message[] = [];
@@ -477,11 +530,16 @@ export class ResultHandler {
         'flushed batch',
       );
     } catch (err) {
-      this.abandoned += items.length;
-      this.logger.error({ err, messages: items.length }, 'batch abandoned; its messages are not committed and will be redelivered');
-      for (const item of items) endFailed(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
+      this.abandon(items, err);
       throw err;
     }
+  }
+
+  /** Counts and logs messages left uncommitted (stop() gave up on a failing write). */
+  private abandon(items: Consumed[], err: unknown): void {
+    this.abandoned += items.length;
+    this.logger.error({ err, messages: items.length }, 'batch abandoned; its messages are not committed and will be redelivered');
+    for (const item of items) endFailed(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
   }
 
   /**
