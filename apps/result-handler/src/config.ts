@@ -8,7 +8,7 @@ import { z } from 'zod';
 export const RESULT_HANDLER_DEFAULTS = {
   groupId: 'mockstagram-result-handlers',
   /** Rows per database transaction, at most. */
-  batchSize: 5000,
+  batchSize: 10000,
   /** A batch that has not filled up is written this long after its first message arrived. */
   flushMs: 1000,
   httpPort: 8083,
@@ -19,7 +19,7 @@ export const RESULT_HANDLER_DEFAULTS = {
  *
  * - `RESULT_HANDLER_GROUP_ID` (`mockstagram-result-handlers`): Kafka consumer group; run more
  *   instances with the same id to share the partitions of `TOPIC_FETCH_RESULTS`.
- * - `RESULT_HANDLER_BATCH_SIZE` (5000): rows per database transaction, at most.
+ * - `RESULT_HANDLER_BATCH_SIZE` (10000): rows per database transaction, at most.
  * - `RESULT_HANDLER_FLUSH_MS` (1000): a batch that has not filled up is written this long after
  *   its first message arrived (the worst-case delay added to a sample).
  * - `RESULT_HANDLER_HTTP_PORT` (8083): `/metrics`, `/healthz`, `/readyz`.

@@ -84,7 +84,7 @@ export interface ResultHandlerOptions {
   dlqTopic: string;
   /** Consumer group. Default `mockstagram-result-handlers`. */
   groupId?: string;
-  /** Messages per flush (one transaction), at most. Default 5000. */
+  /** Messages per flush (one transaction), at most. Default 10000. */
   batchSize?: number;
   /** A batch that did not fill up is flushed this long after its first message. Default 1000 ms. */
   flushMs?: number;
