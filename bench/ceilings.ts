@@ -3,7 +3,7 @@
  *
  * - api:   wrk (1 thread, keep-alive) pinned to core 1 against the mock API pinned to core 0,
  *          a random existing id per request.
- * - db:    rows/s of the result-handler's per-batch write (writeResults, imported: ONE statement
+ * - db:    rows/s of the result-handler's per-batch write (writeNewResults, imported: ONE statement
  *          that inserts into `follower_counts` and upserts `influencer_latest`) and of COPY FROM
  *          STDIN into `follower_counts` alone, one client, --batch-row pre-built batches: into the
  *          migrated tables (`follower_counts` a hypertable) and into plain copies of them through
@@ -99,7 +99,7 @@ async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
     report.versions.timescaledb = v.rows[0]!.ts ?? undefined;
     report.command(`database (front): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable + 004 (plain)`);
     report.command(
-      'insert: writeResults() from apps/result-handler/src/sql/writeResults.ts (follower_counts insert + influencer_latest upsert, one statement), one per batch, autocommit; rows = N/2 influencers × 2 samples (the second half updates influencer_latest)',
+      'insert: writeNewResults() from apps/result-handler/src/sql/writeResults.ts (follower_counts insert + influencer_latest upsert, one statement; what storeResults runs per batch when no sample is stored yet), one per batch, autocommit; rows = N/2 influencers × 2 samples (the second half updates influencer_latest)',
     );
     report.command('copy: COPY follower_counts (influencer_id, observed_at, follower_count, following_count, job_id) FROM STDIN (text), one per batch, pg-copy-streams');
 

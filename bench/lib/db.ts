@@ -1,5 +1,5 @@
 /**
- * Database ceilings: rows/s of the result-handler's own write statement (`writeResults`, imported,
+ * Database ceilings: rows/s of the result-handler's own write statement (`writeNewResults`, imported,
  * not copied: `follower_counts` + `influencer_latest` in one statement) and of COPY FROM STDIN into
  * `follower_counts` alone (pg-copy-streams), one client, fixed-size pre-built batches.
  */
@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { FetchResult, PoolClient } from '@mockstagram/shared';
 import { from as copyFrom } from 'pg-copy-streams';
-import { writeResults } from '../../apps/result-handler/src/sql/writeResults';
+import { writeNewResults } from '../../apps/result-handler/src/sql/writeResults';
 import { repoRoot } from './report';
 
 export const COLUMNS = 'influencer_id, observed_at, follower_count, following_count, job_id';
@@ -30,7 +30,7 @@ export function plainTablesDdl(): string {
 export const TRUNCATE_SQL = 'TRUNCATE follower_counts, influencer_latest';
 
 export interface Batch {
-  /** The rows, as the result-handler hands them to writeResults. */
+  /** The rows, as the result-handler hands them to writeNewResults. */
   rows: FetchResult[];
   /** The same rows' follower_counts columns as COPY text format lines. */
   copyText: Buffer;
@@ -67,13 +67,13 @@ export function makeBatches(rows: number, batchSize: number, dayMs: number): Bat
 }
 
 /**
- * Runs writeResults once per batch (one statement, so each batch its own transaction, as the
+ * Runs writeNewResults once per batch (one statement, so each batch its own transaction, as the
  * result-handler does); returns rows/s.
  */
 export async function writeRate(client: PoolClient, batches: Batch[]): Promise<number> {
   let rows = 0;
   const t0 = performance.now();
-  for (const b of batches) rows += await writeResults(client, b.rows);
+  for (const b of batches) rows += await writeNewResults(client, b.rows);
   const seconds = (performance.now() - t0) / 1000;
   const expected = batches.reduce((s, b) => s + b.rows.length, 0);
   if (rows !== expected) throw new Error(`inserted ${rows} rows, expected ${expected} (table not empty?)`);

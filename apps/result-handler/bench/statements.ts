@@ -1,5 +1,5 @@
 /**
- * Cost of the statement of a flush (sql/writeResults.ts), alone (no Kafka): rows of `--rows` each, `--rounds`
+ * Cost of the statement of a flush (writeNewResults in sql/writeResults.ts), alone (no Kafka): rows of `--rows` each, `--rounds`
  * transactions on a fresh (migrated) schema, the same influencers every round so that from the
  * second round on every `influencer_latest` row is updated (the steady state).
  *
@@ -13,7 +13,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createPool, migrate } from '@mockstagram/shared';
 import { freshSchema } from '../../../test/support/engines';
-import { writeResults } from '../src/sql/writeResults';
+import { writeNewResults } from '../src/sql/writeResults';
 
 const { values: args } = parseArgs({
   options: {
@@ -42,9 +42,9 @@ async function main(): Promise<void> {
         observedAt: new Date(start + round * 60_000 + i).toISOString(),
       }));
       const t0 = performance.now();
-      await writeResults(pool, rows);
+      await writeNewResults(pool, rows);
       const total = performance.now() - t0;
-      console.log(`round ${round}: ${n} rows  writeResults ${total.toFixed(0)} ms  (${Math.round((n / total) * 1000)} rows/s)`);
+      console.log(`round ${round}: ${n} rows  writeNewResults ${total.toFixed(0)} ms  (${Math.round((n / total) * 1000)} rows/s)`);
     }
   } finally {
     await pool.end();

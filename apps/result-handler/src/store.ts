@@ -1,7 +1,9 @@
 /**
  * Writes a batch of results to TimescaleDB: `follower_counts` and `influencer_latest` in one
  * transaction, which is one statement (`sql/writeResults.ts`): a single round trip to the
- * database per batch.
+ * database per batch. First `writeNewResults` (no ON CONFLICT on `follower_counts`: the normal
+ * case, where no sample is stored yet); if a sample is stored already (unique violation 23505: a
+ * redelivery), the batch is written again with `writeResults`, which skips stored samples.
  *
  * A row the database refuses for its own sake (a data or constraint error, SQLSTATE class 22 or
  * 23, e.g. a date PostgreSQL cannot represent or a NUL character in a username) would fail the
@@ -16,7 +18,7 @@
  * @module
  */
 import { withTransaction, type FetchResult, type Pool, type PoolClient } from '@mockstagram/shared';
-import { writeResults } from './sql/writeResults';
+import { writeNewResults, writeResults } from './sql/writeResults';
 
 export interface RejectedRow {
   /** Index of the row in the `rows` given to {@link storeResults}. */
@@ -38,13 +40,32 @@ export interface StoreOutcome {
  */
 export async function storeResults(pool: Pool, rows: readonly FetchResult[]): Promise<StoreOutcome> {
   if (rows.length === 0) return { inserted: 0, rejected: [] };
+  // One statement, so its own transaction: one round trip to the database. (pool.query discards
+  // a connection that failed.)
   try {
-    // One statement, so its own transaction: one round trip to the database. (pool.query
-    // discards a connection that failed.)
+    return { inserted: await writeNewResults(pool, rows), rejected: [] };
+  } catch (err) {
+    if (!isDuplicateKey(err)) {
+      if (isRowDataError(err)) return bisectAll(pool, rows); // a refused value: it would fail again
+      throw err;
+    }
+  }
+  // Some samples are stored already (a redelivery): the statement that skips them.
+  try {
     return { inserted: await writeResults(pool, rows), rejected: [] };
   } catch (err) {
     if (!isRowDataError(err)) throw err;
   }
+  return bisectAll(pool, rows);
+}
+
+/** 23505 unique_violation: a sample (influencer, observed_at) that is stored already. */
+function isDuplicateKey(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === '23505';
+}
+
+/** The batch failed with a row data error: one transaction that isolates the refused rows. */
+function bisectAll(pool: Pool, rows: readonly FetchResult[]): Promise<StoreOutcome> {
   return withTransaction(pool, async (client) => {
     const outcome: StoreOutcome = { inserted: 0, rejected: [] };
     // The whole range just failed; a single row is tried once more to get its own error.

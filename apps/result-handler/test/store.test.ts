@@ -41,7 +41,7 @@ it('stores every good row and returns each refused one with its own error', asyn
   expect(again.rejected).toHaveLength(bad.length);
 });
 
-it('stores values exactly as received: usernames with COPY-special characters, sub-millisecond times, offsets', async () => {
+it('stores values exactly as received: usernames with quotes, backslashes, tabs, newlines; sub-millisecond times; offsets', async () => {
   const usernames = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', '\\.', 'ünï€ode 🙂', ' spaced ', '"quoted",comma'];
   const rows = usernames.map((username, i) =>
     result(i, { influencerId: 2_200_000 + i, username, observedAt: i % 2 ? '2024-05-01T12:00:00.123456Z' : '2024-05-01T14:00:00.5+02:00' }),
@@ -57,6 +57,18 @@ it('stores values exactly as received: usernames with COPY-special characters, s
     'SELECT job_id, follower_count FROM follower_counts WHERE influencer_id >= 2200000 AND influencer_id < 2300000 ORDER BY influencer_id',
   );
   expect(stored.rows).toEqual(rows.map((r) => ({ job_id: r.jobId, follower_count: r.followerCount })));
+});
+
+it('absorbs samples stored already (a redelivery overlapping new ones): only the new ones are inserted', async () => {
+  const rows = Array.from({ length: 20 }, (_, i) => result(i, { influencerId: 2_300_000 + (i % 10) }));
+  expect(await storeResults(pool, rows.slice(0, 10))).toEqual({ inserted: 10, rejected: [] });
+  expect(await storeResults(pool, rows.slice(5))).toEqual({ inserted: 10, rejected: [] });
+  expect(await storeResults(pool, rows)).toEqual({ inserted: 0, rejected: [] });
+  expect(await count(pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id BETWEEN 2300000 AND 2300009')).toBe(20);
+  const latest = await pool.query<{ follower_count: number }>(
+    'SELECT follower_count FROM influencer_latest WHERE influencer_id BETWEEN 2300000 AND 2300009 ORDER BY influencer_id',
+  );
+  expect(latest.rows.map((r) => r.follower_count)).toEqual(rows.slice(10).map((r) => r.followerCount));
 });
 
 it('refuses a single bad row alone', async () => {
