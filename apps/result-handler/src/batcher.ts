@@ -19,6 +19,13 @@ export interface BatcherOptions<T> {
    * is handed to every `add()` whose items were in the batch. Never called concurrently.
    */
   flush: (items: T[]) => Promise<void>;
+  /**
+   * Called with a batch's items when it is full (sealed), which is usually while the flush
+   * before it runs: a chance to prepare its write (e.g. build the statement's parameters) while
+   * the previous one is under way. The items are the array `flush` receives later; a batch that
+   * is flushed before it fills up (timer, drain) is not announced.
+   */
+  onSeal?: (items: T[]) => void;
 }
 
 interface Batch<T> {
@@ -32,6 +39,7 @@ export class Batcher<T> {
   private readonly maxSize: number;
   private readonly maxWaitMs: number;
   private readonly flushFn: (items: T[]) => Promise<void>;
+  private readonly onSeal: ((items: T[]) => void) | undefined;
 
   /** The batch taking new items. */
   private open: Batch<T>;
@@ -53,6 +61,7 @@ export class Batcher<T> {
     this.maxSize = options.maxSize;
     this.maxWaitMs = options.maxWaitMs;
     this.flushFn = options.flush;
+    this.onSeal = options.onSeal;
     this.open = newBatch<T>();
   }
 
@@ -122,10 +131,12 @@ export class Batcher<T> {
   // -------------------------------------------------------------------------------------------
 
   private seal(): void {
-    this.sealed.push(this.open);
+    const batch = this.open;
+    this.sealed.push(batch);
     this.open = newBatch<T>();
     this.clearTimer();
     this.due = false;
+    this.onSeal?.(batch.items);
   }
 
   private pump(): void {

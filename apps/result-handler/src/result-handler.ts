@@ -68,6 +68,7 @@ import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer
 import { Batcher } from './batcher';
 import { RESULT_HANDLER_DEFAULTS } from './config';
 import { createResultHandlerMetrics, type ResultHandlerMetrics } from './metrics';
+import { resultParameters, type ResultParameters } from './sql/writeResults';
 import { storeResults, type StoreOutcome } from './store';
 
 export interface ResultHandlerOptions {
@@ -195,6 +196,8 @@ export class ResultHandler {
   private abandoned = 0;
   /** The `follower_counts insert` span of the running flush, for retry events. */
   private storeSpan: Span | undefined;
+  /** Statement parameters built for sealed batches (see the Batcher's onSeal). */
+  private readonly prepared = new WeakMap<Consumed[], ResultParameters>();
   /** The latest stored batch's {@link finish} (dead letters, offset commit); they run in order. */
   private finishing: Promise<void> = Promise.resolve();
 
@@ -218,7 +221,14 @@ export class ResultHandler {
       allowAutoTopicCreation: false,
     });
     this.producer = createProducer(options.kafka);
-    this.batcher = new Batcher<Consumed>({ maxSize: batchSize, maxWaitMs: flushMs, flush: (items) => this.flush(items) });
+    this.batcher = new Batcher<Consumed>({
+      maxSize: batchSize,
+      maxWaitMs: flushMs,
+      flush: (items) => this.flush(items),
+      // A full batch usually waits for the running flush: build its statement parameters now,
+      // while the database writes the batch before it, rather than when it is its turn.
+      onSeal: (items) => this.prepared.set(items, resultParameters(validResults(items))),
+    });
 
     // Backoff: cockatiel's ExponentialBackoff with its default "decorrelated jitter" generator
     // (AWS' recommendation): delays grow ~×2 from initialDelay up to maxDelay, randomized so that
@@ -449,9 +459,11 @@ export class ResultHandler {
         dead.push(item);
       }
     }
+    const parameters = this.prepared.get(items);
+    this.prepared.delete(items);
     let outcome: StoreOutcome;
     try {
-      outcome = rows.length === 0 ? { inserted: 0, rejected: [] } : await this.store(rows, rowItems, items.length);
+      outcome = rows.length === 0 ? { inserted: 0, rejected: [] } : await this.store(rows, rowItems, items.length, parameters);
     } catch (err) {
       this.abandon(items, err);
       // No later batch may commit offsets past these messages.
@@ -550,7 +562,7 @@ export class ResultHandler {
    * `createSampler`). Each stored message's span gets the insert's trace id as
    * `mockstagram.insert_trace_id`, to jump from a job's trace to the insert.
    */
-  private async store(rows: FetchResult[], rowItems: Consumed[], messages: number): Promise<StoreOutcome> {
+  private async store(rows: FetchResult[], rowItems: Consumed[], messages: number, parameters: ResultParameters | undefined): Promise<StoreOutcome> {
     const links: Link[] = [];
     let sampled = 0;
     for (const item of rowItems) {
@@ -576,7 +588,7 @@ export class ResultHandler {
     this.storeSpan = span;
     try {
       const outcome = await context.with(trace.setSpan(ROOT_CONTEXT, span), () =>
-        this.withRetry('database write', () => storeResults(this.options.pool, rows)),
+        this.withRetry('database write', () => storeResults(this.options.pool, rows, parameters)),
       );
       if (span.isRecording()) span.setAttributes({ 'mockstagram.rows_inserted': outcome.inserted, 'mockstagram.rows_rejected': outcome.rejected.length });
       span.end();
@@ -677,6 +689,13 @@ export class ResultHandler {
       await admin.disconnect();
     }
   }
+}
+
+/** The decoded results among `items`, in order (the rows a flush stores). */
+function validResults(items: readonly Consumed[]): FetchResult[] {
+  const rows: FetchResult[] = [];
+  for (const item of items) if (item.result) rows.push(item.result);
+  return rows;
 }
 
 /** Ends `span` as failed: `problem` is an error or a message saying why. */

@@ -18,7 +18,7 @@
  * @module
  */
 import { withTransaction, type FetchResult, type Pool, type PoolClient } from '@mockstagram/shared';
-import { writeNewResults, writeResults } from './sql/writeResults';
+import { resultParameters, writeNewResults, writeResults, type ResultParameters } from './sql/writeResults';
 
 export interface RejectedRow {
   /** Index of the row in the `rows` given to {@link storeResults}. */
@@ -36,14 +36,19 @@ export interface StoreOutcome {
 
 /**
  * Stores `rows` (already validated results) and returns what happened. Resolves only after
- * COMMIT. Throws for anything but per-row data errors (see the module comment).
+ * COMMIT. Throws for anything but per-row data errors (see the module comment). `parameters`:
+ * `resultParameters(rows)` if the caller built them already.
  */
-export async function storeResults(pool: Pool, rows: readonly FetchResult[]): Promise<StoreOutcome> {
+export async function storeResults(
+  pool: Pool,
+  rows: readonly FetchResult[],
+  parameters: ResultParameters = resultParameters(rows),
+): Promise<StoreOutcome> {
   if (rows.length === 0) return { inserted: 0, rejected: [] };
   // One statement, so its own transaction: one round trip to the database. (pool.query discards
   // a connection that failed.)
   try {
-    return { inserted: await writeNewResults(pool, rows), rejected: [] };
+    return { inserted: await writeNewResults(pool, rows, parameters), rejected: [] };
   } catch (err) {
     if (!isDuplicateKey(err)) {
       if (isRowDataError(err)) return bisectAll(pool, rows); // a refused value: it would fail again
@@ -52,7 +57,7 @@ export async function storeResults(pool: Pool, rows: readonly FetchResult[]): Pr
   }
   // Some samples are stored already (a redelivery): the statement that skips them.
   try {
-    return { inserted: await writeResults(pool, rows), rejected: [] };
+    return { inserted: await writeResults(pool, rows, parameters), rejected: [] };
   } catch (err) {
     if (!isRowDataError(err)) throw err;
   }
