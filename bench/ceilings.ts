@@ -99,7 +99,7 @@ async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
     report.versions.timescaledb = v.rows[0]!.ts ?? undefined;
     report.command(`database (front): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable + 004 (plain)`);
     report.command(
-      'insert: writeNewResults() from apps/result-handler/src/sql/writeResults.ts (follower_counts insert + influencer_latest upsert, one statement; what storeResults runs per batch when no sample is stored yet), one per batch, autocommit; rows = N/2 influencers × 2 samples (the second half updates influencer_latest)',
+      'insert: writeNewResults() from apps/result-handler/src/sql/writeResults.ts (follower_counts insert + influencer_latest upsert, one statement; what storeResults runs per batch when no sample is stored yet), one per batch, parameters pre-built (resultParameters), autocommit; rows = N/2 influencers × 2 samples (the second half updates influencer_latest)',
     );
     report.command('copy: COPY follower_counts (influencer_id, observed_at, follower_count, following_count, job_id) FROM STDIN (text), one per batch, pg-copy-streams');
 

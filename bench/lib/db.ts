@@ -10,7 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { FetchResult, PoolClient } from '@mockstagram/shared';
 import { from as copyFrom } from 'pg-copy-streams';
-import { writeNewResults } from '../../apps/result-handler/src/sql/writeResults';
+import { resultParameters, writeNewResults, type ResultParameters } from '../../apps/result-handler/src/sql/writeResults';
 import { repoRoot } from './report';
 
 export const COLUMNS = 'influencer_id, observed_at, follower_count, following_count, job_id';
@@ -32,6 +32,8 @@ export const TRUNCATE_SQL = 'TRUNCATE follower_counts, influencer_latest';
 export interface Batch {
   /** The rows, as the result-handler hands them to writeNewResults. */
   rows: FetchResult[];
+  /** Their statement parameters, pre-built as the result-handler does while the previous batch is written. */
+  parameters: ResultParameters;
   /** The same rows' follower_counts columns as COPY text format lines. */
   copyText: Buffer;
 }
@@ -61,7 +63,7 @@ export function makeBatches(rows: number, batchSize: number, dayMs: number): Bat
       batch.push(r);
       lines.push(`${r.influencerId}\t${r.observedAt}\t${r.followerCount}\t${r.followingCount}\t${r.jobId}\n`);
     }
-    batches.push({ rows: batch, copyText: Buffer.from(lines.join('')) });
+    batches.push({ rows: batch, parameters: resultParameters(batch), copyText: Buffer.from(lines.join('')) });
   }
   return batches;
 }
@@ -73,7 +75,7 @@ export function makeBatches(rows: number, batchSize: number, dayMs: number): Bat
 export async function writeRate(client: PoolClient, batches: Batch[]): Promise<number> {
   let rows = 0;
   const t0 = performance.now();
-  for (const b of batches) rows += await writeNewResults(client, b.rows);
+  for (const b of batches) rows += await writeNewResults(client, b.rows, b.parameters);
   const seconds = (performance.now() - t0) / 1000;
   const expected = batches.reduce((s, b) => s + b.rows.length, 0);
   if (rows !== expected) throw new Error(`inserted ${rows} rows, expected ${expected} (table not empty?)`);

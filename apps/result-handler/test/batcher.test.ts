@@ -36,6 +36,29 @@ describe('Batcher', () => {
     expect(batches.map((b) => b.items)).toEqual([range(0, 4), range(4, 8), [8, 9]]);
   });
 
+  it('announces each full batch (onSeal) with the array its flush gets later; a batch flushed unfilled is not announced', async () => {
+    const sealed: number[][] = [];
+    const flushed: number[][] = [];
+    const batcher = new Batcher<number>({
+      maxSize: 3,
+      maxWaitMs: 60_000,
+      onSeal: (items) => sealed.push(items),
+      flush: async (items) => {
+        flushed.push(items);
+        await new Promise((r) => setTimeout(r, 20));
+      },
+    });
+    const pending = batcher.add(range(0, 8)); // 3 + 3 full, 2 left open
+    expect(sealed.map((b) => [...b])).toEqual([range(0, 3), range(3, 6)]); // both sealed before the first flush ended
+    await batcher.drain();
+    await pending;
+    expect(flushed).toHaveLength(3);
+    expect(flushed[0]).toBe(sealed[0]);
+    expect(flushed[1]).toBe(sealed[1]);
+    expect(flushed[2]).toEqual([6, 7]);
+    expect(sealed).toHaveLength(2);
+  });
+
   it('flushes a batch that did not fill up maxWaitMs after its first item', async () => {
     const { batches, flush } = recorder();
     const batcher = new Batcher<number>({ maxSize: 1000, maxWaitMs: 150, flush });
