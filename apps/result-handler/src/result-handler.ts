@@ -526,8 +526,9 @@ export class ResultHandler {
       this.resume();
 
       // A partition's items are in offset order: the last one seen is its highest.
-      for (const item of items) {
-        const key = `${item.topic}|${item.partition}`;
+      const last = new Map<string, Consumed>();
+      for (const item of items) last.set(`${item.topic}|${item.partition}`, item);
+      for (const [key, item] of last) {
         if (!this.assigned.has(key)) continue; // revoked meanwhile: its new owner commits it
         this.uncommitted.set(key, { topic: item.topic, partition: item.partition, offset: String(BigInt(item.message.offset) + 1n) });
       }
