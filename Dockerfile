@@ -3,8 +3,9 @@
 # One image recipe for the four apps (mock-api, scheduler, fetcher, result-handler) and the
 # migration runner. The build step type-checks the whole tree (`yarn typecheck`, strict tsc) and
 # bundles each app's own code into `apps/<app>/dist/main.js` (`yarn build`, esbuild); an app runs
-# that file exactly as its `start` script does (`node dist/main.js`: no TypeScript loader in the
-# process, ~50 MiB less memory). The one-shots (migrate, the scheduler's register CLI) still run
+# that file exactly as its `start` script does (`node --max-old-space-size=128 dist/main.js`: no
+# TypeScript loader in the process, ~50 MiB less memory, and a heap limit that makes V8 collect
+# before the process passes ~150 MiB; docs/performance.md has the figures). The one-shots (migrate, the scheduler's register CLI) still run
 # from TypeScript with tsx, a production dependency for that reason, so the runtime image holds
 # production dependencies only. An image is only produced from code that type-checks.
 #
@@ -93,4 +94,4 @@ RUN case "${APP}" in \
 WORKDIR /app/apps/${APP}
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "const [name, port] = { 'mock-api': ['MOCK_API_PORT', 3001], scheduler: ['SCHEDULER_HTTP_PORT', 8081], fetcher: ['FETCHER_HTTP_PORT', 8082], 'result-handler': ['RESULT_HANDLER_HTTP_PORT', 8083] }[process.env.APP]; fetch(`http://127.0.0.1:${process.env[name] || port}/healthz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));"]
-CMD ["node", "dist/main.js"]
+CMD ["node", "--max-old-space-size=128", "dist/main.js"]

@@ -1,6 +1,6 @@
 /**
  * End to end: N influencers at one interval, the four services as separate processes exactly as
- * their `start` scripts and the image run them (`yarn build`, then `node apps/<name>/dist/main.js`,
+ * their `start` scripts and the image run them (`yarn build`, then `node --max-old-space-size=128 dist/main.js`,
  * LOG_LEVEL=warn), on a fresh schema and unique topics (12 partitions), tracing export off.
  *
  * After a warm-up of one interval, over `minutes`:
@@ -20,7 +20,7 @@ import { InfluencerRegistry } from '@mockstagram/scheduler';
 import { createPool, migrate, type Pool } from '@mockstagram/shared';
 import type { Consumer } from 'kafkajs';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../test/support/engines';
-import { metricSum, pipelineEnvironments, ServiceProcess, type ServiceName } from '../test/support/services';
+import { metricSum, pipelineEnvironments, ServiceProcess, startCommand, type ServiceName } from '../test/support/services';
 import { buildApps } from '../scripts/build';
 import { benchKafka, benchLogger } from './lib/kafka';
 import { percentile, ProcWatch, pgrepBusiest, type ProcFigures } from './lib/procstats';
@@ -96,7 +96,7 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
       for (const s of started) services.set(s.name, s);
     }
     for (const n of SERVICES) {
-      report.command(`${Object.entries(envs[n]).map(([k, v]) => `${k}=${v || "''"}`).join(' ')} node --enable-source-maps apps/${n}/dist/main.js   (after yarn build)`);
+      report.command(`${Object.entries(envs[n]).map(([k, v]) => `${k}=${v || "''"}`).join(' ')} (cd apps/${n} && ${startCommand(n).join(' ')})   (its start script, after yarn build)`);
       watch.add(n, services.get(n)!.child.pid!, false, true);
     }
     const pg = pgrepBusiest('pg-server.ts');

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +21,14 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** An app's `start` script, split into words (e.g. `node --max-old-space-size=128 dist/main.js`). */
+export function startCommand(name: ServiceName): string[] {
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'apps', name, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const start = pkg.scripts?.start;
+  if (!start) throw new Error(`apps/${name}/package.json has no start script`);
+  return start.split(/\s+/);
+}
+
 export class ServiceProcess {
   private output = '';
   private exit: Promise<number | null>;
@@ -38,12 +47,14 @@ export class ServiceProcess {
   }
 
   /**
-   * Start the built app, `apps/<name>/dist/main.js` (what its `start` script and the image run;
-   * jest's global setup builds it), with `env` and wait until its /readyz answers 200.
+   * Start the app as its `start` script does (`node <flags> dist/main.js`, the built app the image
+   * runs too; jest's global setup builds it), with `env`, and wait until its /readyz answers 200.
    */
   static async start(name: ServiceName, httpPort: number, env: NodeJS.ProcessEnv, readyTimeoutMs = 60_000): Promise<ServiceProcess> {
-    const child = spawn(process.execPath, ['--enable-source-maps', path.join('apps', name, 'dist', 'main.js')], {
-      cwd: repoRoot,
+    const [command, ...args] = startCommand(name);
+    if (command !== 'node') throw new Error(`apps/${name}'s start script should run node, not ${command}`);
+    const child = spawn(process.execPath, ['--enable-source-maps', ...args], {
+      cwd: path.join(repoRoot, 'apps', name),
       env: { ...process.env, LOG_LEVEL: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

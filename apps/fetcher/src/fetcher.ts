@@ -139,6 +139,10 @@ export class Fetcher {
       // The broker holds an empty fetch this long; stop() waits for it, so keep it short
       // (an idle fetcher then polls once a second, which costs nothing).
       maxWaitTimeInMs: 1000,
+      // Small fetches bound the memory a backlog takes (all 12 partitions' batches are in memory
+      // at once); 64 KiB per partition is ~400 jobs, as many as a chunk wants anyway.
+      maxBytesPerPartition: config.FETCHER_KAFKA_MAX_BYTES_PER_PARTITION,
+      maxBytes: config.FETCHER_KAFKA_MAX_BYTES,
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
