@@ -3,6 +3,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { buildApps } from '../../scripts/build';
+import { startCommand } from '../../test/support/services';
 import { freePort, pinned, requireTool, run, shellLine, stopChild, waitUntil } from './proc';
 import { repoRoot } from './report';
 
@@ -14,12 +16,15 @@ export interface MockApi {
   stop: () => Promise<void>;
 }
 
-/** Starts apps/mock-api/src/main.ts on a free port, pinned to `core`, faults off, logging at warn. */
+/** Starts the built mock API (its start script) on a free port, pinned to `core`, faults off, logging at warn. */
 export async function startMockApi(core = 0): Promise<MockApi> {
   const port = await freePort();
-  const cmd = pinned(core, [process.execPath, '--import', 'tsx', 'apps/mock-api/src/main.ts']);
+  // As it ships: the built app run by its start script (`node --max-old-space-size=128 dist/main.js`).
+  await buildApps(['mock-api']);
+  const [, ...args] = startCommand('mock-api');
+  const cmd = pinned(core, [process.execPath, ...args]);
   const env = { MOCK_API_PORT: String(port), LOG_LEVEL: 'warn' };
-  const child: ChildProcess = spawn(cmd[0]!, cmd.slice(1), { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child: ChildProcess = spawn(cmd[0]!, cmd.slice(1), { cwd: path.join(repoRoot, 'apps', 'mock-api'), env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(
     `the mock API at ${url}/readyz`,
@@ -35,7 +40,7 @@ export async function startMockApi(core = 0): Promise<MockApi> {
     },
     30_000,
   );
-  return { url, command: `${shellLine(cmd, env)}   (cwd: repo root)`, stop: () => stopChild(child) };
+  return { url, command: `${shellLine(cmd, env)}   (cwd: apps/mock-api, after yarn build)`, stop: () => stopChild(child) };
 }
 
 const RANDOM_IDS_LUA =
