@@ -94,4 +94,4 @@ RUN case "${APP}" in \
 WORKDIR /app/apps/${APP}
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
   CMD ["node", "-e", "const [name, port] = { 'mock-api': ['MOCK_API_PORT', 3001], scheduler: ['SCHEDULER_HTTP_PORT', 8081], fetcher: ['FETCHER_HTTP_PORT', 8082], 'result-handler': ['RESULT_HANDLER_HTTP_PORT', 8083] }[process.env.APP]; fetch(`http://127.0.0.1:${process.env[name] || port}/healthz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));"]
-CMD ["node", "--max-old-space-size=128", "dist/main.js"]
+CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=8", "dist/main.js"]
