@@ -6,6 +6,7 @@
  * bench/results/<name>-<timestamp>.json (git-ignored).
  */
 import { parseArgs } from 'node:util';
+import { buildApps } from '../scripts/build';
 import { ceilings } from './ceilings';
 import { parts } from './parts';
 import { peers } from './peers';
@@ -60,6 +61,9 @@ async function main(): Promise<void> {
     console.log(USAGE);
     process.exit(flags.help ? 0 : 2);
   }
+  // The services (and the mock API of the ceilings and parts) run as they ship: built, by their
+  // start scripts. One build for the whole invocation.
+  await buildApps();
   const invocation = `yarn bench ${process.argv.slice(2).join(' ')}`;
   const runs = Math.max(1, num('runs'));
   const ceilingKeys = new Map<string, number>();

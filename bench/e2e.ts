@@ -21,7 +21,6 @@ import { createPool, migrate, type Pool } from '@mockstagram/shared';
 import type { Consumer } from 'kafkajs';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../test/support/engines';
 import { metricSum, pipelineEnvironments, ServiceProcess, startCommand, type ServiceName } from '../test/support/services';
-import { buildApps } from '../scripts/build';
 import { benchKafka, benchLogger } from './lib/kafka';
 import { percentile, ProcWatch, pgrepBusiest, type ProcFigures } from './lib/procstats';
 import { sleep } from './lib/proc';
@@ -81,8 +80,7 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     await registry.register({ range: { from: FIRST_ID, to: FIRST_ID + o.influencers - 1 } }, { intervalSeconds: o.intervalSeconds });
     report.note(`registered ${o.influencers.toLocaleString('en-US')} influencers in ${((performance.now() - regStart) / 1000).toFixed(1)} s`);
 
-    // The four services, built and run as their `start` scripts do.
-    await buildApps();
+    // The four services, run as their `start` scripts do (bench/cli.ts built them).
     const { ports: portOf, envs } = await pipelineEnvironments({
       kafkaBrokers: kafkaBrokers().join(','),
       databaseUrl: db.url,
@@ -97,7 +95,7 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     }
     for (const n of SERVICES) {
       report.command(`${Object.entries(envs[n]).map(([k, v]) => `${k}=${v || "''"}`).join(' ')} (cd apps/${n} && ${startCommand(n).join(' ')})   (its start script, after yarn build)`);
-      watch.add(n, services.get(n)!.child.pid!, false, true);
+      watch.add(n, services.get(n)!.child.pid!, true);
     }
     const pg = pgrepBusiest('pg-server.ts');
     if (pg) watch.add('engine: database front (PGlite)', pg, false);

@@ -3,7 +3,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { buildApps } from '../../scripts/build';
 import { startCommand } from '../../test/support/services';
 import { freePort, pinned, requireTool, run, shellLine, stopChild, waitUntil } from './proc';
 import { repoRoot } from './report';
@@ -19,8 +18,7 @@ export interface MockApi {
 /** Starts the built mock API (its start script) on a free port, pinned to `core`, faults off, logging at warn. */
 export async function startMockApi(core = 0): Promise<MockApi> {
   const port = await freePort();
-  // As it ships: the built app run by its start script (`node --max-old-space-size=128 dist/main.js`).
-  await buildApps(['mock-api']);
+  // As it ships: the built app (bench/cli.ts builds the apps first) run by its start script.
   const [, ...args] = startCommand('mock-api');
   const cmd = pinned(core, [process.execPath, ...args]);
   const env = { MOCK_API_PORT: String(port), LOG_LEVEL: 'warn' };

@@ -11,20 +11,6 @@ export function percentile(sorted: number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
-/** Children of `pid` (all its threads), from /proc/<pid>/task/<tid>/children. */
-export function childPids(pid: number): number[] {
-  const out: number[] = [];
-  try {
-    for (const tid of fs.readdirSync(`/proc/${pid}/task`)) {
-      const text = fs.readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
-      if (text) out.push(...text.split(/\s+/).map(Number));
-    }
-  } catch {
-    // gone
-  }
-  return out;
-}
-
 /**
  * Of the processes whose command line matches `pattern` (pgrep -f), the one that has used the most
  * CPU: the engine itself rather than a wrapper (yarn, tsx cli) that started it.
@@ -77,16 +63,13 @@ interface Watched {
   lastCpu: number;
 }
 
-/**
- * Watches named processes. A `tsx` wrapper is resolved to its node child (the process that runs
- * the service), so the figures are the service's, not the wrapper's.
- */
+/** Watches named processes (the services run as node processes themselves, no wrapper). */
 export class ProcWatch {
   private readonly procs: Watched[] = [];
 
-  add(name: string, pid: number, resolveChild: boolean, trackRss = resolveChild): void {
-    const target = resolveChild ? (childPids(pid)[0] ?? pid) : pid;
-    this.procs.push({ name, pid: target, trackRss, peakRssMiB: 0, lastCpu: cpuSeconds(target) ?? 0 });
+  /** `trackRss`: also report its peak RSS (the services; not the engines). */
+  add(name: string, pid: number, trackRss: boolean): void {
+    this.procs.push({ name, pid, trackRss, peakRssMiB: 0, lastCpu: cpuSeconds(pid) ?? 0 });
   }
 
   poll(): void {
