@@ -50,7 +50,7 @@ import { DelegateBackoff, handleWhenResult, retry, type IRetryBackoffContext, ty
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { onAbort } from './abort';
-import { Exchange } from './exchange';
+import { Exchange, type Answer } from './exchange';
 import type { FetcherConfig } from './config';
 import type { FetcherMetrics } from './metrics';
 import { classifyStatus, parseRetryAfter, retryDelayMs, statusLabel, type BackoffSettings, type RequestOutcomeLabel } from './retry-policy';
@@ -76,7 +76,6 @@ export const InfluencerResponseSchema = z.object({
 /** The instants `Date#toISOString()` writes with a plain 4-digit year (0000-01-01 … 9999-12-31), as FetchResult's `observedAt` needs. */
 const ISO_MIN_MS = -62_167_219_200_000;
 const ISO_MAX_MS = 253_402_300_799_999;
-
 
 /** What one successful lookup observed. */
 export interface InfluencerObservation {
@@ -235,7 +234,7 @@ export class ApiClient {
       this.pool.dispatch({ method: 'GET', path, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, exchange);
       const answer = await exchange.answer;
       label = statusLabel(answer.status);
-      return this.interpret(id, path, answer.status, answer.date, answer.retryAfter, answer.body, Date.now());
+      return this.interpret(id, path, answer, Date.now());
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
@@ -284,13 +283,10 @@ export class ApiClient {
   private interpret(
     id: number,
     path: string,
-    status: number,
-    dateHeader: string | undefined,
-    retryAfter: string | undefined,
-    body: string,
+    { status, date, retryAfter, body }: Answer,
     receivedAt: number,
   ): Attempt {
-    const dated = dateHeader === undefined ? NaN : Date.parse(dateHeader);
+    const dated = date === undefined ? NaN : Date.parse(date);
     // A Date header that does not parse, or names a year ISO 8601 cannot write plainly, is ignored.
     const serverNow = dated >= ISO_MIN_MS && dated <= ISO_MAX_MS ? dated : undefined;
 

@@ -57,12 +57,12 @@ export class Exchange implements Dispatcher.DispatchHandler {
   abort(reason: unknown): void {
     if (this.aborted) return;
     this.aborted = { reason };
-    this.controller?.abort(reason instanceof Error ? reason : new Error(String(reason)));
+    this.controller?.abort(asError(reason));
   }
 
   onRequestStart(controller: Controller): void {
     this.controller = controller;
-    if (this.aborted) controller.abort(this.aborted.reason instanceof Error ? this.aborted.reason : new Error(String(this.aborted.reason)));
+    if (this.aborted) controller.abort(asError(this.aborted.reason));
   }
 
   onResponseStart(_controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
@@ -84,6 +84,10 @@ export class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Controller, err: Error): void {
     this.reject(this.aborted ? this.aborted.reason : err);
   }
+}
+
+function asError(reason: unknown): Error {
+  return reason instanceof Error ? reason : new Error(String(reason));
 }
 
 function single(value: string | string[] | undefined): string | undefined {
