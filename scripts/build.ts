@@ -1,6 +1,7 @@
 /**
  * `yarn build`: each app's `src/main.ts` → `apps/<app>/dist/main.js`, one CommonJS file per app
- * made by esbuild, which is what the apps' `start` scripts and the image run (`node dist/main.js`).
+ * made by esbuild, which is what the apps' `start` scripts and the image run
+ * (`node --max-old-space-size=128 --max-semi-space-size=8 dist/main.js`).
  *
  * Why: run from TypeScript through tsx, a service carries tsx's loader (a second V8 isolate on
  * its own thread) and compiles at start; the fetcher sat at ~150 MiB RSS idle that way and
@@ -9,7 +10,8 @@
  * What is bundled: our own code, @mockstagram/shared included (it is TypeScript). Every other
  * package stays an ordinary `require` of node_modules, as from source, so the dependency versions
  * and files are exactly the installed ones. Type checking is `yarn typecheck`'s job; esbuild only
- * strips types. `yarn dev` and the tests keep running the sources with tsx.
+ * strips types. `yarn dev` and the unit tests run the sources with tsx; the pipeline tests and
+ * `yarn bench` build first and run the built files (jest's global setup, bench/cli.ts).
  *
  *   yarn build                 # all four apps
  *   yarn build fetcher         # some of them

@@ -12,6 +12,7 @@ import { fetcherEnv } from '../../apps/fetcher/src/config';
 import { mockApiEnv } from '../../apps/mock-api/src/config';
 import { resultHandlerEnv } from '../../apps/result-handler/src/config';
 import { registryEnv, schedulerEnv } from '../../apps/scheduler/src/config';
+import { APPS } from '../../scripts/build';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const read = (file: string): string => fs.readFileSync(path.join(ROOT, file), 'utf8');
@@ -324,8 +325,8 @@ export function workspaces(): Workspace[] {
   return out;
 }
 
-/** The four apps, by compose service name (= folder name under apps/). */
-export const APPS = ['mock-api', 'scheduler', 'fetcher', 'result-handler'] as const;
+/** The four apps, by compose service name (= folder name under apps/): the list `yarn build` builds. */
+export { APPS };
 export type App = (typeof APPS)[number];
 
 /** Every variable each app reads: the keys of its config schema. */

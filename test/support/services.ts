@@ -3,9 +3,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { APPS } from '../../scripts/build';
 
 /** The four services, each run as its own process exactly as `yarn dev` runs it. */
-export type ServiceName = 'mock-api' | 'scheduler' | 'fetcher' | 'result-handler';
+export type ServiceName = (typeof APPS)[number];
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 
@@ -129,7 +130,7 @@ export function metricSum(text: string, name: string, labels: Record<string, str
   return sum;
 }
 
-/** A service's `src/main.ts` run in its own node process (tsx loader), as its `start` script runs it. */
+/** A service's `src/main.ts` run from source in its own node process (tsx loader), as its `dev` script runs it. */
 export interface MainProcess {
   child: ChildProcess;
   /** Everything it printed so far, stdout and stderr. */
