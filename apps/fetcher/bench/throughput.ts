@@ -7,7 +7,7 @@
  * Needs the Kafka broker (KAFKA_BROKERS, default 127.0.0.1:9092; `yarn devstack up`) and, for the
  * ceiling, wrk (Debian: apt-get install -y wrk). taskset (util-linux) is used when present.
  *
- * 1. Starts the mock API (apps/mock-api/src/main.ts) as its own process, pinned to core 0, faults
+ * 1. Starts the mock API as it ships (built, its start script; bench/lib/mock-api.ts), pinned to core 0, faults
  *    off, and waits for /readyz.
  * 2. Ceiling: wrk pinned to core 1, 1 thread, 64 keep-alive connections, a random existing id per
  *    request, after a 2 s warm-up.
@@ -21,19 +21,17 @@
  *
  * The topics are deleted at the end.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { createKafka, createLogger, createProducer, encodeFetchJob, type FetchJob } from '@mockstagram/shared';
+import { startMockApi, wrk } from '../../../bench/lib/mock-api';
+import { has } from '../../../bench/lib/proc';
+import { buildApps } from '../../../scripts/build';
 import { ApiClient, apiClientOptionsFrom } from '../src/api-client';
 import { loadFetcherConfig, type FetcherConfig } from '../src/config';
 import { Fetcher } from '../src/fetcher';
 import { createFetcherMetrics } from '../src/metrics';
 
-const repoRoot = path.join(__dirname, '../../..');
 const args = process.argv.slice(2);
 const arg = (name: string, fallback: number): number => {
   const i = args.indexOf(`--${name}`);
@@ -43,31 +41,23 @@ const JOBS = arg('jobs', 20_000);
 const WRK_SECONDS = arg('wrk-seconds', 10);
 const WRK_CONNECTIONS = arg('wrk-connections', 64);
 const RUN_WRK = !args.includes('--no-wrk');
-const hasTaskset = spawnSync('sh', ['-c', 'command -v taskset'], { encoding: 'utf8' }).status === 0;
-const pinned = (core: number, cmd: string[]): string[] => (hasTaskset ? ['taskset', '-c', String(core), ...cmd] : cmd);
 
 async function main(): Promise<void> {
   const logger = createLogger('fetcher-bench', 'warn');
-  const port = await freePort();
-  const apiUrl = `http://127.0.0.1:${port}`;
-  const apiCmd = pinned(0, [process.execPath, '--import', 'tsx', 'apps/mock-api/src/main.ts']);
-  const api = spawn(apiCmd[0]!, apiCmd.slice(1), {
-    cwd: repoRoot,
-    env: { ...process.env, MOCK_API_PORT: String(port), LOG_LEVEL: 'warn' },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  await buildApps(['mock-api']);
+  const api = await startMockApi(0);
+  const apiUrl = api.url;
   const kafka = createKafka({ brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), clientId: 'fetcher-bench', logger });
   const suffix = `${Date.now().toString(36)}.${randomUUID().slice(0, 6)}`;
   const topics = { jobs: `bench.fetch-jobs.${suffix}`, results: `bench.fetch-results.${suffix}`, dlq: `bench.dlq.${suffix}` };
   const admin = kafka.admin();
   await admin.connect();
   try {
-    await waitReady(`${apiUrl}/readyz`, api);
     console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-    console.log(`mock API: MOCK_API_PORT=${port} LOG_LEVEL=warn ${apiCmd.join(' ')}`);
+    console.log(`mock API: ${api.command}`);
 
     let ceiling: number | undefined;
-    if (RUN_WRK) ceiling = runWrk(apiUrl);
+    if (RUN_WRK) ceiling = await runWrk(apiUrl);
 
     await admin.createTopics({
       waitForLeaders: true,
@@ -127,7 +117,7 @@ async function main(): Promise<void> {
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
     await admin.disconnect();
-    api.kill('SIGTERM');
+    await api.stop();
   }
 }
 
@@ -155,26 +145,18 @@ async function runClientOnly(config: FetcherConfig): Promise<number> {
   }
 }
 
-function runWrk(apiUrl: string): number | undefined {
-  if (spawnSync('sh', ['-c', 'command -v wrk'], { encoding: 'utf8' }).status !== 0) {
+/** wrk pinned to core 1 (bench/lib/mock-api.ts), after a 2 s warm-up; undefined when wrk is missing. */
+async function runWrk(apiUrl: string): Promise<number | undefined> {
+  if (!has('wrk')) {
     console.log('ceiling: skipped (wrk is not installed; Debian: apt-get install -y wrk)');
     return undefined;
   }
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fetcher-bench-'));
-  const script = path.join(dir, 'random-ids.lua');
-  writeFileSync(
-    script,
-    'math.randomseed(os.time())\nrequest = function()\n  return wrk.format("GET", "/api/v1/influencers/" .. math.random(1000000, 1999999))\nend\n',
-  );
-  const url = `${apiUrl}/api/v1/influencers/1234567`;
-  const base = pinned(1, ['wrk', '-t1', `-c${WRK_CONNECTIONS}`]);
-  spawnSync(base[0]!, [...base.slice(1), '-d2s', '-s', script, url], { encoding: 'utf8' }); // warm-up (JIT)
-  const cmd = [...base, `-d${WRK_SECONDS}s`, '-s', script, url];
-  const run = spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8' });
-  const rps = /Requests\/sec:\s+([\d.]+)/.exec(run.stdout)?.[1];
-  console.log(`ceiling: ${cmd.join(' ')}   (random-ids.lua: a random id in 1000000..1999999 per request)`);
-  console.log(run.stdout.trim().replace(/^/gm, '  '));
-  return rps === undefined ? undefined : Number(rps);
+  const options = { connections: WRK_CONNECTIONS, core: 1, randomIds: true };
+  await wrk(apiUrl, { ...options, seconds: 2 }); // warm-up (JIT)
+  const run = await wrk(apiUrl, { ...options, seconds: WRK_SECONDS });
+  console.log(`ceiling: ${run.command}`);
+  console.log(run.output.trim().replace(/^/gm, '  '));
+  return run.rps;
 }
 
 async function produceJobs(kafka: ReturnType<typeof createKafka>, topic: string, count: number): Promise<void> {
@@ -193,30 +175,6 @@ async function produceJobs(kafka: ReturnType<typeof createKafka>, topic: string,
   } finally {
     await producer.disconnect();
   }
-}
-
-async function waitReady(url: string, child: ChildProcess): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`mock API exited with ${child.exitCode}`);
-    try {
-      const res = await fetch(url);
-      await res.text();
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`mock API not ready at ${url} after 30 s`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((r) => server.close(r));
-  return port;
 }
 
 main().catch((err: unknown) => {
