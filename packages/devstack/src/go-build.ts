@@ -117,6 +117,22 @@ export async function checkGo(): Promise<string> {
   }
 }
 
+/**
+ * The module's source tree in Go's module cache (read-only), downloaded through the module proxy
+ * if it is not there yet. Also what tests read the tools' own defaults from.
+ */
+export async function moduleSource(tool: GoTool, logFile?: string): Promise<string> {
+  await checkGo();
+  const download = await run('go', ['mod', 'download', '-json', `${tool.module}@${tool.version}`], { logFile });
+  // stdout is one JSON object; stderr (in the same output) may hold progress lines
+  const dir = download.code === 0 ? /"Dir":\s*("(?:[^"\\]|\\.)*")/.exec(download.output)?.[1] : undefined;
+  if (!dir) {
+    const where = logFile ? `; see ${logFile}` : '';
+    throw new Error(`${tool.name}: \`go mod download ${tool.module}@${tool.version}\` failed (exit ${download.code})${where}:\n${lastLines(download.output, 20)}`);
+  }
+  return JSON.parse(dir) as string;
+}
+
 /** Builds in progress in this process, so concurrent callers share one build. */
 const building = new Map<string, Promise<Record<string, string>>>();
 
@@ -145,11 +161,7 @@ async function build(tool: GoTool, log: Log, env: NodeJS.ProcessEnv): Promise<Re
   const started = Date.now();
   log(`${tool.name}: building ${tool.module}@${tool.version} from source with Go (once; several minutes on a small machine; log: ${logFile})`);
 
-  const download = await run('go', ['mod', 'download', '-json', `${tool.module}@${tool.version}`], { logFile });
-  const sourceDir = download.code === 0 ? (JSON.parse(download.output) as { Dir?: string }).Dir : undefined;
-  if (!sourceDir) {
-    throw new Error(`${tool.name}: \`go mod download ${tool.module}@${tool.version}\` failed (exit ${download.code}); see ${logFile}:\n${lastLines(download.output, 20)}`);
-  }
+  const sourceDir = await moduleSource(tool, logFile);
 
   // Build next to the final directory and rename, so the cache holds a complete build or none.
   const tmp = `${dir}.tmp-${process.pid}`;
