@@ -5,9 +5,10 @@
 # bundles each app's own code into `apps/<app>/dist/main.js` (`yarn build`, esbuild); an app runs
 # that file exactly as its `start` script does (`node --max-old-space-size=128 dist/main.js`: no
 # TypeScript loader in the process, ~50 MiB less memory, and a heap limit that makes V8 collect
-# before the process passes ~150 MiB; docs/performance.md has the figures). The one-shots (migrate, the scheduler's register CLI) still run
-# from TypeScript with tsx, a production dependency for that reason, so the runtime image holds
-# production dependencies only. An image is only produced from code that type-checks.
+# before the process passes ~150 MiB; docs/performance.md has the figures). The one-shots (migrate,
+# the scheduler's register CLI) are bundled the same way (scripts/build.ts ONE_SHOTS), so the
+# runtime image holds production dependencies only, no tsx or esbuild, and no TypeScript sources.
+# An image is only produced from code that type-checks.
 #
 #   docker build --build-arg APP=fetcher -t mockstagram-fetcher .      # one app
 #   docker build --target migrate -t mockstagram-migrate .             # `yarn migrate`
@@ -52,21 +53,16 @@ RUN --mount=type=cache,id=mockstagram-yarn,target=/usr/local/share/.cache/yarn \
     yarn install --frozen-lockfile --production --non-interactive --network-timeout 600000
 
 # ---------------------------------------------------------------------------------------------
-# runtime-base: production node_modules + the type-checked sources and built apps, owned by root and read-only
-# for the `node` user that runs them. Copying the sources from `build` (not from the context)
-# makes every image depend on the type check.
+# runtime-base: production node_modules + the built apps and one-shots and the migrations, owned by
+# root and read-only for the `node` user that runs them. Copying them from `build` (not from the
+# context) makes every image depend on the type check.
 FROM ${NODE_IMAGE} AS runtime-base
 ENV NODE_ENV=production \
     PATH=/app/node_modules/.bin:$PATH
 WORKDIR /app
 COPY --from=prod-deps /app ./
-COPY --from=build /app/tsconfig.json ./
 COPY --from=build /app/migrations ./migrations
-COPY --from=build /app/packages/shared/src ./packages/shared/src
-COPY --from=build /app/apps/mock-api/src ./apps/mock-api/src
-COPY --from=build /app/apps/scheduler/src ./apps/scheduler/src
-COPY --from=build /app/apps/fetcher/src ./apps/fetcher/src
-COPY --from=build /app/apps/result-handler/src ./apps/result-handler/src
+COPY --from=build /app/packages/shared/dist ./packages/shared/dist
 COPY --from=build /app/apps/mock-api/dist ./apps/mock-api/dist
 COPY --from=build /app/apps/scheduler/dist ./apps/scheduler/dist
 COPY --from=build /app/apps/fetcher/dist ./apps/fetcher/dist
@@ -75,10 +71,10 @@ USER node
 STOPSIGNAL SIGTERM
 
 # ---------------------------------------------------------------------------------------------
-# migrate: the root `migrate` script (`yarn migrate`), one-shot.
+# migrate: `yarn migrate` (packages/shared/src/migrate-cli.ts), bundled; one-shot.
 FROM runtime-base AS migrate
 WORKDIR /app
-CMD ["tsx", "packages/shared/src/migrate-cli.ts"]
+CMD ["node", "packages/shared/dist/migrate-cli.js"]
 
 # ---------------------------------------------------------------------------------------------
 # app (the default target): one app, chosen with --build-arg APP=<mock-api|scheduler|fetcher|

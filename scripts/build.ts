@@ -1,7 +1,9 @@
 /**
  * `yarn build`: each app's `src/main.ts` → `apps/<app>/dist/main.js`, one CommonJS file per app
  * made by esbuild, which is what the apps' `start` scripts and the image run
- * (`node --max-old-space-size=128 --max-semi-space-size=8 dist/main.js`).
+ * (`node --max-old-space-size=128 --max-semi-space-size=8 dist/main.js`); and the two one-shots
+ * the image runs besides them, bundled the same way (ONE_SHOTS), so the runtime image needs no
+ * TypeScript loader at all.
  *
  * Why: run from TypeScript through tsx, a service carries tsx's loader (a second V8 isolate on
  * its own thread) and compiles at start; the fetcher sat at ~150 MiB RSS idle that way and
@@ -13,8 +15,8 @@
  * strips types. `yarn dev` and the unit tests run the sources with tsx; the pipeline tests and
  * `yarn bench` build first and run the built files (jest's global setup, bench/cli.ts).
  *
- *   yarn build                 # all four apps
- *   yarn build fetcher         # some of them
+ *   yarn build                 # all four apps and the one-shots
+ *   yarn build fetcher         # some of them (apps or one-shots, by name)
  */
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
@@ -31,28 +33,60 @@ const dependenciesStayExternal: Plugin = {
   },
 };
 
+/**
+ * The one-shot commands the image runs (compose's `migrate` and `register` services), relative to
+ * the repository: `yarn migrate` and the scheduler's CLI. Each output sits at the same depth as its
+ * source, so paths the code resolves from __dirname (the migrations directory) stay right.
+ */
+export const ONE_SHOTS = {
+  migrate: { entry: 'packages/shared/src/migrate-cli.ts', outfile: 'packages/shared/dist/migrate-cli.js' },
+  register: { entry: 'apps/scheduler/src/cli.ts', outfile: 'apps/scheduler/dist/cli.js' },
+} as const;
+export type OneShot = keyof typeof ONE_SHOTS;
+
+async function bundle(entry: string, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [path.join(repoRoot, entry)],
+    outfile: path.join(repoRoot, outfile),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    sourcemap: 'linked',
+    logLevel: 'warning',
+    plugins: [dependenciesStayExternal],
+  });
+  console.log(`built ${outfile}`);
+}
+
 /** Builds `apps/<app>/dist/main.js` for each of `apps`. */
 export async function buildApps(apps: readonly string[] = APPS): Promise<void> {
   for (const app of apps) {
     if (!(APPS as readonly string[]).includes(app)) throw new Error(`unknown app "${app}"; expected one of ${APPS.join(', ')}`);
-    const outfile = path.join(repoRoot, 'apps', app, 'dist', 'main.js');
-    await build({
-      entryPoints: [path.join(repoRoot, 'apps', app, 'src', 'main.ts')],
-      outfile,
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      sourcemap: 'linked',
-      logLevel: 'warning',
-      plugins: [dependenciesStayExternal],
-    });
-    console.log(`built ${path.relative(repoRoot, outfile)}`);
+    await bundle(`apps/${app}/src/main.ts`, `apps/${app}/dist/main.js`);
   }
 }
 
+/** Builds each one-shot's bundle (default: both). */
+export async function buildOneShots(names: readonly OneShot[] = Object.keys(ONE_SHOTS) as OneShot[]): Promise<void> {
+  for (const name of names) await bundle(ONE_SHOTS[name].entry, ONE_SHOTS[name].outfile);
+}
+
+async function main(names: string[]): Promise<void> {
+  if (names.length === 0) {
+    await buildApps();
+    await buildOneShots();
+    return;
+  }
+  const known = [...APPS, ...Object.keys(ONE_SHOTS)];
+  const unknown = names.filter((n) => !known.includes(n));
+  if (unknown.length > 0) throw new Error(`unknown app or one-shot "${unknown[0]}"; expected some of ${known.join(', ')}`);
+  await buildApps(names.filter((n) => (APPS as readonly string[]).includes(n)));
+  await buildOneShots(names.filter((n): n is OneShot => n in ONE_SHOTS));
+}
+
 if (require.main === module) {
-  buildApps(process.argv.length > 2 ? process.argv.slice(2) : APPS).catch((err: unknown) => {
+  main(process.argv.slice(2)).catch((err: unknown) => {
     console.error(err instanceof Error ? err.message : err);
     process.exit(1);
   });
