@@ -2,19 +2,31 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { devstackSettings } from './settings';
+import { consumerLag, formatLag, formatMessage, formatTopics, listTopics, tailTopic } from './kafka-tools';
+import { downObservability, observabilityStatusLines, upObservability } from './observability';
 import { down, localEngines, status, up } from './stack';
 
 const usage = `usage: yarn devstack <command>
 
-  up [--fresh]   start Kafka (${'127.0.0.1:9092'}) and TimescaleDB (127.0.0.1:6432); returns when both answer.
+  up [--fresh] [--observability]
+                 start Kafka (${'127.0.0.1:9092'}) and TimescaleDB (127.0.0.1:6432); returns when both answer.
                  Already running → says so. --fresh wipes the data directory first.
                  Engines named by KAFKA_BROKERS / DATABASE_URL are external: nothing is started for them.
-  down           stop both engines cleanly
+                 --observability: also Jaeger (UI/API 16686, OTLP 4317/4318) and Prometheus (9090), built
+                 from source with Go on first use and cached.
+  down           stop every engine cleanly
   status         show what is running, where, and where the logs are
   psql [args]    open psql on the devstack's TimescaleDB (or DATABASE_URL)
+  topics         every topic with its partitions and the messages it holds
+  tail <topic> [--from-beginning] [--headers]
+                 print the topic's messages as they arrive (pretty JSON; x-dlq-* headers always,
+                 every header with --headers) until Ctrl-C; commits no offsets
+  lag [group]    each consumer group's lag, per topic and partition, with its total
+                 (topics, tail and lag use Kafka's own tools on the devstack's broker or KAFKA_BROKERS)
 
 Variables: DEVSTACK_DIR (data, default <repo>/.devstack), DEVSTACK_HOST, DEVSTACK_KAFKA_PORT,
-DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT.`;
+DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT, DEVSTACK_JAEGER_UI_PORT, DEVSTACK_JAEGER_QUERY_GRPC_PORT,
+DEVSTACK_JAEGER_OTLP_GRPC_PORT, DEVSTACK_JAEGER_OTLP_HTTP_PORT, DEVSTACK_JAEGER_HEALTH_PORT, DEVSTACK_PROMETHEUS_PORT.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -22,16 +34,20 @@ async function main(argv: string[]): Promise<number> {
   const log = (message: string) => console.log(message);
   switch (command) {
     case 'up': {
-      const unknown = rest.filter((a) => a !== '--fresh');
+      const unknown = rest.filter((a) => a !== '--fresh' && a !== '--observability');
       if (unknown.length > 0) throw new Error(`unknown option ${unknown[0]} for "up"\n\n${usage}`);
       const engines = localEngines();
       if (!engines.kafka) log(`kafka: KAFKA_BROKERS is set (${process.env.KAFKA_BROKERS}); not starting a local broker`);
       if (!engines.timescale) log(`timescaledb: DATABASE_URL is set; not starting a local database`);
+      // --fresh wipes the directory Jaeger and Prometheus keep their files in too.
+      if (rest.includes('--fresh')) await downObservability(s, log);
       await up(s, engines, log, { fresh: rest.includes('--fresh') });
+      if (rest.includes('--observability')) await upObservability(s, log);
       return 0;
     }
     case 'down':
       await down(s, log);
+      await downObservability(s, log);
       return 0;
     case 'status': {
       const st = status(s);
@@ -39,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
         log(`${name.padEnd(12)} ${x.running ? `running  pid ${x.pid}  ${where}` : 'stopped'}  log: ${logFile}`);
       line('kafka', st.kafka, s.kafkaBrokers, path.join(s.dir, 'kafka', 'logs', 'server.log'));
       line('timescaledb', st.timescale, s.databaseUrl, path.join(s.dir, 'timescaledb', 'server.log'));
+      for (const l of observabilityStatusLines(s)) log(l);
       return st.kafka.running && st.timescale.running ? 0 : 3;
     }
     case 'psql': {
@@ -49,6 +66,28 @@ async function main(argv: string[]): Promise<number> {
       }
       return result.status ?? 1;
     }
+    case 'topics': {
+      if (rest.length > 0) throw new Error(`"topics" takes no arguments\n\n${usage}`);
+      log(formatTopics(await listTopics(bootstrap(s), log)));
+      return 0;
+    }
+    case 'lag': {
+      if (rest.length > 1 || rest[0]?.startsWith('-')) throw new Error(`usage: yarn devstack lag [group]`);
+      log(formatLag(await consumerLag(bootstrap(s), log, rest[0])));
+      return 0;
+    }
+    case 'tail': {
+      const topic = rest.find((a) => !a.startsWith('-'));
+      const unknown = rest.filter((a) => a.startsWith('-') && a !== '--from-beginning' && a !== '--headers');
+      if (!topic || unknown.length > 0 || rest.filter((a) => !a.startsWith('-')).length > 1) {
+        throw new Error(`usage: yarn devstack tail <topic> [--from-beginning] [--headers]${unknown.length ? ` (unknown option ${unknown[0]})` : ''}`);
+      }
+      const tail = await tailTopic(bootstrap(s), topic, { fromBeginning: rest.includes('--from-beginning') }, (m) => log(formatMessage(m, { headers: rest.includes('--headers') })), log);
+      process.once('SIGINT', tail.stop);
+      process.once('SIGTERM', tail.stop);
+      await tail.done;
+      return 0;
+    }
     case undefined:
     case 'help':
     case '--help':
@@ -58,6 +97,11 @@ async function main(argv: string[]): Promise<number> {
     default:
       throw new Error(`unknown command "${command}"\n\n${usage}`);
   }
+}
+
+/** The broker the Kafka tools talk to: KAFKA_BROKERS when set, else the devstack's. */
+function bootstrap(s: ReturnType<typeof devstackSettings>): string {
+  return process.env.KAFKA_BROKERS || s.kafkaBrokers;
 }
 
 main(process.argv.slice(2)).then(

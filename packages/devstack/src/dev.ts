@@ -3,6 +3,8 @@ import path from 'node:path';
 import { concurrently } from 'concurrently';
 import { z } from 'zod';
 import { repoRoot } from './paths';
+import { downObservability, observabilityStatus, upObservability } from './observability';
+import { localTargets } from './scrape-targets';
 import { devstackSettings } from './settings';
 import { down, localEngines, status, up } from './stack';
 
@@ -10,7 +12,8 @@ import { down, localEngines, status, up } from './stack';
  * `yarn dev`: the whole pipeline on this machine, logs in one terminal prefixed by service.
  * Engines not named by KAFKA_BROKERS / DATABASE_URL come from the devstack; then migrations,
  * a default set of influencers, and the four services. Ctrl-C stops the services and, if this
- * command started them, the engines.
+ * command started them, the engines. `yarn dev --observability` also runs Jaeger and Prometheus
+ * (observability.ts) and has the services export their spans to that Jaeger.
  */
 const devEnv = z.object({
   /** How many influencers `yarn dev` registers (ids from 1000000 upwards). */
@@ -29,7 +32,10 @@ function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   });
 }
 
-async function main(): Promise<void> {
+async function main(argv: string[]): Promise<void> {
+  const unknown = argv.filter((a) => a !== '--observability');
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown[0]}; usage: yarn dev [--observability]`);
+  const observability = argv.includes('--observability');
   const parsed = devEnv.safeParse(process.env);
   if (!parsed.success) {
     throw new Error(`DEV_INFLUENCERS=${JSON.stringify(process.env.DEV_INFLUENCERS)}: expected a non-negative integer`);
@@ -51,6 +57,12 @@ async function main(): Promise<void> {
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? settings.kafkaBrokers,
     DATABASE_URL: process.env.DATABASE_URL ?? settings.databaseUrl,
   };
+  const observabilityStartedHere = observability && !observabilityStatus(settings).jaeger.running;
+  if (observability) {
+    await upObservability(settings, log, { targets: localTargets(settings.host, env) });
+    env.OTEL_EXPORTER_OTLP_ENDPOINT = process.env.OTEL_EXPORTER_OTLP_ENDPOINT || settings.otlpEndpoint;
+    log(`traces: ${settings.jaegerUrl} (query API ${settings.jaegerUrl}/api/traces), metrics and alerts: ${settings.prometheusUrl}`);
+  }
   await tsx([path.join('packages', 'shared', 'src', 'migrate-cli.ts')], env);
   if (count > 0) {
     await tsx([path.join('apps', 'scheduler', 'src', 'cli.ts'), 'register', `1000000-${1000000 + count - 1}`], env);
@@ -73,10 +85,11 @@ async function main(): Promise<void> {
     log('stopping the engines this command started');
     await down(settings, log);
   }
+  if (observabilityStartedHere) await downObservability(settings, log);
   if (failed) process.exitCode = 1;
 }
 
-main().catch((err: unknown) => {
+main(process.argv.slice(2)).catch((err: unknown) => {
   console.error(`dev: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });
