@@ -56,6 +56,8 @@ async function main(argv: string[]): Promise<void> {
     ...process.env,
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? settings.kafkaBrokers,
     DATABASE_URL: process.env.DATABASE_URL ?? settings.databaseUrl,
+    // the fetcher follows the mock API when MOCK_API_PORT moves it
+    ...(process.env.MOCK_API_PORT && !process.env.MOCK_API_URL ? { MOCK_API_URL: `http://127.0.0.1:${process.env.MOCK_API_PORT}` } : {}),
   };
   const observabilityStartedHere = observability && !observabilityStatus(settings).jaeger.running;
   if (observability) {
