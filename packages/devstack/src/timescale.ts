@@ -2,6 +2,7 @@ import { nativePaths, nativeStatus, startNative, stopNative } from './native-tim
 import { pglitePaths, pgliteStatus, startPglite, stopPglite } from './pglite-timescale';
 import { findPostgres, headersHint, SUPPORTED_MAJORS, type PostgresInstall } from './postgres-install';
 import { TIMESCALEDB_VERSION, type DevstackSettings } from './settings';
+import { installNativePrerequisites } from './system-packages';
 import { cachedBuild, ensureTimescaleBuild } from './timescaledb-build';
 
 /**
@@ -100,9 +101,9 @@ export async function startTimescale(
       throw new Error(`DEVSTACK_DB=${s.db}, but the devstack's ${running.engine} engine is running (pid ${running.pid}): stop it with "yarn devstack down" first`);
     }
   }
-  const choice = running.running && running.engine === 'pglite' && s.db === 'auto'
-    ? { engine: 'pglite' as const, why: 'it is already running' }
-    : chooseEngine(s);
+  const keepPglite = running.running && running.engine === 'pglite' && s.db === 'auto';
+  if (!keepPglite && !running.running && s.db !== 'pglite') installNativePrerequisites(log, s.pgConfig);
+  const choice = keepPglite ? { engine: 'pglite' as const, why: 'it is already running' } : chooseEngine(s);
   log(`timescaledb: ${choice.engine} engine, because ${choice.why}`);
   if (choice.engine === 'pglite') {
     const r = await startPglite({ dataDir: s.dir, host: s.host, port: s.pgPort, log });
