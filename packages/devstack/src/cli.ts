@@ -1,15 +1,18 @@
 #!/usr/bin/env -S npx tsx
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { devstackSettings } from './settings';
 import { consumerLag, formatLag, formatMessage, formatTopics, listTopics, tailTopic } from './kafka-tools';
 import { downObservability, observabilityStatusLines, upObservability } from './observability';
+import { devstackSettings, TIMESCALEDB_VERSION } from './settings';
 import { down, localEngines, status, up } from './stack';
 
 const usage = `usage: yarn devstack <command>
 
   up [--fresh] [--observability]
-                 start Kafka (${'127.0.0.1:9092'}) and TimescaleDB (127.0.0.1:6432); returns when both answer.
+                 start Kafka (${'127.0.0.1:9092'}) and TimescaleDB (127.0.0.1:6432); returns when both answer
+                 and TimescaleDB's job scheduler runs. TimescaleDB is the native engine (PostgreSQL 15–17
+                 + TimescaleDB ${TIMESCALEDB_VERSION}, built once from source) where a server and its headers
+                 are installed, else PGlite; DEVSTACK_DB=native|pglite chooses.
                  Already running → says so. --fresh wipes the data directory first.
                  Engines named by KAFKA_BROKERS / DATABASE_URL are external: nothing is started for them.
                  --observability: also Jaeger (UI/API 16686, OTLP 4317/4318) and Prometheus (9090), built
@@ -25,7 +28,8 @@ const usage = `usage: yarn devstack <command>
                  (topics, tail and lag use Kafka's own tools on the devstack's broker or KAFKA_BROKERS)
 
 Variables: DEVSTACK_DIR (data, default <repo>/.devstack), DEVSTACK_HOST, DEVSTACK_KAFKA_PORT,
-DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT, DEVSTACK_JAEGER_UI_PORT, DEVSTACK_JAEGER_QUERY_GRPC_PORT,
+DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT, DEVSTACK_DB, DEVSTACK_TIMESCALEDB_SOURCE,
+DEVSTACK_PG_CONFIG, DEVSTACK_CACHE_DIR, DEVSTACK_JAEGER_UI_PORT, DEVSTACK_JAEGER_QUERY_GRPC_PORT,
 DEVSTACK_JAEGER_OTLP_GRPC_PORT, DEVSTACK_JAEGER_OTLP_HTTP_PORT, DEVSTACK_JAEGER_HEALTH_PORT, DEVSTACK_PROMETHEUS_PORT.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -54,7 +58,8 @@ async function main(argv: string[]): Promise<number> {
       const line = (name: string, x: { running: boolean; pid?: number }, where: string, logFile: string) =>
         log(`${name.padEnd(12)} ${x.running ? `running  pid ${x.pid}  ${where}` : 'stopped'}  log: ${logFile}`);
       line('kafka', st.kafka, s.kafkaBrokers, path.join(s.dir, 'kafka', 'logs', 'server.log'));
-      line('timescaledb', st.timescale, s.databaseUrl, path.join(s.dir, 'timescaledb', 'server.log'));
+      const ts = st.timescale;
+      line('timescaledb', ts, ts.running ? `${s.databaseUrl}  ${ts.engine}: ${ts.versions}` : s.databaseUrl, ts.logFile);
       for (const l of observabilityStatusLines(s)) log(l);
       return st.kafka.running && st.timescale.running ? 0 : 3;
     }
