@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { consumerLag, formatLag, formatMessage, formatTopics, listTopics, tailTopic } from './kafka-tools';
 import { downObservability, observabilityStatusLines, upObservability } from './observability';
+import { currentAlerts, formatAlerts } from './prometheus';
 import { devstackSettings, TIMESCALEDB_VERSION } from './settings';
 import { down, localEngines, status, up } from './stack';
 
@@ -26,6 +27,7 @@ const usage = `usage: yarn devstack <command>
                  every header with --headers) until Ctrl-C; commits no offsets
   lag [group]    each consumer group's lag, per topic and partition, with its total
                  (topics, tail and lag use Kafka's own tools on the devstack's broker or KAFKA_BROKERS)
+  alerts         the alerts the devstack's Prometheus holds now, firing then pending (README: Alerts)
 
 Variables: DEVSTACK_DIR (data, default <repo>/.devstack), DEVSTACK_HOST, DEVSTACK_KAFKA_PORT,
 DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT, DEVSTACK_DB, DEVSTACK_TIMESCALEDB_SOURCE,
@@ -92,6 +94,13 @@ async function main(argv: string[]): Promise<number> {
       process.once('SIGTERM', tail.stop);
       await tail.done;
       return 0;
+    }
+    case 'alerts': {
+      if (rest.length > 0) throw new Error(`"alerts" takes no arguments\n\n${usage}`);
+      const alerts = await currentAlerts(s.prometheusUrl);
+      log(formatAlerts(alerts));
+      // like status: non-zero when something needs attention
+      return alerts.some((a) => a.state === 'firing') ? 3 : 0;
     }
     case undefined:
     case 'help':

@@ -136,3 +136,34 @@ export function prometheusStatus(dataDir: string): { running: boolean; pid?: num
   const pid = programPid(prometheusPaths(dataDir).pidFile, prometheusBinary());
   return pid === undefined ? { running: false } : { running: true, pid };
 }
+
+export interface AlertState {
+  name: string;
+  state: 'pending' | 'firing';
+  labels: Record<string, string>;
+  summary?: string;
+  activeAt: string;
+}
+
+/** The alerts Prometheus at url holds now (pending and firing), from its HTTP API. */
+export async function currentAlerts(url: string): Promise<AlertState[]> {
+  let res: Response;
+  try {
+    res = await fetch(`${url}/api/v1/alerts`, { signal: AbortSignal.timeout(5_000) });
+  } catch (err) {
+    throw new Error(`Prometheus at ${url} does not answer (${(err as Error).message}); start it with \`yarn devstack up --observability\``);
+  }
+  const body = (await res.json()) as {
+    data: { alerts: Array<{ labels: Record<string, string>; annotations: Record<string, string>; state: string; activeAt: string }> };
+  };
+  return body.data.alerts
+    .filter((a): a is typeof a & { state: AlertState['state'] } => a.state === 'pending' || a.state === 'firing')
+    .map(({ labels: { alertname, ...labels }, annotations, state, activeAt }) => ({ name: alertname!, state, labels, summary: annotations.summary, activeAt }))
+    .sort((a, b) => Number(b.state === 'firing') - Number(a.state === 'firing') || a.name.localeCompare(b.name));
+}
+
+/** One line per alert: state, name, since when, its summary; README.md "Alerts" says what to do. */
+export function formatAlerts(alerts: AlertState[]): string {
+  if (alerts.length === 0) return 'no alerts firing or pending';
+  return alerts.map((a) => `${a.state.toUpperCase().padEnd(8)} ${a.name}  since ${a.activeAt}  ${a.summary ?? JSON.stringify(a.labels)}`).join('\n');
+}

@@ -3,13 +3,15 @@
  * occupied port is named with its variable; no `go` says how to install it; a failed build shows
  * its log and leaves nothing half-built; a build in the cache is reused without Go. Each CLI run
  * uses its own empty DEVSTACK_DIR and points KAFKA_BROKERS / DATABASE_URL elsewhere, so nothing
- * of the suite's devstack is touched.
+ * of the suite's devstack is touched. `yarn devstack alerts` on a Prometheus whose targets are down.
  */
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { JAEGER, buildLog, ensureGoTool, toolDir, type GoTool } from '../src/go-build';
+import { SCRAPED_SERVICES } from '../src/scrape-targets';
+import { currentAlerts, startPrometheus, stopPrometheus } from '../src/prometheus';
 import { runCli } from './run-cli';
 
 const log = (message: string) => console.log(`[devstack] ${message}`);
@@ -96,3 +98,36 @@ test('a build in the cache is reused: no Go needed once Jaeger is built', async 
     process.env.PATH = saved;
   }
 }, 30 * 60_000);
+
+test('yarn devstack alerts lists what fires, with its summary, and exits 3 while something does', async () => {
+  // nothing listens on these: every service's target is down
+  const closed = await listen();
+  await closed.close();
+  const port = Number((await freePorts()).DEVSTACK_PROMETHEUS_PORT);
+  const dataDir = path.join(dir, 'prometheus-data');
+  const targets = Object.fromEntries(SCRAPED_SERVICES.map((svc) => [svc.job, [`127.0.0.1:${closed.port}`]]));
+  await startPrometheus({ dataDir, host: '127.0.0.1', port, log, targets });
+  try {
+    const env = { ...baseEnv, DEVSTACK_PROMETHEUS_PORT: String(port) };
+    const before = await runCli(['alerts'], env);
+    expect(before.code).toBe(0); // TargetDown waits a minute before it fires
+    const deadline = Date.now() + 150_000;
+    while (!(await currentAlerts(`http://127.0.0.1:${port}`)).some((a) => a.name === 'TargetDown' && a.state === 'firing') && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+    const r = await runCli(['alerts'], env);
+    expect(r.code).toBe(3);
+    for (const svc of SCRAPED_SERVICES) {
+      expect(r.stdout).toMatch(new RegExp(`^FIRING +TargetDown .* ${svc.job} at 127\\.0\\.0\\.1:${closed.port} cannot be scraped$`, 'm'));
+    }
+    expect(r.stdout).not.toMatch(/TargetDown .* prometheus at/);
+  } finally {
+    await stopPrometheus(dataDir);
+  }
+}, 300_000);
+
+test('yarn devstack alerts with no Prometheus says how to start it', async () => {
+  const r = await runCli(['alerts'], { ...baseEnv, ...(await freePorts()) });
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain('start it with `yarn devstack up --observability`');
+});
