@@ -21,7 +21,7 @@ import { Consumer as PlatformaticConsumer, MessagesStreamModes, ProduceAcks, Pro
 import { createProducer, produceMany } from '@mockstagram/shared';
 import type { Message } from 'kafkajs';
 import { createTopics, kafkaBrokers, testKafka, uniqueName } from '../test/support/engines';
-import { benchKafka, consumerPerformance, kafkaClasspath, producerPerformance, topicEnd } from './lib/kafka';
+import { benchKafka, consumerPerformance, kafkaClasspath, kafkajsConsumeRate, producerPerformance, topicEnd } from './lib/kafka';
 import type { Report } from './lib/report';
 
 export interface ClientOptions {
@@ -82,29 +82,7 @@ const kafkajsClient = (version: string): Client => ({
       await producer.disconnect();
     }
   },
-  async consume(topic, count) {
-    const consumer = benchKafka('bench-clients-kafkajs').consumer({ groupId: uniqueName('bench-clients') });
-    await consumer.connect();
-    try {
-      await consumer.subscribe({ topic, fromBeginning: true });
-      let seen = 0;
-      let first = 0;
-      let done!: () => void;
-      const finished = new Promise<void>((r) => (done = r));
-      await consumer.run({
-        partitionsConsumedConcurrently: 12,
-        eachBatch: async ({ batch }) => {
-          if (first === 0) first = performance.now();
-          seen += batch.messages.length;
-          if (seen >= count) done();
-        },
-      });
-      await withTimeout(finished, () => `kafkajs consumed ${seen} of ${count}`);
-      return count / ((performance.now() - first) / 1000);
-    } finally {
-      await consumer.disconnect();
-    }
-  },
+  consume: kafkajsConsumeRate,
 });
 
 function platformaticClient(version: string): Client {

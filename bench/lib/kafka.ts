@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, type FetchResult } from '@mockstagram/shared';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import { resolveKafkaClasspath } from '../../packages/devstack/src/kafka';
-import { kafkaBrokers } from '../../test/support/engines';
+import { kafkaBrokers, uniqueName } from '../../test/support/engines';
 import { run, shellLine } from './proc';
 
 export const benchLogger = createLogger('bench', (process.env.LOG_LEVEL as 'info' | undefined) ?? 'error');
@@ -149,4 +149,36 @@ export async function committedCovers(admin: Admin, groupId: string, topic: stri
   const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   for (const [partition, end] of ends) if ((committed.get(partition) ?? -1) < end) return false;
   return true;
+}
+
+/**
+ * A kafkajs consumer (eachBatch, all 12 partitions concurrently, no work per message) reading
+ * `count` messages of `topic` from the start with a fresh group; messages/s from the first batch
+ * to the last message.
+ */
+export async function kafkajsConsumeRate(topic: string, count: number): Promise<number> {
+  const consumer = benchKafka('bench-consumer').consumer({ groupId: uniqueName('bench-consumer') });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let seen = 0;
+    let first = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    await consumer.run({
+      partitionsConsumedConcurrently: 12,
+      eachBatch: async ({ batch }) => {
+        if (first === 0) first = performance.now();
+        seen += batch.messages.length;
+        if (seen >= count) done();
+      },
+    });
+    const timeout = setTimeout(() => done(), 10 * 60_000);
+    await finished;
+    clearTimeout(timeout);
+    if (seen < count) throw new Error(`consumed ${seen} of ${count} messages in 10 minutes`);
+    return count / ((performance.now() - first) / 1000);
+  } finally {
+    await consumer.disconnect();
+  }
 }
