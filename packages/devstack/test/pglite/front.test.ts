@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { Client } from 'pg';
-import { freshSchema, type TestSchema } from '../../../../test/support/engines';
+import { databaseUrl, freshSchema, type TestSchema } from '../../../../test/support/engines';
 
 /**
  * What only the PGlite wire front does (pg-front.ts): one connection owns the single PGlite
@@ -66,8 +66,9 @@ describe('the PGlite wire front', () => {
   test('COPY FROM STDIN that is not alone in its query is refused clearly (0A000) and psql carries on', () => {
     const refused = spawnSync(
       'psql',
-      ['-X', '-q', '-A', '-t', '-d', db.url, '-v', 'ON_ERROR_STOP=0', '-c', 'SELECT 1; COPY ledger FROM STDIN', '-c', 'SELECT 7'],
-      { input: '', encoding: 'utf8', timeout: 60_000 },
+      ['-X', '-q', '-A', '-t', '-d', databaseUrl(), '-v', 'ON_ERROR_STOP=0', '-c', 'SELECT 1; COPY ledger FROM STDIN', '-c', 'SELECT 7'],
+      // libpq reads the schema from PGOPTIONS (it does not decode the URL's `+` as a space).
+      { input: '', encoding: 'utf8', timeout: 60_000, env: { ...process.env, PGOPTIONS: `-c search_path=${db.schema},public` } },
     );
     expect(refused.stderr).toMatch(/COPY FROM STDIN is supported by the devstack front only as the only statement/);
     expect(refused.stdout).toContain('7');
