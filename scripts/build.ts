@@ -51,7 +51,7 @@ async function bundle(entry: string, outfile: string): Promise<void> {
     bundle: true,
     platform: 'node',
     format: 'cjs',
-    target: 'node20',
+    target: 'node24',
     sourcemap: 'linked',
     logLevel: 'warning',
     plugins: [dependenciesStayExternal],

@@ -201,7 +201,9 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], options: E
     }
 
     for (;;) {
-      const pending = await checkTopics(admin, topics, logger);
+      // Right after a create, the broker may not know a new topic's partitions yet
+      // (UNKNOWN_TOPIC_OR_PARTITION): not ready yet, asked again.
+      const pending = await checkTopics(admin, topics, logger).catch((err: unknown) => [`metadata: ${err instanceof Error ? err.message : String(err)}`]);
       if (pending.length === 0) return;
       if (Date.now() > deadline) {
         throw new Error(`kafka topics not ready after ${timeoutMs} ms: ${pending.join('; ')}`);
