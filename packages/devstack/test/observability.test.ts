@@ -112,7 +112,10 @@ test('yarn devstack alerts lists what fires, with its summary, and exits 3 while
     const before = await runCli(['alerts'], env);
     expect(before.code).toBe(0); // TargetDown waits a minute before it fires
     const deadline = Date.now() + 150_000;
-    while (!(await currentAlerts(`http://127.0.0.1:${port}`)).some((a) => a.name === 'TargetDown' && a.state === 'firing') && Date.now() < deadline) {
+    // each target's alert fires a minute after its own first failed scrape: wait for all of them
+    const allFiring = async () =>
+      (await currentAlerts(`http://127.0.0.1:${port}`)).filter((a) => a.name === 'TargetDown' && a.state === 'firing').length === SCRAPED_SERVICES.length;
+    while (!(await allFiring()) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2_000));
     }
     const r = await runCli(['alerts'], env);
