@@ -156,7 +156,7 @@ describe('migrations on a real TimescaleDB', () => {
     try {
       await expect(migrate({ pool: p, directory: bad })).rejects.toThrow(/^100_broken\.sql: .*no_such_function/);
       const { rows } = await p.query(`SELECT to_regclass('half_done') AS t, (SELECT max(version) FROM schema_migrations) AS v`);
-      expect(rows).toEqual([{ t: null, v: 6 }]);
+      expect(rows).toEqual([{ t: null, v: Math.max(...readMigrations().map((m) => m.version)) }]); // the repo's last file, not 100
 
       expect(await migrate({ pool: p, directory: good })).toEqual({ schema: s.schema, applied: ['100_with_data.sql'], skipped: all });
       const views = await p.query(
