@@ -18,7 +18,8 @@ export interface SeriesPoint {
  * - `1m`: time_bucket on the raw samples (the pipeline polls once a minute, so a bucket holds
  *   about one sample; a 1-minute continuous aggregate would write as many rows again);
  * - `1h` / `1d`: the continuous aggregates follower_counts_hourly / follower_counts_daily.
- * A bucket's value is its last sample.
+ * A bucket's value is its last sample; the buckets are those that overlap [from, to) (the first
+ * may start before `from`).
  */
 export async function getSeries(db: Queryable, id: number, resolution: Resolution, from: Date, to: Date): Promise<SeriesPoint[]> {
   const { rows } = await db.query<SeriesPoint>({ text: SERIES_SQL[resolution], values: [id, from, to] });
@@ -45,12 +46,12 @@ const SERIES_SQL: Record<Resolution, string> = {
     SELECT bucket AS t, follower_count_last AS followers, following_count_last AS following,
            ${RATIO('follower_count_last', 'following_count_last')}
       FROM follower_counts_hourly
-     WHERE influencer_id = $1::bigint AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
+     WHERE influencer_id = $1::bigint AND bucket >= time_bucket(INTERVAL '1 hour', $2::timestamptz) AND bucket < $3::timestamptz
      ORDER BY bucket`,
   '1d': `
     SELECT bucket AS t, follower_count_last AS followers, following_count_last AS following,
            ${RATIO('follower_count_last', 'following_count_last')}
       FROM follower_counts_daily
-     WHERE influencer_id = $1::bigint AND bucket >= $2::timestamptz AND bucket < $3::timestamptz
+     WHERE influencer_id = $1::bigint AND bucket >= time_bucket(INTERVAL '1 day', $2::timestamptz) AND bucket < $3::timestamptz
      ORDER BY bucket`,
 };
