@@ -9,7 +9,7 @@ import { down, localEngines, status, up } from './stack';
 /**
  * `yarn dev`: the whole pipeline on this machine, logs in one terminal prefixed by service.
  * Engines not named by KAFKA_BROKERS / DATABASE_URL come from the devstack; then migrations,
- * a default set of influencers, and the four services. Ctrl-C stops the services and, if this
+ * a default set of influencers, and the services (the api's page at http://127.0.0.1:8084/). Ctrl-C stops the services and, if this
  * command started them, the engines.
  */
 const devEnv = z.object({
@@ -17,7 +17,7 @@ const devEnv = z.object({
   DEV_INFLUENCERS: z.coerce.number().int().min(0).default(10_000),
 });
 
-const services = ['mock-api', 'scheduler', 'fetcher', 'result-handler'] as const;
+const services = ['mock-api', 'scheduler', 'fetcher', 'result-handler', 'api'] as const;
 
 function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
