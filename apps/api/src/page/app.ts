@@ -82,7 +82,8 @@ function layout(): void {
   });
   (document.getElementById('by') as HTMLSelectElement).addEventListener('change', (e) => {
     state.by = (e.target as HTMLSelectElement).value as 'followers' | 'growth';
-    state.leaderCursor = [];
+    state.leaderCursor.length = 0;
+    (document.getElementById('leader-prev') as HTMLButtonElement).disabled = true;
     void leaderboard();
   });
   pager('leader-prev', 'leader-next', state.leaderCursor, leaderboard);
@@ -91,14 +92,18 @@ function layout(): void {
 
 /** prev / next buttons over a stack of cursors (the top one is the current page's). */
 function pager(prevId: string, nextId: string, stack: string[], load: (cursor?: string) => Promise<void>): void {
-  document.getElementById(prevId)!.addEventListener('click', () => {
+  const prev = document.getElementById(prevId) as HTMLButtonElement;
+  prev.disabled = true;
+  prev.addEventListener('click', () => {
     stack.pop();
+    prev.disabled = stack.length === 0;
     void load(stack.at(-1));
   });
   document.getElementById(nextId)!.addEventListener('click', (e) => {
     const next = (e.target as HTMLButtonElement).dataset.cursor;
     if (!next) return;
     stack.push(next);
+    prev.disabled = false;
     void load(next);
   });
 }
@@ -164,7 +169,7 @@ async function influencer(): Promise<void> {
           {},
           { label: 'followers', stroke: '#3b6fd8', width: 2, scale: 'followers', value: (_u, v) => fmt(v) },
           { label: 'following', stroke: '#d8873b', width: 1.5, scale: 'following', value: (_u, v) => fmt(v) },
-          { label: 'ratio', stroke: '#3ba55d', width: 1.5, scale: 'ratio', value: (_u, v) => fmt(v, 2) },
+          { label: 'ratio', stroke: '#3ba55d', width: 1.5, dash: [6, 4], scale: 'ratio', value: (_u, v) => fmt(v, 2) },
         ],
         axes: [{}, { scale: 'followers', label: 'followers' }, { scale: 'following', side: 1, label: 'following', grid: { show: false } }, { scale: 'ratio', side: 1, label: 'ratio', grid: { show: false } }],
       },
