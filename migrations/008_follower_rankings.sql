@@ -14,6 +14,8 @@
 -- would double the refresh's cost, and after a crash the next refresh (within one interval)
 -- rebuilds it. Each refresh builds a new table and swaps it in by name in one transaction, so
 -- readers see the old or the new snapshot, never a half-written one, and no dead rows pile up.
+-- When nothing changed since the last refresh (same row count and newest updated_at in
+-- influencer_latest and suspicious_influencers), only computed_at moves: no rebuild, no DDL.
 
 CREATE UNLOGGED TABLE follower_rankings (
   influencer_id   bigint      NOT NULL,
@@ -34,7 +36,8 @@ CREATE TABLE follower_stats (
   tracked           bigint NOT NULL,   -- influencers with a sample (influencer_latest)
   ranked            bigint NOT NULL,   -- of those, not suspicious
   suspicious        bigint NOT NULL,   -- flagged now
-  average_followers double precision   -- mean follower_count of the ranked; NULL when none
+  average_followers double precision,  -- mean follower_count of the ranked; NULL when none
+  source_version    text                -- what the snapshot was built from (see refresh_rankings)
 );
 
 CREATE FUNCTION refresh_rankings() RETURNS follower_stats
@@ -44,8 +47,19 @@ AS $$
 DECLARE
   started timestamptz := clock_timestamp();
   result  follower_stats;
+  version text;
 BEGIN
   PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.refresh_rankings'));
+  SELECT concat_ws('/', l.n, l.newest, s.n, s.newest) INTO version
+    FROM (SELECT count(*) AS n, max(updated_at) AS newest FROM influencer_latest) l,
+         (SELECT count(*) AS n, max(updated_at) AS newest FROM suspicious_influencers) s;
+  UPDATE follower_stats SET computed_at = started, duration_ms = extract(epoch FROM clock_timestamp() - started) * 1000
+   WHERE source_version = version
+  RETURNING * INTO result;
+  IF FOUND THEN
+    RETURN result;
+  END IF;
+
   DROP TABLE IF EXISTS follower_rankings_next;
   CREATE UNLOGGED TABLE follower_rankings_next AS
   SELECT l.influencer_id,
@@ -65,14 +79,15 @@ BEGIN
   ALTER INDEX follower_rankings_next_pkey RENAME TO follower_rankings_pkey;
   ALTER INDEX follower_rankings_next_rank_idx RENAME TO follower_rankings_rank_idx;
 
-  INSERT INTO follower_stats AS fs (singleton, computed_at, duration_ms, tracked, ranked, suspicious, average_followers)
+  INSERT INTO follower_stats AS fs (singleton, computed_at, duration_ms, tracked, ranked, suspicious, average_followers, source_version)
   SELECT true, started, extract(epoch FROM clock_timestamp() - started) * 1000,
          (SELECT count(*) FROM influencer_latest),
-         r.ranked, (SELECT count(*) FROM suspicious_influencers), r.average
+         r.ranked, (SELECT count(*) FROM suspicious_influencers), r.average, version
     FROM (SELECT count(*) AS ranked, avg(follower_count)::double precision AS average FROM follower_rankings) r
   ON CONFLICT (singleton) DO UPDATE
      SET computed_at = EXCLUDED.computed_at, duration_ms = EXCLUDED.duration_ms, tracked = EXCLUDED.tracked,
-         ranked = EXCLUDED.ranked, suspicious = EXCLUDED.suspicious, average_followers = EXCLUDED.average_followers
+         ranked = EXCLUDED.ranked, suspicious = EXCLUDED.suspicious, average_followers = EXCLUDED.average_followers,
+         source_version = EXCLUDED.source_version
   RETURNING * INTO result;
   RETURN result;
 END

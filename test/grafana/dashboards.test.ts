@@ -359,6 +359,9 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
     now = Date.now();
     generateSamples();
     await store();
+    // The daily suspicious detection and the rank snapshot, as their TimescaleDB jobs would run them.
+    await db.pool.query('SELECT detect_suspicious()');
+    await db.pool.query('SELECT refresh_rankings()');
 
     // A 1 h window around an hour in which a suspicious influencer's count jumped (by the rule above).
     const day: Range = { name: '', from: new Date(now - DAY + 2 * HOUR), to: new Date(now - 2 * HOUR), resolution: 'hourly' };

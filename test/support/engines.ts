@@ -71,8 +71,22 @@ export async function freshSchema(prefix = 'test'): Promise<TestSchema> {
     drop: async () => {
       await pool.end();
       const p = new Pool({ connectionString: databaseUrl(), max: 1 });
-      await p.query(`DROP SCHEMA "${schema}" CASCADE`);
-      await p.end();
+      try {
+        // A TimescaleDB job of the schema (the rank refresh rebuilds a table) may change the
+        // catalog at the same moment: PostgreSQL then refuses the drop; it succeeds once retried.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await p.query(`DROP SCHEMA "${schema}" CASCADE`);
+            break;
+          } catch (err) {
+            const concurrent = /concurrently (deleted|updated)|deadlock detected/.test((err as Error).message);
+            if (!concurrent || attempt >= 5) throw err;
+            await new Promise((r) => setTimeout(r, 200 * attempt));
+          }
+        }
+      } finally {
+        await p.end();
+      }
     },
   };
 }
