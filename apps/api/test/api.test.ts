@@ -23,6 +23,19 @@ let contract: ContractChecker;
 let end: number;
 let suspicious: Set<number>;
 
+/** Every item of a paged list, following nextCursor from the first page. */
+async function allPages(path: string): Promise<any[]> {
+  const items: any[] = [];
+  let cursor: string | null = null;
+  do {
+    const answer: Answer = await get(`${path}${cursor ? `&cursor=${cursor}` : ''}`);
+    expect(answer.status).toBe(200);
+    items.push(...answer.body.items);
+    cursor = answer.body.nextCursor;
+  } while (cursor);
+  return items;
+}
+
 async function get(path: string): Promise<Answer> {
   const answer = await getJson(env.base, path);
   contract.check(path, answer);
@@ -155,14 +168,7 @@ describe('GET /api/v1/stats', () => {
 
 describe('GET /api/v1/rankings', () => {
   it('by followers: every ranked influencer once over the pages, rank 1..n, ties to the smaller id, no suspicious', async () => {
-    const items: any[] = [];
-    let cursor: string | null = null;
-    do {
-      const answer: Answer = await get(`/api/v1/rankings?limit=7${cursor ? `&cursor=${cursor}` : ''}`);
-      expect(answer.status).toBe(200);
-      items.push(...answer.body.items);
-      cursor = answer.body.nextCursor;
-    } while (cursor);
+    const items = await allPages('/api/v1/rankings?limit=7');
     expect(items.length).toBe(IDS.length + 3 - suspicious.size);
     expect(items.map((i) => i.rank)).toEqual(items.map((_, k) => k + 1));
     for (let k = 1; k < items.length; k++) {
@@ -175,13 +181,7 @@ describe('GET /api/v1/rankings', () => {
   });
 
   it('by growth: highest first over the window, no suspicious, stable pages', async () => {
-    const items: any[] = [];
-    let cursor: string | null = null;
-    do {
-      const answer: Answer = await get(`/api/v1/rankings?by=growth&window=24h&limit=40${cursor ? `&cursor=${cursor}` : ''}`);
-      items.push(...answer.body.items);
-      cursor = answer.body.nextCursor;
-    } while (cursor);
+    const items = await allPages('/api/v1/rankings?by=growth&window=24h&limit=40');
     expect(items.length).toBeGreaterThan(100);
     expect(new Set(items.map((i) => i.id)).size).toBe(items.length);
     expect(items.map((i) => i.position)).toEqual(items.map((_, k) => k + 1));
@@ -202,13 +202,7 @@ describe('GET /api/v1/rankings', () => {
 
 describe('GET /api/v1/suspicious', () => {
   it('lists every flagged influencer once, most suspicious first', async () => {
-    const items: any[] = [];
-    let cursor: string | null = null;
-    do {
-      const answer: Answer = await get(`/api/v1/suspicious?limit=4${cursor ? `&cursor=${cursor}` : ''}`);
-      items.push(...answer.body.items);
-      cursor = answer.body.nextCursor;
-    } while (cursor);
+    const items = await allPages('/api/v1/suspicious?limit=4');
     expect(new Set(items.map((i) => i.id))).toEqual(suspicious);
     expect(items).toHaveLength(suspicious.size);
     for (let k = 1; k < items.length; k++) expect(items[k - 1].score).toBeGreaterThanOrEqual(items[k].score);

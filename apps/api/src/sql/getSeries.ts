@@ -42,16 +42,16 @@ const SERIES_SQL: Record<Resolution, string> = {
              WHERE influencer_id = $1::bigint AND observed_at >= $2::timestamptz AND observed_at < $3::timestamptz
              GROUP BY 1) b
      ORDER BY t`,
-  '1h': `
-    SELECT bucket AS t, follower_count_last AS followers, following_count_last AS following,
-           ${RATIO('follower_count_last', 'following_count_last')}
-      FROM follower_counts_hourly
-     WHERE influencer_id = $1::bigint AND bucket >= time_bucket(INTERVAL '1 hour', $2::timestamptz) AND bucket < $3::timestamptz
-     ORDER BY bucket`,
-  '1d': `
-    SELECT bucket AS t, follower_count_last AS followers, following_count_last AS following,
-           ${RATIO('follower_count_last', 'following_count_last')}
-      FROM follower_counts_daily
-     WHERE influencer_id = $1::bigint AND bucket >= time_bucket(INTERVAL '1 day', $2::timestamptz) AND bucket < $3::timestamptz
-     ORDER BY bucket`,
+  '1h': aggregateSql('follower_counts_hourly', '1 hour'),
+  '1d': aggregateSql('follower_counts_daily', '1 day'),
 };
+
+/** A continuous aggregate's last counts per bucket, for the buckets overlapping [from, to). */
+function aggregateSql(view: string, bucket: string): string {
+  return `
+    SELECT bucket AS t, follower_count_last AS followers, following_count_last AS following,
+           ${RATIO('follower_count_last', 'following_count_last')}
+      FROM ${view}
+     WHERE influencer_id = $1::bigint AND bucket >= time_bucket(INTERVAL '${bucket}', $2::timestamptz) AND bucket < $3::timestamptz
+     ORDER BY bucket`;
+}
