@@ -5,8 +5,11 @@ module.exports = {
   testEnvironment: 'node',
   transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
   testMatch: ['<rootDir>/{apps,packages}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
+  // test/pglite: the PGlite wire front itself, run on that engine only (`yarn test:pglite`);
+  // test/native: what only a real server can do (sessions that lock apart, background jobs).
+  testPathIgnorePatterns: ['/node_modules/', process.env.DEVSTACK_DB === 'pglite' ? '/test/native/' : '/test/pglite/'],
   globalSetup: '<rootDir>/test/global-setup.ts',
-  // Integration tests share one Kafka broker and one single-threaded database on a 2-core machine.
+  // Integration tests share one Kafka broker and one database on a 2-core machine.
   maxWorkers: 1,
   testTimeout: 120_000,
 };

@@ -6,14 +6,15 @@
  * - db:    rows/s of the result-handler's per-batch write (writeNewResults, imported: ONE statement
  *          that inserts into `follower_counts` and upserts `influencer_latest`) and of COPY FROM
  *          STDIN into `follower_counts` alone, one client, --batch-row pre-built batches: into the
- *          migrated tables (`follower_counts` a hypertable) and into plain copies of them through
- *          the devstack's wire front (PGlite + TimescaleDB in WebAssembly), and into the plain
- *          tables on native PostgreSQL.
+ *          migrated tables (`follower_counts` a hypertable) and into plain copies of them on the
+ *          devstack's database (native TimescaleDB, or PGlite behind the wire front), and into the
+ *          plain tables on a throwaway native PostgreSQL cluster without TimescaleDB.
  * - kafka: the broker's ProducerPerformance (acks=all, unthrottled) and ConsumerPerformance,
  *          --record-size-byte records, into / from a fresh 12-partition topic.
  */
 import { createPool, migrate, type Pool, type PoolClient } from '@mockstagram/shared';
-import { createTopics, databaseUrl, freshSchema } from '../test/support/engines';
+import { createTopics, databaseUrl, freshSchema, hoursAgo } from '../test/support/engines';
+import { databasePid, engineOf } from './lib/sink';
 import { copyRate, makeBatches, plainTablesDdl, TRUNCATE_SQL, writeRate, type Batch } from './lib/db';
 import { consumerPerformance, kafkaClasspath, producerPerformance } from './lib/kafka';
 import { startMockApi, WRK_INSTALL, wrk } from './lib/mock-api';
@@ -35,7 +36,7 @@ export interface CeilingOptions {
 export async function ceilings(o: CeilingOptions, report: Report): Promise<void> {
   const want = (part: string) => o.only.size === 0 || o.only.has(part);
   if (want('api')) await apiCeiling(o, report).catch((err) => report.fail('api ceiling', err));
-  if (want('db')) await dbCeilings(o, report).catch((err) => report.fail('db ceilings (front)', err));
+  if (want('db')) await dbCeilings(o, report).catch((err) => report.fail('db ceilings (devstack database)', err));
   if (want('native')) await nativeCeilings(o, report).catch((err) => report.fail('db ceilings (native PostgreSQL)', err));
   if (want('kafka')) await kafkaCeilings(o, report).catch((err) => report.fail('kafka ceilings', err));
 }
@@ -63,11 +64,12 @@ async function apiCeiling(o: CeilingOptions, report: Report): Promise<void> {
 async function perRun(o: CeilingOptions, reset: () => Promise<unknown>, measure: (batches: Batch[]) => Promise<number>): Promise<number[]> {
   // Warm-up: two batches, not reported.
   await reset();
-  await measure(makeBatches(2 * o.batch, o.batch, Date.UTC(2024, 0, 1)));
+  await measure(makeBatches(2 * o.batch, o.batch, hoursAgo(2)));
   const runs: number[] = [];
   for (let i = 0; i < o.runs; i++) {
     await reset();
-    const batches = makeBatches(o.dbRows, o.batch, Date.UTC(2024, 0, 2 + i));
+    // Recent samples: a real server's retention policy would drop old ones in the background.
+    const batches = makeBatches(o.dbRows, o.batch, hoursAgo(6 * (i + 1)));
     runs.push(await measure(batches));
   }
   await reset();
@@ -84,7 +86,9 @@ async function withClient<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Pro
 }
 
 async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
-  console.log(`db: devstack front ${databaseUrl().replace(/:[^:@/]*@/, ':***@')}, ${o.dbRows} rows per run in ${o.batch}-row batches`);
+  const pid = databasePid();
+  const engine = pid ? engineOf(pid) : 'external';
+  console.log(`db: ${engine} TimescaleDB ${databaseUrl().replace(/:[^:@/]*@/, ':***@')}, ${o.dbRows} rows per run in ${o.batch}-row batches`);
   const hyper = await freshSchema('bench_ceil_hyper');
   const plain = await freshSchema('bench_ceil_plain');
   const hyperPool = createPool({ connectionString: hyper.url, max: 2 }); // one measuring client + one for TRUNCATE
@@ -97,7 +101,7 @@ async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
     );
     report.versions.postgres = v.rows[0]!.version;
     report.versions.timescaledb = v.rows[0]!.ts ?? undefined;
-    report.command(`database (front): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable + 004 (plain)`);
+    report.command(`database (${engine} TimescaleDB): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable + 004 (plain)`);
     report.command(
       'insert: writeNewResults() from apps/result-handler/src/sql/writeResults.ts (follower_counts insert + influencer_latest upsert, one statement; what storeResults runs per batch when no sample is stored yet), one per batch, parameters pre-built (resultParameters), autocommit; rows = N/2 influencers × 2 samples (the second half updates influencer_latest)',
     );
@@ -106,15 +110,15 @@ async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
     const truncate = (pool: Pool) => () => pool.query(TRUNCATE_SQL);
     await withClient(hyperPool, async (c) => {
       const runs = await perRun(o, truncate(hyperPool), (b) => writeRate(c, b));
-      report.add({ key: 'db.insert.front.hypertable', label: 'result-handler write statement (follower_counts + influencer_latest) → hypertable, wire front', unit: 'rows/s', runs });
+      report.add({ key: 'db.insert.devstack.hypertable', label: `result-handler write statement (follower_counts + influencer_latest) → hypertable, ${engine} TimescaleDB`, unit: 'rows/s', runs });
     });
     await withClient(hyperPool, async (c) => {
       const runs = await perRun(o, truncate(hyperPool), (b) => copyRate(c, 'follower_counts', b));
-      report.add({ key: 'db.copy.front.hypertable', label: 'COPY FROM STDIN → hypertable, wire front', unit: 'rows/s', runs });
+      report.add({ key: 'db.copy.devstack.hypertable', label: `COPY FROM STDIN → hypertable, ${engine} TimescaleDB`, unit: 'rows/s', runs });
     });
     await withClient(plainPool, async (c) => {
       const runs = await perRun(o, truncate(plainPool), (b) => writeRate(c, b));
-      report.add({ key: 'db.insert.front.plain', label: 'result-handler write statement → plain tables, wire front', unit: 'rows/s', runs });
+      report.add({ key: 'db.insert.devstack.plain', label: `result-handler write statement → plain tables, ${engine} TimescaleDB`, unit: 'rows/s', runs });
     });
   } finally {
     await hyperPool.end();

@@ -13,7 +13,7 @@
  *   partitions, of fetcher and result-handler), scraped every few seconds: max and last;
  * - lost: jobs whose slot is older than end − 2 × interval with no row; duplicated: rows sharing a
  *   job_id, and jobs emitted twice for one (influencer, slot);
- * - peak RSS (VmHWM) and CPU seconds (utime + stime) of each service's node process, and CPU seconds of the engines (devstack database front, Kafka broker).
+ * - peak RSS (VmHWM) and CPU seconds (utime + stime) of each service's node process, and CPU seconds of the engines (the database server with all its backends, the Kafka broker).
  */
 import os from 'node:os';
 import { InfluencerRegistry } from '@mockstagram/scheduler';
@@ -23,6 +23,7 @@ import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } 
 import { metricSum, pipelineEnvironments, ServiceProcess, startCommand, type ServiceName } from '../test/support/services';
 import { benchKafka, benchLogger } from './lib/kafka';
 import { percentile, ProcWatch, pgrepBusiest, type ProcFigures } from './lib/procstats';
+import { databasePid, engineOf } from './lib/sink';
 import { sleep } from './lib/proc';
 import { fmt, type Report } from './lib/report';
 
@@ -97,8 +98,8 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
       report.command(`${Object.entries(envs[n]).map(([k, v]) => `${k}=${v || "''"}`).join(' ')} (cd apps/${n} && ${startCommand(n).join(' ')})   (its start script, after yarn build)`);
       watch.add(n, services.get(n)!.child.pid!, true);
     }
-    const pg = pgrepBusiest('pg-server.ts');
-    if (pg) watch.add('engine: database front (PGlite)', pg, false);
+    const pg = databasePid();
+    if (pg) watch.add(`engine: database server (${engineOf(pg)}, all its processes)`, pg, false, { tree: true });
     const broker = pgrepBusiest('kafka.Kafka');
     if (broker) watch.add('engine: Kafka broker', broker, false);
 

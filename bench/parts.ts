@@ -12,7 +12,7 @@
  * - consumer: kafkajs consumer (eachBatch, all 12 partitions concurrently, no work per message)
  *             over the producer's topic, a fresh group per run. Ceiling: ConsumerPerformance.
  * - sink:     the ResultHandler draining a pre-filled results topic (--messages, default 2,000,000)
- *             into the hypertable (bench/lib/sink.ts). Ceiling: the result-handler's write statement (db.insert.front.hypertable).
+ *             into the hypertable (bench/lib/sink.ts). Ceiling: the result-handler's write statement (db.insert.devstack.hypertable).
  */
 import { randomUUID } from 'node:crypto';
 import { createProducer, encodeFetchJob, produceMany, type FetchJob } from '@mockstagram/shared';

@@ -85,8 +85,8 @@ export function addSinkMeasurements(report: Report, name: string, r: SinkRunResu
     peakRssMb: r.map((x) => x.peakRssMb),
     messages,
   };
-  report.add({ key: `sink.${name}`, label: `${name}: topic → hypertable, drain`, unit: 'rows/s', runs: r.map((x) => x.rowsPerSec), extra, ceilingKey: 'db.insert.front.hypertable' });
-  report.add({ key: `sink.${name}.inserts`, label: `${name}: first → last insert`, unit: 'rows/s', runs: r.map((x) => x.insertRowsPerSec), ceilingKey: 'db.insert.front.hypertable' });
+  report.add({ key: `sink.${name}`, label: `${name}: topic → hypertable, drain`, unit: 'rows/s', runs: r.map((x) => x.rowsPerSec), extra, ceilingKey: 'db.insert.devstack.hypertable' });
+  report.add({ key: `sink.${name}.inserts`, label: `${name}: first → last insert`, unit: 'rows/s', runs: r.map((x) => x.insertRowsPerSec), ceilingKey: 'db.insert.devstack.hypertable' });
   const perRow = (cpu: (x: SinkRunResult) => number | undefined) =>
     r.filter((x) => cpu(x) !== undefined).map((x) => (cpu(x)! / x.rows) * 1e6);
   const sinkCpu = perRow((x) => x.cpuSeconds);

@@ -35,6 +35,36 @@ export function cpuSeconds(pid: number): number | undefined {
   }
 }
 
+/** Pids whose parent is `pid` (from /proc/<pid>/task/<tid>/children). */
+function childrenOf(pid: number): number[] {
+  try {
+    return fs
+      .readdirSync(`/proc/${pid}/task`)
+      .flatMap((task) => fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/))
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * CPU seconds of `pid` and everything below it: its own utime + stime, its reaped children's
+ * (cutime + cstime, which the kernel adds when a child is waited for), and the live children's,
+ * recursively. A PostgreSQL server does its work in backends the postmaster forks per
+ * connection and reaps when they end; this counts all of them. Undefined when `pid` is gone.
+ */
+export function treeCpuSeconds(pid: number): number | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const own = (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / HZ;
+    return own + childrenOf(pid).reduce((sum, child) => sum + (treeCpuSeconds(child) ?? 0), 0);
+  } catch {
+    return undefined;
+  }
+}
+
 /** VmHWM and VmRSS of `pid` in MiB; undefined when it is gone. */
 export function memory(pid: number): { hwmMiB: number; rssMiB: number } | undefined {
   try {
@@ -59,6 +89,7 @@ interface Watched {
   name: string;
   pid: number;
   trackRss: boolean;
+  tree: boolean;
   peakRssMiB: number;
   lastCpu: number;
 }
@@ -67,16 +98,19 @@ interface Watched {
 export class ProcWatch {
   private readonly procs: Watched[] = [];
 
-  /** `trackRss`: also report its peak RSS (the services; not the engines). */
-  add(name: string, pid: number, trackRss: boolean): void {
-    this.procs.push({ name, pid, trackRss, peakRssMiB: 0, lastCpu: cpuSeconds(pid) ?? 0 });
+  /**
+   * `trackRss`: also report its peak RSS (the services; not the engines). `tree`: count the CPU of
+   * the process and all its descendants (a PostgreSQL server and its backends).
+   */
+  add(name: string, pid: number, trackRss: boolean, { tree = false } = {}): void {
+    this.procs.push({ name, pid, trackRss, tree, peakRssMiB: 0, lastCpu: (tree ? treeCpuSeconds : cpuSeconds)(pid) ?? 0 });
   }
 
   poll(): void {
     for (const p of this.procs) {
       const m = memory(p.pid);
       if (m) p.peakRssMiB = Math.max(p.peakRssMiB, m.hwmMiB || 0, m.rssMiB || 0);
-      const c = cpuSeconds(p.pid);
+      const c = (p.tree ? treeCpuSeconds : cpuSeconds)(p.pid);
       if (c !== undefined) p.lastCpu = c;
     }
   }

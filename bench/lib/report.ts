@@ -26,7 +26,7 @@ export function summarize(values: number[]): Summary {
 }
 
 export interface Measurement extends Summary {
-  /** Short name, e.g. `db.insert.front.hypertable`. */
+  /** Short name, e.g. `db.insert.devstack.hypertable`. */
   key: string;
   /** What it is, in words. */
   label: string;

@@ -22,6 +22,7 @@ import { RESULT_HANDLER_DEFAULTS } from '../../apps/result-handler/src/config';
 import { databaseUrl, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../../test/support/engines';
 import { benchKafka, benchLogger, committedCovers, topicEnd } from './kafka';
 import { sleep, stopChild } from './proc';
+import { treeCpuSeconds } from './procstats';
 
 export interface SinkRunResult {
   /** Rows drained (the topic's messages when the run started). */
@@ -78,7 +79,7 @@ export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunRes
 
     const u0 = sink.usage();
     const dbPid = databasePid();
-    const db0 = dbPid ? procUsage(dbPid) : undefined;
+    const db0 = dbPid ? treeCpuSeconds(dbPid) : undefined;
     await sink.start({ schema, groupId, topic: o.topic, dlqTopic: o.dlqTopic });
     started = true;
     let peakRss = u0.rssMb;
@@ -86,7 +87,7 @@ export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunRes
       peakRss = Math.max(peakRss, sink.usage().rssMb);
     });
     const cpuSeconds = sink.usage().cpuSeconds - u0.cpuSeconds;
-    const db1 = dbPid ? procUsage(dbPid) : undefined;
+    const db1 = dbPid ? treeCpuSeconds(dbPid) : undefined;
     const span = await pool.query<{ s: number }>(`SELECT extract(epoch FROM max(inserted_at) - min(inserted_at))::float8 AS s FROM follower_counts`);
     const result: SinkRunResult = {
       rows: total,
@@ -94,7 +95,7 @@ export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunRes
       seconds: seconds,
       insertRowsPerSec: span.rows[0]!.s > 0 ? total / span.rows[0]!.s : NaN,
       cpuSeconds,
-      dbCpuSeconds: db0 && db1 ? db1.cpuSeconds - db0.cpuSeconds : undefined,
+      dbCpuSeconds: db0 !== undefined && db1 !== undefined ? db1 - db0 : undefined,
       peakRssMb: peakRss,
     };
     if (o.liveSeconds > 0 && o.liveRate > 0) result.lag = await livePhase(admin, pool, groupId, o, total);
@@ -329,13 +330,25 @@ export function procUsage(pid: number): { cpuSeconds: number; rssMb: number } | 
   }
 }
 
-/** Pid of the local process listening on the database's port (the devstack's pg-server), if any. */
+/**
+ * Pid of the local process listening on the database's port, if any: the postmaster of a native
+ * server (count its CPU with treeCpuSeconds, which includes its backends), or PGlite's pg-server.
+ */
 export function databasePid(): number | undefined {
   const u = new URL(databaseUrl());
   if (!['127.0.0.1', 'localhost'].includes(u.hostname)) return undefined;
   const r = spawnSync('ss', ['-ltnpH', `sport = :${u.port || 5432}`], { encoding: 'utf8' });
   const pid = /pid=(\d+)/.exec(r.stdout ?? '')?.[1];
   return pid ? Number(pid) : undefined;
+}
+
+/** Which engine the process listening on the database port is: PGlite's pg-server, or a PostgreSQL server. */
+export function engineOf(pid: number): 'PGlite' | 'native PostgreSQL' {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('pg-server') ? 'PGlite' : 'native PostgreSQL';
+  } catch {
+    return 'native PostgreSQL';
+  }
 }
 
 /** Telegraf's configuration for the benchmark: the same topic into the same table layout. */

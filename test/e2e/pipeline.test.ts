@@ -55,18 +55,21 @@ afterAll(async () => {
 test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function’s values', async () => {
   const registry = new InfluencerRegistry({ pool });
   await registry.register({ range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } }, { intervalSeconds: INTERVAL_SECONDS, spread: false });
-  const { rows: firstSlot } = await pool.query<{ slot: Date }>('SELECT min(next_fetch_at) AS slot FROM influencers');
+  // The first slot as the database holds it (microseconds; a JS Date keeps milliseconds only).
+  const { rows: firstSlot } = await pool.query<{ slot: Date; exact: string }>(
+    'SELECT min(next_fetch_at) AS slot, min(next_fetch_at)::text AS exact FROM influencers',
+  );
   const t0 = firstSlot[0].slot.getTime();
+  const t0Exact = firstSlot[0].exact;
 
   // Let the scheduler claim exactly SLOTS slots of every influencer: once every next_fetch_at has
   // moved past the last wanted slot, stop it before the following slot (t0 + SLOTS × interval) is due.
-  const lastWanted = t0 + (SLOTS - 1) * INTERVAL_SECONDS * 1000;
   await eventually(
     `every influencer's slot ${SLOTS} to be claimed`,
     async () => {
       const { rows } = await pool.query<{ behind: number }>(
-        'SELECT count(*) AS behind FROM influencers WHERE next_fetch_at <= $1',
-        [new Date(lastWanted)],
+        `SELECT count(*) AS behind FROM influencers WHERE next_fetch_at <= $1::timestamptz + make_interval(secs => $2)`,
+        [t0Exact, (SLOTS - 1) * INTERVAL_SECONDS],
       );
       return rows[0].behind === 0 ? true : undefined;
     },
@@ -80,7 +83,7 @@ test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function�
   const { rows: next } = await pool.query<{ n: number; slots: number }>(
     `SELECT count(*) AS n, min(round(extract(epoch FROM next_fetch_at - $1::timestamptz) / $2))::int AS slots FROM influencers
      GROUP BY next_fetch_at`,
-    [new Date(t0), INTERVAL_SECONDS],
+    [t0Exact, INTERVAL_SECONDS],
   );
   expect(next).toEqual([{ n: INFLUENCERS, slots: SLOTS }]);
 

@@ -97,3 +97,38 @@ export function withSearchPath(url: string, schema: string): string {
   u.searchParams.set('options', `-c search_path=${schema},public`);
   return u.toString();
 }
+
+/**
+ * The start of the hour `hours` before now. Test samples dated from there on are inside the
+ * retention window and younger than compress_after, so a real server's background policies
+ * (which run right after a migration, and again on their schedule) leave them where they are.
+ */
+export function hoursAgo(hours: number, now = Date.now()): number {
+  return Math.floor(now / 3_600_000) * 3_600_000 - hours * 3_600_000;
+}
+
+/** The UTC date (YYYY-MM-DD) `days` before today. */
+export function daysAgo(days: number, now = Date.now()): string {
+  return new Date(now - days * 86_400_000).toISOString().slice(0, 10);
+}
+
+/**
+ * Pause the background jobs (refresh, compression, retention policies) of one schema's
+ * hypertables and continuous aggregates, for a test that writes history and then reads it the
+ * way the policies would have left it. Returns how many jobs were paused.
+ */
+export async function pausePolicies(pool: Pool, schema: string): Promise<number> {
+  const { rows } = await pool.query<{ job_id: number }>(
+    `SELECT job_id FROM timescaledb_information.jobs WHERE hypertable_schema = $1`,
+    [schema],
+  );
+  const ids = rows.map((r) => r.job_id);
+  for (const id of ids) await pool.query('SELECT alter_job($1, scheduled => false)', [id]);
+  // A run that started before the pause still finishes: wait for it.
+  for (const deadline = Date.now() + 60_000; ; ) {
+    const running = await pool.query(`SELECT 1 FROM timescaledb_information.job_stats WHERE job_id = ANY($1) AND job_status = 'Running'`, [ids]);
+    if (running.rowCount === 0) return ids.length;
+    if (Date.now() > deadline) throw new Error(`jobs ${ids.join(', ')} of schema ${schema} still running after 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

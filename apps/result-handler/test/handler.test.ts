@@ -16,6 +16,7 @@ import {
   waitFor,
   type Env,
   type RunningHandler,
+  SAMPLES_FROM,
 } from './support';
 
 let env: Env;
@@ -89,7 +90,7 @@ describe('valid results', () => {
 
   it('does not move influencer_latest back when an older result arrives later', async () => {
     const before = (await env.db.pool.query('SELECT * FROM influencer_latest WHERE influencer_id = 1000007')).rows[0];
-    const older = result(7, { observedAt: new Date(Date.UTC(2024, 3, 30)).toISOString(), followerCount: 1, username: 'renamed_long_ago' });
+    const older = result(7, { observedAt: new Date(SAMPLES_FROM - 3_600_000).toISOString(), followerCount: 1, username: 'renamed_long_ago' });
     await produce(env.resultsTopic, [resultMessage(older)]);
     await waitFor('the older sample stored', async () =>
       (await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id = 1000007 AND observed_at = $1', [older.observedAt])) === 1,

@@ -4,7 +4,11 @@
  */
 import { createPool, type Pool } from '@mockstagram/shared';
 import { isRowDataError, storeResults } from '../src/store';
+import { daysAgo } from '../../../test/support/engines';
 import { count, result, setupEnv, type Env } from './support';
+
+/** Yesterday (UTC): inside the retention window that the server's background policy enforces. */
+const DAY = daysAgo(1);
 
 let env: Env;
 let pool: Pool;
@@ -44,7 +48,7 @@ it('stores every good row and returns each refused one with its own error', asyn
 it('stores values exactly as received: usernames with quotes, backslashes, tabs, newlines; sub-millisecond times; offsets', async () => {
   const usernames = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', '\\.', 'ünï€ode 🙂', ' spaced ', '"quoted",comma'];
   const rows = usernames.map((username, i) =>
-    result(i, { influencerId: 2_200_000 + i, username, observedAt: i % 2 ? '2024-05-01T12:00:00.123456Z' : '2024-05-01T14:00:00.5+02:00' }),
+    result(i, { influencerId: 2_200_000 + i, username, observedAt: i % 2 ? `${DAY}T12:00:00.123456Z` : `${DAY}T14:00:00.5+02:00` }),
   );
   expect(await storeResults(pool, rows)).toEqual({ inserted: rows.length, rejected: [] });
   const latest = await pool.query<{ influencer_id: number; username: string; observed_at: string }>(
@@ -52,7 +56,7 @@ it('stores values exactly as received: usernames with quotes, backslashes, tabs,
        FROM influencer_latest WHERE influencer_id >= 2200000 AND influencer_id < 2300000 ORDER BY influencer_id`,
   );
   expect(latest.rows.map((r) => r.username)).toEqual(usernames);
-  expect(latest.rows.map((r) => r.observed_at)).toEqual(rows.map((_, i) => (i % 2 ? '2024-05-01 12:00:00.123456' : '2024-05-01 12:00:00.500000')));
+  expect(latest.rows.map((r) => r.observed_at)).toEqual(rows.map((_, i) => (i % 2 ? `${DAY} 12:00:00.123456` : `${DAY} 12:00:00.500000`)));
   const stored = await pool.query<{ job_id: string; follower_count: number }>(
     'SELECT job_id, follower_count FROM follower_counts WHERE influencer_id >= 2200000 AND influencer_id < 2300000 ORDER BY influencer_id',
   );

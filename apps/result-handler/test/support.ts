@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createTopics, freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../../test/support/engines';
+import { createTopics, freshSchema, hoursAgo, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../../test/support/engines';
 import { ResultHandler, type ResultHandlerOptions } from '../src/result-handler';
 
 export { uniqueName };
@@ -53,6 +53,9 @@ export async function setupEnv(prefix: string, partitions = 12): Promise<Env> {
   };
 }
 
+/** Where results' observedAt start: 12 hours ago, inside the retention and compression windows. */
+export const SAMPLES_FROM = hoursAgo(12);
+
 /** A valid result; `i` makes it distinct and deterministic. */
 export function result(i: number, overrides: Partial<FetchResult> = {}): FetchResult {
   return {
@@ -61,7 +64,7 @@ export function result(i: number, overrides: Partial<FetchResult> = {}): FetchRe
     username: `user_${1_000_000 + (i % 100)}`,
     followerCount: 10_000 + i * 7,
     followingCount: 100 + (i % 50),
-    observedAt: new Date(Date.UTC(2024, 4, 1) + i * 1000).toISOString(),
+    observedAt: new Date(SAMPLES_FROM + i * 1000).toISOString(),
     ...overrides,
   };
 }

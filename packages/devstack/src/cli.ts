@@ -1,12 +1,15 @@
 #!/usr/bin/env -S npx tsx
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { devstackSettings } from './settings';
+import { devstackSettings, TIMESCALEDB_VERSION } from './settings';
 import { down, localEngines, status, up } from './stack';
 
 const usage = `usage: yarn devstack <command>
 
-  up [--fresh]   start Kafka (${'127.0.0.1:9092'}) and TimescaleDB (127.0.0.1:6432); returns when both answer.
+  up [--fresh]   start Kafka (${'127.0.0.1:9092'}) and TimescaleDB (127.0.0.1:6432); returns when both answer
+                 and TimescaleDB's job scheduler runs. TimescaleDB is the native engine (PostgreSQL 15–17
+                 + TimescaleDB ${TIMESCALEDB_VERSION}, built once from source) where a server and its headers
+                 are installed, else PGlite; DEVSTACK_DB=native|pglite chooses.
                  Already running → says so. --fresh wipes the data directory first.
                  Engines named by KAFKA_BROKERS / DATABASE_URL are external: nothing is started for them.
   down           stop both engines cleanly
@@ -14,7 +17,8 @@ const usage = `usage: yarn devstack <command>
   psql [args]    open psql on the devstack's TimescaleDB (or DATABASE_URL)
 
 Variables: DEVSTACK_DIR (data, default <repo>/.devstack), DEVSTACK_HOST, DEVSTACK_KAFKA_PORT,
-DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT.`;
+DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT, DEVSTACK_DB, DEVSTACK_TIMESCALEDB_SOURCE,
+DEVSTACK_PG_CONFIG, DEVSTACK_CACHE_DIR.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -38,7 +42,8 @@ async function main(argv: string[]): Promise<number> {
       const line = (name: string, x: { running: boolean; pid?: number }, where: string, logFile: string) =>
         log(`${name.padEnd(12)} ${x.running ? `running  pid ${x.pid}  ${where}` : 'stopped'}  log: ${logFile}`);
       line('kafka', st.kafka, s.kafkaBrokers, path.join(s.dir, 'kafka', 'logs', 'server.log'));
-      line('timescaledb', st.timescale, s.databaseUrl, path.join(s.dir, 'timescaledb', 'server.log'));
+      const ts = st.timescale;
+      line('timescaledb', ts, ts.running ? `${s.databaseUrl}  ${ts.engine}: ${ts.versions}` : s.databaseUrl, ts.logFile);
       return st.kafka.running && st.timescale.running ? 0 : 3;
     }
     case 'psql': {

@@ -8,11 +8,27 @@ import { devstackDir } from './paths';
  */
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
 
+/** The TimescaleDB release the native engine builds; a source tarball of another version is refused. */
+export const TIMESCALEDB_VERSION = '2.28.3';
+
 const schema = z.object({
   DEVSTACK_HOST: z.string().min(1).default('127.0.0.1'),
   DEVSTACK_KAFKA_PORT: port(9092),
   DEVSTACK_KAFKA_CONTROLLER_PORT: port(9093),
   DEVSTACK_PG_PORT: port(6432),
+  /**
+   * Which TimescaleDB engine: `native` (PostgreSQL server + TimescaleDB built from source),
+   * `pglite` (embedded, WebAssembly), or `auto`: native where a PostgreSQL 15–17 server and its
+   * headers (or an earlier build for it) are installed, else PGlite.
+   */
+  DEVSTACK_DB: z.enum(['auto', 'native', 'pglite']).default('auto'),
+  /** Source tarball of TimescaleDB for the native engine: a path, or an http(s) URL. */
+  DEVSTACK_TIMESCALEDB_SOURCE: z
+    .string()
+    .min(1)
+    .default(`https://github.com/timescale/timescaledb/archive/refs/tags/${TIMESCALEDB_VERSION}.tar.gz`),
+  /** pg_config of the PostgreSQL server the native engine runs; empty = the newest of 17, 16, 15 installed. */
+  DEVSTACK_PG_CONFIG: z.string().optional(),
 });
 
 export interface DevstackSettings {
@@ -21,6 +37,9 @@ export interface DevstackSettings {
   kafkaPort: number;
   kafkaControllerPort: number;
   pgPort: number;
+  db: 'auto' | 'native' | 'pglite';
+  timescaledbSource: string;
+  pgConfig?: string;
   /** Where clients reach the devstack's broker. */
   kafkaBrokers: string;
   /** Where clients reach the devstack's database. */
@@ -45,6 +64,9 @@ export function devstackSettings(env: NodeJS.ProcessEnv = process.env): Devstack
     kafkaPort: s.DEVSTACK_KAFKA_PORT,
     kafkaControllerPort: s.DEVSTACK_KAFKA_CONTROLLER_PORT,
     pgPort: s.DEVSTACK_PG_PORT,
+    db: s.DEVSTACK_DB,
+    timescaledbSource: s.DEVSTACK_TIMESCALEDB_SOURCE,
+    pgConfig: s.DEVSTACK_PG_CONFIG,
     kafkaBrokers: `${s.DEVSTACK_HOST}:${s.DEVSTACK_KAFKA_PORT}`,
     databaseUrl: `postgres://postgres@${s.DEVSTACK_HOST}:${s.DEVSTACK_PG_PORT}/postgres`,
   };

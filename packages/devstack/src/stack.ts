@@ -1,8 +1,9 @@
 import fs from 'node:fs';
 import { checkJava, kafkaStatus, startKafka, stopKafka } from './kafka';
+import { nativePaths } from './native-timescale';
 import { assertPortFree } from './ports';
 import { DevstackSettings } from './settings';
-import { startTimescale, stopTimescale, timescaleStatus } from './timescale';
+import { startTimescale, stopTimescale, timescaleStatus, type TimescaleState } from './timescale';
 
 export type Log = (message: string) => void;
 
@@ -24,13 +25,16 @@ export function localEngines(env: NodeJS.ProcessEnv = process.env): Engines {
 export async function up(s: DevstackSettings, engines: Engines, log: Log, { fresh = false } = {}): Promise<void> {
   if (fresh) {
     await down(s, log);
+    // The native engine's data may live outside (see native-timescale.ts dataLocation).
+    const nativeData = nativePaths(s.dir).data;
+    if (!nativeData.startsWith(`${s.dir}/`)) fs.rmSync(nativeData, { recursive: true, force: true });
     fs.rmSync(s.dir, { recursive: true, force: true });
     log(`wiped ${s.dir}`);
   }
   fs.mkdirSync(s.dir, { recursive: true });
 
   const kafkaRunning = engines.kafka && kafkaStatus(s.dir).running;
-  const timescaleRunning = engines.timescale && timescaleStatus(s.dir).running;
+  const timescaleRunning = engines.timescale && timescaleStatus(s).running;
   if (engines.kafka && !kafkaRunning) {
     await checkJava();
     await assertPortFree({ what: 'the Kafka broker', host: s.host, port: s.kafkaPort, variable: 'DEVSTACK_KAFKA_PORT' });
@@ -70,20 +74,20 @@ async function startKafkaLogged(s: DevstackSettings, log: Log): Promise<void> {
 
 async function startTimescaleLogged(s: DevstackSettings, log: Log): Promise<void> {
   const started = Date.now();
-  const { pid, alreadyRunning } = await startTimescale({ dataDir: s.dir, host: s.host, port: s.pgPort, log });
+  const { pid, alreadyRunning, engine, versions } = await startTimescale(s, log);
   log(
     alreadyRunning
-      ? `timescaledb: already running (pid ${pid}) at ${s.databaseUrl}`
-      : `timescaledb: ready at ${s.databaseUrl} (pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      ? `timescaledb: already running (${engine}, pid ${pid}) at ${s.databaseUrl}`
+      : `timescaledb: ready at ${s.databaseUrl} (${engine}: ${versions}; pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
   );
 }
 
 export async function down(s: DevstackSettings, log: Log): Promise<void> {
-  const [kafka, timescale] = await Promise.all([stopKafka(s.dir), stopTimescale(s.dir)]);
+  const [kafka, timescale] = await Promise.all([stopKafka(s.dir), stopTimescale(s)]);
   log(kafka ? 'kafka: stopped' : 'kafka: was not running');
   log(timescale ? 'timescaledb: stopped' : 'timescaledb: was not running');
 }
 
-export function status(s: DevstackSettings): { kafka: { running: boolean; pid?: number }; timescale: { running: boolean; pid?: number } } {
-  return { kafka: kafkaStatus(s.dir), timescale: timescaleStatus(s.dir) };
+export function status(s: DevstackSettings): { kafka: { running: boolean; pid?: number }; timescale: TimescaleState } {
+  return { kafka: kafkaStatus(s.dir), timescale: timescaleStatus(s) };
 }

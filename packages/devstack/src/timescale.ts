@@ -1,148 +1,129 @@
-import { spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
-import { Client } from 'pg';
-import { isAlive, runningPid, stopPid, waitFor, writePid } from './process';
+import { nativePaths, nativeStatus, startNative, stopNative } from './native-timescale';
+import { pglitePaths, pgliteStatus, startPglite, stopPglite } from './pglite-timescale';
+import { findPostgres, headersHint, SUPPORTED_MAJORS, type PostgresInstall } from './postgres-install';
+import { TIMESCALEDB_VERSION, type DevstackSettings } from './settings';
+import { installNativePrerequisites } from './system-packages';
+import { cachedBuild, ensureTimescaleBuild } from './timescaledb-build';
 
 /**
- * The devstack's TimescaleDB: PGlite + TimescaleDB served over the PostgreSQL wire protocol by
- * pg-server.ts, run in the background. Files under <dataDir>/timescaledb:
- *
- *   data/         the database (PGDATA)
- *   server.log    the server's stdout and stderr (appended to on every start)
- *   server.pid    pid of the running server
+ * The devstack's TimescaleDB: the native engine (a PostgreSQL server with TimescaleDB built from
+ * source) where this machine can run it, else PGlite. DEVSTACK_DB picks one explicitly.
  */
 
 export type Log = (msg: string) => void;
+export type EngineName = 'native' | 'pglite';
 
-export interface StartTimescaleOptions {
-  /** The devstack directory; the database lives in <dataDir>/timescaledb. */
-  dataDir: string;
-  /** Address to listen on, e.g. 127.0.0.1. */
-  host: string;
-  /** Port to listen on, e.g. 6432. */
-  port: number;
-  log: Log;
-  /** How long to wait for `SELECT 1` to succeed. Default 120 s (the first start runs initdb). */
-  readyTimeoutMs?: number;
+export interface EngineChoice {
+  engine: EngineName;
+  /** Why this engine, for the log line of `up`. */
+  why: string;
+  pg?: PostgresInstall;
 }
 
-export interface TimescaleStatus {
+export interface TimescaleState {
   running: boolean;
   pid?: number;
+  engine?: EngineName;
+  /** e.g. "PostgreSQL 15.18 (Debian 15.18-0+deb12u1), TimescaleDB 2.28.3". */
+  versions?: string;
+  logFile: string;
 }
 
-const serverScript = path.join(__dirname, 'pg-server.ts');
+const PGLITE_VERSIONS = 'PGlite 0.3.14 (PostgreSQL 17, WebAssembly), TimescaleDB 2.23';
 
-export function timescalePaths(dataDir: string) {
-  const root = path.join(dataDir, 'timescaledb');
+function supported(pg: PostgresInstall): boolean {
+  return (SUPPORTED_MAJORS as readonly number[]).includes(pg.major);
+}
+
+const nativeInstallHint =
+  'install a PostgreSQL 15–17 server and its headers (Debian 12: apt-get install postgresql-15=15.18-0+deb12u1 ' +
+  'postgresql-server-dev-15=15.18-0+deb12u1; not 15.20, whose job runner TimescaleDB cannot use)';
+
+/** Which engine `up` would start, and why. Throws when DEVSTACK_DB=native cannot be honoured. */
+export function chooseEngine(s: DevstackSettings): EngineChoice {
+  if (s.db === 'pglite') return { engine: 'pglite', why: 'DEVSTACK_DB=pglite' };
+  const pg = findPostgres(s.pgConfig);
+  if (s.db === 'native') {
+    if (!pg) throw new Error(`DEVSTACK_DB=native, but no PostgreSQL server is installed: ${nativeInstallHint}`);
+    if (!supported(pg)) {
+      throw new Error(`DEVSTACK_DB=native, but PostgreSQL ${pg.serverVersion} is installed and TimescaleDB ${TIMESCALEDB_VERSION} needs 15–17 (${pg.pgConfig}); set DEVSTACK_PG_CONFIG to another server's pg_config`);
+    }
+    return { engine: 'native', why: 'DEVSTACK_DB=native', pg };
+  }
+  if (!pg) return { engine: 'pglite', why: `no PostgreSQL server is installed (for the native engine, ${nativeInstallHint})` };
+  if (!supported(pg)) {
+    return { engine: 'pglite', why: `PostgreSQL ${pg.serverVersion} is installed, but TimescaleDB ${TIMESCALEDB_VERSION} needs 15–17` };
+  }
+  if (cachedBuild(pg)) return { engine: 'native', why: `PostgreSQL ${pg.serverVersion} is installed and TimescaleDB is built for it`, pg };
+  if (pg.headersVersion) return { engine: 'native', why: `PostgreSQL ${pg.serverVersion} and its server headers are installed`, pg };
   return {
-    root,
-    dataDir: path.join(root, 'data'),
-    logFile: path.join(root, 'server.log'),
-    pidFile: path.join(root, 'server.pid'),
+    engine: 'pglite',
+    why: `PostgreSQL ${pg.serverVersion} is installed without its server headers, needed once to build TimescaleDB (${headersHint(pg)})`,
   };
 }
 
-async function answers(host: string, port: number): Promise<boolean> {
-  const client = new Client({ host, port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } finally {
-    await client.end().catch(() => undefined);
+export function timescaleStatus(s: DevstackSettings): TimescaleState {
+  const native = nativeStatus(s.dir);
+  if (native.running) {
+    const r = native.record;
+    return {
+      running: true,
+      pid: native.pid,
+      engine: 'native',
+      versions: r ? `PostgreSQL ${r.postgres}, TimescaleDB ${r.timescaledb}` : 'PostgreSQL with TimescaleDB',
+      logFile: nativePaths(s.dir).logFile,
+    };
   }
+  const pglite = pgliteStatus(s.dir);
+  if (pglite.running) return { running: true, pid: pglite.pid, engine: 'pglite', versions: PGLITE_VERSIONS, logFile: pglitePaths(s.dir).logFile };
+  return { running: false, logFile: (chooseSafely(s) === 'pglite' ? pglitePaths : nativePaths)(s.dir).logFile };
 }
 
-function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(false) : reject(err)));
-    probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
-  });
-}
-
-/** The log written since `offset`, last `lines` lines. */
-function logTail(file: string, offset: number, lines = 40): string {
+function chooseSafely(s: DevstackSettings): EngineName {
   try {
-    const text = fs.readFileSync(file).subarray(offset).toString('utf8');
-    return text.split('\n').slice(-lines - 1).join('\n').trimEnd();
+    return chooseEngine(s).engine;
   } catch {
-    return '(no log)';
+    return 'native';
   }
 }
 
 /**
- * Start the server in the background unless it is running already; resolve when `SELECT 1`
- * succeeds over the wire. Fails early, with the end of its log, if the process exits.
+ * Start the chosen engine unless one runs already. A running engine of the other kind is kept
+ * when DEVSTACK_DB=auto, and refused when DEVSTACK_DB names the other one.
  */
-export async function startTimescale(opts: StartTimescaleOptions): Promise<{ pid: number; alreadyRunning: boolean }> {
-  const { host, port, log } = opts;
-  const paths = timescalePaths(opts.dataDir);
-  const readyTimeoutMs = opts.readyTimeoutMs ?? 120_000;
-
-  const existing = runningPid(paths.pidFile);
-  if (existing !== undefined) {
-    await waitFor(`TimescaleDB (pid ${existing}) on ${host}:${port}`, () => answers(host, port), {
-      timeoutMs: readyTimeoutMs,
-      alive: () => isAlive(existing),
-    });
-    return { pid: existing, alreadyRunning: true };
+export async function startTimescale(
+  s: DevstackSettings,
+  log: Log,
+): Promise<{ pid: number; alreadyRunning: boolean; engine: EngineName; versions: string }> {
+  const running = timescaleStatus(s);
+  if (running.running && running.engine && running.pid !== undefined) {
+    if (s.db !== 'auto' && s.db !== running.engine) {
+      throw new Error(`DEVSTACK_DB=${s.db}, but the devstack's ${running.engine} engine is running (pid ${running.pid}): stop it with "yarn devstack down" first`);
+    }
   }
-
-  // Otherwise whatever listens there would answer the readiness check.
-  if (!(await portFree(host, port))) {
-    throw new Error(`TimescaleDB cannot start: ${host}:${port} is already in use by another program; stop it or choose another port`);
+  const keepPglite = running.running && running.engine === 'pglite' && s.db === 'auto';
+  if (!keepPglite && !running.running && s.db !== 'pglite') installNativePrerequisites(log, s.pgConfig);
+  const choice = keepPglite ? { engine: 'pglite' as const, why: 'it is already running' } : chooseEngine(s);
+  log(`timescaledb: ${choice.engine} engine, because ${choice.why}`);
+  if (choice.engine === 'pglite') {
+    const r = await startPglite({ dataDir: s.dir, host: s.host, port: s.pgPort, log });
+    return { ...r, engine: 'pglite', versions: PGLITE_VERSIONS };
   }
-
-  fs.mkdirSync(paths.root, { recursive: true });
-  const logOffset = fs.existsSync(paths.logFile) ? fs.statSync(paths.logFile).size : 0;
-  const out = fs.openSync(paths.logFile, 'a');
-  let child;
-  try {
-    child = spawn(process.execPath, [require.resolve('tsx/cli'), serverScript], {
-      detached: true,
-      stdio: ['ignore', out, out],
-      env: { ...process.env, PGDATA_DIR: opts.dataDir, HOST: host, PORT: String(port) },
-    });
-  } finally {
-    fs.closeSync(out);
-  }
-  const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not start the TimescaleDB server (${process.execPath} tsx ${serverScript})`);
-  let exited: number | string | undefined;
-  child.on('exit', (code, signal) => {
-    exited = code ?? signal ?? 'unknown';
-  });
-  child.unref();
-  writePid(paths.pidFile, pid);
-  log(`timescaledb: starting (pid ${pid}; log: ${paths.logFile})`);
-
-  try {
-    await waitFor(`TimescaleDB on ${host}:${port}`, () => answers(host, port), {
-      timeoutMs: readyTimeoutMs,
-      alive: () => exited === undefined && isAlive(pid),
-    });
-    if (exited !== undefined || !isAlive(pid)) throw new Error('the server exited');
-  } catch (err) {
-    const tail = logTail(paths.logFile, logOffset);
-    if (exited === undefined && isAlive(pid)) await stopPid(paths.pidFile, 10_000);
-    else fs.rmSync(paths.pidFile, { force: true });
-    const why = exited !== undefined ? `the server exited (${exited})` : (err as Error).message;
-    throw new Error(`TimescaleDB did not start: ${why}. End of ${paths.logFile}:\n${tail}`);
-  }
-  return { pid, alreadyRunning: false };
+  const pg = choice.pg as PostgresInstall;
+  const build = await ensureTimescaleBuild(pg, s.timescaledbSource, log);
+  const r = await startNative({ dataDir: s.dir, host: s.host, port: s.pgPort, pg, build, log });
+  return { ...r, engine: 'native', versions: `PostgreSQL ${pg.serverVersion}, TimescaleDB ${TIMESCALEDB_VERSION}` };
 }
 
-/** SIGTERM the server (it finishes the transaction in flight and flushes) and wait for it. False if it was not running. */
-export function stopTimescale(dataDir: string): Promise<boolean> {
-  return stopPid(timescalePaths(dataDir).pidFile, 30_000);
-}
-
-export function timescaleStatus(dataDir: string): TimescaleStatus {
-  const pid = runningPid(timescalePaths(dataDir).pidFile);
-  return pid === undefined ? { running: false } : { running: true, pid };
+/** Stop whichever engine runs. False if none was running. */
+export async function stopTimescale(s: DevstackSettings): Promise<boolean> {
+  let build;
+  try {
+    const pg = findPostgres(s.pgConfig);
+    build = pg ? cachedBuild(pg) : undefined;
+  } catch {
+    build = undefined;
+  }
+  const [native, pglite] = await Promise.all([stopNative(s.dir, build), stopPglite(s.dir)]);
+  return native || pglite;
 }

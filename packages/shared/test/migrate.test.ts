@@ -1,9 +1,12 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { databaseUrl, freshSchema, withSearchPath, type TestSchema } from '../../../test/support/engines';
+import { databaseUrl, daysAgo, freshSchema, withSearchPath, type TestSchema } from '../../../test/support/engines';
 import { createPool, type Pool } from '../src/db';
 import { DEFAULT_MIGRATIONS_DIR, migrate, readMigrations } from '../src/migrate';
+
+/** Yesterday (UTC): samples there are inside the retention window a real server enforces in the background. */
+const DAY = daysAgo(1);
 
 const all = readMigrations().map((m) => m.name);
 
@@ -58,7 +61,7 @@ describe('migrations on a real TimescaleDB', () => {
   it('rejects a duplicate (influencer_id, observed_at): ON CONFLICT DO NOTHING inserts nothing', async () => {
     const insert = `INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count, job_id)
                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (influencer_id, observed_at) DO NOTHING`;
-    const row = [1000001, '2024-05-01T12:00:00Z', 100, 10, '0b6f8d1e-6a57-4d5c-9a0e-2f0c1b7e9a11'];
+    const row = [1000001, `${DAY}T12:00:00Z`, 100, 10, '0b6f8d1e-6a57-4d5c-9a0e-2f0c1b7e9a11'];
     expect((await pool.query(insert, row)).rowCount).toBe(1);
     expect((await pool.query(insert, [...row.slice(0, 2), 999, 9, row[4]])).rowCount).toBe(0);
     const { rows } = await pool.query('SELECT follower_count FROM follower_counts WHERE influencer_id = 1000001');
@@ -71,15 +74,15 @@ describe('migrations on a real TimescaleDB', () => {
   it('serves hourly and daily series through the continuous aggregates (real-time)', async () => {
     await pool.query(
       `INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count)
-       VALUES (1000002, '2024-05-01T10:05:00Z', 10, 1), (1000002, '2024-05-01T10:35:00Z', 30, 3), (1000002, '2024-05-01T11:05:00Z', 50, 5)`,
+       VALUES (1000002, '${DAY}T10:05:00Z', 10, 1), (1000002, '${DAY}T10:35:00Z', 30, 3), (1000002, '${DAY}T11:05:00Z', 50, 5)`,
     );
     const hourly = await pool.query(
       `SELECT bucket, follower_count_first, follower_count_last, follower_count_min, follower_count_max, follower_count_avg, samples
        FROM follower_counts_hourly WHERE influencer_id = 1000002 ORDER BY bucket`,
     );
     expect(hourly.rows).toEqual([
-      { bucket: new Date('2024-05-01T10:00:00Z'), follower_count_first: 10, follower_count_last: 30, follower_count_min: 10, follower_count_max: 30, follower_count_avg: 20, samples: 2 },
-      { bucket: new Date('2024-05-01T11:00:00Z'), follower_count_first: 50, follower_count_last: 50, follower_count_min: 50, follower_count_max: 50, follower_count_avg: 50, samples: 1 },
+      { bucket: new Date(`${DAY}T10:00:00Z`), follower_count_first: 10, follower_count_last: 30, follower_count_min: 10, follower_count_max: 30, follower_count_avg: 20, samples: 2 },
+      { bucket: new Date(`${DAY}T11:00:00Z`), follower_count_first: 50, follower_count_last: 50, follower_count_min: 50, follower_count_max: 50, follower_count_avg: 50, samples: 1 },
     ]);
     const daily = await pool.query('SELECT following_count_last, samples FROM follower_counts_daily WHERE influencer_id = 1000002');
     expect(daily.rows).toEqual([{ following_count_last: 5, samples: 3 }]);

@@ -1,0 +1,150 @@
+/**
+ * The migrations' own policies, run by a real server's background workers: with short intervals
+ * given through the migration variables (compress after 3 days, keep 6 days), the compression
+ * and retention policies and both continuous aggregates' refresh policies are made due now
+ * (alter_job next_start => now(): still run by TimescaleDB's scheduler, not in this session),
+ * and then job_stats says Success, the chunk past compress_after is compressed and still answers,
+ * the chunk past retain_for is gone, and the aggregates are materialised.
+ * (PGlite has no background workers: this runs on the native engine only.)
+ */
+import { freshSchema, type TestSchema } from '../../../../test/support/engines';
+import { createPool, type Pool } from '../../src/db';
+import { migrate } from '../../src/migrate';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+let db: TestSchema;
+let pool: Pool;
+
+beforeAll(async () => {
+  db = await freshSchema('policies');
+  pool = createPool({ connectionString: db.url, max: 2 });
+  await migrate({ pool, variables: { FOLLOWER_COUNTS_COMPRESS_AFTER: '3 days', FOLLOWER_COUNTS_RETAIN_FOR: '6 days' } });
+});
+afterAll(async () => {
+  await pool?.end();
+  await db?.drop();
+});
+
+interface Job {
+  job_id: number;
+  proc_name: string;
+  hypertable_name: string;
+}
+interface Stats {
+  job_id: number;
+  last_run_status: string | null;
+  total_successes: number;
+  total_failures: number;
+  job_status: string;
+}
+
+async function jobs(): Promise<Job[]> {
+  const { rows } = await pool.query<Job>(
+    `SELECT job_id, proc_name, hypertable_name FROM timescaledb_information.jobs WHERE hypertable_schema = $1 ORDER BY job_id`,
+    [db.schema],
+  );
+  return rows;
+}
+
+async function stats(ids: number[]): Promise<Map<number, Stats>> {
+  const { rows } = await pool.query<Stats>(
+    `SELECT job_id, last_run_status, total_successes::int, total_failures::int, job_status
+       FROM timescaledb_information.job_stats WHERE job_id = ANY($1)`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.job_id, r]));
+}
+
+/** Samples of 10 influencers every minute for an hour starting at `from`. */
+async function insertHour(from: number): Promise<number> {
+  const { rowCount } = await pool.query(
+    `INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count)
+     SELECT id, to_timestamp($1::double precision / 1000) + m * interval '1 minute', 1000 + id + m, 10
+       FROM generate_series(1, 10) AS id, generate_series(0, 59) AS m`,
+    [from],
+  );
+  return rowCount ?? 0;
+}
+
+async function chunkOf(t: number): Promise<{ name: string; compressed: boolean } | undefined> {
+  const { rows } = await pool.query<{ name: string; compressed: boolean }>(
+    `SELECT chunk_name AS name, is_compressed AS compressed FROM timescaledb_information.chunks
+      WHERE hypertable_schema = $1 AND hypertable_name = 'follower_counts'
+        AND range_start <= to_timestamp($2::double precision / 1000) AND range_end > to_timestamp($2::double precision / 1000)`,
+    [db.schema, t],
+  );
+  return rows[0];
+}
+
+test('compression, retention and both refresh policies run in the background and do their work', async () => {
+  const now = Date.now();
+  const recent = Math.floor(now / HOUR) * HOUR - 3 * HOUR; // an hour that ended over an hour ago
+  const twoDaysAgo = Math.floor((now - 2 * DAY) / DAY) * DAY + 6 * HOUR; // a whole day inside the 3-day refresh window
+  const old = now - 4.5 * DAY; // its chunk ended more than 3 days ago: compressed
+  const expired = now - 9 * DAY; // its chunk ended more than 6 days ago: dropped
+  for (const t of [recent, twoDaysAgo, old, expired]) expect(await insertHour(t)).toBe(600);
+  expect((await chunkOf(old))?.compressed).toBe(false);
+  expect(await chunkOf(expired)).toBeDefined();
+
+  const policies = await jobs();
+  expect(policies.map((j) => [j.proc_name, j.hypertable_name]).sort()).toEqual(
+    [
+      ['policy_compression', 'follower_counts'],
+      ['policy_refresh_continuous_aggregate', 'follower_counts_daily'],
+      ['policy_refresh_continuous_aggregate', 'follower_counts_hourly'],
+      ['policy_retention', 'follower_counts'],
+    ].sort(),
+  );
+  const ids = policies.map((j) => j.job_id);
+  const before = await stats(ids);
+  for (const id of ids) await pool.query('SELECT alter_job($1, next_start => now())', [id]);
+
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    const now2 = await stats(ids);
+    const done = ids.every((id) => {
+      const s = now2.get(id)!;
+      return s.total_successes + s.total_failures > (before.get(id)?.total_successes ?? 0) + (before.get(id)?.total_failures ?? 0) && s.job_status !== 'Running';
+    });
+    if (done) {
+      expect(ids.map((id) => [id, now2.get(id)!.last_run_status])).toEqual(ids.map((id) => [id, 'Success']));
+      break;
+    }
+    if (Date.now() > deadline) throw new Error(`policies did not all run within 90 s: ${JSON.stringify([...now2.values()])}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+
+  // Compressed, and the same rows still answer.
+  expect((await chunkOf(old))?.compressed).toBe(true);
+  const oldRows = await pool.query(
+    `SELECT count(*)::int AS n, sum(follower_count)::int AS s FROM follower_counts
+      WHERE observed_at >= to_timestamp($1::double precision / 1000) AND observed_at < to_timestamp($1::double precision / 1000) + interval '1 hour'`,
+    [old],
+  );
+  expect(oldRows.rows[0]).toEqual({ n: 600, s: 600 * 1000 + 60 * 55 + 10 * 1770 });
+  // Dropped with its chunk.
+  expect(await chunkOf(expired)).toBeUndefined();
+  const expiredRows = await pool.query(
+    `SELECT count(*)::int AS n FROM follower_counts WHERE observed_at < to_timestamp($1::double precision / 1000) + interval '1 hour'`,
+    [expired],
+  );
+  expect(expiredRows.rows[0].n).toBe(0);
+
+  // Materialised: the aggregates' own hypertables hold the buckets inside the refresh window.
+  const materialised = async (view: string) => {
+    const { rows } = await pool.query<{ schema: string; name: string }>(
+      `SELECT materialization_hypertable_schema AS schema, materialization_hypertable_name AS name
+         FROM timescaledb_information.continuous_aggregates WHERE view_schema = $1 AND view_name = $2`,
+      [db.schema, view],
+    );
+    const { rows: buckets } = await pool.query<{ n: number; bucket: Date }>(
+      `SELECT count(*)::int AS n, min(bucket) AS bucket FROM "${rows[0]!.schema}"."${rows[0]!.name}"`,
+    );
+    return buckets[0]!;
+  };
+  const hourly = await materialised('follower_counts_hourly');
+  expect(hourly.n).toBe(20); // 10 influencers × (the recent hour + the hour two days ago)
+  const daily = await materialised('follower_counts_daily');
+  expect(daily).toEqual({ n: 10, bucket: new Date(Math.floor(twoDaysAgo / DAY) * DAY) });
+});
