@@ -12,9 +12,10 @@ import { parts } from './parts';
 import { peers } from './peers';
 import { e2e } from './e2e';
 import { queries } from './queries';
+import { detect } from './detect';
 import { javaVersion, latestMedians, Report } from './lib/report';
 
-const USAGE = `usage: yarn bench <ceilings|parts|peers|e2e|queries|all> [flags]
+const USAGE = `usage: yarn bench <ceilings|parts|peers|e2e|queries|detect|all> [flags]
 
 common:   --runs N (3)
 ceilings: --only api,db,native,kafka   --wrk-seconds 10  --wrk-connections 64
@@ -25,7 +26,8 @@ peers:    --messages 2000000  --influencers 1000000  --peers telegraf  --sinks o
           --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)
 e2e:      --influencers 100000 (e2e's default)  --interval 60  --minutes 5  (one run, after a warm-up of one interval)
 queries:  --influencers 1000000  --minute-influencers 10000  --month-influencers 1000  --write-rate 5000
-          --seconds 15 (autocannon per question)  --connections 4  --keep (leave the schema)`;
+          --seconds 15 (autocannon per question)  --connections 4  --keep (leave the schema)
+detect:   --influencers 2000 (a day at 1 minute, through storeResults)`;
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -66,7 +68,7 @@ const list = (s: string | boolean | undefined) => new Set(String(s ?? '').split(
 
 async function main(): Promise<void> {
   const name = positionals[0];
-  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'e2e', 'queries', 'all'].includes(name)) {
+  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'e2e', 'queries', 'detect', 'all'].includes(name)) {
     console.log(USAGE);
     process.exit(flags.help ? 0 : 2);
   }
@@ -99,6 +101,11 @@ async function main(): Promise<void> {
     await ceilings(o, report);
     report.finish();
     for (const m of report.measurements) ceilingKeys.set(m.key, m.median);
+  }
+
+  if (name === 'detect') {
+    await detect({ influencers: num('influencers', '2000') });
+    return;
   }
 
   if (name === 'queries') {
