@@ -34,7 +34,8 @@ async function buildOnDemand(): Promise<void> {
   building ??= (async () => {
     // Only reached from source, where the repo's scripts and esbuild are present.
     const buildScript = path.resolve(__dirname, '..', '..', '..', 'scripts', 'build');
-    const { buildPage } = (await import(buildScript)) as { buildPage: () => Promise<void> };
+    // A runtime require of a path the bundler cannot see (the built api never gets here).
+    const { buildPage } = require(buildScript) as { buildPage: () => Promise<void> };
     await buildPage();
   })();
   return building;
