@@ -218,7 +218,7 @@ export async function queries(o: QueriesOptions): Promise<void> {
     };
     const id = FIRST_ID + 17;
     await explain('latest + rank', `SELECT l.influencer_id, r.rank, s.score, st.computed_at FROM influencer_latest l LEFT JOIN follower_rankings r ON r.influencer_id = l.influencer_id LEFT JOIN suspicious_influencers s ON s.influencer_id = l.influencer_id LEFT JOIN follower_stats st ON true WHERE l.influencer_id = $1::bigint`, [id]);
-    await explain('stats', `SELECT st.average_followers, (SELECT max(observed_at) FROM follower_counts) FROM (SELECT 1) one LEFT JOIN follower_stats st ON true`, []);
+    await explain('stats', `SELECT st.average_followers, st.tracked, st.ranked, st.suspicious, st.computed_at, st.newest_sample_at FROM (SELECT 1) one LEFT JOIN follower_stats st ON true`, []);
     await explain('one day at 1 minute', `SELECT time_bucket(INTERVAL '1 minute', observed_at) AS t, last(follower_count, observed_at), last(following_count, observed_at) FROM follower_counts WHERE influencer_id = $1::bigint AND observed_at >= $2 AND observed_at < $3 GROUP BY 1 ORDER BY 1`, [id, new Date(now() - DAY), new Date(now())]);
     await explain('30 days at 1 hour', `SELECT bucket, follower_count_last, following_count_last FROM follower_counts_hourly WHERE influencer_id = $1::bigint AND bucket >= $2 AND bucket < $3 ORDER BY bucket`, [id, new Date(now() - 30 * DAY), new Date(now())]);
     await explain('leaderboard page', `SELECT rank, influencer_id, username, follower_count FROM follower_rankings WHERE rank > $1::bigint ORDER BY rank LIMIT 50`, [Math.floor(o.influencers / 2)]);

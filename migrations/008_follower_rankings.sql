@@ -37,6 +37,7 @@ CREATE TABLE follower_stats (
   ranked            bigint NOT NULL,   -- of those, not suspicious
   suspicious        bigint NOT NULL,   -- flagged now
   average_followers double precision,  -- mean follower_count of the ranked; NULL when none
+  newest_sample_at  timestamptz,       -- the newest observed_at in influencer_latest
   source_version    text                -- what the snapshot was built from (see refresh_rankings)
 );
 
@@ -79,15 +80,15 @@ BEGIN
   ALTER INDEX follower_rankings_next_pkey RENAME TO follower_rankings_pkey;
   ALTER INDEX follower_rankings_next_rank_idx RENAME TO follower_rankings_rank_idx;
 
-  INSERT INTO follower_stats AS fs (singleton, computed_at, duration_ms, tracked, ranked, suspicious, average_followers, source_version)
+  INSERT INTO follower_stats AS fs (singleton, computed_at, duration_ms, tracked, ranked, suspicious, average_followers, newest_sample_at, source_version)
   SELECT true, started, extract(epoch FROM clock_timestamp() - started) * 1000,
-         (SELECT count(*) FROM influencer_latest),
-         r.ranked, (SELECT count(*) FROM suspicious_influencers), r.average, version
-    FROM (SELECT count(*) AS ranked, avg(follower_count)::double precision AS average FROM follower_rankings) r
+         l.tracked, r.ranked, (SELECT count(*) FROM suspicious_influencers), r.average, l.newest, version
+    FROM (SELECT count(*) AS tracked, max(observed_at) AS newest FROM influencer_latest) l,
+         (SELECT count(*) AS ranked, avg(follower_count)::double precision AS average FROM follower_rankings) r
   ON CONFLICT (singleton) DO UPDATE
      SET computed_at = EXCLUDED.computed_at, duration_ms = EXCLUDED.duration_ms, tracked = EXCLUDED.tracked,
          ranked = EXCLUDED.ranked, suspicious = EXCLUDED.suspicious, average_followers = EXCLUDED.average_followers,
-         source_version = EXCLUDED.source_version
+         newest_sample_at = EXCLUDED.newest_sample_at, source_version = EXCLUDED.source_version
   RETURNING * INTO result;
   RETURN result;
 END

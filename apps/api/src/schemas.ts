@@ -122,8 +122,8 @@ export const statsBody = z
     tracked: z.number().int().describe('influencers with at least one sample'),
     ranked: z.number().int().describe('of those, not suspicious'),
     suspicious: z.number().int(),
-    computedAt: time.nullable().describe('when averageFollowers, tracked, ranked and suspicious were computed (the rank snapshot)'),
-    newestSampleAt: time.nullable(),
+    computedAt: time.nullable().describe('when these figures were computed (the rank snapshot, at most one refresh old)'),
+    newestSampleAt: time.nullable().describe('the newest sample stored, as of computedAt'),
   })
   .meta({ id: 'Stats' });
 
