@@ -14,7 +14,7 @@
 #
 # docker-compose.yml builds every service from this file.
 
-ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+ARG NODE_IMAGE=node:24.22.3-bookworm-slim
 
 # ---------------------------------------------------------------------------------------------
 # deps: every workspace's dependencies, dev ones included (tsc, type packages). The manifests and

@@ -9,7 +9,7 @@
  *          migrated tables (`follower_counts` a hypertable) and into plain copies of them on the
  *          devstack's database (native TimescaleDB, or PGlite behind the wire front), and into the
  *          plain tables on a throwaway native PostgreSQL cluster without TimescaleDB.
- * - kafka: the broker's ProducerPerformance (acks=all, unthrottled) and ConsumerPerformance,
+ * - kafka: the broker's ProducerPerformance (acks=all, idempotent, unthrottled) and ConsumerPerformance,
  *          --record-size-byte records, into / from a fresh 12-partition topic.
  */
 import { createPool, migrate, type Pool, type PoolClient } from '@mockstagram/shared';

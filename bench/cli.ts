@@ -1,5 +1,5 @@
 /**
- * The benchmark suite: `yarn bench <ceilings|parts|peers|all> [flags]`. See docs/performance.md.
+ * The benchmark suite: `yarn bench <ceilings|parts|peers|clients|e2e|all> [flags]`. See docs/performance.md.
  *
  * Engines: the running devstack (or KAFKA_BROKERS / DATABASE_URL). Every run uses its own topics,
  * schemas and consumer groups and removes them afterwards. Results: a table on stdout and
@@ -13,9 +13,10 @@ import { peers } from './peers';
 import { e2e } from './e2e';
 import { queries } from './queries';
 import { detect } from './detect';
+import { clients } from './clients';
 import { javaVersion, latestMedians, Report } from './lib/report';
 
-const USAGE = `usage: yarn bench <ceilings|parts|peers|e2e|queries|detect|all> [flags]
+const USAGE = `usage: yarn bench <ceilings|parts|peers|clients|e2e|queries|detect|all> [flags]
 
 common:   --runs N (3)
 ceilings: --only api,db,native,kafka   --wrk-seconds 10  --wrk-connections 64
@@ -24,6 +25,7 @@ parts:    --only fetcher,producer,consumer,sink  --jobs 100000  --kafka-messages
           --messages 2000000 (results topic for the sink)  --influencers 1000000
 peers:    --messages 2000000  --influencers 1000000  --peers telegraf  --sinks ours,telegraf
           --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)
+clients:  --kafka-messages 500000  --record-size 200  (Kafka's tools, kafkajs, @platformatic/kafka, interleaved)
 e2e:      --influencers 100000 (e2e's default)  --interval 60  --minutes 5  (one run, after a warm-up of one interval)
 queries:  --influencers 1000000  --minute-influencers 10000  --month-influencers 1000  --write-rate 5000
           --seconds 15 (autocannon per question)  --connections 4  --keep (leave the schema)
@@ -68,7 +70,7 @@ const list = (s: string | boolean | undefined) => new Set(String(s ?? '').split(
 
 async function main(): Promise<void> {
   const name = positionals[0];
-  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'e2e', 'queries', 'detect', 'all'].includes(name)) {
+  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'clients', 'e2e', 'queries', 'detect', 'all'].includes(name)) {
     console.log(USAGE);
     process.exit(flags.help ? 0 : 2);
   }
@@ -128,6 +130,16 @@ async function main(): Promise<void> {
     const report = newReport('e2e', { ...o });
     console.log(`== e2e: ${o.influencers} influencers every ${o.intervalSeconds} s, ${o.minutes} min after a ${o.intervalSeconds} s warm-up ==`);
     await e2e(o, report);
+    report.finish();
+    return;
+  }
+
+  if (name === 'clients') {
+    // Not part of `all`: the client comparison behind the choice of Kafka client (docs/performance.md).
+    const o = { runs, kafkaMessages: num('kafka-messages'), recordSize: num('record-size') };
+    const report = newReport('clients', { ...o });
+    console.log(`== clients ==`);
+    await clients(o, report);
     report.finish();
     return;
   }

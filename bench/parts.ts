@@ -4,7 +4,7 @@
  * - fetcher:  the Fetcher (apps/fetcher/src, imported) in this process against the mock API pinned
  *             to core 0: --jobs jobs in a fresh topic, a fresh group per run, from the first job
  *             consumed to the last result acknowledged (as apps/fetcher/bench/throughput.ts does).
- *             Ceiling: wrk, random ids (api.wrk).
+ *             Ceiling: wrk, random ids (api.wrk). Also the process's CPU per job over that span.
  * - producer: the shared idempotent kafkajs producer (createProducer + produceMany, acks=-1),
  *             --kafka-messages records of --record-size bytes, 12,000-message sendBatch calls one
  *             after another; and as the fetcher uses it (12 callers at once, 500 per call).
@@ -21,7 +21,7 @@ import { loadFetcherConfig } from '../apps/fetcher/src/config';
 import { Fetcher } from '../apps/fetcher/src/fetcher';
 import { createFetcherMetrics } from '../apps/fetcher/src/metrics';
 import { createTopics, uniqueName } from '../test/support/engines';
-import { benchKafka, benchLogger } from './lib/kafka';
+import { benchKafka, benchLogger, kafkajsConsumeRate } from './lib/kafka';
 import { startMockApi } from './lib/mock-api';
 import { sleep } from './lib/proc';
 import type { Report } from './lib/report';
@@ -61,6 +61,7 @@ async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
   try {
     await produceJobs(jobsTopic, o.jobs);
     const runs: number[] = [];
+    const cpuPerJob: number[] = [];
     let knobs = '';
     // One unreported warm-up run (JIT, connections), then the measured ones.
     for (let i = 0; i <= o.runs; i++) {
@@ -80,21 +81,31 @@ async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
       const fetcher = new Fetcher({ config, logger: benchLogger, metrics, kafka });
       await fetcher.start();
       let first = 0;
+      let cpuAtFirst = process.cpuUsage();
       const deadline = Date.now() + 10 * 60_000;
       for (;;) {
         const now = performance.now();
-        if (first === 0 && (await total(metrics.jobsConsumed)) > 0) first = now;
+        if (first === 0 && (await total(metrics.jobsConsumed)) > 0) {
+          first = now;
+          cpuAtFirst = process.cpuUsage();
+        }
         if ((await total(metrics.resultsProduced)) + (await total(metrics.dlqMessages)) >= o.jobs) break;
         if (Date.now() > deadline) throw new Error('fetcher did not finish within 10 minutes');
         await sleep(5);
       }
       const seconds = (performance.now() - first) / 1000;
+      const cpu = process.cpuUsage(cpuAtFirst);
       const requests = await total(metrics.requests);
       await fetcher.stop();
-      if (i > 0) runs.push(requests / seconds);
+      if (i > 0) {
+        runs.push(requests / seconds);
+        cpuPerJob.push((cpu.user + cpu.system) / o.jobs);
+      }
     }
     report.command(`fetcher: ${o.jobs} jobs, Fetcher in-process (unpinned) with the service defaults ${knobs}, a fresh consumer group per run, first job consumed → last result acknowledged`);
     report.add({ key: 'part.fetcher', label: 'fetcher → mock API → results topic', unit: 'req/s', runs, ceilingKey: 'api.wrk' });
+    // This process's CPU (the fetcher, plus this loop's 5 ms polls of its metrics) per job, over the same span.
+    report.add({ key: 'part.fetcher.cpu', label: 'fetcher: CPU per job (bench process)', unit: 'µs', runs: cpuPerJob });
   } finally {
     await topics.remove();
     await api.stop();
@@ -147,32 +158,6 @@ async function produceRate(topic: string, all: Message[], callers: number, perCa
   }
 }
 
-async function consumeRate(topic: string, count: number): Promise<number> {
-  const consumer = benchKafka('bench-consumer').consumer({ groupId: uniqueName('bench-consumer') });
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    let seen = 0;
-    let first = 0;
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    await consumer.run({
-      partitionsConsumedConcurrently: 12,
-      eachBatch: async ({ batch }) => {
-        if (first === 0) first = performance.now();
-        seen += batch.messages.length;
-        if (seen >= count) done();
-      },
-    });
-    const timeout = setTimeout(() => done(), 10 * 60_000);
-    await finished;
-    clearTimeout(timeout);
-    if (seen < count) throw new Error(`consumed ${seen} of ${count} messages in 10 minutes`);
-    return count / ((performance.now() - first) / 1000);
-  } finally {
-    await consumer.disconnect();
-  }
-}
 
 async function kafkaParts(o: PartOptions, report: Report, consume: boolean): Promise<void> {
   const all = records(o.kafkaMessages, o.recordSize);
@@ -184,7 +169,7 @@ async function kafkaParts(o: PartOptions, report: Report, consume: boolean): Pro
     try {
       bulk.push(await produceRate(topics.names[0]!, all, 1, 12_000));
       fetcherLike.push(await produceRate(topics.names[1]!, all, 12, 500));
-      if (consume) consumed.push(await consumeRate(topics.names[0]!, all.length));
+      if (consume) consumed.push(await kafkajsConsumeRate(topics.names[0]!, all.length));
     } finally {
       await topics.remove();
     }

@@ -46,7 +46,7 @@ export async function buildApps(apps: readonly string[] = APPS): Promise<void> {
       bundle: true,
       platform: 'node',
       format: 'cjs',
-      target: 'node20',
+      target: 'node24',
       sourcemap: 'linked',
       logLevel: 'warning',
       plugins: [dependenciesStayExternal],

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, type FetchResult } from '@mockstagram/shared';
 import type { Admin, Kafka, Message } from 'kafkajs';
 import { resolveKafkaClasspath } from '../../packages/devstack/src/kafka';
-import { kafkaBrokers } from '../../test/support/engines';
+import { kafkaBrokers, uniqueName } from '../../test/support/engines';
 import { run, shellLine } from './proc';
 
 export const benchLogger = createLogger('bench', (process.env.LOG_LEVEL as 'info' | undefined) ?? 'error');
@@ -29,21 +29,36 @@ export interface ProducerPerfResult {
   mbPerSec: number;
   avgLatencyMs: number;
   p99LatencyMs: number;
+  /** CPU (user + system) of the JVM over the whole run, start-up included. */
+  cpuSeconds: number;
   command: string;
 }
 
-/** org.apache.kafka.tools.ProducerPerformance: `records` of `recordSize` bytes, unthrottled, acks=all. */
+/**
+ * org.apache.kafka.tools.ProducerPerformance: `records` of `recordSize` bytes, unthrottled, acks=all,
+ * idempotent (the Java client's default with acks=all, written out).
+ */
 export async function producerPerformance(classpath: string, topic: string, records: number, recordSize: number): Promise<ProducerPerfResult> {
   const cmd = [
     'java', '-cp', classpath, 'org.apache.kafka.tools.ProducerPerformance',
     '--topic', topic, '--num-records', String(records), '--record-size', String(recordSize), '--throughput', '-1',
-    '--producer-props', 'acks=all', `bootstrap.servers=${kafkaBrokers().join(',')}`,
+    '--producer-props', 'acks=all', 'enable.idempotence=true', `bootstrap.servers=${kafkaBrokers().join(',')}`,
   ];
-  const r = await run(cmd, { timeoutMs: 15 * 60_000 });
+  // bash's `times` prints the CPU of the shell's children (the JVM) once it has exited.
+  const r = await run(['bash', '-c', '"$@"; status=$?; times >&2; exit $status', 'bash', ...cmd], { timeoutMs: 15 * 60_000 });
+  const cpuSeconds = childCpuSeconds(r.stderr);
   // "2000000 records sent, 181818.2 records/sec (34.68 MB/sec), 512.3 ms avg latency, 1000.0 ms max latency, 480 ms 50th, 900 ms 95th, 980 ms 99th, 1000 ms 99.9th."
   const m = /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, [\d.]+ ms max latency, \d+ ms 50th, \d+ ms 95th, (\d+) ms 99th/.exec(r.stdout);
   if (r.code !== 0 || !m) throw new Error(`ProducerPerformance failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-  return { recordsPerSec: Number(m[2]), mbPerSec: Number(m[3]), avgLatencyMs: Number(m[4]), p99LatencyMs: Number(m[5]), command: recorded(cmd) };
+  return { recordsPerSec: Number(m[2]), mbPerSec: Number(m[3]), avgLatencyMs: Number(m[4]), p99LatencyMs: Number(m[5]), cpuSeconds, command: recorded(cmd) };
+}
+
+/** The children's user + system seconds from the last line of bash's `times` output ("1m2.345s 0m0.678s"). */
+function childCpuSeconds(stderr: string): number {
+  const lines = stderr.trim().split('\n');
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines[lines.length - 1]!.trim());
+  if (!m) throw new Error(`no CPU times in the tool's output: ${lines.slice(-2).join(' / ')}`);
+  return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
 }
 
 export interface ConsumerPerfResult {
@@ -134,4 +149,36 @@ export async function committedCovers(admin: Admin, groupId: string, topic: stri
   const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   for (const [partition, end] of ends) if ((committed.get(partition) ?? -1) < end) return false;
   return true;
+}
+
+/**
+ * A kafkajs consumer (eachBatch, all 12 partitions concurrently, no work per message) reading
+ * `count` messages of `topic` from the start with a fresh group; messages/s from the first batch
+ * to the last message.
+ */
+export async function kafkajsConsumeRate(topic: string, count: number): Promise<number> {
+  const consumer = benchKafka('bench-consumer').consumer({ groupId: uniqueName('bench-consumer') });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let seen = 0;
+    let first = 0;
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    await consumer.run({
+      partitionsConsumedConcurrently: 12,
+      eachBatch: async ({ batch }) => {
+        if (first === 0) first = performance.now();
+        seen += batch.messages.length;
+        if (seen >= count) done();
+      },
+    });
+    const timeout = setTimeout(() => done(), 10 * 60_000);
+    await finished;
+    clearTimeout(timeout);
+    if (seen < count) throw new Error(`consumed ${seen} of ${count} messages in 10 minutes`);
+    return count / ((performance.now() - first) / 1000);
+  } finally {
+    await consumer.disconnect();
+  }
 }

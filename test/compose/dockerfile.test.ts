@@ -70,12 +70,12 @@ test('stages: deps -> build (type check) and prod-deps -> runtime-base -> migrat
   expect(stage(dockerfile, 'build').from).toBe('deps');
 });
 
-test('every image it starts from is pinned: node 20 on Debian bookworm (slim), by version', () => {
+test('every image it starts from is pinned: node 24 (LTS) on Debian bookworm (slim), by version', () => {
   const images = dockerfile.stages.map((s) => baseImage(dockerfile, s)).filter((i): i is string => i !== undefined);
   expect(images.length).toBeGreaterThan(0);
   for (const image of images) {
     expect(isPinned(image)).toBe(true);
-    expect(image).toMatch(/^node:20\.\d+\.\d+-bookworm-slim$/);
+    expect(image).toMatch(/^node:24\.\d+\.\d+-bookworm-slim$/);
   }
 });
 

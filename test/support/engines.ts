@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
+import { ensureTopics } from '@mockstagram/shared';
 
 /** Connection details of the engines the test run uses (set by test/global-setup.ts). */
 export const kafkaBrokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -21,16 +22,13 @@ export async function createTopics(
   numPartitions = 12,
 ): Promise<{ names: string[]; remove: () => Promise<void> }> {
   const names = prefixes.map((p) => uniqueName(p).replace(/_/g, '.'));
-  const admin = testKafka().admin();
-  await admin.connect();
-  try {
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: names.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })),
-    });
-  } finally {
-    await admin.disconnect();
-  }
+  // ensureTopics, not kafkajs' createTopics with waitForLeaders: that one fails when the broker
+  // does not know a just-created topic yet (UNKNOWN_TOPIC_OR_PARTITION) instead of asking again.
+  await ensureTopics(
+    testKafka(),
+    names.map((topic) => ({ topic, numPartitions })),
+    { replicationFactor: 1 },
+  );
   return {
     names,
     remove: async () => {

@@ -190,6 +190,12 @@ export class ResultHandler {
   private started = false;
   private stopping: Promise<void> | undefined;
   private pausedSince: number | undefined;
+  /**
+   * The {@link withRetry} calls whose latest attempt failed. Consumption is paused while any is
+   * and resumed when the last of them succeeds: a batch's finish may succeed while the next
+   * batch's store is still failing.
+   */
+  private readonly failing = new Set<symbol>();
   /** What the retry policy is retrying, for its log lines. */
   private step = 'database write';
   /** Messages whose flush was abandoned at stop (database still failing). */
@@ -513,7 +519,6 @@ export class ResultHandler {
         });
         for (const reason of reasons) this.metrics.dlqMessages.inc({ reason });
       }
-      this.resume();
 
       // A partition's items are in offset order: the last one seen is its highest.
       const last = new Map<string, Consumed>();
@@ -602,13 +607,23 @@ export class ResultHandler {
     const beat = setInterval(() => {
       this.heartbeat?.().catch((err: unknown) => this.logger.warn({ err }, 'heartbeat failed while waiting to write'));
     }, this.heartbeatIntervalMs);
+    const call = Symbol(step);
     try {
-      return await this.retryPolicy.execute(({ signal }) => {
+      return await this.retryPolicy.execute(async ({ signal }) => {
         if (signal.aborted) throw new FlushAbortedError(`${step} abandoned: stopping while it keeps failing`);
         this.step = step;
-        return fn();
+        let value: T;
+        try {
+          value = await fn();
+        } catch (err) {
+          this.failing.add(call);
+          throw err;
+        }
+        if (this.failing.delete(call) && this.failing.size === 0) this.resume(step);
+        return value;
       }, this.abort.signal);
     } finally {
+      this.failing.delete(call);
       clearInterval(beat);
     }
   }
@@ -661,13 +676,14 @@ export class ResultHandler {
     this.logger.warn({ err, step: this.step }, `${this.step} failed; consumption paused until it succeeds`);
   }
 
-  private resume(): void {
+  /** Resumes consumption once `step`, the last of the failing ones, has succeeded. */
+  private resume(step: string): void {
     if (this.pausedSince === undefined) return;
     const pausedMs = Date.now() - this.pausedSince;
     this.pausedSince = undefined;
     this.metrics.paused.set(0);
     if (!this.stopping) this.consumer.resume([{ topic: this.options.resultsTopic }]);
-    this.logger.info({ pausedMs }, `${this.step} succeeded; consumption resumed`);
+    this.logger.info({ pausedMs }, `${step} succeeded; consumption resumed`);
   }
 
   private async partitionCount(topic: string): Promise<number> {

@@ -167,7 +167,7 @@ export interface EnsureTopicsOptions {
 
 /**
  * Makes sure each topic exists with at least `numPartitions` partitions, and that every
- * partition has a leader, then resolves. Idempotent: safe to call from every service at start,
+ * partition has a leader that serves it (answers ListOffsets), then resolves. Idempotent: safe to call from every service at start,
  * also at the same moment (a "topic already exists" race with another service is not an error).
  *
  * - Missing topic → created with `numPartitions` (and the broker's default replication factor).
@@ -201,7 +201,9 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], options: E
     }
 
     for (;;) {
-      const pending = await checkTopics(admin, topics, logger);
+      // Right after a create, the broker may not know a new topic's partitions yet
+      // (UNKNOWN_TOPIC_OR_PARTITION): not ready yet, asked again.
+      const pending = await checkTopics(admin, topics, logger).catch((err: unknown) => [`metadata: ${err instanceof Error ? err.message : String(err)}`]);
       if (pending.length === 0) return;
       if (Date.now() > deadline) {
         throw new Error(`kafka topics not ready after ${timeoutMs} ms: ${pending.join('; ')}`);
@@ -242,7 +244,18 @@ async function checkTopics(admin: Admin, topics: TopicSpec[], logger: Logger | u
       logger?.debug({ topic: spec.topic, partitions: count, wanted: spec.numPartitions }, 'topic has more partitions than configured; keeping them');
     }
     const leaderless = meta!.partitions.filter((p) => p.leader < 0).length;
-    if (leaderless > 0) pending.push(`${spec.topic} has ${leaderless} partitions without a leader`);
+    if (leaderless > 0) {
+      pending.push(`${spec.topic} has ${leaderless} partitions without a leader`);
+      continue;
+    }
+    // Metadata names a leader a moment before that broker serves the partition: until then
+    // ListOffsets answers NOT_LEADER_FOR_PARTITION, and a consumer that starts now rejoins its
+    // group over and over. Ready means every leader answers for its partitions.
+    try {
+      await admin.fetchTopicOffsets(spec.topic);
+    } catch (err) {
+      pending.push(`${spec.topic}: leaders not serving yet (${err instanceof Error ? err.message : String(err)})`);
+    }
   }
   return pending;
 }

@@ -24,19 +24,18 @@
  * - Nothing else: no metrics or logs through OpenTelemetry (metrics are prom-client's, logs go to
  *   stdout), no resource detectors beyond the SDK's env/process/host ones.
  *
- * Dependencies, and why (all pinned to the last release line that supports Node 20 and
- * CommonJS — the 0.300 / 2.x → 3.x line needs Node >= 22.15 — and to the exact versions sdk-node
- * itself depends on, so there is one copy of each):
- * - `@opentelemetry/api` 1.9.1: the API the services' code calls (sdk-node 0.223 accepts < 1.10).
- * - `@opentelemetry/sdk-node` 0.223.0: `NodeSDK` wires provider, context manager, propagator,
+ * Dependencies, and why (pinned to the exact versions sdk-node itself depends on, so there is one
+ * copy of each; the 0.301 / 3.x line needs Node >= 22.15 and ships CommonJS beside ESM):
+ * - `@opentelemetry/api` 1.10.0: the API the services' code calls (sdk-node 0.301 accepts 1.10.x).
+ * - `@opentelemetry/sdk-node` 0.301.0: `NodeSDK` wires provider, context manager, propagator,
  *   resource and instrumentations in one place, as the issue asks.
- * - `@opentelemetry/exporter-trace-otlp-proto` 0.223.0: OTLP/HTTP with protobuf bodies, the OTLP
+ * - `@opentelemetry/exporter-trace-otlp-proto` 0.301.0: OTLP/HTTP with protobuf bodies, the OTLP
  *   default protocol, smaller and cheaper to encode than the JSON of `-otlp-http`; HTTP rather
  *   than gRPC keeps `@grpc/grpc-js` out of the export path. (sdk-node depends on it already.)
- * - `@opentelemetry/sdk-trace` 2.12.0: samplers, span processors, `InMemorySpanExporter` for
+ * - `@opentelemetry/sdk-trace` 3.1.0: samplers, span processors, `InMemorySpanExporter` for
  *   tests (the package `sdk-trace-base` and sdk-node's `tracing` namespace now forward to).
- * - `@opentelemetry/core` 2.12.0: `W3CTraceContextPropagator`, the global error handler.
- * - `@opentelemetry/resources` 2.12.0: `resourceFromAttributes`.
+ * - `@opentelemetry/core` 3.1.0: `W3CTraceContextPropagator`, the global error handler.
+ * - `@opentelemetry/resources` 3.1.0: `resourceFromAttributes`.
  *
  * @module
  */
