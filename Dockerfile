@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 #
-# One image recipe for the four apps (mock-api, scheduler, fetcher, result-handler) and the
+# One image recipe for the apps (mock-api, scheduler, fetcher, result-handler, api) and the
 # migration runner. The build step type-checks the whole tree (`yarn typecheck`, strict tsc) and
 # bundles each app's own code into `apps/<app>/dist/main.js` (`yarn build`, esbuild); an app runs
 # that file exactly as its `start` script does (`node --max-old-space-size=128 dist/main.js`: no
@@ -27,6 +27,7 @@ COPY apps/mock-api/package.json apps/mock-api/
 COPY apps/scheduler/package.json apps/scheduler/
 COPY apps/fetcher/package.json apps/fetcher/
 COPY apps/result-handler/package.json apps/result-handler/
+COPY apps/api/package.json apps/api/
 COPY packages/shared/package.json packages/shared/
 COPY packages/devstack/package.json packages/devstack/
 RUN --mount=type=cache,id=mockstagram-yarn,target=/usr/local/share/.cache/yarn \
@@ -48,6 +49,7 @@ COPY apps/mock-api/package.json apps/mock-api/
 COPY apps/scheduler/package.json apps/scheduler/
 COPY apps/fetcher/package.json apps/fetcher/
 COPY apps/result-handler/package.json apps/result-handler/
+COPY apps/api/package.json apps/api/
 COPY packages/shared/package.json packages/shared/
 RUN --mount=type=cache,id=mockstagram-yarn,target=/usr/local/share/.cache/yarn \
     yarn install --frozen-lockfile --production --non-interactive --network-timeout 600000
@@ -67,6 +69,7 @@ COPY --from=build /app/apps/mock-api/dist ./apps/mock-api/dist
 COPY --from=build /app/apps/scheduler/dist ./apps/scheduler/dist
 COPY --from=build /app/apps/fetcher/dist ./apps/fetcher/dist
 COPY --from=build /app/apps/result-handler/dist ./apps/result-handler/dist
+COPY --from=build /app/apps/api/dist ./apps/api/dist
 USER node
 STOPSIGNAL SIGTERM
 
@@ -78,16 +81,16 @@ CMD ["node", "packages/shared/dist/migrate-cli.js"]
 
 # ---------------------------------------------------------------------------------------------
 # app (the default target): one app, chosen with --build-arg APP=<mock-api|scheduler|fetcher|
-# result-handler>, started the way its `start` script does. The healthcheck asks the app's own
+# result-handler|api>, started the way its `start` script does. The healthcheck asks the app's own
 # /healthz on the port variable that app reads (default as in its config schema).
 FROM runtime-base AS app
 ARG APP
 ENV APP=${APP}
 RUN case "${APP}" in \
-      mock-api|scheduler|fetcher|result-handler) ;; \
-      *) echo "build with --build-arg APP=<mock-api|scheduler|fetcher|result-handler> (got '${APP}')" >&2; exit 1 ;; \
+      mock-api|scheduler|fetcher|result-handler|api) ;; \
+      *) echo "build with --build-arg APP=<mock-api|scheduler|fetcher|result-handler|api> (got '${APP}')" >&2; exit 1 ;; \
     esac
 WORKDIR /app/apps/${APP}
 HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
-  CMD ["node", "-e", "const [name, port] = { 'mock-api': ['MOCK_API_PORT', 3001], scheduler: ['SCHEDULER_HTTP_PORT', 8081], fetcher: ['FETCHER_HTTP_PORT', 8082], 'result-handler': ['RESULT_HANDLER_HTTP_PORT', 8083] }[process.env.APP]; fetch(`http://127.0.0.1:${process.env[name] || port}/healthz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));"]
+  CMD ["node", "-e", "const [name, port] = { 'mock-api': ['MOCK_API_PORT', 3001], scheduler: ['SCHEDULER_HTTP_PORT', 8081], fetcher: ['FETCHER_HTTP_PORT', 8082], 'result-handler': ['RESULT_HANDLER_HTTP_PORT', 8083], api: ['API_HTTP_PORT', 8084] }[process.env.APP]; fetch(`http://127.0.0.1:${process.env[name] || port}/healthz`, { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1));"]
 CMD ["node", "--max-old-space-size=128", "--max-semi-space-size=8", "dist/main.js"]

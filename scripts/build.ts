@@ -15,13 +15,17 @@
  * strips types. `yarn dev` and the unit tests run the sources with tsx; the pipeline tests and
  * `yarn bench` build first and run the built files (jest's global setup, bench/cli.ts).
  *
- *   yarn build                 # all four apps and the one-shots
+ * The api also gets its page (`buildPage`): src/page/app.ts with its dependencies (uPlot)
+ * bundled for the browser into apps/api/dist/public/page.js (+ page.css), beside index.html.
+ *
+ *   yarn build                 # all the apps and the one-shots
  *   yarn build fetcher         # some of them (apps or one-shots, by name)
  */
+import fs from 'node:fs';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
-export const APPS = ['mock-api', 'scheduler', 'fetcher', 'result-handler'] as const;
+export const APPS = ['mock-api', 'scheduler', 'fetcher', 'result-handler', 'api'] as const;
 
 const repoRoot = path.resolve(__dirname, '..');
 
@@ -64,7 +68,27 @@ export async function buildApps(apps: readonly string[] = APPS): Promise<void> {
   for (const app of apps) {
     if (!(APPS as readonly string[]).includes(app)) throw new Error(`unknown app "${app}"; expected one of ${APPS.join(', ')}`);
     await bundle(`apps/${app}/src/main.ts`, `apps/${app}/dist/main.js`);
+    if (app === 'api') await buildPage();
   }
+}
+
+/** The api's page: one browser bundle with uPlot inside, and its HTML, into apps/api/dist/public. */
+export async function buildPage(): Promise<void> {
+  const pageDir = path.join(repoRoot, 'apps', 'api', 'src', 'page');
+  const outdir = path.join(repoRoot, 'apps', 'api', 'dist', 'public');
+  await build({
+    entryPoints: { page: path.join(pageDir, 'app.ts') },
+    outdir,
+    bundle: true,
+    platform: 'browser',
+    format: 'iife',
+    target: 'es2020',
+    minify: true,
+    sourcemap: 'linked',
+    logLevel: 'warning',
+  });
+  fs.copyFileSync(path.join(pageDir, 'index.html'), path.join(outdir, 'index.html'));
+  console.log(`built ${path.relative(repoRoot, path.join(outdir, 'page.js'))}`);
 }
 
 /** Builds each one-shot's bundle (default: both). */

@@ -11,16 +11,17 @@ import { down, localEngines, status, up } from './stack';
 /**
  * `yarn dev`: the whole pipeline on this machine, logs in one terminal prefixed by service.
  * Engines not named by KAFKA_BROKERS / DATABASE_URL come from the devstack; then migrations,
- * a default set of influencers, and the four services. Ctrl-C stops the services and, if this
- * command started them, the engines. `yarn dev --observability` also runs Jaeger and Prometheus
- * (observability.ts) and has the services export their spans to that Jaeger.
+ * a default set of influencers, and the services (the api's page at http://127.0.0.1:8084/).
+ * Ctrl-C stops the services and, if this command started them, the engines. `yarn dev
+ * --observability` also runs Jaeger and Prometheus (observability.ts) and has the services export
+ * their spans to that Jaeger.
  */
 const devEnv = z.object({
   /** How many influencers `yarn dev` registers (ids from 1000000 upwards). */
   DEV_INFLUENCERS: z.coerce.number().int().min(0).default(10_000),
 });
 
-const services = ['mock-api', 'scheduler', 'fetcher', 'result-handler'] as const;
+const services = ['mock-api', 'scheduler', 'fetcher', 'result-handler', 'api'] as const;
 
 function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {

@@ -20,6 +20,7 @@ export const SCRAPED_SERVICES: readonly ScrapedService[] = [
   { job: 'scheduler', portVariable: 'SCHEDULER_HTTP_PORT', defaultPort: 8081, scalable: false },
   { job: 'fetcher', portVariable: 'FETCHER_HTTP_PORT', defaultPort: 8082, scalable: true },
   { job: 'result-handler', portVariable: 'RESULT_HANDLER_HTTP_PORT', defaultPort: 8083, scalable: true },
+  { job: 'api', portVariable: 'API_HTTP_PORT', defaultPort: 8084, scalable: false },
 ];
 
 /** Prometheus' scrape_config, the part this project uses. */
