@@ -81,7 +81,7 @@ function build(): Json {
       '/api/v1/stats': {
         get: {
           summary: 'Average followers of the influencers not suspicious; how many tracked and suspicious; the newest sample',
-          responses: { '200': json('Stats', 'the figures'), '503': errors['503'] },
+          responses: { '200': json('Stats', 'the figures'), '400': errors['400'], '503': errors['503'] },
         },
       },
       '/api/v1/rankings': {

@@ -13,7 +13,7 @@
 import { performance } from 'node:perf_hooks';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 import type { z } from 'zod';
-import type { Logger } from '@mockstagram/shared/src/logger';
+import type { Logger } from '@mockstagram/shared';
 import { decodeCursor, encodeCursor } from './cursor';
 import type { ApiMetrics } from './metrics';
 import { openApiDocument } from './openapi';
@@ -22,6 +22,7 @@ import {
   idParam,
   rankingsQuery,
   seriesQuery,
+  statsQuery,
   suspiciousQuery,
   type ErrorBody,
   type InfluencerBody,
@@ -120,7 +121,8 @@ export function apiRouter(options: ApiRoutesOptions): Router {
     res.json(body);
   });
 
-  router.get('/stats', async (_req, res) => {
+  router.get('/stats', async (req, res) => {
+    parse(statsQuery, req.query);
     const s = await getStats(db);
     const body: StatsBody = {
       averageFollowers: s.averageFollowers,

@@ -60,6 +60,9 @@ export const rankingsQuery = z.strictObject({
 
 export const suspiciousQuery = z.strictObject({ limit, cursor });
 
+/** `/stats` takes no parameters; an unknown one is refused like anywhere else. */
+export const statsQuery = z.strictObject({});
+
 // ---------------------------------------------------------------------------------------------
 // Outputs
 
