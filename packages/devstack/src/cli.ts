@@ -1,6 +1,5 @@
 #!/usr/bin/env -S npx tsx
 import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { devstackSettings, TIMESCALEDB_VERSION } from './settings';
 import { down, localEngines, status, up } from './stack';
 
@@ -17,7 +16,8 @@ const usage = `usage: yarn devstack <command>
   psql [args]    open psql on the devstack's TimescaleDB (or DATABASE_URL)
 
 Variables: DEVSTACK_DIR (data, default <repo>/.devstack), DEVSTACK_HOST, DEVSTACK_KAFKA_PORT,
-DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT, DEVSTACK_DB, DEVSTACK_TIMESCALEDB_SOURCE,
+DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_KAFKA_BROKERS (1, or 3 for a KRaft cluster of three),
+DEVSTACK_KAFKA_PORT_STEP, DEVSTACK_KAFKA_PORT_<i>, DEVSTACK_KAFKA_CONTROLLER_PORT_<i>, DEVSTACK_PG_PORT, DEVSTACK_DB, DEVSTACK_TIMESCALEDB_SOURCE,
 DEVSTACK_PG_CONFIG, DEVSTACK_CACHE_DIR.`;
 
 async function main(argv: string[]): Promise<number> {
@@ -41,7 +41,10 @@ async function main(argv: string[]): Promise<number> {
       const st = status(s);
       const line = (name: string, x: { running: boolean; pid?: number }, where: string, logFile: string) =>
         log(`${name.padEnd(12)} ${x.running ? `running  pid ${x.pid}  ${where}` : 'stopped'}  log: ${logFile}`);
-      line('kafka', st.kafka, s.kafkaBrokers, path.join(s.dir, 'kafka', 'logs', 'server.log'));
+      if (st.kafka.nodes.length === 1) line('kafka', st.kafka, s.kafkaBrokers, st.kafka.nodes[0].serverLog);
+      else {
+        for (const [i, node] of st.kafka.nodes.entries()) line(`kafka-${node.id}`, node, `${s.host}:${s.kafkaNodes[i].port}`, node.serverLog);
+      }
       const ts = st.timescale;
       line('timescaledb', ts, ts.running ? `${s.databaseUrl}  ${ts.engine}: ${ts.versions}` : s.databaseUrl, ts.logFile);
       return st.kafka.running && st.timescale.running ? 0 : 3;
