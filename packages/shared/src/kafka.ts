@@ -221,9 +221,9 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], options: E
         if (refused.length > 0) {
           const { brokers } = await admin.describeCluster();
           throw new TopicSettingsError(
-            `kafka refused to create ${missing.map((t) => t.topic).join(', ')} (replication factor ${replicationFactor}, ` +
-              `min.insync.replicas ${minInsyncReplicas ?? "the broker's"}; the cluster has ${brokers.length} brokers): ${refused.join('; ')}. ` +
-              'Check KAFKA_TOPIC_REPLICATION_FACTOR and KAFKA_TOPIC_MIN_INSYNC_REPLICAS.',
+            `kafka refused to create ${missing.map((t) => t.topic).join(', ')}: ${refused.join('; ')} ` +
+              `(replication factor ${replicationFactor === -1 ? "the broker's" : replicationFactor}, min.insync.replicas ${minInsyncReplicas ?? "the broker's"}, ` +
+              `on a cluster of ${brokers.length} brokers). Check KAFKA_TOPIC_REPLICATION_FACTOR and KAFKA_TOPIC_MIN_INSYNC_REPLICAS.`,
           );
         }
         // Another service may have created some of them meanwhile; anything else shows up below.
