@@ -1,4 +1,4 @@
-import { FetchJobSchema, createKafka, createProducer } from '@mockstagram/shared';
+import { FetchJobSchema, createKafka, createProducer, ensureTopics } from '@mockstagram/shared';
 import type { Producer } from 'kafkajs';
 import { createTopics, testKafka } from '../../../test/support/engines';
 import { InfluencerRegistry } from '../src/registry';
@@ -192,10 +192,8 @@ test('a missing topic → the batch times out and rolls back; a late acknowledge
     expect(await nextFetchTimes(db.pool)).toEqual(before); // rolled back: still due
 
     // The producer keeps retrying the timed-out send; once the topic exists it lands...
-    const admin = testKafka().admin();
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic: lateTopic, numPartitions: 2 }], waitForLeaders: true });
-    await admin.disconnect();
+    // ensureTopics: kafkajs' createTopics with waitForLeaders fails when a broker does not know the new topic yet.
+    await ensureTopics(testKafka(), [{ topic: lateTopic, numPartitions: 2 }]);
     await eventually(async () => (await messageCount(lateTopic)) === 5, 60_000, 'the late batch');
     // ... and the rolled-back slots are emitted again: at least once, never lost.
     expect(await s.tick()).toMatchObject({ status: 'ran', jobs: 5 });

@@ -114,15 +114,19 @@ test('three brokers: an occupied port of node 2 (derived from node 1 by the step
 test('three brokers: an occupied port set for node 3 → names DEVSTACK_KAFKA_PORT_3', async () => {
   const busy = await occupy();
   try {
-    const free = await occupy(); // a free base for nodes 1 and 2: released before up runs
-    await free.close();
+    // Free ports for every other listener: held together so they differ, released before up runs.
+    const free = await Promise.all(Array.from({ length: 5 }, () => occupy()));
+    await Promise.all(free.map((f) => f.close()));
+    const [p1, c1, p2, c2, c3] = free.map((f) => String(f.port));
     const env = {
       ...baseEnv,
       DEVSTACK_KAFKA_BROKERS: '3',
-      DEVSTACK_KAFKA_PORT: String(free.port),
-      DEVSTACK_KAFKA_CONTROLLER_PORT: String(free.port + 1),
-      DEVSTACK_KAFKA_PORT_STEP: '2',
+      DEVSTACK_KAFKA_PORT: p1,
+      DEVSTACK_KAFKA_CONTROLLER_PORT: c1,
+      DEVSTACK_KAFKA_PORT_2: p2,
+      DEVSTACK_KAFKA_CONTROLLER_PORT_2: c2,
       DEVSTACK_KAFKA_PORT_3: String(busy.port),
+      DEVSTACK_KAFKA_CONTROLLER_PORT_3: c3,
       DATABASE_URL: 'postgres://external/db',
     };
     const r = await runCli(['up'], env);
@@ -140,7 +144,7 @@ test.each([
   [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT_2: 'abc' }, 'DEVSTACK_KAFKA_PORT_2="abc"'],
   [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_CONTROLLER_PORT_3: '70000' }, 'DEVSTACK_KAFKA_CONTROLLER_PORT_3="70000"'],
   [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT_STEP: '0' }, 'DEVSTACK_KAFKA_PORT_STEP="0"'],
-  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT_STEP: '1' }, 'DEVSTACK_KAFKA_PORT_2 and DEVSTACK_KAFKA_CONTROLLER_PORT are both 9093'],
+  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT: '9092', DEVSTACK_KAFKA_CONTROLLER_PORT: '9093', DEVSTACK_KAFKA_PORT_STEP: '1' }, 'DEVSTACK_KAFKA_PORT_2 and DEVSTACK_KAFKA_CONTROLLER_PORT are both 9093'],
   [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT: '65500', DEVSTACK_KAFKA_PORT_STEP: '20' }, 'DEVSTACK_KAFKA_PORT_3 would be 65540'],
 ])('invalid Kafka cluster variables %o → up names them', async (vars, message) => {
   const r = await runCli(['up'], { ...baseEnv, ...vars, DATABASE_URL: 'postgres://external/db' });

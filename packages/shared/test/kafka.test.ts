@@ -42,8 +42,9 @@ describe('kafka helpers (real broker)', () => {
   it('grows a topic with fewer partitions and never shrinks one', async () => {
     const topic = topicName('test.grow');
     created.push(topic);
-    await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
     const kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'test', logger });
+    await ensureTopics(kafka, [{ topic, numPartitions: 3 }]);
+    expect(await partitionsOf(topic)).toHaveLength(3);
     await ensureTopics(kafka, [{ topic, numPartitions: 6 }]);
     expect(await partitionsOf(topic)).toHaveLength(6);
     await ensureTopics(kafka, [{ topic, numPartitions: 2 }]);
