@@ -192,7 +192,6 @@ test('a missing topic → the batch times out and rolls back; a late acknowledge
     expect(await nextFetchTimes(db.pool)).toEqual(before); // rolled back: still due
 
     // The producer keeps retrying the timed-out send; once the topic exists it lands...
-    // ensureTopics: kafkajs' createTopics with waitForLeaders fails when a broker does not know the new topic yet.
     await ensureTopics(testKafka(), [{ topic: lateTopic, numPartitions: 2 }]);
     await eventually(async () => (await messageCount(lateTopic)) === 5, 60_000, 'the late batch');
     // ... and the rolled-back slots are emitted again: at least once, never lost.

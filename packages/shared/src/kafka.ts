@@ -177,7 +177,7 @@ export function topicReplication(config: {
 
 /**
  * Makes sure each topic exists with at least `numPartitions` partitions, and that every
- * partition has a leader, then resolves. Idempotent: safe to call from every service at start,
+ * partition has a leader that serves it (answers ListOffsets), then resolves. Idempotent: safe to call from every service at start,
  * also at the same moment (a "topic already exists" race with another service is not an error).
  *
  * - Missing topic → created with `numPartitions`, `replicationFactor` and, when given,
@@ -310,7 +310,18 @@ async function checkTopics(
       );
     }
     const leaderless = meta!.partitions.filter((p) => p.leader < 0).length;
-    if (leaderless > 0) pending.push(`${spec.topic} has ${leaderless} partitions without a leader`);
+    if (leaderless > 0) {
+      pending.push(`${spec.topic} has ${leaderless} partitions without a leader`);
+      continue;
+    }
+    // Metadata names a leader a moment before that broker serves the partition: until then
+    // ListOffsets answers NOT_LEADER_FOR_PARTITION, and a consumer that starts now rejoins its
+    // group over and over. Ready means every leader answers for its partitions.
+    try {
+      await admin.fetchTopicOffsets(spec.topic);
+    } catch (err) {
+      pending.push(`${spec.topic}: leaders not serving yet (${err instanceof Error ? err.message : String(err)})`);
+    }
   }
   return pending;
 }

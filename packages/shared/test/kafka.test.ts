@@ -43,6 +43,8 @@ describe('kafka helpers (real broker)', () => {
     const topic = topicName('test.grow');
     created.push(topic);
     const kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'test', logger });
+    // Created with 3 partitions through ensureTopics, which waits out the moment right after a
+    // create when the broker does not know the topic yet (kafkajs' waitForLeaders does not).
     await ensureTopics(kafka, [{ topic, numPartitions: 3 }]);
     expect(await partitionsOf(topic)).toHaveLength(3);
     await ensureTopics(kafka, [{ topic, numPartitions: 6 }]);
