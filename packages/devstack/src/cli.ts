@@ -16,9 +16,10 @@ const usage = `usage: yarn devstack <command>
   psql [args]    open psql on the devstack's TimescaleDB (or DATABASE_URL)
 
 Variables: DEVSTACK_DIR (data, default <repo>/.devstack), DEVSTACK_HOST, DEVSTACK_KAFKA_PORT,
-DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_KAFKA_BROKERS (1, or 3 for a KRaft cluster of three),
-DEVSTACK_KAFKA_PORT_STEP, DEVSTACK_KAFKA_PORT_<i>, DEVSTACK_KAFKA_CONTROLLER_PORT_<i>, DEVSTACK_PG_PORT, DEVSTACK_DB, DEVSTACK_TIMESCALEDB_SOURCE,
-DEVSTACK_PG_CONFIG, DEVSTACK_CACHE_DIR.`;
+DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT, DEVSTACK_DB, DEVSTACK_TIMESCALEDB_SOURCE,
+DEVSTACK_PG_CONFIG, DEVSTACK_CACHE_DIR.
+Three Kafka nodes: DEVSTACK_KAFKA_BROKERS=3 (default 1); node i's ports are node 1's + (i - 1) *
+DEVSTACK_KAFKA_PORT_STEP (10), or DEVSTACK_KAFKA_PORT_<i> / DEVSTACK_KAFKA_CONTROLLER_PORT_<i>.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
