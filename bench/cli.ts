@@ -11,10 +11,12 @@ import { ceilings } from './ceilings';
 import { parts } from './parts';
 import { peers } from './peers';
 import { e2e } from './e2e';
+import { queries } from './queries';
+import { detect } from './detect';
 import { clients } from './clients';
 import { javaVersion, latestMedians, Report } from './lib/report';
 
-const USAGE = `usage: yarn bench <ceilings|parts|peers|clients|e2e|all> [flags]
+const USAGE = `usage: yarn bench <ceilings|parts|peers|clients|e2e|queries|detect|all> [flags]
 
 common:   --runs N (3)
 ceilings: --only api,db,native,kafka   --wrk-seconds 10  --wrk-connections 64
@@ -24,7 +26,10 @@ parts:    --only fetcher,producer,consumer,sink  --jobs 100000  --kafka-messages
 peers:    --messages 2000000  --influencers 1000000  --peers telegraf  --sinks ours,telegraf
           --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)
 clients:  --kafka-messages 500000  --record-size 200  (Kafka's tools, kafkajs, @platformatic/kafka, interleaved)
-e2e:      --influencers 100000 (e2e's default)  --interval 60  --minutes 5  (one run, after a warm-up of one interval)`;
+e2e:      --influencers 100000 (e2e's default)  --interval 60  --minutes 5  (one run, after a warm-up of one interval)
+queries:  --influencers 1000000  --minute-influencers 10000  --month-influencers 1000  --write-rate 5000
+          --seconds 15 (autocannon per question)  --connections 4  --keep (leave the schema)
+detect:   --influencers 2000 (a day at 1 minute, through storeResults)`;
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -46,6 +51,12 @@ const { values: flags, positionals } = parseArgs({
     sinks: { type: 'string', default: 'ours,telegraf' },
     'live-seconds': { type: 'string', default: '15' },
     'live-rate': { type: 'string', default: '5000' },
+    'minute-influencers': { type: 'string', default: '10000' },
+    'month-influencers': { type: 'string', default: '1000' },
+    'write-rate': { type: 'string', default: '5000' },
+    seconds: { type: 'string', default: '15' },
+    connections: { type: 'string', default: '4' },
+    keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -59,7 +70,7 @@ const list = (s: string | boolean | undefined) => new Set(String(s ?? '').split(
 
 async function main(): Promise<void> {
   const name = positionals[0];
-  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'clients', 'e2e', 'all'].includes(name)) {
+  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'clients', 'e2e', 'queries', 'detect', 'all'].includes(name)) {
     console.log(USAGE);
     process.exit(flags.help ? 0 : 2);
   }
@@ -92,6 +103,25 @@ async function main(): Promise<void> {
     await ceilings(o, report);
     report.finish();
     for (const m of report.measurements) ceilingKeys.set(m.key, m.median);
+  }
+
+  if (name === 'detect') {
+    await detect({ influencers: num('influencers', '2000') });
+    return;
+  }
+
+  if (name === 'queries') {
+    // Not part of `all`: it loads ~40 million samples into a schema of its own first.
+    await queries({
+      influencers: num('influencers', '1000000'),
+      minuteInfluencers: num('minute-influencers'),
+      monthInfluencers: num('month-influencers'),
+      writeRate: num('write-rate'),
+      seconds: num('seconds'),
+      connections: num('connections'),
+      keep: Boolean(flags.keep),
+    });
+    return;
   }
 
   if (name === 'e2e') {

@@ -2,11 +2,15 @@
  * The Dockerfile builds and runs the apps the way the workspace scripts do: its install steps cover
  * every workspace manifest (so `--frozen-lockfile` sees the whole lockfile), it type-checks with the
  * root `typecheck` script and builds with the root `build` script, the runtime holds production
- * dependencies only (tsx among them, since the migrate and register scripts run TypeScript), an
- * app runs its `start` script (its built `dist/main.js`) and migrate the root
- * `migrate` script, as the non-root `node` user with a /healthz healthcheck on the app's port.
+ * dependencies only, and no TypeScript tooling (tsx, esbuild) or sources: an app runs its `start`
+ * script (its built `dist/main.js`), migrate and register their bundles (scripts/build.ts
+ * ONE_SHOTS), as the non-root `node` user with a /healthz healthcheck on the app's port.
  */
+import fs from 'node:fs';
+import path from 'node:path';
+import { ONE_SHOTS } from '../../scripts/build';
 import {
+  ROOT,
   APP_SCHEMAS,
   APPS,
   PORT_VARIABLES,
@@ -101,14 +105,15 @@ test('prod-deps installs production dependencies only, of the apps and the works
   expect(args(prod, 'RUN').find((r) => r.includes('yarn install'))).toMatch(/yarn install --frozen-lockfile --production\b/);
 });
 
-test('runtime-base: production node_modules, the type-checked sources of those workspaces and the migrations; NODE_ENV=production, user node, SIGTERM', () => {
+test('runtime-base: production node_modules, the built apps and one-shots and the migrations, no sources; NODE_ENV=production, user node, SIGTERM', () => {
   const base = stage(dockerfile, 'runtime-base');
   const copies = args(base, 'COPY').map(copyArgs);
   expect(copies).toContainEqual({ from: 'prod-deps', sources: ['/app'], dest: './' });
   const fromBuild = copies.filter((c) => c.from === 'build').flatMap((c) => c.sources);
-  for (const dir of runtimeWorkspaces()) expect(fromBuild).toContain(`/app/${dir}/src`);
   for (const name of APPS) expect(fromBuild).toContain(`/app/apps/${name}/dist`);
+  for (const { outfile } of Object.values(ONE_SHOTS)) expect(fromBuild).toContain(`/app/${path.posix.dirname(outfile)}`);
   expect(fromBuild).toContain('/app/migrations');
+  expect(fromBuild.filter((f) => /\/src$|tsconfig/.test(f))).toEqual([]);
   expect(copies.filter((c) => c.from === undefined)).toEqual([]); // nothing unchecked from the context
   expect(args(base, 'ENV').join(' ')).toMatch(/\bNODE_ENV=production\b/);
   expect(args(base, 'ENV').join(' ')).toMatch(/\bPATH=\/app\/node_modules\/\.bin:/);
@@ -116,20 +121,54 @@ test('runtime-base: production node_modules, the type-checked sources of those w
   expect(lastArgs(base, 'STOPSIGNAL')).toBe('SIGTERM');
 });
 
-test('tsx (which the migrate and register scripts run) is a production dependency, at the root devDependency version', () => {
+/** Every package a `yarn install --production` of these workspaces installs: their dependencies, transitively. */
+function productionPackages(): Set<string> {
+  const seen = new Set<string>();
+  const visit = (name: string, from: string) => {
+    if (seen.has(name) || name.startsWith('@mockstagram/')) return;
+    // node's resolution: the nearest node_modules up from the requiring package
+    let dir = from;
+    let manifest: string | undefined;
+    for (;;) {
+      const candidate = path.join(dir, 'node_modules', name, 'package.json');
+      if (fs.existsSync(candidate)) {
+        manifest = candidate;
+        break;
+      }
+      if (dir === ROOT || dir === path.dirname(dir)) break;
+      dir = path.dirname(dir);
+    }
+    if (!manifest) return; // an optional dependency not installed on this platform
+    seen.add(name);
+    const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
+    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) visit(dep, path.dirname(manifest));
+  };
   for (const dir of runtimeWorkspaces()) {
     const ws = all.find((w) => w.dir === dir)!;
-    const usesTsx = Object.values(ws.pkg.scripts ?? {}).some((s) => /^tsx\b/.test(s));
-    if (usesTsx) expect([dir, ws.pkg.dependencies?.tsx]).toEqual([dir, root.devDependencies.tsx]);
+    for (const dep of Object.keys(ws.pkg.dependencies ?? {})) visit(dep, path.join(ROOT, dir));
   }
-  expect(root.scripts.migrate).toMatch(/^tsx /);
-  expect(byName.get('@mockstagram/shared')!.pkg.dependencies?.tsx).toBe(root.devDependencies.tsx);
+  return seen;
+}
+
+test('the runtime image carries no TypeScript tooling: no tsx, esbuild or typescript among the production dependencies', () => {
+  const prod = productionPackages();
+  expect(prod.size).toBeGreaterThan(20);
+  expect(prod.has('pino')).toBe(true);
+  expect(['tsx', 'esbuild', 'typescript', '@swc/core'].filter((p) => prod.has(p))).toEqual([]);
 });
 
-test('migrate runs the root `migrate` script from /app', () => {
+test('the one-shots the image runs are bundles `yarn build` makes, beside the apps', () => {
+  const build = stage(dockerfile, 'build');
+  expect(args(build, 'RUN').join(' ')).toMatch(/yarn build\b(?! \S)/); // all of it, not some apps
+  expect(ONE_SHOTS.migrate.entry).toBe(root.scripts.migrate.replace(/^tsx /, ''));
+  const scheduler = byName.get('@mockstagram/scheduler')!;
+  expect(`apps/scheduler/${scheduler.pkg.scripts!.register!.replace(/^tsx (\S+) register$/, '$1')}`).toBe(ONE_SHOTS.register.entry);
+});
+
+test('migrate runs the bundled `yarn migrate` from /app', () => {
   const migrate = stage(dockerfile, 'migrate');
   expect(inherited(migrate, 'WORKDIR')).toBe('/app');
-  expect(execForm(lastArgs(migrate, 'CMD')!).join(' ')).toBe(root.scripts.migrate);
+  expect(execForm(lastArgs(migrate, 'CMD')!)).toEqual(['node', ONE_SHOTS.migrate.outfile]);
   expect(inherited(migrate, 'USER')).toBe('node');
 });
 
@@ -180,11 +219,12 @@ describe('docker-compose.yml uses the stages as the scripts do', () => {
     expect(service.command).toBeUndefined();
   });
 
-  test("register runs the scheduler's `register` script in the scheduler image", () => {
+  test("register runs the scheduler's bundled CLI (its `register` script, built) in the scheduler image", () => {
     const service = compose.services.register!;
     expect(buildArgs(service)).toEqual({ context: '.', dockerfile: 'Dockerfile', target: 'app', args: { APP: 'scheduler' } });
-    const scheduler = byName.get('@mockstagram/scheduler')!;
-    expect(([] as string[]).concat(service.command ?? []).join(' ')).toContain(`exec ${scheduler.pkg.scripts!.register} `);
+    // the app stage's working directory is apps/<APP>
+    const built = path.posix.relative('apps/scheduler', ONE_SHOTS.register.outfile);
+    expect(([] as string[]).concat(service.command ?? []).join(' ')).toContain(`exec node ${built} register `);
   });
 });
 

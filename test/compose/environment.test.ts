@@ -41,6 +41,7 @@ const WIRING: Record<string, (service: string) => string> = {
   SCHEDULER_HTTP_PORT: () => '8081',
   FETCHER_HTTP_PORT: () => '8082',
   RESULT_HANDLER_HTTP_PORT: () => '8083',
+  API_HTTP_PORT: () => '8084',
   OTEL_EXPORTER_OTLP_ENDPOINT: () => 'http://jaeger:4318',
   OTEL_SERVICE_NAME: (service) => service,
   DEPLOYMENT_ENVIRONMENT: () => 'compose',

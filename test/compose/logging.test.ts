@@ -4,7 +4,9 @@
  * mockstagram-* indices) → the index template (volumes/fluentd/index-template.json) → the Kibana
  * data view (volumes/kibana/data-view.json). Each hand-off must name what the next one expects.
  */
-import { APPS, buildArgs, isPinned, loadCompose, parseDockerfile, publishedPorts, read } from './support';
+import { Writable } from 'node:stream';
+import { createLogger } from '@mockstagram/shared';
+import { APPS, buildArgs, dependsOn, isPinned, loadCompose, parseDockerfile, publishedPorts, read } from './support';
 
 const compose = loadCompose();
 
@@ -107,6 +109,20 @@ describe('app containers → fluentd', () => {
     expect(JSON.stringify(compose.services.fluentd!.healthcheck!.test)).toContain(`:${monitor!.params.port}/api/plugins.json`);
   });
 
+  test('a one-shot that logs through fluentd starts only once fluentd is healthy (Docker drops what an exited container had not delivered)', () => {
+    const oneShots = Object.entries(compose.services).filter(([, svc]) => svc.restart === 'no' && svc.logging?.driver === 'fluentd');
+    expect(oneShots.map(([name]) => name).sort()).toEqual(['migrate', 'register']);
+    for (const [name, svc] of oneShots) expect({ name, fluentd: dependsOn(svc).fluentd }).toEqual({ name, fluentd: 'service_healthy' });
+  });
+
+  test("the gem cache is emptied where gems go: GEM_HOME, /usr/local/bundle in the fluentd image's ruby:3.2-slim base", () => {
+    const run = parseDockerfile(read('volumes/fluentd/Dockerfile')).stages.flatMap((s) => s.instructions).filter((i) => i.keyword === 'RUN');
+    const removals = run.flatMap((i) => i.args.split('&&')).filter((c) => /\brm -rf\b/.test(c)).join(' ');
+    // gem env gemdir prints GEM_HOME
+    expect(removals).toMatch(/"\$\(gem env gemdir\)"\/cache\/\*\.gem|\/usr\/local\/bundle\/cache\/\*\.gem/);
+    expect(removals).not.toMatch(/\/usr\/lib\/ruby\/gems/);
+  });
+
   test('fluentd is built from volumes/fluentd on a pinned image, with pinned gems, and reads the mounted fluent.conf', () => {
     expect(buildArgs(compose.services.fluentd!)).toEqual({ context: './volumes/fluentd', dockerfile: 'Dockerfile', args: {} });
     const dockerfile = parseDockerfile(read('volumes/fluentd/Dockerfile'));
@@ -122,7 +138,49 @@ describe('app containers → fluentd', () => {
   });
 });
 
+/**
+ * What Fluentd's json parser (fluentd 1.18 lib/fluent/plugin/parser_json.rb with parser.rb) does to
+ * a record: its time key is `time` unless `time_key` says otherwise, and it deletes that key from
+ * the record unless `keep_time_key true`.
+ */
+function fluentdJsonParse(line: string, params: Record<string, string>): Record<string, unknown> {
+  const record = JSON.parse(line) as Record<string, unknown>;
+  const timeKey = params.time_key ?? 'time';
+  if (params.keep_time_key !== 'true') delete record[timeKey];
+  return record;
+}
+
+/** One line as the apps' logger writes it. */
+function pinoLine(): string {
+  let line = '';
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      line += String(chunk);
+      cb();
+    },
+  });
+  createLogger('fetcher', 'info', sink).info({ trace_id: 'a'.repeat(32), span_id: 'b'.repeat(16) }, 'job done');
+  return line.trim();
+}
+
 describe('fluentd → Elasticsearch', () => {
+  test("every field of the apps' JSON lines survives the parse, pino's `time` included", () => {
+    const parser = filters.find((f) => f.params['@type'] === 'parser' && f.arg.split(/\s+/).some((p) => tagMatches(p, sampleTag)))!;
+    const parse = parser.children.find((c) => c.name === 'parse')!;
+    const line = pinoLine();
+    const written = JSON.parse(line) as Record<string, unknown>;
+    expect(Object.keys(written)).toEqual(expect.arrayContaining(['level', 'time', 'service', 'msg', 'trace_id', 'span_id']));
+    expect(fluentdJsonParse(line, parse.params)).toEqual(written);
+    // the event time stays Docker's read time, so Elasticsearch's @timestamp is not pino's milliseconds read as seconds
+    expect(parser.params.reserve_time).toBe('true');
+  });
+
+  test("fluent.conf's comments say what the parser does with `time`", () => {
+    const text = read('volumes/fluentd/fluent.conf');
+    expect(text).not.toMatch(/pino's own `time` stays a field/);
+    expect(text).toMatch(/keep_time_key true/);
+  });
+
   test('the JSON line an app writes is parsed, keeping the container fields and unparsable lines', () => {
     const parser = filters.find((f) => f.params['@type'] === 'parser' && f.arg.split(/\s+/).some((p) => tagMatches(p, sampleTag)));
     expect(parser).toBeDefined();

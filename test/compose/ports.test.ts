@@ -12,6 +12,7 @@ const EXPECTED: Record<string, number[]> = {
   scheduler: [8081],
   fetcher: [8082],
   'result-handler': [8083],
+  api: [8084],
   kafka: [9092],
   kafdrop: [9000],
   timescaledb: [6432],
@@ -55,7 +56,7 @@ describe('docker-compose.yml', () => {
   });
 
   test('apps publish the port their server listens on (host port = container port = config default)', () => {
-    for (const app of ['mock-api', 'scheduler'] as App[]) {
+    for (const app of ['mock-api', 'scheduler', 'api'] as App[]) {
       const [port] = publishedPorts(compose.services[app]!);
       expect(port!.target).toBe(port!.published);
       expect(Number(compose.services[app]!.environment![PORT_VARIABLES[app]])).toBe(port!.target);

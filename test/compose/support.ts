@@ -8,6 +8,7 @@ import path from 'node:path';
 import { databaseEnv, logEnv, migrationEnv } from '@mockstagram/shared';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
+import { apiEnv } from '../../apps/api/src/config';
 import { fetcherEnv } from '../../apps/fetcher/src/config';
 import { mockApiEnv } from '../../apps/mock-api/src/config';
 import { resultHandlerEnv } from '../../apps/result-handler/src/config';
@@ -325,7 +326,7 @@ export function workspaces(): Workspace[] {
   return out;
 }
 
-/** The four apps, by compose service name (= folder name under apps/): the list `yarn build` builds. */
+/** The apps, by compose service name (= folder name under apps/): the list `yarn build` builds. */
 export { APPS };
 export type App = (typeof APPS)[number];
 
@@ -335,6 +336,7 @@ export const APP_SCHEMAS: Record<App, z.ZodObject> = {
   scheduler: schedulerEnv,
   fetcher: fetcherEnv,
   'result-handler': resultHandlerEnv,
+  api: apiEnv,
 };
 
 /** The variable holding the port of an app's HTTP server (/metrics, /healthz, /readyz). */
@@ -343,6 +345,7 @@ export const PORT_VARIABLES: Record<App, string> = {
   scheduler: 'SCHEDULER_HTTP_PORT',
   fetcher: 'FETCHER_HTTP_PORT',
   'result-handler': 'RESULT_HANDLER_HTTP_PORT',
+  api: 'API_HTTP_PORT',
 };
 
 /** What the one-shot services read: `yarn migrate` (migrate-cli.ts) and the register CLI (cli.ts). */

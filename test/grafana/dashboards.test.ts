@@ -358,11 +358,14 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
     // The history is written at once, then refreshed as the policies would have (store()); a
     // policy run in the middle of the writing would hide the rows it did not see (below the
     // aggregates' watermark) until its next run.
-    expect(await pausePolicies(db.pool, db.schema)).toBe(4);
+    expect(await pausePolicies(db.pool, db.schema)).toBe(6); // 4 policies, the rank refresh, the detection
     ({ all: ids, suspicious: suspiciousIds } = pickInfluencers());
     now = Date.now();
     generateSamples();
     await store();
+    // The daily suspicious detection and the rank snapshot, as their TimescaleDB jobs would run them.
+    await db.pool.query('SELECT detect_suspicious()');
+    await db.pool.query('SELECT refresh_rankings()');
 
     // A 1 h window around an hour in which a suspicious influencer's count jumped (by the rule above).
     const day: Range = { name: '', from: new Date(now - DAY + 2 * HOUR), to: new Date(now - 2 * HOUR), resolution: 'hourly' };

@@ -71,8 +71,25 @@ export async function freshSchema(prefix = 'test'): Promise<TestSchema> {
     drop: async () => {
       await pool.end();
       const p = new Pool({ connectionString: databaseUrl(), max: 1 });
-      await p.query(`DROP SCHEMA "${schema}" CASCADE`);
-      await p.end();
+      try {
+        // Its jobs first: a running refresh holds locks that DROP SCHEMA would deadlock with.
+        // (A database without TimescaleDB has no jobs view, and no jobs.)
+        await pausePolicies(p, schema).catch(() => undefined);
+        // A TimescaleDB job of the schema (the rank refresh rebuilds a table) may still change the
+        // catalog at the same moment: PostgreSQL then refuses the drop; it succeeds once retried.
+        for (let attempt = 1; ; attempt++) {
+          try {
+            await p.query(`DROP SCHEMA "${schema}" CASCADE`);
+            break;
+          } catch (err) {
+            const concurrent = /concurrently (deleted|updated)|deadlock detected/.test((err as Error).message);
+            if (!concurrent || attempt >= 5) throw err;
+            await new Promise((r) => setTimeout(r, 200 * attempt));
+          }
+        }
+      } finally {
+        await p.end();
+      }
     },
   };
 }
@@ -99,13 +116,14 @@ export function daysAgo(days: number, now = Date.now()): string {
 }
 
 /**
- * Pause the background jobs (refresh, compression, retention policies) of one schema's
- * hypertables and continuous aggregates, for a test that writes history and then reads it the
- * way the policies would have left it. Returns how many jobs were paused.
+ * Pause the background jobs of one schema: the policies of its hypertables and continuous
+ * aggregates, and the jobs that call its procedures (rank refresh, detection). For a test that
+ * writes history and then reads it the way the policies would have left it, and before a schema
+ * is dropped. Returns how many jobs were paused.
  */
 export async function pausePolicies(pool: Pool, schema: string): Promise<number> {
   const { rows } = await pool.query<{ job_id: number }>(
-    `SELECT job_id FROM timescaledb_information.jobs WHERE hypertable_schema = $1`,
+    `SELECT job_id FROM timescaledb_information.jobs WHERE hypertable_schema = $1 OR proc_schema = $1`,
     [schema],
   );
   const ids = rows.map((r) => r.job_id);

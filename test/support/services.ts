@@ -176,6 +176,7 @@ export async function pipelineEnvironments(
     scheduler: await freePort(),
     fetcher: await freePort(),
     'result-handler': await freePort(),
+    api: await freePort(),
   };
   const common = {
     KAFKA_BROKERS: wiring.kafkaBrokers,
@@ -202,6 +203,7 @@ export async function pipelineEnvironments(
       RESULT_HANDLER_GROUP_ID: wiring.groups.handlers,
       ...only['result-handler'],
     },
+    api: { DATABASE_URL: wiring.databaseUrl, ...wiring.common, API_HTTP_PORT: String(ports.api), ...only.api },
   };
   return { ports, envs };
 }

@@ -141,6 +141,24 @@ export function profileOf(id: number, options: Partial<CountsOptions> = {}): Inf
   );
 }
 
+/**
+ * The ground truth of "suspicious" (bought followers) for influencer `id`: for tests and
+ * benchmarks that measure a detector, never for the detector itself.
+ */
+export function isSuspicious(id: number, options: Partial<CountsOptions> = {}): boolean {
+  return profileOf(id, options).suspicious;
+}
+
+/** The suspicious ids in `idMin..idMax` (inclusive), ascending. */
+export function suspiciousIds(idMin: number, idMax: number, options: Partial<CountsOptions> = {}): number[] {
+  if (!(isSafeInteger(idMin) && isSafeInteger(idMax) && idMin >= 1 && idMin <= idMax)) {
+    throw new RangeError(`id range must be positive integers with idMin <= idMax, got ${idMin}..${idMax}`);
+  }
+  const out: number[] = [];
+  for (let id = idMin; id <= idMax; id++) if (isSuspicious(id, options)) out.push(id);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Model constants
 

@@ -4,7 +4,7 @@ import { performance } from 'node:perf_hooks';
 import { isSampled, type Registry } from '@mockstagram/shared';
 import { propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace } from '@opentelemetry/api';
 import { handleAdmin, sendJson, type AdminLogger } from './admin';
-import { countsAtBucket, DEFAULT_COUNTS_OPTIONS, type CountsOptions } from './counts';
+import { countsAtBucket, DEFAULT_COUNTS_OPTIONS, suspiciousIds, type CountsOptions } from './counts';
 import { Faults } from './faults';
 import { NO_METRICS, type MockApiMetrics } from './metrics';
 
@@ -14,6 +14,8 @@ import { NO_METRICS, type MockApiMetrics } from './metrics';
  * Routes (one port):
  * - `GET /api/v1/influencers/:id` the API (hand-routed, string ops only, no express)
  * - `GET|PUT|DELETE /admin/faults` fault injection settings (see src/admin.ts)
+ * - `GET /admin/suspicious[?from=&to=]` the ids that buy followers (ground truth for tests and
+ *   benchmarks of suspicious detection; the detector never reads it)
  * - `GET /metrics` Prometheus text from the given registry
  * - `GET /healthz` 200 while the process runs; `GET /readyz` 200 while listening, 503 when closing
  *
@@ -138,6 +140,30 @@ export class MockApiServer {
 
   // -------------------------------------------------------------------------------------------
 
+  /** `GET /admin/suspicious?from=&to=`: the suspicious ids in from..to (default: the whole id range). */
+  private handleSuspicious(req: IncomingMessage, res: ServerResponse, query: string): void {
+    if (req.method !== 'GET') {
+      res.setHeader('allow', 'GET');
+      sendJson(res, 405, { error: 'method_not_allowed', message: `${req.method} is not allowed on /admin/suspicious; use GET` });
+      return;
+    }
+    const params = new URLSearchParams(query);
+    const bound = (name: 'from' | 'to', fallback: number): number | string => {
+      const raw = params.get(name);
+      if (raw === null) return fallback;
+      const n = Number(raw);
+      return /^[0-9]{1,16}$/.test(raw) && n >= this.idMin && n <= this.idMax ? n : `${name} must be an id within ${this.idMin}..${this.idMax}, got "${raw}"`;
+    };
+    const from = bound('from', this.idMin);
+    const to = bound('to', this.idMax);
+    if (typeof from === 'string' || typeof to === 'string' || from > to) {
+      const message = typeof from === 'string' ? from : typeof to === 'string' ? to : `from (${from}) must not be above to (${to})`;
+      sendJson(res, 400, { error: 'bad_request', message });
+      return;
+    }
+    sendJson(res, 200, { from, to, seed: this.counts.seed, suspiciousShare: this.counts.suspiciousShare, ids: suspiciousIds(from, to, this.counts) });
+  }
+
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const url = req.url ?? '/';
     if (this.closing) res.shouldKeepAlive = false;
@@ -147,6 +173,10 @@ export class MockApiServer {
     }
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
+    if (path === '/admin/suspicious') {
+      this.handleSuspicious(req, res, q < 0 ? '' : url.slice(q + 1));
+      return;
+    }
     if (path.startsWith('/admin/')) {
       handleAdmin(req, res, path, this.faults, this.options.logger);
       return;

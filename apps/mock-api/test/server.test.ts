@@ -1,5 +1,5 @@
 import { Registry } from '@mockstagram/shared';
-import { bucketOf, countsAtBucket, type CountsOptions } from '../src/counts';
+import { bucketOf, countsAtBucket, profileOf, suspiciousIds, type CountsOptions } from '../src/counts';
 import { Faults, NO_FAULTS } from '../src/faults';
 import { createMockApiMetrics } from '../src/metrics';
 import { MockApiServer, PortInUseError } from '../src/server';
@@ -234,5 +234,26 @@ describe('lifecycle', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
     expect(await hung).toBe('dropped');
     expect(server.ready).toBe(false);
+  });
+});
+
+describe('/admin/suspicious', () => {
+  it('lists the ids that buy followers in a range: the same as profileOf, about the configured share', async () => {
+    const res = await get('/admin/suspicious?from=1000000&to=1009999');
+    expect(res.status).toBe(200);
+    const body = (await json(res)) as { from: number; to: number; ids: number[]; suspiciousShare: number; seed: number };
+    const expected: number[] = [];
+    for (let id = 1_000_000; id <= 1_009_999; id++) if (profileOf(id, counts).suspicious) expected.push(id);
+    expect(body).toMatchObject({ from: 1_000_000, to: 1_009_999, seed: counts.seed, suspiciousShare: counts.suspiciousShare ?? 0.02 });
+    expect(body.ids).toEqual(expected);
+    expect(body.ids).toEqual(suspiciousIds(1_000_000, 1_009_999, counts));
+    expect(body.ids.length / 10_000).toBeGreaterThan(0.015);
+    expect(body.ids.length / 10_000).toBeLessThan(0.025);
+  });
+
+  it('400 for a bound outside the id range or reversed; 405 for other methods', async () => {
+    expect((await json(await get('/admin/suspicious?from=5'))).message).toMatch(/from must be an id within 1000000..1999999/);
+    expect((await json(await get('/admin/suspicious?from=1000010&to=1000000'))).message).toMatch(/must not be above/);
+    expect((await get('/admin/suspicious', { method: 'DELETE' })).status).toBe(405);
   });
 });

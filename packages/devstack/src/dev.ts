@@ -3,21 +3,25 @@ import path from 'node:path';
 import { concurrently } from 'concurrently';
 import { z } from 'zod';
 import { repoRoot } from './paths';
+import { downObservability, observabilityStatus, upObservability } from './observability';
+import { localTargets } from './scrape-targets';
 import { devstackSettings } from './settings';
 import { down, localEngines, status, up } from './stack';
 
 /**
  * `yarn dev`: the whole pipeline on this machine, logs in one terminal prefixed by service.
  * Engines not named by KAFKA_BROKERS / DATABASE_URL come from the devstack; then migrations,
- * a default set of influencers, and the four services. Ctrl-C stops the services and, if this
- * command started them, the engines.
+ * a default set of influencers, and the services (the api's page at http://127.0.0.1:8084/).
+ * Ctrl-C stops the services and, if this command started them, the engines. `yarn dev
+ * --observability` also runs Jaeger and Prometheus (observability.ts) and has the services export
+ * their spans to that Jaeger.
  */
 const devEnv = z.object({
   /** How many influencers `yarn dev` registers (ids from 1000000 upwards). */
   DEV_INFLUENCERS: z.coerce.number().int().min(0).default(10_000),
 });
 
-const services = ['mock-api', 'scheduler', 'fetcher', 'result-handler'] as const;
+const services = ['mock-api', 'scheduler', 'fetcher', 'result-handler', 'api'] as const;
 
 function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -29,7 +33,10 @@ function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   });
 }
 
-async function main(): Promise<void> {
+async function main(argv: string[]): Promise<void> {
+  const unknown = argv.filter((a) => a !== '--observability');
+  if (unknown.length > 0) throw new Error(`unknown option ${unknown[0]}; usage: yarn dev [--observability]`);
+  const observability = argv.includes('--observability');
   const parsed = devEnv.safeParse(process.env);
   if (!parsed.success) {
     throw new Error(`DEV_INFLUENCERS=${JSON.stringify(process.env.DEV_INFLUENCERS)}: expected a non-negative integer`);
@@ -50,7 +57,15 @@ async function main(): Promise<void> {
     ...process.env,
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? settings.kafkaBrokers,
     DATABASE_URL: process.env.DATABASE_URL ?? settings.databaseUrl,
+    // the fetcher follows the mock API when MOCK_API_PORT moves it
+    ...(process.env.MOCK_API_PORT && !process.env.MOCK_API_URL ? { MOCK_API_URL: `http://127.0.0.1:${process.env.MOCK_API_PORT}` } : {}),
   };
+  const observabilityStartedHere = observability && !observabilityStatus(settings).jaeger.running;
+  if (observability) {
+    await upObservability(settings, log, { targets: localTargets(settings.host, env) });
+    env.OTEL_EXPORTER_OTLP_ENDPOINT = process.env.OTEL_EXPORTER_OTLP_ENDPOINT || settings.otlpEndpoint;
+    log(`traces: ${settings.jaegerUrl} (query API ${settings.jaegerUrl}/api/traces), metrics and alerts: ${settings.prometheusUrl}`);
+  }
   await tsx([path.join('packages', 'shared', 'src', 'migrate-cli.ts')], env);
   if (count > 0) {
     await tsx([path.join('apps', 'scheduler', 'src', 'cli.ts'), 'register', `1000000-${1000000 + count - 1}`], env);
@@ -73,10 +88,11 @@ async function main(): Promise<void> {
     log('stopping the engines this command started');
     await down(settings, log);
   }
+  if (observabilityStartedHere) await downObservability(settings, log);
   if (failed) process.exitCode = 1;
 }
 
-main().catch((err: unknown) => {
+main(process.argv.slice(2)).catch((err: unknown) => {
   console.error(`dev: ${err instanceof Error ? err.message : String(err)}`);
   process.exit(1);
 });

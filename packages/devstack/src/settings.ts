@@ -46,6 +46,13 @@ const schema = z.object({
     .default(`https://github.com/timescale/timescaledb/archive/refs/tags/${TIMESCALEDB_VERSION}.tar.gz`),
   /** pg_config of the PostgreSQL server the native engine runs; empty = the newest of 17, 16, 15 installed. */
   DEVSTACK_PG_CONFIG: z.string().optional(),
+  // `up --observability`: Jaeger (UI and query API, OTLP receivers, health check) and Prometheus.
+  DEVSTACK_JAEGER_UI_PORT: port(16686),
+  DEVSTACK_JAEGER_QUERY_GRPC_PORT: port(16685),
+  DEVSTACK_JAEGER_OTLP_GRPC_PORT: port(4317),
+  DEVSTACK_JAEGER_OTLP_HTTP_PORT: port(4318),
+  DEVSTACK_JAEGER_HEALTH_PORT: port(13133),
+  DEVSTACK_PROMETHEUS_PORT: port(9090),
 });
 
 /** One node of the devstack's Kafka, with the variables that move its ports. */
@@ -73,6 +80,13 @@ export interface DevstackSettings {
   kafkaBrokers: string;
   /** Where clients reach the devstack's database. */
   databaseUrl: string;
+  jaeger: { uiPort: number; queryGrpcPort: number; otlpGrpcPort: number; otlpHttpPort: number; healthPort: number };
+  prometheusPort: number;
+  /** Jaeger's query API and UI. */
+  jaegerUrl: string;
+  /** What services set OTEL_EXPORTER_OTLP_ENDPOINT to (OTLP over HTTP). */
+  otlpEndpoint: string;
+  prometheusUrl: string;
 }
 
 export function devstackSettings(env: NodeJS.ProcessEnv = process.env): DevstackSettings {
@@ -100,6 +114,17 @@ export function devstackSettings(env: NodeJS.ProcessEnv = process.env): Devstack
     pgConfig: s.DEVSTACK_PG_CONFIG,
     kafkaBrokers: kafkaNodes.map((n) => `${s.DEVSTACK_HOST}:${n.port}`).join(','),
     databaseUrl: `postgres://postgres@${s.DEVSTACK_HOST}:${s.DEVSTACK_PG_PORT}/postgres`,
+    jaeger: {
+      uiPort: s.DEVSTACK_JAEGER_UI_PORT,
+      queryGrpcPort: s.DEVSTACK_JAEGER_QUERY_GRPC_PORT,
+      otlpGrpcPort: s.DEVSTACK_JAEGER_OTLP_GRPC_PORT,
+      otlpHttpPort: s.DEVSTACK_JAEGER_OTLP_HTTP_PORT,
+      healthPort: s.DEVSTACK_JAEGER_HEALTH_PORT,
+    },
+    prometheusPort: s.DEVSTACK_PROMETHEUS_PORT,
+    jaegerUrl: `http://${s.DEVSTACK_HOST}:${s.DEVSTACK_JAEGER_UI_PORT}`,
+    otlpEndpoint: `http://${s.DEVSTACK_HOST}:${s.DEVSTACK_JAEGER_OTLP_HTTP_PORT}`,
+    prometheusUrl: `http://${s.DEVSTACK_HOST}:${s.DEVSTACK_PROMETHEUS_PORT}`,
   };
 }
 

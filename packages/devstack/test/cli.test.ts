@@ -3,25 +3,11 @@
  * variable that moves it; a missing `java` says so. Each run uses its own empty DEVSTACK_DIR, so
  * the devstack the rest of the suite uses is not touched, and fails before starting anything.
  */
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-
-const cli = path.join(__dirname, '..', 'src', 'cli.ts');
-
-function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [require.resolve('tsx/cli'), cli, ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
-    child.once('error', reject);
-    child.once('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { runCli } from './run-cli';
 
 /** A listening socket on a kernel-chosen port: the port is occupied while it is open. */
 function occupy(): Promise<{ port: number; close: () => Promise<void> }> {

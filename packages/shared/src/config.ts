@@ -212,12 +212,19 @@ export const databaseEnv = z.object({
  * - `FOLLOWER_COUNTS_COMPRESS_AFTER` — chunks older than this are compressed. Default `7 days`.
  * - `FOLLOWER_COUNTS_RETAIN_FOR` — raw samples older than this are dropped. Default `365 days`.
  *
- * They are substituted into migration 006 when it is first applied; see migrations/README.md
+ * - `RANKINGS_REFRESH_EVERY` — how often the rank / average snapshot is rebuilt (008). Default `1 minute`.
+ * - `SUSPICIOUS_DETECTION_EVERY` — how often suspicious detection runs (008). Default `1 day`.
+ * - `SUSPICIOUS_DETECTION_AT` — its first run: this long after the next midnight UTC. Default `2 hours`.
+ *
+ * They are substituted into their migration when it is first applied; see migrations/README.md
  * for changing them on a database that already has them.
  */
 export const migrationEnv = z.object({
   FOLLOWER_COUNTS_COMPRESS_AFTER: envVar.interval('7 days'),
   FOLLOWER_COUNTS_RETAIN_FOR: envVar.interval('365 days'),
+  RANKINGS_REFRESH_EVERY: envVar.interval('1 minute'),
+  SUSPICIOUS_DETECTION_EVERY: envVar.interval('1 day'),
+  SUSPICIOUS_DETECTION_AT: envVar.interval('2 hours'),
 });
 
 /** The samplers `OTEL_TRACES_SAMPLER` accepts (the OpenTelemetry specification's built-in ones). */

@@ -1,8 +1,9 @@
 /**
  * `yarn migrate`: applies pending migrations to DATABASE_URL.
  *
- * Reads DATABASE_URL, LOG_LEVEL, FOLLOWER_COUNTS_COMPRESS_AFTER, FOLLOWER_COUNTS_RETAIN_FOR and
- * MIGRATIONS_DIR (default <repo>/migrations). Exit codes: 0 done (or nothing to do),
+ * Reads DATABASE_URL, LOG_LEVEL, the migration variables of `migrationEnv`
+ * (FOLLOWER_COUNTS_COMPRESS_AFTER, FOLLOWER_COUNTS_RETAIN_FOR, RANKINGS_REFRESH_EVERY,
+ * SUSPICIOUS_DETECTION_EVERY, SUSPICIOUS_DETECTION_AT) and MIGRATIONS_DIR (default <repo>/migrations). Exit codes: 0 done (or nothing to do),
  * 1 a migration failed, 2 bad configuration.
  */
 import { z } from 'zod';
@@ -27,10 +28,7 @@ async function main(): Promise<void> {
       pool,
       directory: config.MIGRATIONS_DIR,
       logger,
-      variables: {
-        FOLLOWER_COUNTS_COMPRESS_AFTER: config.FOLLOWER_COUNTS_COMPRESS_AFTER,
-        FOLLOWER_COUNTS_RETAIN_FOR: config.FOLLOWER_COUNTS_RETAIN_FOR,
-      },
+      variables: Object.fromEntries(Object.keys(migrationEnv.shape).map((name) => [name, config[name as keyof typeof migrationEnv.shape]])),
     });
   } catch (err) {
     logger.error({ err }, 'migration failed');

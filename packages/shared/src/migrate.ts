@@ -60,8 +60,9 @@ export interface MigrateOptions {
   /** Directory of `NNN_name.sql` files. Default {@link DEFAULT_MIGRATIONS_DIR}. */
   directory?: string;
   /**
-   * Values for `${NAME}` placeholders. Default: the defaults of {@link migrationEnv}
-   * (`FOLLOWER_COUNTS_COMPRESS_AFTER`, `FOLLOWER_COUNTS_RETAIN_FOR`).
+   * Values for `${NAME}` placeholders, over the defaults of {@link migrationEnv}
+   * (`FOLLOWER_COUNTS_COMPRESS_AFTER`, `FOLLOWER_COUNTS_RETAIN_FOR`, `RANKINGS_REFRESH_EVERY`, ...):
+   * a variable not given takes its default.
    */
   variables?: Record<string, string>;
   logger?: Logger;
@@ -117,7 +118,7 @@ export function readMigrations(directory: string = DEFAULT_MIGRATIONS_DIR): Migr
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const { pool, logger, lockTimeoutMs = 300_000 } = options;
   const migrations = readMigrations(options.directory);
-  const variables = options.variables ?? defaultVariables();
+  const variables = { ...defaultVariables(), ...options.variables };
   const prepared = migrations.map((m) => ({ ...m, text: substitute(m, variables) })); // fail before touching the database
   const result: MigrateResult = { schema: '', applied: [], skipped: [] };
 

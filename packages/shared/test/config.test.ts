@@ -127,6 +127,9 @@ describe('loadConfig', () => {
     expect(loadConfig(migrationEnv, { FOLLOWER_COUNTS_RETAIN_FOR: '1 day 12 hours' })).toEqual({
       FOLLOWER_COUNTS_COMPRESS_AFTER: '7 days',
       FOLLOWER_COUNTS_RETAIN_FOR: '1 day 12 hours',
+      RANKINGS_REFRESH_EVERY: '1 minute',
+      SUSPICIOUS_DETECTION_EVERY: '1 day',
+      SUSPICIOUS_DETECTION_AT: '2 hours',
     });
     expect(problemsOf(() => loadConfig(migrationEnv, { FOLLOWER_COUNTS_COMPRESS_AFTER: "7 days'; drop table x; --" }))).toContain(
       'FOLLOWER_COUNTS_COMPRESS_AFTER="7 days\'; drop table x; --": expected a PostgreSQL interval',

@@ -61,7 +61,7 @@ test('while the lock is held both runs wait; released, one applies every migrati
     const runs = [migrateProcess(seen), migrateProcess(seen)];
     await bothWaiting;
     // Nothing was applied while the lock was held by someone else.
-    const before = await holder.query(`SELECT to_regclass('schema_migrations') AS t`);
+    const before = await holder.query(`SELECT to_regclass($1) AS t`, [`"${db.schema}".schema_migrations`]);
     expect(before.rows[0].t).toBeNull();
     await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
 
