@@ -64,7 +64,7 @@ beforeAll(async () => {
   const targets = Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, [`127.0.0.1:${port}`]]));
   await startPrometheus({ dataDir: prometheusDir, host: '127.0.0.1', port: prometheusPort, log, targets });
 
-  const names: ServiceName[] = ['mock-api', 'result-handler', 'fetcher', 'scheduler'];
+  const names: ServiceName[] = ['mock-api', 'result-handler', 'fetcher', 'scheduler', 'api'];
   for (const s of await Promise.all(names.map((name) => ServiceProcess.start(name, ports[name], envs[name])))) services.set(s.name, s);
 
   const registry = new InfluencerRegistry({ pool });
@@ -229,12 +229,12 @@ test('Prometheus scrapes every service and itself, all up', async () => {
       const res = await fetch(`${prometheusUrl}/api/v1/targets?state=active`);
       const body = (await res.json()) as { data: { activeTargets: Array<{ labels: { job: string }; health: string; lastError: string }> } };
       const targets = body.data.activeTargets;
-      return targets.length === 5 && targets.every((t) => t.health === 'up') ? targets.map((t) => t.labels.job).sort() : undefined;
+      return targets.length === 6 && targets.every((t) => t.health === 'up') ? targets.map((t) => t.labels.job).sort() : undefined;
     },
     60_000,
     1_000,
   );
-  expect(jobs).toEqual(['fetcher', 'mock-api', 'prometheus', 'result-handler', 'scheduler']);
+  expect(jobs).toEqual(['api', 'fetcher', 'mock-api', 'prometheus', 'result-handler', 'scheduler']);
   const up = await promQuery('up', Date.now());
   expect(up.map((r) => [r.metric.job, r.value[1]]).sort()).toEqual(jobs.map((job) => [job, '1']));
 });
