@@ -99,7 +99,8 @@ test('clients reach it where compose says: containers at KAFKA_BROKERS, the host
 });
 
 test('it behaves like the devstack’s broker: no topic auto-creation, single-node replication, no rebalance delay', () => {
-  const devstack = readProperties(serverProperties({ host: '127.0.0.1', port: 9092, controllerPort: 9093, logDirs: '/tmp/x' }));
+  const node = { id: 1, port: 9092, controllerPort: 9093 };
+  const devstack = readProperties(serverProperties({ host: '127.0.0.1', node, nodes: [node], logDirs: '/tmp/x' }));
   for (const key of ['auto.create.topics.enable', 'offsets.topic.replication.factor', 'transaction.state.log.replication.factor', 'transaction.state.log.min.isr', 'group.initial.rebalance.delay.ms']) {
     expect([key, generated[key]]).toEqual([key, devstack[key]]);
   }

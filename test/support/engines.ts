@@ -24,10 +24,12 @@ export async function createTopics(
   const names = prefixes.map((p) => uniqueName(p).replace(/_/g, '.'));
   // ensureTopics, not kafkajs' createTopics with waitForLeaders: that one fails when the broker
   // does not know a just-created topic yet (UNKNOWN_TOPIC_OR_PARTITION) instead of asking again.
+  // The broker's default replication (and min.insync.replicas): 1 on one broker, 3 (and 2) on the
+  // devstack's three-node cluster, so tests against either see topics like the services create.
   await ensureTopics(
     testKafka(),
     names.map((topic) => ({ topic, numPartitions })),
-    { replicationFactor: 1 },
+    { replicationFactor: -1 },
   );
   return {
     names,

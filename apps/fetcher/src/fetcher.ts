@@ -20,6 +20,7 @@ import {
   decodeFetchJob,
   dlqMessage,
   ensureTopics,
+  topicReplication,
   injectTraceHeaders,
   produceMany,
   serializeFetchResult,
@@ -122,7 +123,7 @@ export class Fetcher {
     await ensureTopics(
       this.kafka,
       [config.TOPIC_FETCH_JOBS, config.TOPIC_FETCH_RESULTS, config.TOPIC_DLQ].map((topic) => ({ topic, numPartitions: partitions })),
-      { logger },
+      { ...topicReplication(config), logger },
     );
 
     const producer = createProducer(this.kafka);

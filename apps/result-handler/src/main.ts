@@ -11,6 +11,7 @@ import {
   createPool,
   createRegistry,
   ensureTopics,
+  topicReplication,
   onShutdown,
   startServiceHttp,
   type ServiceHttp,
@@ -68,7 +69,7 @@ async function main(): Promise<void> {
       { topic: config.TOPIC_FETCH_RESULTS, numPartitions: config.TOPIC_PARTITIONS },
       { topic: config.TOPIC_DLQ, numPartitions: config.TOPIC_PARTITIONS },
     ],
-    { logger },
+    { ...topicReplication(config), logger },
   );
   await handler.start();
 }

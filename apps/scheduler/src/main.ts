@@ -12,6 +12,7 @@ import {
   createProducer,
   createRegistry,
   ensureTopics,
+  topicReplication,
   onShutdown,
   startServiceHttp,
   type Logger,
@@ -34,7 +35,10 @@ async function main(): Promise<void> {
   let producerConnected = false;
   producer.on(producer.events.CONNECT, () => (producerConnected = true));
   producer.on(producer.events.DISCONNECT, () => (producerConnected = false));
-  await ensureTopics(kafka, [{ topic: config.TOPIC_FETCH_JOBS, numPartitions: config.TOPIC_PARTITIONS }], { logger });
+  await ensureTopics(kafka, [{ topic: config.TOPIC_FETCH_JOBS, numPartitions: config.TOPIC_PARTITIONS }], {
+    ...topicReplication(config),
+    logger,
+  });
   await producer.connect();
 
   const metricsRegistry = createRegistry('scheduler');

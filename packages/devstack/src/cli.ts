@@ -1,6 +1,5 @@
 #!/usr/bin/env -S npx tsx
 import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { consumerLag, formatLag, formatMessage, formatTopics, listTopics, tailTopic } from './kafka-tools';
 import { downObservability, observabilityStatusLines, upObservability } from './observability';
 import { currentAlerts, formatAlerts } from './prometheus';
@@ -32,7 +31,9 @@ const usage = `usage: yarn devstack <command>
 Variables: DEVSTACK_DIR (data, default <repo>/.devstack), DEVSTACK_HOST, DEVSTACK_KAFKA_PORT,
 DEVSTACK_KAFKA_CONTROLLER_PORT, DEVSTACK_PG_PORT, DEVSTACK_DB, DEVSTACK_TIMESCALEDB_SOURCE,
 DEVSTACK_PG_CONFIG, DEVSTACK_CACHE_DIR, DEVSTACK_JAEGER_UI_PORT, DEVSTACK_JAEGER_QUERY_GRPC_PORT,
-DEVSTACK_JAEGER_OTLP_GRPC_PORT, DEVSTACK_JAEGER_OTLP_HTTP_PORT, DEVSTACK_JAEGER_HEALTH_PORT, DEVSTACK_PROMETHEUS_PORT.`;
+DEVSTACK_JAEGER_OTLP_GRPC_PORT, DEVSTACK_JAEGER_OTLP_HTTP_PORT, DEVSTACK_JAEGER_HEALTH_PORT, DEVSTACK_PROMETHEUS_PORT.
+Three Kafka nodes: DEVSTACK_KAFKA_BROKERS=3 (default 1); node i's ports are node 1's + (i - 1) *
+DEVSTACK_KAFKA_PORT_STEP (10), or DEVSTACK_KAFKA_PORT_<i> / DEVSTACK_KAFKA_CONTROLLER_PORT_<i>.`;
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
@@ -59,7 +60,10 @@ async function main(argv: string[]): Promise<number> {
       const st = status(s);
       const line = (name: string, x: { running: boolean; pid?: number }, where: string, logFile: string) =>
         log(`${name.padEnd(12)} ${x.running ? `running  pid ${x.pid}  ${where}` : 'stopped'}  log: ${logFile}`);
-      line('kafka', st.kafka, s.kafkaBrokers, path.join(s.dir, 'kafka', 'logs', 'server.log'));
+      if (st.kafka.nodes.length === 1) line('kafka', st.kafka, s.kafkaBrokers, st.kafka.nodes[0].serverLog);
+      else {
+        for (const [i, node] of st.kafka.nodes.entries()) line(`kafka-${node.id}`, node, `${s.host}:${s.kafkaNodes[i].port}`, node.serverLog);
+      }
       const ts = st.timescale;
       line('timescaledb', ts, ts.running ? `${s.databaseUrl}  ${ts.engine}: ${ts.versions}` : s.databaseUrl, ts.logFile);
       for (const l of observabilityStatusLines(s)) log(l);

@@ -7,9 +7,12 @@ import { cacheDir } from './paths';
 import { isAlive, runningPid, stopPid, waitFor, writePid } from './process';
 
 /**
- * A real Apache Kafka broker (3.9, KRaft, one node acting as broker and controller) run from
- * the official jars. Maven resolves the jars from packages/devstack/pom.xml into ~/.m2; the
- * resulting classpath is cached in cacheDir(). Files under <dataDir>/kafka:
+ * A real Apache Kafka (3.9, KRaft) run from the official jars: one node, or a cluster of three.
+ * Every node is broker and controller; the controllers form a static quorum (controller.quorum.voters)
+ * and all nodes are formatted with the same cluster id. Maven resolves the jars from
+ * packages/devstack/pom.xml into ~/.m2; the resulting classpath is cached in cacheDir().
+ *
+ * Files of a node, under <dataDir>/kafka (one node) or <dataDir>/kafka/node-<id> (a cluster):
  *
  *   server.properties, log4j.properties   written on every start
  *   data/                                 the log dirs (formatted once, on first start)
@@ -20,17 +23,22 @@ import { isAlive, runningPid, stopPid, waitFor, writePid } from './process';
 
 export type Log = (msg: string) => void;
 
+/** One node: its KRaft node.id and the ports of its client (PLAINTEXT) and controller listeners. */
+export interface KafkaNode {
+  id: number;
+  port: number;
+  controllerPort: number;
+}
+
 export interface StartKafkaOptions {
   /** The devstack directory; Kafka lives in <dataDir>/kafka. */
   dataDir: string;
-  /** Address both listeners bind to and the broker advertises, e.g. 127.0.0.1. */
+  /** Address the listeners bind to and the brokers advertise, e.g. 127.0.0.1. */
   host: string;
-  /** Client (PLAINTEXT) listener port, e.g. 9092. */
-  port: number;
-  /** KRaft controller listener port, e.g. 9093. */
-  controllerPort: number;
+  /** The nodes: one (node.id 1), or three. Nodes already running are left as they are. */
+  nodes: KafkaNode[];
   log: Log;
-  /** How long to wait for the broker to answer a metadata request. Default 120 s. */
+  /** How long to wait until every node is in the cluster's metadata. Default 120 s per node started. */
   readyTimeoutMs?: number;
 }
 
@@ -39,8 +47,12 @@ export const DEFAULT_KAFKA_HEAP_OPTS = '-Xms256m -Xmx1g';
 
 const pomFile = path.resolve(__dirname, '..', 'pom.xml');
 
-export function kafkaPaths(dataDir: string) {
-  const root = path.join(dataDir, 'kafka');
+/**
+ * Files of one node. nodeId undefined → the one-node layout <dataDir>/kafka; else
+ * <dataDir>/kafka/node-<id>.
+ */
+export function kafkaPaths(dataDir: string, nodeId?: number) {
+  const root = nodeId === undefined ? path.join(dataDir, 'kafka') : path.join(dataDir, 'kafka', `node-${nodeId}`);
   return {
     root,
     dataDir: path.join(root, 'data'),
@@ -51,6 +63,25 @@ export function kafkaPaths(dataDir: string) {
     serverLog: path.join(root, 'logs', 'server.log'),
     stdoutLog: path.join(root, 'logs', 'stdout.log'),
   };
+}
+
+export type KafkaNodePaths = ReturnType<typeof kafkaPaths>;
+
+/** The files of a node in a cluster of `size` nodes (a one-node cluster keeps the one-node layout). */
+export function nodePaths(dataDir: string, nodeId: number, size: number): KafkaNodePaths {
+  return size === 1 ? kafkaPaths(dataDir) : kafkaPaths(dataDir, nodeId);
+}
+
+/** Every node directory under <dataDir>/kafka, of either layout: what `down` stops. */
+function allNodePaths(dataDir: string): KafkaNodePaths[] {
+  let entries: string[] = [];
+  try {
+    entries = fs.readdirSync(path.join(dataDir, 'kafka'));
+  } catch {
+    return [];
+  }
+  const ids = entries.flatMap((e) => /^node-(\d+)$/.exec(e)?.[1] ?? []).map(Number).sort((x, y) => x - y);
+  return [kafkaPaths(dataDir), ...ids.map((id) => kafkaPaths(dataDir, id))];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -171,16 +202,22 @@ export async function resolveKafkaClasspath(log: Log): Promise<string> {
 // ---------------------------------------------------------------------------------------------
 // Configuration files
 
-export function serverProperties(opts: { host: string; port: number; controllerPort: number; logDirs: string }): string {
-  const { host, port, controllerPort, logDirs } = opts;
+export function serverProperties(opts: { host: string; node: KafkaNode; nodes: KafkaNode[]; logDirs: string }): string {
+  const { host, node, nodes, logDirs } = opts;
+  const size = nodes.length;
+  // A cluster of three keeps acks=all writes going with one node down, and refuses them with two down.
+  const replication = size >= 3 ? 3 : 1;
+  const minIsr = size >= 3 ? 2 : 1;
   return [
     '# Written by @mockstagram/devstack on every start; edits are overwritten.',
-    '# KRaft, one node that is both broker and controller.',
+    size === 1
+      ? '# KRaft, one node that is both broker and controller.'
+      : `# KRaft, node ${node.id} of ${size}; every node is broker and controller (a static quorum).`,
     'process.roles=broker,controller',
-    'node.id=1',
-    `controller.quorum.voters=1@${host}:${controllerPort}`,
-    `listeners=PLAINTEXT://${host}:${port},CONTROLLER://${host}:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://${host}:${port}`,
+    `node.id=${node.id}`,
+    `controller.quorum.voters=${nodes.map((n) => `${n.id}@${host}:${n.controllerPort}`).join(',')}`,
+    `listeners=PLAINTEXT://${host}:${node.port},CONTROLLER://${host}:${node.controllerPort}`,
+    `advertised.listeners=PLAINTEXT://${host}:${node.port}`,
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
     'inter.broker.listener.name=PLAINTEXT',
     'controller.listener.names=CONTROLLER',
@@ -189,13 +226,13 @@ export function serverProperties(opts: { host: string; port: number; controllerP
     '# Topics are created explicitly, like in production.',
     'auto.create.topics.enable=false',
     'num.partitions=1',
-    'default.replication.factor=1',
-    'min.insync.replicas=1',
+    `default.replication.factor=${replication}`,
+    `min.insync.replicas=${minIsr}`,
     '',
-    '# A single node cannot replicate internal topics.',
-    'offsets.topic.replication.factor=1',
-    'transaction.state.log.replication.factor=1',
-    'transaction.state.log.min.isr=1',
+    size === 1 ? '# A single node cannot replicate internal topics.' : '# Internal topics as durable as the data topics.',
+    `offsets.topic.replication.factor=${replication}`,
+    `transaction.state.log.replication.factor=${replication}`,
+    `transaction.state.log.min.isr=${minIsr}`,
     '',
     '# Consumers in tests and dev join at once instead of waiting 3 s for more members.',
     'group.initial.rebalance.delay.ms=0',
@@ -293,10 +330,9 @@ function runningKafkaPid(pidFile: string): number | undefined {
   return undefined;
 }
 
-/** Format the log dirs for KRaft unless they already are (first start only). */
-async function formatStorage(classpath: string, paths: ReturnType<typeof kafkaPaths>, log: Log): Promise<void> {
+/** Format a node's log dirs for KRaft with the cluster's id, unless they already are (first start only). */
+async function formatStorage(classpath: string, paths: KafkaNodePaths, clusterId: string, log: Log): Promise<void> {
   if (fs.existsSync(path.join(paths.dataDir, 'meta.properties'))) return;
-  const clusterId = newClusterId();
   log(`kafka: formatting ${paths.dataDir} (cluster id ${clusterId})`);
   const formatLog = path.join(paths.logsDir, 'format.log');
   const args = [
@@ -318,21 +354,40 @@ async function formatStorage(classpath: string, paths: ReturnType<typeof kafkaPa
   }
 }
 
-/** The cluster id the storage was formatted with (from <data>/meta.properties), if formatted. */
-export function formattedClusterId(dataDir: string): string | undefined {
+function metaClusterId(paths: KafkaNodePaths): string | undefined {
   try {
-    const meta = fs.readFileSync(path.join(kafkaPaths(dataDir).dataDir, 'meta.properties'), 'utf8');
+    const meta = fs.readFileSync(path.join(paths.dataDir, 'meta.properties'), 'utf8');
     return /^cluster\.id=(.+)$/m.exec(meta)?.[1].trim();
   } catch {
     return undefined;
   }
 }
 
+/** The cluster id node nodeId (default: the one-node layout) was formatted with, if formatted. */
+export function formattedClusterId(dataDir: string, nodeId?: number): string | undefined {
+  return metaClusterId(kafkaPaths(dataDir, nodeId));
+}
+
+/** The id the nodes' storage holds (all must agree), or undefined when none is formatted yet. */
+function clusterIdOf(paths: KafkaNodePaths[]): string | undefined {
+  const ids = new Set(paths.flatMap((p) => metaClusterId(p) ?? []));
+  if (ids.size > 1) {
+    throw new Error(
+      `the Kafka nodes under ${path.dirname(paths[0].root)} were formatted for different clusters (${[...ids].join(', ')}); ` +
+        'wipe them with `yarn devstack up --fresh`',
+    );
+  }
+  return [...ids][0];
+}
+
 /**
- * True when the broker at host:port answers a metadata request and lists itself. With clusterId,
- * only when it is that cluster (so another broker already on the port does not count as ours).
+ * True when the broker at host:port answers a metadata request as part of a cluster with a
+ * controller. With clusterId, only when it is that cluster (so another broker already on the port
+ * does not count as ours); with nodeIds, only when every one of those brokers is in the metadata.
+ * A KRaft broker is listed only once the active controller has registered and unfenced it, so all
+ * nodes listed also means a controller was elected and knows them.
  */
-export async function kafkaAnswers(broker: string, clusterId?: string): Promise<boolean> {
+export async function kafkaAnswers(broker: string, clusterId?: string, nodeIds: number[] = []): Promise<boolean> {
   const kafka = new Kafka({
     clientId: 'devstack-readiness',
     brokers: [broker],
@@ -348,100 +403,175 @@ export async function kafkaAnswers(broker: string, clusterId?: string): Promise<
     if (clusterId !== undefined && cluster.clusterId !== clusterId) {
       throw new Error(`${broker} is answered by another Kafka cluster (${cluster.clusterId}, ours is ${clusterId})`);
     }
+    const listed = new Set(cluster.brokers.map((b) => b.nodeId));
+    const missing = nodeIds.filter((id) => !listed.has(id));
+    if (missing.length > 0) throw new Error(`${broker} does not list node ${missing.join(', ')} yet`);
     return cluster.brokers.length > 0 && cluster.controller !== null;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }
 }
 
-/**
- * Start the broker in the background (detached; it outlives this process) and resolve once it
- * answers a metadata request. Idempotent: when the pid file names a live broker, returns it with
- * alreadyRunning = true. Port conflicts are the caller's business (see ports.ts).
- */
-export async function startKafka(opts: StartKafkaOptions): Promise<{ pid: number; alreadyRunning: boolean }> {
-  const { dataDir, host, port, controllerPort, log, readyTimeoutMs = 120_000 } = opts;
-  const paths = kafkaPaths(dataDir);
-  const broker = `${host}:${port}`;
+/** True when every node answers with all nodes in the metadata (see kafkaAnswers). */
+async function clusterAnswers(host: string, nodes: KafkaNode[], clusterId: string | undefined): Promise<boolean> {
+  const ids = nodes.map((n) => n.id);
+  const answers = await Promise.all(nodes.map((n) => kafkaAnswers(`${host}:${n.port}`, clusterId, ids)));
+  return answers.every(Boolean);
+}
 
-  const existing = runningKafkaPid(paths.pidFile);
-  if (existing !== undefined) {
-    const clusterId = formattedClusterId(dataDir);
-    await waitFor(`Kafka on ${broker}`, () => kafkaAnswers(broker, clusterId), {
-      timeoutMs: readyTimeoutMs,
-      intervalMs: 500,
-      alive: () => isAlive(existing),
-    });
-    return { pid: existing, alreadyRunning: true };
-  }
+export interface StartedKafka {
+  /** Node 1's pid (the only one of a one-node cluster). */
+  pid: number;
+  /** True when every node was running already. */
+  alreadyRunning: boolean;
+  nodes: Array<{ id: number; pid: number; alreadyRunning: boolean }>;
+}
 
-  await checkJava();
-  const classpath = await resolveKafkaClasspath(log);
-
-  fs.mkdirSync(paths.dataDir, { recursive: true });
-  fs.mkdirSync(paths.logsDir, { recursive: true });
-  fs.writeFileSync(paths.serverProperties, serverProperties({ host, port, controllerPort, logDirs: paths.dataDir }));
-  fs.writeFileSync(paths.log4jProperties, log4jProperties(paths.logsDir));
-  await formatStorage(classpath, paths, log);
-
-  log(`kafka: starting the broker on ${broker} (controller ${host}:${controllerPort}; log: ${paths.serverLog})`);
+function spawnNode(classpath: string, paths: KafkaNodePaths): Promise<{ pid: number; exited: () => boolean }> {
   const out = fs.openSync(paths.stdoutLog, 'a');
-  const child = spawn(
-    javaBin(),
-    [...jvmArgs(classpath, paths.logsDir, paths.log4jProperties), 'kafka.Kafka', paths.serverProperties],
-    { detached: true, stdio: ['ignore', out, out] },
-  );
-  fs.closeSync(out);
-  const pid = await new Promise<number>((resolve, reject) => {
-    child.once('spawn', () => resolve(child.pid as number));
-    child.once('error', reject);
+  const child = spawn(javaBin(), [...jvmArgs(classpath, paths.logsDir, paths.log4jProperties), 'kafka.Kafka', paths.serverProperties], {
+    detached: true,
+    stdio: ['ignore', out, out],
   });
+  fs.closeSync(out);
   let exited = false;
   child.once('exit', () => {
     exited = true;
   });
-  child.unref();
-  writePid(paths.pidFile, pid);
+  return new Promise((resolve, reject) => {
+    child.once('spawn', () => {
+      child.unref();
+      writePid(paths.pidFile, child.pid as number);
+      resolve({ pid: child.pid as number, exited: () => exited });
+    });
+    child.once('error', reject);
+  });
+}
 
-  const clusterId = formattedClusterId(dataDir);
+/**
+ * Start the nodes that are not running, in the background (detached; they outlive this process),
+ * and resolve once every node answers with all nodes in the cluster metadata. Idempotent: nodes
+ * whose pid file names a live broker are left running (so this also restarts one stopped node of
+ * a cluster). Port conflicts are the caller's business (see ports.ts).
+ */
+export async function startKafka(opts: StartKafkaOptions): Promise<StartedKafka> {
+  const { dataDir, host, nodes, log } = opts;
+  const size = nodes.length;
+  const paths = nodes.map((n) => nodePaths(dataDir, n.id, size));
+  const brokers = nodes.map((n) => `${host}:${n.port}`).join(',');
+  const running = paths.map((p) => runningKafkaPid(p.pidFile));
+  const toStart = nodes.flatMap((n, i) => (running[i] === undefined ? [i] : []));
+  const readyTimeoutMs = opts.readyTimeoutMs ?? 120_000 * Math.max(1, toStart.length);
+
+  let clusterId = clusterIdOf(paths);
+  const started = new Map<number, { pid: number; exited: () => boolean }>();
+  if (toStart.length > 0) {
+    await checkJava();
+    const classpath = await resolveKafkaClasspath(log);
+    clusterId ??= newClusterId();
+    for (const i of toStart) {
+      const p = paths[i];
+      fs.mkdirSync(p.dataDir, { recursive: true });
+      fs.mkdirSync(p.logsDir, { recursive: true });
+      fs.writeFileSync(p.serverProperties, serverProperties({ host, node: nodes[i], nodes, logDirs: p.dataDir }));
+      fs.writeFileSync(p.log4jProperties, log4jProperties(p.logsDir));
+    }
+    await Promise.all(toStart.map((i) => formatStorage(classpath, paths[i], clusterId as string, log)));
+    // A node of a cluster waits for a controller quorum, so all are started before any is awaited.
+    for (const i of toStart) {
+      const n = nodes[i];
+      const where = size === 1 ? 'the broker' : `node ${n.id}`;
+      log(`kafka: starting ${where} on ${host}:${n.port} (controller ${host}:${n.controllerPort}; log: ${paths[i].serverLog})`);
+      started.set(i, await spawnNode(classpath, paths[i]));
+    }
+  }
+
+  const alive = () =>
+    nodes.every((_, i) => {
+      const s = started.get(i);
+      return s ? !s.exited() && isAlive(s.pid) : isAlive(running[i] as number);
+    });
   let lastProblem = '';
   const answers = async () => {
     try {
-      return await kafkaAnswers(broker, clusterId);
+      return await clusterAnswers(host, nodes, clusterId);
     } catch (err) {
       lastProblem = (err as Error).message;
       throw err;
     }
   };
   try {
-    await waitFor(`Kafka on ${broker}`, answers, {
-      timeoutMs: readyTimeoutMs,
-      intervalMs: 500,
-      alive: () => !exited && isAlive(pid),
-    });
+    await waitFor(`Kafka on ${brokers}`, answers, { timeoutMs: readyTimeoutMs, intervalMs: 500, alive });
   } catch (err) {
-    if (!exited && isAlive(pid)) await stopPid(paths.pidFile, 10_000);
-    fs.rmSync(paths.pidFile, { force: true });
+    for (const [i, s] of started) {
+      if (!s.exited() && isAlive(s.pid)) await stopPid(paths[i].pidFile, 10_000);
+      fs.rmSync(paths[i].pidFile, { force: true });
+    }
     const lastCheck = lastProblem && !(err as Error).message.includes(lastProblem) ? ` (last check: ${lastProblem})` : '';
-    throw new Error(`${(err as Error).message}${lastCheck}\n${logExcerpt(paths.serverLog) || logExcerpt(paths.stdoutLog)}`);
+    const excerpts = [...started.keys()].map((i) => logExcerpt(paths[i].serverLog) || logExcerpt(paths[i].stdoutLog));
+    throw new Error(`${(err as Error).message}${lastCheck}\n${excerpts.join('\n')}`);
   }
-  return { pid, alreadyRunning: false };
+  const list = nodes.map((n, i) => ({
+    id: n.id,
+    pid: started.get(i)?.pid ?? (running[i] as number),
+    alreadyRunning: !started.has(i),
+  }));
+  return { pid: list[0].pid, alreadyRunning: started.size === 0, nodes: list };
 }
 
 /**
- * SIGTERM the broker and wait for its controlled shutdown (usually 5-10 s); SIGKILL after
- * timeoutMs. Returns false when no broker was running.
+ * SIGTERM every node under <dataDir>/kafka (of either layout, whatever DEVSTACK_KAFKA_BROKERS now
+ * says) and wait for their controlled shutdown (usually 5-10 s); SIGKILL after timeoutMs.
+ * Returns false when no node was running.
  */
 export async function stopKafka(dataDir: string, timeoutMs = 30_000): Promise<boolean> {
-  const { pidFile } = kafkaPaths(dataDir);
-  if (runningKafkaPid(pidFile) === undefined) {
-    fs.rmSync(pidFile, { force: true });
-    return false;
-  }
-  return stopPid(pidFile, timeoutMs);
+  const stopped = await Promise.all(allNodePaths(dataDir).map((p) => stopNodeAt(p, timeoutMs)));
+  return stopped.some(Boolean);
 }
 
-export function kafkaStatus(dataDir: string): { running: boolean; pid?: number } {
-  const pid = runningKafkaPid(kafkaPaths(dataDir).pidFile);
-  return pid === undefined ? { running: false } : { running: true, pid };
+/** Stop one node of a cluster of `size` nodes (SIGTERM, SIGKILL after timeoutMs); false when it was not running. */
+export function stopKafkaNode(dataDir: string, nodeId: number, size: number, timeoutMs = 30_000): Promise<boolean> {
+  return stopNodeAt(nodePaths(dataDir, nodeId, size), timeoutMs);
+}
+
+async function stopNodeAt(paths: KafkaNodePaths, timeoutMs: number): Promise<boolean> {
+  if (runningKafkaPid(paths.pidFile) === undefined) {
+    fs.rmSync(paths.pidFile, { force: true });
+    return false;
+  }
+  return stopPid(paths.pidFile, timeoutMs);
+}
+
+export interface KafkaNodeStatus {
+  id: number;
+  running: boolean;
+  pid?: number;
+  serverLog: string;
+}
+
+/**
+ * The nodes of a cluster of these nodes (default: the one-node layout). running: every node runs;
+ * pid: node 1's.
+ */
+export function kafkaStatus(
+  dataDir: string,
+  nodes: readonly { id: number }[] = [{ id: 1 }],
+): { running: boolean; pid?: number; nodes: KafkaNodeStatus[] } {
+  const list = nodes.map((n) => {
+    const p = nodePaths(dataDir, n.id, nodes.length);
+    const pid = runningKafkaPid(p.pidFile);
+    return pid === undefined ? { id: n.id, running: false, serverLog: p.serverLog } : { id: n.id, running: true, pid, serverLog: p.serverLog };
+  });
+  return { running: list.every((n) => n.running), pid: list[0]?.pid, nodes: list };
+}
+
+/**
+ * Nodes running under <dataDir>/kafka that are not part of a cluster of `size` nodes (e.g. the
+ * one-node broker when DEVSTACK_KAFKA_BROKERS is now 3): `up` refuses to start beside them.
+ */
+export function strayKafkaNodes(dataDir: string, size: number): string[] {
+  const own = new Set(Array.from({ length: size }, (_, i) => nodePaths(dataDir, i + 1, size).pidFile));
+  return allNodePaths(dataDir)
+    .filter((p) => !own.has(p.pidFile) && runningKafkaPid(p.pidFile) !== undefined)
+    .map((p) => p.root);
 }

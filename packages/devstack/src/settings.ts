@@ -7,6 +7,8 @@ import { devstackDir } from './paths';
  * `yarn dev` use those engines and the devstack starts nothing for them.
  */
 const port = (fallback: number) => z.coerce.number().int().min(1).max(65535).default(fallback);
+/** A port with no fixed default (derived when unset). */
+const ownPort = z.coerce.number().int().min(1).max(65535).optional();
 
 /** The TimescaleDB release the native engine builds; a source tarball of another version is refused. */
 export const TIMESCALEDB_VERSION = '2.28.3';
@@ -16,6 +18,21 @@ const schema = z.object({
   DEVSTACK_KAFKA_PORT: port(9092),
   DEVSTACK_KAFKA_CONTROLLER_PORT: port(9093),
   DEVSTACK_PG_PORT: port(6432),
+  /**
+   * How many Kafka nodes (each broker and controller, one static KRaft quorum): 1, or 3 for a
+   * cluster that keeps acks=all writes going with one node down (replication factor 3,
+   * min.insync.replicas 2).
+   */
+  DEVSTACK_KAFKA_BROKERS: z.enum(['1', '3'], { message: 'expected 1 or 3' }).default('1').transform(Number),
+  /**
+   * Ports of node i > 1 when not set one by one (DEVSTACK_KAFKA_PORT_<i>,
+   * DEVSTACK_KAFKA_CONTROLLER_PORT_<i>): node 1's ports + (i - 1) * this step.
+   */
+  DEVSTACK_KAFKA_PORT_STEP: z.coerce.number().int().min(1).max(1000).default(10),
+  DEVSTACK_KAFKA_PORT_2: ownPort,
+  DEVSTACK_KAFKA_CONTROLLER_PORT_2: ownPort,
+  DEVSTACK_KAFKA_PORT_3: ownPort,
+  DEVSTACK_KAFKA_CONTROLLER_PORT_3: ownPort,
   /**
    * Which TimescaleDB engine: `native` (PostgreSQL server + TimescaleDB built from source),
    * `pglite` (embedded, WebAssembly), or `auto`: native where a PostgreSQL 15–17 server and its
@@ -38,16 +55,28 @@ const schema = z.object({
   DEVSTACK_PROMETHEUS_PORT: port(9090),
 });
 
+/** One node of the devstack's Kafka, with the variables that move its ports. */
+export interface KafkaNodeSettings {
+  /** KRaft node.id, 1..n. */
+  id: number;
+  port: number;
+  controllerPort: number;
+  portVariable: string;
+  controllerPortVariable: string;
+}
+
 export interface DevstackSettings {
   dir: string;
   host: string;
   kafkaPort: number;
   kafkaControllerPort: number;
+  /** The Kafka nodes to run (node 1 on kafkaPort / kafkaControllerPort). */
+  kafkaNodes: KafkaNodeSettings[];
   pgPort: number;
   db: 'auto' | 'native' | 'pglite';
   timescaledbSource: string;
   pgConfig?: string;
-  /** Where clients reach the devstack's broker. */
+  /** Where clients reach the devstack's brokers: every node, comma-separated. */
   kafkaBrokers: string;
   /** Where clients reach the devstack's database. */
   databaseUrl: string;
@@ -72,16 +101,18 @@ export function devstackSettings(env: NodeJS.ProcessEnv = process.env): Devstack
     throw new Error(`invalid devstack configuration:\n  ${lines.join('\n  ')}`);
   }
   const s = parsed.data;
+  const kafkaNodes = nodeSettings(s);
   return {
     dir: devstackDir(env),
     host: s.DEVSTACK_HOST,
     kafkaPort: s.DEVSTACK_KAFKA_PORT,
     kafkaControllerPort: s.DEVSTACK_KAFKA_CONTROLLER_PORT,
+    kafkaNodes,
     pgPort: s.DEVSTACK_PG_PORT,
     db: s.DEVSTACK_DB,
     timescaledbSource: s.DEVSTACK_TIMESCALEDB_SOURCE,
     pgConfig: s.DEVSTACK_PG_CONFIG,
-    kafkaBrokers: `${s.DEVSTACK_HOST}:${s.DEVSTACK_KAFKA_PORT}`,
+    kafkaBrokers: kafkaNodes.map((n) => `${s.DEVSTACK_HOST}:${n.port}`).join(','),
     databaseUrl: `postgres://postgres@${s.DEVSTACK_HOST}:${s.DEVSTACK_PG_PORT}/postgres`,
     jaeger: {
       uiPort: s.DEVSTACK_JAEGER_UI_PORT,
@@ -95,4 +126,40 @@ export function devstackSettings(env: NodeJS.ProcessEnv = process.env): Devstack
     otlpEndpoint: `http://${s.DEVSTACK_HOST}:${s.DEVSTACK_JAEGER_OTLP_HTTP_PORT}`,
     prometheusUrl: `http://${s.DEVSTACK_HOST}:${s.DEVSTACK_PROMETHEUS_PORT}`,
   };
+}
+
+type Parsed = z.output<typeof schema>;
+
+/** Node i's ports: its own variables where set, else node 1's + (i - 1) * step. Two ports the same → error naming both. */
+function nodeSettings(s: Parsed): KafkaNodeSettings[] {
+  const nodes: KafkaNodeSettings[] = [];
+  for (let id = 1; id <= s.DEVSTACK_KAFKA_BROKERS; id++) {
+    const suffix = id === 1 ? '' : `_${id}`;
+    const portVariable = `DEVSTACK_KAFKA_PORT${suffix}`;
+    const controllerPortVariable = `DEVSTACK_KAFKA_CONTROLLER_PORT${suffix}`;
+    const step = (id - 1) * s.DEVSTACK_KAFKA_PORT_STEP;
+    const own = (name: string) => (s as Record<string, unknown>)[name] as number | undefined;
+    nodes.push({
+      id,
+      port: own(portVariable) ?? s.DEVSTACK_KAFKA_PORT + step,
+      controllerPort: own(controllerPortVariable) ?? s.DEVSTACK_KAFKA_CONTROLLER_PORT + step,
+      portVariable,
+      controllerPortVariable,
+    });
+  }
+  const taken = new Map<number, string>([[s.DEVSTACK_PG_PORT, 'DEVSTACK_PG_PORT']]);
+  for (const [port, variable] of nodes.flatMap((n) => [
+    [n.port, n.portVariable],
+    [n.controllerPort, n.controllerPortVariable],
+  ] as const)) {
+    if (port > 65535) {
+      throw new Error(`invalid devstack configuration:\n  ${variable} would be ${port} (node 1's port + DEVSTACK_KAFKA_PORT_STEP): set ${variable} or a smaller DEVSTACK_KAFKA_PORT_STEP`);
+    }
+    const other = taken.get(port);
+    if (other) {
+      throw new Error(`invalid devstack configuration:\n  ${variable} and ${other} are both ${port}: give each its own port`);
+    }
+    taken.set(port, variable);
+  }
+  return nodes;
 }

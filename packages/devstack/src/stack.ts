@@ -1,5 +1,5 @@
 import fs from 'node:fs';
-import { checkJava, kafkaStatus, startKafka, stopKafka } from './kafka';
+import { checkJava, kafkaStatus, startKafka, stopKafka, strayKafkaNodes, type KafkaNodeStatus } from './kafka';
 import { nativePaths } from './native-timescale';
 import { assertPortFree } from './ports';
 import { DevstackSettings } from './settings';
@@ -33,17 +33,23 @@ export async function up(s: DevstackSettings, engines: Engines, log: Log, { fres
   }
   fs.mkdirSync(s.dir, { recursive: true });
 
-  const kafkaRunning = engines.kafka && kafkaStatus(s.dir).running;
+  const kafka = kafkaStatus(s.dir, s.kafkaNodes);
   const timescaleRunning = engines.timescale && timescaleStatus(s).running;
-  if (engines.kafka && !kafkaRunning) {
+  if (engines.kafka && !kafka.running) {
+    const stray = strayKafkaNodes(s.dir, s.kafkaNodes.length);
+    if (stray.length > 0) {
+      throw new Error(
+        `DEVSTACK_KAFKA_BROKERS=${s.kafkaNodes.length}, but Kafka started with another DEVSTACK_KAFKA_BROKERS is running ` +
+          `(${stray.join(', ')}). Stop it first with \`yarn devstack down\`.`,
+      );
+    }
     await checkJava();
-    await assertPortFree({ what: 'the Kafka broker', host: s.host, port: s.kafkaPort, variable: 'DEVSTACK_KAFKA_PORT' });
-    await assertPortFree({
-      what: 'the Kafka controller',
-      host: s.host,
-      port: s.kafkaControllerPort,
-      variable: 'DEVSTACK_KAFKA_CONTROLLER_PORT',
-    });
+    // Only the nodes that are not running need their ports.
+    for (const node of s.kafkaNodes.filter((n) => !kafka.nodes.find((x) => x.id === n.id)?.running)) {
+      const which = s.kafkaNodes.length === 1 ? 'the Kafka' : `Kafka node ${node.id}'s`;
+      await assertPortFree({ what: `${which} broker`, host: s.host, port: node.port, variable: node.portVariable });
+      await assertPortFree({ what: `${which} controller`, host: s.host, port: node.controllerPort, variable: node.controllerPortVariable });
+    }
   }
   if (engines.timescale && !timescaleRunning) {
     await assertPortFree({ what: 'TimescaleDB', host: s.host, port: s.pgPort, variable: 'DEVSTACK_PG_PORT' });
@@ -58,17 +64,13 @@ export async function up(s: DevstackSettings, engines: Engines, log: Log, { fres
 
 async function startKafkaLogged(s: DevstackSettings, log: Log): Promise<void> {
   const started = Date.now();
-  const { pid, alreadyRunning } = await startKafka({
-    dataDir: s.dir,
-    host: s.host,
-    port: s.kafkaPort,
-    controllerPort: s.kafkaControllerPort,
-    log,
-  });
+  const { pid, alreadyRunning, nodes } = await startKafka({ dataDir: s.dir, host: s.host, nodes: s.kafkaNodes, log });
+  const pids = nodes.map((n) => n.pid).join(', ');
+  const what = nodes.length === 1 ? `pid ${pid}` : `${nodes.length} nodes, pids ${pids}`;
   log(
     alreadyRunning
-      ? `kafka: already running (pid ${pid}) on ${s.kafkaBrokers}`
-      : `kafka: ready on ${s.kafkaBrokers} (pid ${pid}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      ? `kafka: already running (${what}) on ${s.kafkaBrokers}`
+      : `kafka: ready on ${s.kafkaBrokers} (${what}, ${((Date.now() - started) / 1000).toFixed(1)} s)`,
   );
 }
 
@@ -88,6 +90,9 @@ export async function down(s: DevstackSettings, log: Log): Promise<void> {
   log(timescale ? 'timescaledb: stopped' : 'timescaledb: was not running');
 }
 
-export function status(s: DevstackSettings): { kafka: { running: boolean; pid?: number }; timescale: TimescaleState } {
-  return { kafka: kafkaStatus(s.dir), timescale: timescaleStatus(s) };
+export function status(s: DevstackSettings): {
+  kafka: { running: boolean; pid?: number; nodes: KafkaNodeStatus[] };
+  timescale: TimescaleState;
+} {
+  return { kafka: kafkaStatus(s.dir, s.kafkaNodes), timescale: timescaleStatus(s) };
 }

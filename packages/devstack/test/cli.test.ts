@@ -76,6 +76,69 @@ test('invalid devstack variable → names it', async () => {
   expect(r.stderr).toContain('DEVSTACK_PG_PORT="abc"');
 });
 
+test('three brokers: an occupied port of node 2 (derived from node 1 by the step) → names DEVSTACK_KAFKA_CONTROLLER_PORT_2', async () => {
+  const busy = await occupy();
+  try {
+    // Node 1 on busy-11 / busy-10; node 2 (step 10) on busy-1 / busy: its controller port is taken.
+    const env = {
+      ...baseEnv,
+      DEVSTACK_KAFKA_BROKERS: '3',
+      DEVSTACK_KAFKA_PORT: String(busy.port - 11),
+      DEVSTACK_KAFKA_CONTROLLER_PORT: String(busy.port - 10),
+      DATABASE_URL: 'postgres://external/db',
+    };
+    const r = await runCli(['up'], env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`Kafka node 2's controller needs 127.0.0.1:${busy.port}`);
+    expect(r.stderr).toContain('set DEVSTACK_KAFKA_CONTROLLER_PORT_2 to a free port');
+    expect(fs.existsSync(path.join(dir, 'kafka'))).toBe(false); // nothing was started
+  } finally {
+    await busy.close();
+  }
+});
+
+test('three brokers: an occupied port set for node 3 → names DEVSTACK_KAFKA_PORT_3', async () => {
+  const busy = await occupy();
+  try {
+    // Free ports for every other listener: held together so they differ, released before up runs.
+    const free = await Promise.all(Array.from({ length: 5 }, () => occupy()));
+    await Promise.all(free.map((f) => f.close()));
+    const [p1, c1, p2, c2, c3] = free.map((f) => String(f.port));
+    const env = {
+      ...baseEnv,
+      DEVSTACK_KAFKA_BROKERS: '3',
+      DEVSTACK_KAFKA_PORT: p1,
+      DEVSTACK_KAFKA_CONTROLLER_PORT: c1,
+      DEVSTACK_KAFKA_PORT_2: p2,
+      DEVSTACK_KAFKA_CONTROLLER_PORT_2: c2,
+      DEVSTACK_KAFKA_PORT_3: String(busy.port),
+      DEVSTACK_KAFKA_CONTROLLER_PORT_3: c3,
+      DATABASE_URL: 'postgres://external/db',
+    };
+    const r = await runCli(['up'], env);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`Kafka node 3's broker needs 127.0.0.1:${busy.port}`);
+    expect(r.stderr).toContain('set DEVSTACK_KAFKA_PORT_3 to a free port');
+  } finally {
+    await busy.close();
+  }
+});
+
+test.each([
+  [{ DEVSTACK_KAFKA_BROKERS: '2' }, 'DEVSTACK_KAFKA_BROKERS="2": expected 1 or 3'],
+  [{ DEVSTACK_KAFKA_BROKERS: 'three' }, 'DEVSTACK_KAFKA_BROKERS="three": expected 1 or 3'],
+  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT_2: 'abc' }, 'DEVSTACK_KAFKA_PORT_2="abc"'],
+  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_CONTROLLER_PORT_3: '70000' }, 'DEVSTACK_KAFKA_CONTROLLER_PORT_3="70000"'],
+  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT_STEP: '0' }, 'DEVSTACK_KAFKA_PORT_STEP="0"'],
+  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT: '9092', DEVSTACK_KAFKA_CONTROLLER_PORT: '9093', DEVSTACK_KAFKA_PORT_STEP: '1' }, 'DEVSTACK_KAFKA_PORT_2 and DEVSTACK_KAFKA_CONTROLLER_PORT are both 9093'],
+  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT: '65500', DEVSTACK_KAFKA_PORT_STEP: '20' }, 'DEVSTACK_KAFKA_PORT_3 would be 65540'],
+])('invalid Kafka cluster variables %o → up names them', async (vars, message) => {
+  const r = await runCli(['up'], { ...baseEnv, ...vars, DATABASE_URL: 'postgres://external/db' });
+  expect(r.code).not.toBe(0);
+  expect(r.stderr).toContain('invalid devstack configuration');
+  expect(r.stderr).toContain(message);
+});
+
 test('unknown command → usage and a non-zero exit', async () => {
   const r = await runCli(['upp'], baseEnv);
   expect(r.code).not.toBe(0);

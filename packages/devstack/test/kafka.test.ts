@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Consumer, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
+import { ensureTopics } from '@mockstagram/shared';
 
 /**
  * The devstack's broker behaves like a real Kafka cluster for what the pipeline relies on:
@@ -122,10 +123,9 @@ describe('devstack Kafka broker', () => {
   });
 
   it('delivers keyed messages exactly once, in per-key order, and a group resumes from its committed offsets', async () => {
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: PARTITIONS, replicationFactor: 1 }],
-      waitForLeaders: true,
-    });
+    // ensureTopics waits until every partition's leader serves the new topic; kafkajs' waitForLeaders
+    // does not, and on a cluster the next metadata request can reach a broker that does not know it yet.
+    await ensureTopics(kafka, [{ topic, numPartitions: PARTITIONS }]);
     const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
     expect(meta.partitions).toHaveLength(PARTITIONS);
 

@@ -161,6 +161,14 @@ export const logEnv = z.object({
  * - `TOPIC_FETCH_RESULTS` — default `mockstagram.fetch-results`.
  * - `TOPIC_DLQ` — default `mockstagram.dlq`.
  * - `TOPIC_PARTITIONS` — partitions a topic is created (or grown) with. Default 12.
+ * - `KAFKA_TOPIC_REPLICATION_FACTOR` — replicas of each partition of a topic the services create.
+ *   Default -1: the broker's `default.replication.factor` (1 on the one-node devstack, 3 on the
+ *   three-node one), so one setting fits every cluster and the cluster's operators decide. An
+ *   existing topic keeps its replication (Kafka changes it only by reassignment).
+ * - `KAFKA_TOPIC_MIN_INSYNC_REPLICAS` — `min.insync.replicas` set on a topic the services create:
+ *   the replicas an acks=all write must reach, else it fails with NOT_ENOUGH_REPLICAS instead of
+ *   being acknowledged by too few. Unset (the default): no topic override, the broker's
+ *   `min.insync.replicas` applies (and follows it when the operators change it).
  */
 export const kafkaEnv = z.object({
   KAFKA_BROKERS: envVar.list('127.0.0.1:9092'),
@@ -169,6 +177,18 @@ export const kafkaEnv = z.object({
   TOPIC_FETCH_RESULTS: envVar.string('mockstagram.fetch-results'),
   TOPIC_DLQ: envVar.string('mockstagram.dlq'),
   TOPIC_PARTITIONS: envVar.positiveInt(12),
+  KAFKA_TOPIC_REPLICATION_FACTOR: z.coerce
+    .number()
+    .int()
+    .refine((n) => n === -1 || (n >= 1 && n <= 32767))
+    .describe("an integer from 1 to 32767, or -1 for the broker's default.replication.factor")
+    .default(-1),
+  KAFKA_TOPIC_MIN_INSYNC_REPLICAS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .describe("a positive integer (empty = the broker's min.insync.replicas)")
+    .optional(),
 });
 
 /**

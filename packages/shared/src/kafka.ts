@@ -160,9 +160,19 @@ export interface TopicSpec {
 export interface EnsureTopicsOptions {
   /** Replication factor for created topics. Default -1: the broker's `default.replication.factor`. */
   replicationFactor?: number;
+  /** `min.insync.replicas` of created topics. Default: none set, the broker's `min.insync.replicas`. */
+  minInsyncReplicas?: number;
   /** Give up waiting for topics and partition leaders after this long. Default 60 000 ms. */
   timeoutMs?: number;
   logger?: Logger;
+}
+
+/** The replication settings of kafkaEnv (`KAFKA_TOPIC_REPLICATION_FACTOR`, `KAFKA_TOPIC_MIN_INSYNC_REPLICAS`) as {@link ensureTopics} options. */
+export function topicReplication(config: {
+  KAFKA_TOPIC_REPLICATION_FACTOR: number;
+  KAFKA_TOPIC_MIN_INSYNC_REPLICAS?: number;
+}): Pick<EnsureTopicsOptions, 'replicationFactor' | 'minInsyncReplicas'> {
+  return { replicationFactor: config.KAFKA_TOPIC_REPLICATION_FACTOR, minInsyncReplicas: config.KAFKA_TOPIC_MIN_INSYNC_REPLICAS };
 }
 
 /**
@@ -170,16 +180,28 @@ export interface EnsureTopicsOptions {
  * partition has a leader that serves it (answers ListOffsets), then resolves. Idempotent: safe to call from every service at start,
  * also at the same moment (a "topic already exists" race with another service is not an error).
  *
- * - Missing topic → created with `numPartitions` (and the broker's default replication factor).
+ * - Missing topic → created with `numPartitions`, `replicationFactor` and, when given,
+ *   `min.insync.replicas` (else the broker's defaults for both).
+ * - Existing topic with fewer replicas than `replicationFactor` → left alone, with a warning
+ *   (Kafka changes a topic's replication only by partition reassignment).
  * - Fewer partitions → grown to `numPartitions` (Kafka cannot shrink; note that growing moves
  *   some keys to new partitions, so per-key order holds only from then on).
  * - More partitions → left alone (logged).
  *
- * @throws Error naming the topics still missing or leaderless after `timeoutMs`.
+ * @throws Error naming the topics still missing or leaderless after `timeoutMs`; at once when
+ *   `minInsyncReplicas` is more than the replicas a created topic has (every acks=all write to it
+ *   would fail).
  */
 export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], options: EnsureTopicsOptions = {}): Promise<void> {
   if (topics.length === 0) return;
-  const { replicationFactor = -1, timeoutMs = 60_000, logger } = options;
+  const { replicationFactor = -1, minInsyncReplicas, timeoutMs = 60_000, logger } = options;
+  if (minInsyncReplicas !== undefined && replicationFactor > 0 && minInsyncReplicas > replicationFactor) {
+    throw new Error(
+      `min.insync.replicas ${minInsyncReplicas} is more than the replication factor ${replicationFactor}: every acks=all write would fail. ` +
+        'Lower KAFKA_TOPIC_MIN_INSYNC_REPLICAS or raise KAFKA_TOPIC_REPLICATION_FACTOR.',
+    );
+  }
+  const configEntries = minInsyncReplicas === undefined ? [] : [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }];
   const deadline = Date.now() + timeoutMs;
   const admin = kafka.admin();
   await admin.connect();
@@ -189,12 +211,21 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], options: E
     if (missing.length > 0) {
       try {
         const created = await admin.createTopics({
-          topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions, replicationFactor })),
+          topics: missing.map((t) => ({ topic: t.topic, numPartitions: t.numPartitions, replicationFactor, configEntries })),
           waitForLeaders: true,
           timeout: timeoutMs,
         });
         logger?.info({ topics: missing.map((t) => t.topic), created }, created ? 'created kafka topics' : 'kafka topics already existed');
       } catch (err) {
+        const refused = refusedSettings(err);
+        if (refused.length > 0) {
+          const { brokers } = await admin.describeCluster();
+          throw new TopicSettingsError(
+            `kafka refused to create ${missing.map((t) => t.topic).join(', ')}: ${refused.join('; ')} ` +
+              `(replication factor ${replicationFactor === -1 ? "the broker's" : replicationFactor}, min.insync.replicas ${minInsyncReplicas ?? "the broker's"}, ` +
+              `on a cluster of ${brokers.length} brokers). Check KAFKA_TOPIC_REPLICATION_FACTOR and KAFKA_TOPIC_MIN_INSYNC_REPLICAS.`,
+          );
+        }
         // Another service may have created some of them meanwhile; anything else shows up below.
         logger?.debug({ err }, 'createTopics failed; re-checking');
       }
@@ -203,7 +234,11 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], options: E
     for (;;) {
       // Right after a create, the broker may not know a new topic's partitions yet
       // (UNKNOWN_TOPIC_OR_PARTITION): not ready yet, asked again.
-      const pending = await checkTopics(admin, topics, logger).catch((err: unknown) => [`metadata: ${err instanceof Error ? err.message : String(err)}`]);
+      const wanted = { replicationFactor, minInsyncReplicas, created: new Set(missing.map((t) => t.topic)) };
+      const pending = await checkTopics(admin, topics, wanted, logger).catch((err: unknown) => {
+        if (err instanceof TopicSettingsError) throw err;
+        return [`metadata: ${err instanceof Error ? err.message : String(err)}`];
+      });
       if (pending.length === 0) return;
       if (Date.now() > deadline) {
         throw new Error(`kafka topics not ready after ${timeoutMs} ms: ${pending.join('; ')}`);
@@ -215,8 +250,26 @@ export async function ensureTopics(kafka: Kafka, topics: TopicSpec[], options: E
   }
 }
 
+/** Topic settings the cluster cannot honour: waiting cannot help. */
+class TopicSettingsError extends Error {}
+
+/** Errors of a createTopics call that say the settings are wrong (not a race with another creator). */
+function refusedSettings(err: unknown): string[] {
+  const errors = (err as { errors?: unknown }).errors;
+  if (!Array.isArray(errors)) return [];
+  const fatal = new Set(['INVALID_REPLICATION_FACTOR', 'INVALID_CONFIG', 'POLICY_VIOLATION', 'INVALID_PARTITIONS']);
+  return errors
+    .filter((e: { type?: string }) => e.type !== undefined && fatal.has(e.type))
+    .map((e: { type: string; message: string }) => `${e.type}: ${e.message}`);
+}
+
 /** Grows topics that need it; returns what is still not ready (empty when all are). */
-async function checkTopics(admin: Admin, topics: TopicSpec[], logger: Logger | undefined): Promise<string[]> {
+async function checkTopics(
+  admin: Admin,
+  topics: TopicSpec[],
+  wanted: { replicationFactor: number; minInsyncReplicas?: number; created: Set<string> },
+  logger: Logger | undefined,
+): Promise<string[]> {
   const existing = new Set(await admin.listTopics());
   const pending: string[] = [];
   const present = topics.filter((t) => {
@@ -242,6 +295,19 @@ async function checkTopics(admin: Admin, topics: TopicSpec[], logger: Logger | u
     }
     if (count > spec.numPartitions) {
       logger?.debug({ topic: spec.topic, partitions: count, wanted: spec.numPartitions }, 'topic has more partitions than configured; keeping them');
+    }
+    const replicas = Math.min(...meta!.partitions.map((p) => p.replicas.length));
+    if (wanted.minInsyncReplicas !== undefined && wanted.created.has(spec.topic) && replicas < wanted.minInsyncReplicas) {
+      throw new TopicSettingsError(
+        `topic ${spec.topic} has ${replicas} replicas (the broker's default.replication.factor), fewer than min.insync.replicas ` +
+          `${wanted.minInsyncReplicas}: every acks=all write would fail. Lower KAFKA_TOPIC_MIN_INSYNC_REPLICAS or set KAFKA_TOPIC_REPLICATION_FACTOR.`,
+      );
+    }
+    if (wanted.replicationFactor > 0 && replicas < wanted.replicationFactor) {
+      logger?.warn(
+        { topic: spec.topic, replicas, wanted: wanted.replicationFactor },
+        'kafka topic has fewer replicas than KAFKA_TOPIC_REPLICATION_FACTOR; keeping them (reassign its partitions to change it)',
+      );
     }
     const leaderless = meta!.partitions.filter((p) => p.leader < 0).length;
     if (leaderless > 0) {

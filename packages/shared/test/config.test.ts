@@ -30,6 +30,8 @@ describe('loadConfig', () => {
       TOPIC_FETCH_RESULTS: 'mockstagram.fetch-results',
       TOPIC_DLQ: 'mockstagram.dlq',
       TOPIC_PARTITIONS: 12,
+      KAFKA_TOPIC_REPLICATION_FACTOR: -1,
+      KAFKA_TOPIC_MIN_INSYNC_REPLICAS: undefined,
       DATABASE_URL: 'postgres://postgres@127.0.0.1:6432/postgres',
       DATABASE_POOL_SIZE: 10,
       LOG_LEVEL: 'info',
@@ -75,6 +77,21 @@ describe('loadConfig', () => {
     );
     expect(problemsOf(() => loadConfig(schema, { DRY_RUN: 'maybe' }))).toContain('DRY_RUN="maybe": expected true or false');
     expect(problemsOf(() => loadConfig(schema, { KAFKA_BROKERS: ',' }))).toContain('KAFKA_BROKERS=",": expected a comma-separated list');
+  });
+
+  it('takes the topic replication settings, and names a bad one', () => {
+    const c = loadConfig(schema, { KAFKA_TOPIC_REPLICATION_FACTOR: '3', KAFKA_TOPIC_MIN_INSYNC_REPLICAS: '2' });
+    expect([c.KAFKA_TOPIC_REPLICATION_FACTOR, c.KAFKA_TOPIC_MIN_INSYNC_REPLICAS]).toEqual([3, 2]);
+    for (const value of ['0', '-2', '2.5', 'three', '40000']) {
+      expect(problemsOf(() => loadConfig(schema, { KAFKA_TOPIC_REPLICATION_FACTOR: value }))).toContain(
+        `KAFKA_TOPIC_REPLICATION_FACTOR=${JSON.stringify(value)}: expected an integer from 1 to 32767, or -1 for the broker's default.replication.factor`,
+      );
+    }
+    for (const value of ['0', '-1', 'x']) {
+      expect(problemsOf(() => loadConfig(schema, { KAFKA_TOPIC_MIN_INSYNC_REPLICAS: value }))).toContain(
+        `KAFKA_TOPIC_MIN_INSYNC_REPLICAS=${JSON.stringify(value)}: expected a positive integer (empty = the broker's min.insync.replicas)`,
+      );
+    }
   });
 
   it('lists every bad variable, one per line', () => {
