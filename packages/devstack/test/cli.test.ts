@@ -21,6 +21,29 @@ function occupy(): Promise<{ port: number; close: () => Promise<void> }> {
   });
 }
 
+/** Whether 127.0.0.1:port can be bound right now. */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * An occupied port whose neighbours at the given offsets are free right now, so that the port
+ * `up` finds taken is this one, not a neighbour some other program happens to hold.
+ */
+async function occupyWithFree(offsets: number[]): Promise<{ port: number; close: () => Promise<void> }> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const busy = await occupy();
+    const free = await Promise.all(offsets.map((o) => busy.port + o > 0 && busy.port + o < 65536 && bindable(busy.port + o)));
+    if (free.every(Boolean)) return busy;
+    await busy.close();
+  }
+  throw new Error(`no port found whose neighbours at ${offsets.join(', ')} are free`);
+}
+
 let dir: string;
 let baseEnv: NodeJS.ProcessEnv;
 
@@ -77,7 +100,8 @@ test('invalid devstack variable → names it', async () => {
 });
 
 test('three brokers: an occupied port of node 2 (derived from node 1 by the step) → names DEVSTACK_KAFKA_CONTROLLER_PORT_2', async () => {
-  const busy = await occupy();
+  // Every other port of the three nodes free, so node 2's controller is the one found taken.
+  const busy = await occupyWithFree([-11, -10, -1, 9, 10]);
   try {
     // Node 1 on busy-11 / busy-10; node 2 (step 10) on busy-1 / busy: its controller port is taken.
     const env = {
