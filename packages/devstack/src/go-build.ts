@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { cacheDir } from './paths';
+import { run } from './process';
 
 /**
  * Tools the devstack builds from their own Go sources, fetched through the Go module proxy:
@@ -73,30 +73,6 @@ function isExecutable(file: string): boolean {
   } catch {
     return false;
   }
-}
-
-function run(cmd: string, args: string[], opts: { cwd?: string; logFile?: string }): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
-    const chunks: Buffer[] = [];
-    const log = opts.logFile ? fs.createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
-    const collect = (chunk: Buffer) => {
-      chunks.push(chunk);
-      log?.write(chunk);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.once('error', (err) => {
-      log?.end();
-      reject(err);
-    });
-    child.once('close', (code) => {
-      const output = Buffer.concat(chunks).toString('utf8');
-      const done = () => resolve({ code: code ?? 1, output });
-      if (log) log.end(done);
-      else done();
-    });
-  });
 }
 
 function lastLines(text: string, n: number): string {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { cacheDir } from './paths';
-import { isAlive, runningPid, stopPid, waitFor, writePid } from './process';
+import { isAlive, run, runningPid, stopPid, waitFor, writePid } from './process';
 
 /**
  * A real Apache Kafka (3.9, KRaft) run from the official jars: one node, or a cluster of three.
@@ -91,30 +91,6 @@ function javaBin(): string {
   return process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
 }
 
-/** Run a command to completion; resolves with its exit code and combined output. */
-function run(cmd: string, args: string[], opts: { outputFile?: string } = {}): Promise<{ code: number; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const chunks: Buffer[] = [];
-    const out = opts.outputFile ? fs.createWriteStream(opts.outputFile) : undefined;
-    const collect = (chunk: Buffer) => {
-      chunks.push(chunk);
-      out?.write(chunk);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('error', (err) => {
-      out?.end();
-      reject(err);
-    });
-    child.on('close', (code) => {
-      const output = Buffer.concat(chunks).toString('utf8');
-      if (out) out.end(() => resolve({ code: code ?? 1, output }));
-      else resolve({ code: code ?? 1, output });
-    });
-  });
-}
-
 const javaInstallHint =
   'Install a JRE 17 or newer (Debian/Ubuntu: `sudo apt-get install openjdk-17-jre-headless`) ' +
   'and make sure `java` is on PATH (or JAVA_HOME points to it).';
@@ -177,8 +153,9 @@ export async function resolveKafkaClasspath(log: Log): Promise<string> {
   const started = Date.now();
   let result;
   try {
+    fs.writeFileSync(mvnLog, '');
     result = await run('mvn', ['-q', '-B', '-f', pomFile, 'dependency:build-classpath', `-Dmdep.outputFile=${tmpFile}`], {
-      outputFile: mvnLog,
+      logFile: mvnLog,
     });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
@@ -348,7 +325,8 @@ async function formatStorage(classpath: string, paths: KafkaNodePaths, clusterId
     paths.serverProperties,
     '--ignore-formatted',
   ];
-  const result = await run(javaBin(), args, { outputFile: formatLog });
+  fs.writeFileSync(formatLog, '');
+  const result = await run(javaBin(), args, { logFile: formatLog });
   if (result.code !== 0) {
     throw new Error(`kafka-storage format failed (exit ${result.code}); see ${formatLog}:\n${tail(result.output, 20)}`);
   }

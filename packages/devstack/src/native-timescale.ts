@@ -3,9 +3,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Client } from 'pg';
 import type { PostgresInstall } from './postgres-install';
-import { isAlive, readPid, waitFor } from './process';
+import { connectAsPostgres, answers } from './postgres-client';
+import { isAlive, logSince, readPid, waitFor } from './process';
 import { TIMESCALEDB_VERSION } from './settings';
 import type { TimescaleBuild } from './timescaledb-build';
 
@@ -126,31 +126,6 @@ function pgCtl(build: TimescaleBuild): string {
   return path.join(build.bindir, 'pg_ctl');
 }
 
-async function connect(host: string, port: number): Promise<Client> {
-  const client = new Client({ host, port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  return client;
-}
-
-async function answers(host: string, port: number): Promise<boolean> {
-  const client = await connect(host, port);
-  try {
-    await client.query('SELECT 1');
-    return true;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
-function logTail(file: string, offset: number, lines = 30): string {
-  try {
-    return fs.readFileSync(file).subarray(offset).toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
-  } catch {
-    return '(no log)';
-  }
-}
-
 export function nativeStatus(dataDir: string): { running: boolean; pid?: number; record?: EngineRecord } {
   const paths = nativePaths(dataDir);
   const pid = readPid(paths.pidFile);
@@ -168,13 +143,13 @@ export function nativeStatus(dataDir: string): { running: boolean; pid?: number;
  * The scheduler starts for a database once the extension exists there.
  */
 async function prepareDatabase(host: string, port: number, timeoutMs: number): Promise<void> {
-  const client = await connect(host, port);
+  const client = await connectAsPostgres(host, port);
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public');
     const { rows } = await client.query<{ v: string }>(`SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`);
     if (rows[0]?.v !== TIMESCALEDB_VERSION) {
       // ALTER EXTENSION UPDATE must be the first statement of a session.
-      const fresh = await connect(host, port);
+      const fresh = await connectAsPostgres(host, port);
       try {
         await fresh.query('ALTER EXTENSION timescaledb UPDATE');
       } finally {
@@ -187,7 +162,7 @@ async function prepareDatabase(host: string, port: number, timeoutMs: number): P
   await waitFor(
     'TimescaleDB background worker scheduler',
     async () => {
-      const c = await connect(host, port);
+      const c = await connectAsPostgres(host, port);
       try {
         const { rowCount } = await c.query(
           `SELECT 1 FROM pg_stat_activity WHERE backend_type = 'TimescaleDB Background Worker Scheduler' AND datname = current_database()`,
@@ -207,7 +182,7 @@ async function prepareDatabase(host: string, port: number, timeoutMs: number): P
  * being set up`), which would leave every policy of the migrations silently failing.
  */
 export async function probeJobRunner(host: string, port: number, timeoutMs = 60_000): Promise<void> {
-  const client = await connect(host, port);
+  const client = await connectAsPostgres(host, port);
   try {
     await client.query('CREATE SCHEMA IF NOT EXISTS devstack_probe');
     await client.query(
@@ -299,7 +274,7 @@ export async function startNative(opts: NativeStartOptions): Promise<{ pid: numb
   const logOffset = fs.statSync(paths.logFile).size;
   log(`timescaledb: starting PostgreSQL ${pg.serverVersion} with TimescaleDB ${TIMESCALEDB_VERSION} (log: ${paths.logFile})`);
   const started = runAs(user, [pgCtl(build), '-D', data, '-l', paths.logFile, '-w', '-t', String(Math.ceil(readyTimeoutMs / 1000)), 'start']);
-  const fail = (why: string) => new Error(`TimescaleDB did not start: ${why}. End of ${paths.logFile}:\n${logTail(paths.logFile, logOffset)}`);
+  const fail = (why: string) => new Error(`TimescaleDB did not start: ${why}. End of ${paths.logFile}:\n${logSince(paths.logFile, logOffset, 30)}`);
   if (started.code !== 0) throw fail(`pg_ctl start failed (${started.output})`);
   const pid = readPid(paths.pidFile);
   if (pid === undefined) throw fail('no postmaster.pid');

@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Client } from 'pg';
-import { isAlive, runningPid, stopPid, waitFor, writePid } from './process';
+import { answers } from './postgres-client';
+import { isAlive, logSince, runningPid, stopPid, waitFor, writePid } from './process';
 
 /**
  * The devstack's TimescaleDB: PGlite + TimescaleDB served over the PostgreSQL wire protocol by
@@ -45,34 +45,12 @@ export function pglitePaths(dataDir: string) {
   };
 }
 
-async function answers(host: string, port: number): Promise<boolean> {
-  const client = new Client({ host, port, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-    return true;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
-}
-
 function portFree(host: string, port: number): Promise<boolean> {
   return new Promise((resolve, reject) => {
     const probe = net.createServer();
     probe.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(false) : reject(err)));
     probe.listen({ host, port, exclusive: true }, () => probe.close(() => resolve(true)));
   });
-}
-
-/** The log written since `offset`, last `lines` lines. */
-function logTail(file: string, offset: number, lines = 40): string {
-  try {
-    const text = fs.readFileSync(file).subarray(offset).toString('utf8');
-    return text.split('\n').slice(-lines - 1).join('\n').trimEnd();
-  } catch {
-    return '(no log)';
-  }
 }
 
 /**
@@ -128,7 +106,7 @@ export async function startPglite(opts: StartTimescaleOptions): Promise<{ pid: n
     });
     if (exited !== undefined || !isAlive(pid)) throw new Error('the server exited');
   } catch (err) {
-    const tail = logTail(paths.logFile, logOffset);
+    const tail = logSince(paths.logFile, logOffset);
     if (exited === undefined && isAlive(pid)) await stopPid(paths.pidFile, 10_000);
     else fs.rmSync(paths.pidFile, { force: true });
     const why = exited !== undefined ? `the server exited (${exited})` : (err as Error).message;

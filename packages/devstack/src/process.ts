@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -94,5 +95,42 @@ export async function waitFor(
       throw new Error(`${what}: not ready after ${timeoutMs / 1000}s${detail}`);
     }
     await sleep(intervalMs);
+  }
+}
+
+/**
+ * Run a command to completion; resolves with its exit code and its stdout and stderr together,
+ * which are also appended to `logFile` when given.
+ */
+export function run(cmd: string, args: string[], opts: { cwd?: string; logFile?: string } = {}): Promise<{ code: number; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
+    const chunks: Buffer[] = [];
+    const log = opts.logFile ? fs.createWriteStream(opts.logFile, { flags: 'a' }) : undefined;
+    const collect = (chunk: Buffer) => {
+      chunks.push(chunk);
+      log?.write(chunk);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.once('error', (err) => {
+      log?.end();
+      reject(err);
+    });
+    child.once('close', (code) => {
+      const output = Buffer.concat(chunks).toString('utf8');
+      const done = () => resolve({ code: code ?? 1, output });
+      if (log) log.end(done);
+      else done();
+    });
+  });
+}
+
+/** What a log got since `offset` (its size before a start), its last `lines` lines. */
+export function logSince(file: string, offset: number, lines = 40): string {
+  try {
+    return fs.readFileSync(file).subarray(offset).toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
+  } catch {
+    return '(no log)';
   }
 }

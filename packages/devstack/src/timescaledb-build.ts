@@ -1,9 +1,10 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { cacheDir } from './paths';
 import { headersHint, type PostgresInstall } from './postgres-install';
+import { run } from './process';
 import { TIMESCALEDB_VERSION } from './settings';
 
 /**
@@ -105,17 +106,11 @@ export function buildProblems(pg: PostgresInstall): string[] {
   return problems;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; log: string }): Promise<void> {
-  return new Promise((resolve, reject) => {
-    fs.appendFileSync(opts.log, `\n$ ${[cmd, ...args].join(' ')}\n`);
-    const out = fs.openSync(opts.log, 'a');
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', out, out] });
-    fs.closeSync(out);
-    child.once('error', reject);
-    child.once('exit', (code, signal) =>
-      code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed (${signal ?? `exit ${code}`})`)),
-    );
-  });
+/** One build step, its command line and output appended to the build log; throws on failure. */
+async function step(cmd: string, args: string[], opts: { cwd?: string; log: string }): Promise<void> {
+  fs.appendFileSync(opts.log, `\n$ ${[cmd, ...args].join(' ')}\n`);
+  const { code } = await run(cmd, args, { cwd: opts.cwd, logFile: opts.log });
+  if (code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (exit ${code})`);
 }
 
 /** The tarball on disk: the path itself, or a download of the URL into the cache. */
@@ -189,16 +184,16 @@ export async function ensureTimescaleBuild(pg: PostgresInstall, source: string, 
   fs.writeFileSync(p.log, `TimescaleDB ${version} from ${tarball} for ${pg.pgConfig} (${pg.serverVersion})\n`);
   const work = fs.mkdtempSync(path.join(p.base, `${p.key}.building-`));
   try {
-    await run('tar', ['-xzf', tarball, '-C', work, '--strip-components=1'], { log: p.log });
-    await run(
+    await step('tar', ['-xzf', tarball, '-C', work, '--strip-components=1'], { log: p.log });
+    await step(
       './bootstrap',
       ['-DREGRESS_CHECKS=OFF', '-DTAP_CHECKS=OFF', '-DWARNINGS_AS_ERRORS=OFF', '-DLINTER=OFF', `-DPG_CONFIG=${pg.pgConfig}`],
       { cwd: work, log: p.log },
     );
     const build = path.join(work, 'build');
-    await run('make', [`-j${Math.max(1, os.availableParallelism())}`], { cwd: build, log: p.log });
+    await step('make', [`-j${Math.max(1, os.availableParallelism())}`], { cwd: build, log: p.log });
     const stage = path.join(work, 'stage');
-    await run('make', ['install', `DESTDIR=${stage}`], { cwd: build, log: p.log });
+    await step('make', ['install', `DESTDIR=${stage}`], { cwd: build, log: p.log });
 
     // The relocated server first, then the extension's files over it.
     const root = path.join(work, 'root');
