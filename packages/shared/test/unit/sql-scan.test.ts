@@ -1,4 +1,4 @@
-import { maskSql, splitStatements } from '../src/sql-scan';
+import { maskSql, splitStatements } from '../../src/sql-scan';
 
 const texts = (sql: string) => splitStatements(sql).map((s) => s.text.trim());
 
