@@ -1,9 +1,9 @@
 /**
  * The protocol messages the wire front reads and writes. Frontend messages it sends to PGlite
  * (Query, Sync, Close) come from pg-protocol's serializer; the backend messages it answers with are
- * written with pg-protocol's Writer (ErrorResponse with pg-gateway's BackendError); responses are
- * walked frame by frame with pg-gateway's getMessages and decoded, where a value is needed, with
- * pg-protocol's Parser.
+ * written with pg-protocol's Writer (ErrorResponse with pg-gateway's BackendError); a value inside a
+ * response is decoded with pg-protocol's Parser, its messages are split with pg-gateway's
+ * getMessages, except in {@link summarize}, which runs on every response.
  */
 import { BackendError, BackendMessageCode, getMessages } from 'pg-gateway';
 import { serialize } from 'pg-protocol';
@@ -65,15 +65,20 @@ export interface ResponseSummary {
   hasError: boolean;
 }
 
-/** What the front needs to know of every response: does it end ready (and how), did it fail. */
+/**
+ * What the front needs to know of every response: does it end ready (and how), did it fail.
+ * Runs on every response, so it reads only each message's type and length, allocating nothing
+ * (a large SELECT answers with one DataRow per row).
+ */
 export function summarize(data: Uint8Array): ResponseSummary {
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const summary: ResponseSummary = { hasError: false };
-  let last: Uint8Array | undefined;
-  for (const m of getMessages(data)) {
-    if (m[0] === BackendMessageCode.ErrorMessage) summary.hasError = true;
-    last = m;
+  let last = -1;
+  for (let offset = 0; offset + 5 <= data.length; offset += 1 + view.getInt32(offset + 1)) {
+    if (data[offset] === BackendMessageCode.ErrorMessage) summary.hasError = true;
+    last = offset;
   }
-  if (last?.[0] === BackendMessageCode.ReadyForQuery) summary.ready = String.fromCharCode(last[5]!) as TxStatus;
+  if (last >= 0 && data[last] === BackendMessageCode.ReadyForQuery) summary.ready = String.fromCharCode(data[last + 5]!) as TxStatus;
   return summary;
 }
 
