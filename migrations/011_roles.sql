@@ -1,8 +1,10 @@
 -- One database role per service, each allowed only what that service does (least privilege).
 --
---   mockstagram_migrator        the migration role: runs `yarn migrate`, owns every table, view,
---                               function and TimescaleDB job of the schema (and so is the role the
---                               jobs run as: rank refresh, suspicious detection, policies)
+--   mockstagram_migrator        the migration role: compose and the devstack run `yarn migrate`
+--                               as it, so it owns every table, view, function and TimescaleDB job
+--                               it creates, and the jobs (rank refresh, suspicious detection,
+--                               policies) run as it. Below, "the migrating role" is whichever role
+--                               runs this file (current_user).
 --   mockstagram_scheduler       the registry: reads and writes influencers, nothing else
 --   mockstagram_result_handler  inserts samples (follower_counts) and upserts influencer_latest
 --   mockstagram_reader          reads everything in the schema, writes nothing (api, Grafana)

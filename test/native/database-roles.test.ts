@@ -169,7 +169,7 @@ describe('mockstagram_reader', () => {
   test('writes nothing: no insert, update, delete or truncate on any table', async () => {
     for (const name of await tables()) {
       const { rows } = await pool.query<{ column: string }>(
-        `SELECT attname AS column FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum LIMIT 1`,
+        `SELECT attname AS column FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1`,
         [`"${db.schema}"."${name}"`],
       );
       const column = rows[0]!.column;
