@@ -24,3 +24,21 @@ export async function ensureLoginRoles(client: Client): Promise<void> {
   }
   await client.query(`GRANT CREATE ON SCHEMA public TO ${DATABASE_ROLES.migrator}`);
 }
+
+/**
+ * Stops `yarn dev` with what to do when the devstack's database was migrated by another role
+ * (`postgres`, before the roles existed): the migration role cannot alter tables it does not own.
+ */
+export async function assertMigratedByMigrator(client: Client): Promise<void> {
+  const { rows } = await client.query<{ owner: string }>(
+    `SELECT tableowner AS owner FROM pg_tables WHERE schemaname = 'public' AND tablename = 'schema_migrations'`,
+  );
+  const owner = rows[0]?.owner;
+  if (owner !== undefined && owner !== DATABASE_ROLES.migrator) {
+    throw new Error(
+      `the devstack's database was migrated as ${owner}, before the services had their own roles; ` +
+        `${DATABASE_ROLES.migrator} cannot migrate tables it does not own. ` +
+        'Recreate it with `yarn devstack up --fresh` (wipes the devstack\'s data), or set DATABASE_URL to run everything as one role.',
+    );
+  }
+}

@@ -3,7 +3,9 @@ import path from 'node:path';
 import { concurrently } from 'concurrently';
 import { z } from 'zod';
 import { DATABASE_ROLES, databaseUrlAs } from '@mockstagram/shared/src/roles';
+import { assertMigratedByMigrator } from './database-roles';
 import { repoRoot } from './paths';
+import { connectAsPostgres } from './postgres-client';
 import { downObservability, observabilityStatus, upObservability } from './observability';
 import { localTargets } from './scrape-targets';
 import { devstackSettings } from './settings';
@@ -75,6 +77,15 @@ async function main(argv: string[]): Promise<void> {
     await upObservability(settings, log, { targets: localTargets(settings.host, env) });
     env.OTEL_EXPORTER_OTLP_ENDPOINT = process.env.OTEL_EXPORTER_OTLP_ENDPOINT || settings.otlpEndpoint;
     log(`traces: ${settings.jaegerUrl} (query API ${settings.jaegerUrl}/api/traces), metrics and alerts: ${settings.prometheusUrl}`);
+  }
+  // (PGlite runs every session as its superuser, so there the owner is always postgres.)
+  if (!process.env.DATABASE_URL && status(settings).timescale.engine === 'native') {
+    const client = await connectAsPostgres(settings.host, settings.pgPort);
+    try {
+      await assertMigratedByMigrator(client);
+    } finally {
+      await client.end();
+    }
   }
   await tsx([path.join('packages', 'shared', 'src', 'migrate-cli.ts')], { ...env, DATABASE_URL: databaseUrl(roles.migrate) });
   if (count > 0) {
