@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { loadComposeRaw, ROOT } from './support';
+import { loadComposeRaw, PASSWORD_VARIABLES, readEnvExample, ROOT, TEST_PASSWORDS } from './support';
 
 function requireGo(): void {
   try {
@@ -33,14 +33,33 @@ describe('compose-go (what `docker compose config` runs)', () => {
     });
   }, 300_000);
 
-  test('loads the file with nothing set', () => {
-    const project = load();
+  /** An env file with these lines, for the checker. */
+  const envFile = (lines: Record<string, string>): string => {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'compose-go-env-')), '.env');
+    fs.writeFileSync(file, Object.entries(lines).map(([k, v]) => `${k}=${v}\n`).join(''));
+    return file;
+  };
+
+  test('refuses to load without the passwords, naming the one missing (they have no default)', () => {
+    expect(() => execFileSync(binary, [path.join(ROOT, 'docker-compose.yml')], { stdio: 'pipe', cwd: ROOT })).toThrow(
+      /required variable \w*PASSWORD is missing a value: set \w*PASSWORD in \.env \(see \.env\.example\)/,
+    );
+    const { POSTGRES_READER_PASSWORD: _left, ...others } = TEST_PASSWORDS;
+    expect(() => execFileSync(binary, [path.join(ROOT, 'docker-compose.yml'), envFile(others)], { stdio: 'pipe', cwd: ROOT })).toThrow(
+      /required variable POSTGRES_READER_PASSWORD is missing a value/,
+    );
+  });
+
+  test('loads the file with only the passwords set', () => {
+    const project = load(envFile(TEST_PASSWORDS));
     expect(project.name).toBe('mockstagram');
     expect(Object.keys(project.services as object).sort()).toEqual(Object.keys(loadComposeRaw().services).sort());
   });
 
-  test('with a copy of .env.example as .env the stack is exactly the same (its values are the defaults; wiring is fixed)', () => {
-    expect(load(path.join(ROOT, '.env.example'))).toEqual(load());
+  test('with a copy of .env.example as .env the stack is the same as with only its passwords (its other values are the defaults; wiring is fixed)', () => {
+    const example = readEnvExample();
+    const passwords = Object.fromEntries(PASSWORD_VARIABLES.map((name) => [name, example[name]!]));
+    expect(load(path.join(ROOT, '.env.example'))).toEqual(load(envFile(passwords)));
   });
 
   test('a broken file is refused (the check can fail)', () => {

@@ -52,9 +52,30 @@ export function loadComposeRaw(): ComposeFile {
   return parseYaml(read('docker-compose.yml'), { merge: true }) as ComposeFile;
 }
 
-/** docker-compose.yml after Compose's interpolation with `env` (default: nothing set, so every default applies). */
+/**
+ * The passwords docker-compose.yml requires from .env (`${NAME:?...}`, no default): the
+ * timescaledb superuser's, one per database role (migrations/011_roles.sql), Grafana's admin's.
+ */
+export const PASSWORD_VARIABLES = [
+  'POSTGRES_PASSWORD',
+  'POSTGRES_MIGRATOR_PASSWORD',
+  'POSTGRES_SCHEDULER_PASSWORD',
+  'POSTGRES_RESULT_HANDLER_PASSWORD',
+  'POSTGRES_READER_PASSWORD',
+  'GRAFANA_ADMIN_PASSWORD',
+] as const;
+
+/** A .env with only the passwords, each a distinct value, for reading the file as `up` would. */
+export const TEST_PASSWORDS: Record<string, string> = Object.fromEntries(
+  PASSWORD_VARIABLES.map((name) => [name, `test-${name.toLowerCase().replace(/_/g, '-')}`]),
+);
+
+/**
+ * docker-compose.yml after Compose's interpolation with `env` over {@link TEST_PASSWORDS}
+ * (default: only the passwords set, so every other default applies).
+ */
 export function loadCompose(env: Record<string, string> = {}): ComposeFile {
-  return interpolateDeep(loadComposeRaw(), env) as ComposeFile;
+  return interpolateDeep(loadComposeRaw(), { ...TEST_PASSWORDS, ...env }) as ComposeFile;
 }
 
 /** One `${...}` / `$NAME` reference found in a string. */
@@ -157,7 +178,7 @@ export function interpolateDeep(value: unknown, env: Record<string, string>, fou
 /** Every `${...}` reference in the compose file (the `x-` blocks included). */
 export function composeVariableReferences(): VariableReference[] {
   const found: VariableReference[] = [];
-  interpolateDeep(loadComposeRaw(), {}, found);
+  interpolateDeep(loadComposeRaw(), TEST_PASSWORDS, found);
   return found;
 }
 

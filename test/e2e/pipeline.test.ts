@@ -2,15 +2,18 @@
  * The whole pipeline, each service its own process, on a real Kafka broker and a real TimescaleDB:
  * 1,000 influencers at a 5 s interval for 3 intervals → exactly 3,000 rows, each equal to what the
  * mock API's pure function gives for that (id, time), and influencer_latest = the newest row.
+ * Every part logs in as its own role (migrations/011_roles.sql): the registration and the
+ * scheduler as mockstagram_scheduler, the result-handler as mockstagram_result_handler, the
+ * dashboard's queries as mockstagram_reader (Grafana's datasource user).
  */
 import { countsAt } from '@mockstagram/mock-api';
 import { InfluencerRegistry } from '@mockstagram/scheduler';
-import { createLogger, createPool, type Pool } from '@mockstagram/shared';
+import { createLogger, createPool, DATABASE_ROLES, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expandSql, panelIntervalMs } from '../grafana/grafana-sql';
-import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
+import { createTopics, freshSchema, kafkaBrokers, roleUrl, uniqueName, type TestSchema } from '../support/engines';
 import { eventually, metricSum, pipelineEnvironments, ServiceProcess, type ServiceName } from '../support/services';
 
 const INFLUENCERS = 1000;
@@ -21,6 +24,8 @@ const SLOTS = 3;
 const logger = createLogger('e2e-test', 'silent');
 let db: TestSchema;
 let pool: Pool;
+let schedulerPool: Pool;
+let readerPool: Pool;
 let topics: { names: string[]; remove: () => Promise<void> };
 const services = new Map<ServiceName, ServiceProcess>();
 
@@ -31,7 +36,12 @@ async function startAll(): Promise<void> {
     databaseUrl: db.url,
     topics: { jobs, results, dlq },
     groups: { fetchers: uniqueName('e2e-fetchers'), handlers: uniqueName('e2e-handlers') },
-    only: { scheduler: { SCHEDULER_TICK_CRON: '* * * * * *' } },
+    // each service logs in as its own role (migrations/011_roles.sql), as compose and `yarn dev` do
+    only: {
+      scheduler: { SCHEDULER_TICK_CRON: '* * * * * *', DATABASE_URL: roleUrl(db.url, DATABASE_ROLES.scheduler) },
+      'result-handler': { DATABASE_URL: roleUrl(db.url, DATABASE_ROLES.resultHandler) },
+      api: { DATABASE_URL: roleUrl(db.url, DATABASE_ROLES.reader) },
+    },
   });
   const names: ServiceName[] = ['mock-api', 'result-handler', 'fetcher', 'scheduler'];
   const started = await Promise.all(names.map((name) => ServiceProcess.start(name, ports[name], envs[name])));
@@ -42,19 +52,21 @@ beforeAll(async () => {
   db = await freshSchema('e2e');
   pool = createPool({ connectionString: db.url, max: 2, logger });
   await migrate({ pool, logger });
+  schedulerPool = createPool({ connectionString: roleUrl(db.url, DATABASE_ROLES.scheduler), max: 1, logger });
+  readerPool = createPool({ connectionString: roleUrl(db.url, DATABASE_ROLES.reader), max: 1, logger });
   topics = await createTopics(['e2e.jobs', 'e2e.results', 'e2e.dlq']);
   await startAll();
 }, 180_000);
 
 afterAll(async () => {
   await Promise.all([...services.values()].map((s) => s.stop()));
-  await pool?.end();
+  await Promise.all([pool?.end(), schedulerPool?.end(), readerPool?.end()]);
   await db?.drop();
   await topics?.remove();
 });
 
 test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function’s values', async () => {
-  const registry = new InfluencerRegistry({ pool });
+  const registry = new InfluencerRegistry({ pool: schedulerPool });
   await registry.register({ range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } }, { intervalSeconds: INTERVAL_SECONDS, spread: false });
   // The first slot as the database holds it (microseconds; a JS Date keeps milliseconds only).
   const { rows: firstSlot } = await pool.query<{ slot: Date; exact: string }>(
@@ -62,6 +74,29 @@ test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function�
   );
   const t0 = firstSlot[0].slot.getTime();
   const t0Exact = firstSlot[0].exact;
+
+  // The services are logged in as their own roles, not as the test's superuser. (The PGlite front,
+  // which `yarn test:pglite` runs this file on, makes every session its one superuser whatever
+  // the user name: there the roles are not enforced, so not checked.)
+  const { rows: who } = await schedulerPool.query<{ role: string }>('SELECT current_user::text AS role');
+  if (who[0].role !== 'postgres') {
+    expect(who[0].role).toBe(DATABASE_ROLES.scheduler);
+    const sessions = await eventually(
+      'the scheduler and the result-handler to be connected',
+      async () => {
+        const { rows } = await pool.query<{ app: string; role: string }>(
+          `SELECT DISTINCT application_name AS app, usename::text AS role FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name IN ('scheduler', 'result-handler') ORDER BY 1, 2`,
+        );
+        return new Set(rows.map((r) => r.app)).size === 2 ? rows : undefined;
+      },
+      20_000,
+    );
+    expect(sessions).toEqual([
+      { app: 'result-handler', role: DATABASE_ROLES.resultHandler },
+      { app: 'scheduler', role: DATABASE_ROLES.scheduler },
+    ]);
+  }
 
   // Let the scheduler claim exactly SLOTS slots of every influencer: once every next_fetch_at has
   // moved past the last wanted slot, stop it before the following slot (t0 + SLOTS × interval) is due.
@@ -171,7 +206,7 @@ test('every SQL query of the Follower growth dashboard runs on what the pipeline
     for (const target of panel.targets ?? []) {
       if (target.rawSql === undefined) continue;
       const sql = expandSql(target.rawSql, { from, to, intervalMs: panelIntervalMs(from, to, 1000, 60_000), variables });
-      const { rows } = await pool.query(sql).catch((err: Error) => {
+      const { rows } = await readerPool.query(sql).catch((err: Error) => {
         throw new Error(`${panel.title} / ${target.refId}: ${err.message}\n${sql}`);
       });
       rowsByPanel.set(panel.title, (rowsByPanel.get(panel.title) ?? 0) + rows.length);

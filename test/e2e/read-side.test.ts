@@ -10,9 +10,9 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { InfluencerRegistry } from '@mockstagram/scheduler';
-import { createLogger, createPool, type Pool } from '@mockstagram/shared';
+import { createLogger, createPool, DATABASE_ROLES, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
+import { createTopics, freshSchema, kafkaBrokers, roleUrl, uniqueName, type TestSchema } from '../support/engines';
 import { idRange, writeHistory } from '../support/history';
 import { eventually, pipelineEnvironments, ServiceProcess, type ServiceName } from '../support/services';
 
@@ -60,7 +60,13 @@ beforeAll(async () => {
     databaseUrl: db.url,
     topics: { jobs, results, dlq },
     groups: { fetchers: uniqueName('e2e-read-fetchers'), handlers: uniqueName('e2e-read-handlers') },
-    only: { scheduler: { SCHEDULER_TICK_CRON: '* * * * * *' } },
+    // each service as its own role (migrations/011_roles.sql); detect-suspicious below runs as
+    // the role that migrated (the owner of the detection's tables, as the scheduled job does)
+    only: {
+      scheduler: { SCHEDULER_TICK_CRON: '* * * * * *', DATABASE_URL: roleUrl(db.url, DATABASE_ROLES.scheduler) },
+      'result-handler': { DATABASE_URL: roleUrl(db.url, DATABASE_ROLES.resultHandler) },
+      api: { DATABASE_URL: roleUrl(db.url, DATABASE_ROLES.reader) },
+    },
   });
   ports = wiring.ports;
   const names: ServiceName[] = ['mock-api', 'result-handler', 'fetcher', 'scheduler', 'api'];

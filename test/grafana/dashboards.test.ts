@@ -87,8 +87,8 @@ describe('provisioning and dashboard files', () => {
     expect(byUid.get('timescaledb')).toMatchObject({
       type: 'grafana-postgresql-datasource',
       url: 'timescaledb:5432',
-      user: 'postgres',
-      secureJsonData: { password: '${POSTGRES_PASSWORD}' },
+      user: 'mockstagram_reader',
+      secureJsonData: { password: '${POSTGRES_READER_PASSWORD}' },
       jsonData: { database: 'postgres', sslmode: 'disable', timescaledb: true },
     });
     expect((byUid.get('timescaledb')!.jsonData as { postgresVersion: number }).postgresVersion).toBeGreaterThanOrEqual(1500);
@@ -111,7 +111,7 @@ describe('provisioning and dashboard files', () => {
     expect(mounts).toEqual(
       expect.arrayContaining(['./volumes/grafana/provisioning:/etc/grafana/provisioning', './volumes/grafana/dashboards:/var/lib/grafana/dashboards']),
     );
-    expect(grafana.environment?.POSTGRES_PASSWORD).toBeDefined();
+    expect(grafana.environment?.POSTGRES_READER_PASSWORD).toBeDefined();
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['timescaledb', 'prometheus']));
     // $__rate_interval is derived from the datasource's scrape interval: keep it equal to Prometheus'.
     const prometheus = parseYaml(readFileSync(path.join(repo, 'volumes', 'prometheus', 'prometheus.yml'), 'utf8')) as { global: { scrape_interval: string } };

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
-import { ensureTopics } from '@mockstagram/shared';
+import { DATABASE_ROLE_PASSWORD_VARIABLES, databaseUrlAs, ensureTopics, type DatabaseRole } from '@mockstagram/shared';
 
 /** Connection details of the engines the test run uses (set by test/global-setup.ts). */
 export const kafkaBrokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -92,6 +92,15 @@ export async function freshSchema(prefix = 'test'): Promise<TestSchema> {
       }
     },
   };
+}
+
+/**
+ * `url` (e.g. a {@link TestSchema}'s, with its search_path) logged in as one of the pipeline's
+ * roles (migrations/011_roles.sql), with its password from the environment where one is set
+ * (POSTGRES_SCHEDULER_PASSWORD etc., as in compose's .env; the devstack's server asks for none).
+ */
+export function roleUrl(url: string, role: DatabaseRole): string {
+  return databaseUrlAs(url, role, process.env[DATABASE_ROLE_PASSWORD_VARIABLES[role]] || undefined);
 }
 
 /** Add `options=-c search_path=<schema>,public` to a postgres:// URL. */

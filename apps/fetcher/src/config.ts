@@ -15,6 +15,7 @@ import { z } from 'zod';
  * - `FETCHER_GROUP_ID` (mockstagram-fetchers): consumer group; instances with the same id share
  *   the job topic's partitions.
  * - `FETCHER_HTTP_PORT` (8082): /metrics, /healthz, /readyz.
+ * - `FETCHER_HTTP_HOST` (127.0.0.1): the address it listens on (compose: 0.0.0.0, inside the container).
  * - `MOCK_API_URL` (http://127.0.0.1:3001): base URL of the Mockstagram API.
  * - `FETCH_CONCURRENCY` (256): jobs in process at once, over all partitions. A job holds its slot
  *   while it waits for a connection, is on the wire, or waits out a retry backoff.
@@ -51,6 +52,7 @@ export const fetcherEnv = z.object({
   ...telemetryEnv.shape,
   FETCHER_GROUP_ID: envVar.string('mockstagram-fetchers'),
   FETCHER_HTTP_PORT: envVar.port(8082),
+  FETCHER_HTTP_HOST: envVar.host('127.0.0.1'),
   MOCK_API_URL: z
     .string()
     .regex(/^https?:\/\/[^/\s]+\/?$/)

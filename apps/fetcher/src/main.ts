@@ -27,6 +27,7 @@ async function main(): Promise<void> {
   const http = await startServiceHttp({
     port: config.FETCHER_HTTP_PORT,
     portVariable: 'FETCHER_HTTP_PORT',
+    host: config.FETCHER_HTTP_HOST,
     registry,
     ready: () => fetcher.ready,
     logger,

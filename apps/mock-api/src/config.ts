@@ -12,6 +12,7 @@ const share = (defaultValue: number) =>
  * are written; the counts' defaults come from DEFAULT_COUNTS_OPTIONS, faults' from NO_FAULTS).
  *
  * - `MOCK_API_PORT` (3001): API, /admin, /metrics, /healthz and /readyz.
+ * - `MOCK_API_HOST` (127.0.0.1): the address it listens on (compose: 0.0.0.0, inside the container).
  * - `MOCK_API_ID_MIN` / `MOCK_API_ID_MAX` (1000000 / 1999999): ids that exist; others are 404.
  * - `MOCK_API_SEED` (42): seed of the deterministic counts.
  * - `MOCK_API_BUCKET_SECONDS` (1): counts are constant within a bucket of this many seconds.
@@ -31,6 +32,7 @@ export const mockApiEnv = z
     ...logEnv.shape,
     ...telemetryEnv.shape,
     MOCK_API_PORT: envVar.port(3001),
+    MOCK_API_HOST: envVar.host('127.0.0.1'),
     MOCK_API_ID_MIN: envVar.positiveInt(1_000_000),
     MOCK_API_ID_MAX: envVar.positiveInt(1_999_999),
     MOCK_API_SEED: z.coerce.number().int().describe('an integer').default(DEFAULT_COUNTS_OPTIONS.seed),

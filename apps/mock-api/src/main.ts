@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   });
 
   try {
-    const address = await api.listen(config.MOCK_API_PORT);
+    const address = await api.listen(config.MOCK_API_PORT, config.MOCK_API_HOST);
     logger.info(
       { port: address.port, ids: [config.MOCK_API_ID_MIN, config.MOCK_API_ID_MAX], counts, faults: faults.get() },
       `mock-api listening on :${address.port} (GET /api/v1/influencers/:id, /admin/faults, /metrics, /healthz, /readyz)`,

@@ -23,6 +23,7 @@ export const RESULT_HANDLER_DEFAULTS = {
  * - `RESULT_HANDLER_FLUSH_MS` (1000): a batch that has not filled up is written this long after
  *   its first message arrived (the worst-case delay added to a sample).
  * - `RESULT_HANDLER_HTTP_PORT` (8083): `/metrics`, `/healthz`, `/readyz`.
+ * - `RESULT_HANDLER_HTTP_HOST` (127.0.0.1): the address it listens on (compose: 0.0.0.0, inside the container).
  * - Kafka: `KAFKA_BROKERS`, `KAFKA_CLIENT_ID`, `TOPIC_FETCH_RESULTS`, `TOPIC_DLQ`, `TOPIC_PARTITIONS`
  *   (see `kafkaEnv` in `@mockstagram/shared`); database: `DATABASE_URL`, `DATABASE_POOL_SIZE`;
  *   `LOG_LEVEL`; tracing: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`,
@@ -37,6 +38,7 @@ export const resultHandlerEnv = z.object({
   RESULT_HANDLER_BATCH_SIZE: envVar.positiveInt(RESULT_HANDLER_DEFAULTS.batchSize),
   RESULT_HANDLER_FLUSH_MS: envVar.positiveInt(RESULT_HANDLER_DEFAULTS.flushMs),
   RESULT_HANDLER_HTTP_PORT: envVar.port(RESULT_HANDLER_DEFAULTS.httpPort),
+  RESULT_HANDLER_HTTP_HOST: envVar.host('127.0.0.1'),
 });
 
 export type ResultHandlerConfig = z.output<typeof resultHandlerEnv>;

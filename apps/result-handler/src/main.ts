@@ -58,6 +58,7 @@ async function main(): Promise<void> {
   http = await startServiceHttp({
     port: config.RESULT_HANDLER_HTTP_PORT,
     portVariable: 'RESULT_HANDLER_HTTP_PORT',
+    host: config.RESULT_HANDLER_HTTP_HOST,
     registry,
     ready: () => handler.isReady(),
     logger,

@@ -3,6 +3,7 @@
  * written; the scheduler's own come from SCHEDULER_DEFAULTS).
  *
  * - `SCHEDULER_HTTP_PORT` (8081): /influencers API, /metrics, /healthz, /readyz.
+ * - `SCHEDULER_HTTP_HOST` (127.0.0.1): the address it listens on (compose: 0.0.0.0, inside the container).
  * - `SCHEDULER_TICK_CRON` (`*\/5 * * * * *`, every 5 s): when ticks run (node-cron, seconds first).
  * - `SCHEDULER_BATCH_SIZE` (5000): influencers claimed + produced + committed per transaction.
  * - `SCHEDULER_MAX_JOBS_PER_TICK` (`auto`): cap on jobs per tick; `auto` = max(batch size,
@@ -42,6 +43,7 @@ export const schedulerEnv = z.object({
   ...registryEnv.shape,
   ...telemetryEnv.shape,
   SCHEDULER_HTTP_PORT: envVar.port(8081),
+  SCHEDULER_HTTP_HOST: envVar.host('127.0.0.1'),
   SCHEDULER_TICK_CRON: z
     .string()
     .refine((s) => cronProblem(s) === undefined)

@@ -59,6 +59,7 @@ async function main(): Promise<void> {
   const http = await startServiceHttp({
     port: config.SCHEDULER_HTTP_PORT,
     portVariable: 'SCHEDULER_HTTP_PORT',
+    host: config.SCHEDULER_HTTP_HOST,
     registry: metricsRegistry,
     logger,
     routes: influencerRoutes(influencers, logger, { onChange: () => scheduler.refreshStats() }),

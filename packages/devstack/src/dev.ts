@@ -2,7 +2,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { concurrently } from 'concurrently';
 import { z } from 'zod';
+import { DATABASE_ROLES, databaseUrlAs } from '@mockstagram/shared/src/roles';
+import { assertMigratedByMigrator } from './database-roles';
 import { repoRoot } from './paths';
+import { connectAsPostgres } from './postgres-client';
 import { downObservability, observabilityStatus, upObservability } from './observability';
 import { localTargets } from './scrape-targets';
 import { devstackSettings } from './settings';
@@ -22,6 +25,15 @@ const devEnv = z.object({
 });
 
 const services = ['mock-api', 'scheduler', 'fetcher', 'result-handler', 'api'] as const;
+
+/** The database role of each step that uses the database. */
+const roles = {
+  migrate: DATABASE_ROLES.migrator,
+  register: DATABASE_ROLES.scheduler,
+  scheduler: DATABASE_ROLES.scheduler,
+  'result-handler': DATABASE_ROLES.resultHandler,
+  api: DATABASE_ROLES.reader,
+} as const;
 
 function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -53,10 +65,10 @@ async function main(argv: string[]): Promise<void> {
   };
   if (engines.kafka || engines.timescale) await up(settings, engines, log);
 
+  const databaseUrl = (role: string) => process.env.DATABASE_URL ?? databaseUrlAs(settings.databaseUrl, role);
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? settings.kafkaBrokers,
-    DATABASE_URL: process.env.DATABASE_URL ?? settings.databaseUrl,
     // the fetcher follows the mock API when MOCK_API_PORT moves it
     ...(process.env.MOCK_API_PORT && !process.env.MOCK_API_URL ? { MOCK_API_URL: `http://127.0.0.1:${process.env.MOCK_API_PORT}` } : {}),
   };
@@ -66,16 +78,28 @@ async function main(argv: string[]): Promise<void> {
     env.OTEL_EXPORTER_OTLP_ENDPOINT = process.env.OTEL_EXPORTER_OTLP_ENDPOINT || settings.otlpEndpoint;
     log(`traces: ${settings.jaegerUrl} (query API ${settings.jaegerUrl}/api/traces), metrics and alerts: ${settings.prometheusUrl}`);
   }
-  await tsx([path.join('packages', 'shared', 'src', 'migrate-cli.ts')], env);
+  // (PGlite runs every session as its superuser, so there the owner is always postgres.)
+  if (!process.env.DATABASE_URL && status(settings).timescale.engine === 'native') {
+    const client = await connectAsPostgres(settings.host, settings.pgPort);
+    try {
+      await assertMigratedByMigrator(client);
+    } finally {
+      await client.end();
+    }
+  }
+  await tsx([path.join('packages', 'shared', 'src', 'migrate-cli.ts')], { ...env, DATABASE_URL: databaseUrl(roles.migrate) });
   if (count > 0) {
-    await tsx([path.join('apps', 'scheduler', 'src', 'cli.ts'), 'register', `1000000-${1000000 + count - 1}`], env);
+    await tsx([path.join('apps', 'scheduler', 'src', 'cli.ts'), 'register', `1000000-${1000000 + count - 1}`], {
+      ...env,
+      DATABASE_URL: databaseUrl(roles.register),
+    });
   }
 
   const { result } = concurrently(
     services.map((name) => ({
       name,
       command: `"${process.execPath}" "${require.resolve('tsx/cli')}" apps/${name}/src/main.ts`,
-      env,
+      env: name in roles ? { ...env, DATABASE_URL: databaseUrl(roles[name as keyof typeof roles]) } : env,
       cwd: repoRoot,
     })),
     { prefix: '{name}', padPrefix: true, killOthersOn: ['failure'], killSignal: 'SIGTERM', cwd: repoRoot },

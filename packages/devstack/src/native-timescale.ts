@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PostgresInstall } from './postgres-install';
+import { ensureLoginRoles } from './database-roles';
 import { connectAsPostgres, answers } from './postgres-client';
 import { isAlive, logSince, readPid, waitFor } from './process';
 import { TIMESCALEDB_VERSION } from './settings';
@@ -139,7 +140,8 @@ export function nativeStatus(dataDir: string): { running: boolean; pid?: number;
 }
 
 /**
- * The database has TimescaleDB (current version), and TimescaleDB's scheduler for it runs.
+ * The database has TimescaleDB (current version), the pipeline's roles can log in
+ * (database-roles.ts), and TimescaleDB's scheduler for it runs.
  * The scheduler starts for a database once the extension exists there.
  */
 async function prepareDatabase(host: string, port: number, timeoutMs: number): Promise<void> {
@@ -156,6 +158,7 @@ async function prepareDatabase(host: string, port: number, timeoutMs: number): P
         await fresh.end();
       }
     }
+    await ensureLoginRoles(client);
   } finally {
     await client.end();
   }

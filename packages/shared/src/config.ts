@@ -124,6 +124,16 @@ export const envVar = {
     z.coerce.number().int().min(0).max(65535).describe('a TCP port (0-65535)').default(defaultValue),
   /** `true/false`, `1/0`, `yes/no`, `on/off` (unlike `z.coerce.boolean()`, "false" is false). */
   boolean: (defaultValue: boolean) => z.stringbool().describe('true or false').default(defaultValue),
+  /**
+   * The address an HTTP server listens on: an IP address or host name. Services default to
+   * 127.0.0.1 (this machine only); a container sets 0.0.0.0 so its network's peers reach it.
+   */
+  host: (defaultValue: string) =>
+    z
+      .string()
+      .regex(/^[A-Za-z0-9.:_-]+$/)
+      .describe('an IP address or host name to listen on, e.g. 127.0.0.1 or 0.0.0.0')
+      .default(defaultValue),
   /** A non-empty string. */
   string: (defaultValue: string) => z.string().min(1).describe('a non-empty string').default(defaultValue),
   /** Comma-separated list → `string[]` (items trimmed, empty items dropped); must not be empty. */

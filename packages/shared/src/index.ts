@@ -14,5 +14,6 @@ export * from './schemas';
 export * from './dlq';
 export * from './kafka';
 export * from './db';
+export * from './roles';
 export * from './tracing';
 // Not './telemetry' (the SDK): apps import it by path, first, from their src/telemetry.ts.

@@ -12,13 +12,16 @@ import {
   dependsOn,
   exists,
   interpolate,
+  interpolateDeep,
   isPinned,
   loadCompose,
   loadComposeRaw,
   parseDockerfile,
+  PASSWORD_VARIABLES,
   read,
   readEnvExample,
   stage,
+  TEST_PASSWORDS,
   type ComposeFile,
   type ComposeService,
 } from '../../compose/support';
@@ -32,7 +35,7 @@ const compose = loadCompose();
 const services = Object.entries(compose.services);
 
 /** Services that only do one thing and exit; their dependents wait for service_completed_successfully. */
-const ONE_SHOTS = ['migrate', 'register', 'elasticsearch-setup', 'kibana-setup'];
+const ONE_SHOTS = ['db-roles', 'migrate', 'register', 'elasticsearch-setup', 'kibana-setup'];
 /** Services meant to run as several replicas (`--scale`). */
 const SCALABLE = ['fetcher', 'result-handler'];
 
@@ -134,7 +137,10 @@ describe('startup order: `docker compose up` converges without restarts', () => 
 
   test('the apps wait for what they need at start', () => {
     const needs: Record<string, string[]> = {
-      migrate: ['timescaledb'],
+      'db-roles': ['timescaledb'],
+      // the roles log in with their .env passwords only once db-roles has set them
+      migrate: ['db-roles'],
+      grafana: ['db-roles'],
       register: ['migrate'],
       scheduler: ['kafka', 'migrate'],
       fetcher: ['kafka', 'mock-api'],
@@ -204,8 +210,42 @@ describe('scaling', () => {
 describe('interpolation', () => {
   const refs = composeVariableReferences();
 
-  test('every ${VAR} has a default, so `docker compose up` needs no .env', () => {
-    expect(refs.filter((r) => r.operator !== ':-').map((r) => r.name)).toEqual([]);
+  test('every ${VAR} but the passwords has a default; the passwords have none and are required from .env', () => {
+    const passwords: readonly string[] = PASSWORD_VARIABLES;
+    expect(refs.filter((r) => r.operator !== ':-' && !passwords.includes(r.name)).map((r) => r.name)).toEqual([]);
+    const passwordRefs = refs.filter((r) => passwords.includes(r.name));
+    expect([...new Set(passwordRefs.map((r) => r.name))].sort()).toEqual([...passwords].sort());
+    for (const r of passwordRefs) {
+      expect([r.name, r.operator, r.argument]).toEqual([r.name, ':?', `set ${r.name} in .env (see .env.example)`]);
+    }
+  });
+
+  test.each([...PASSWORD_VARIABLES])('without %s in .env the file is refused, naming it', (name) => {
+    const env = { ...TEST_PASSWORDS };
+    delete env[name];
+    expect(() => interpolateDeep(loadComposeRaw(), env)).toThrow(new RegExp(`required variable ${name} is missing: set ${name} in \\.env`));
+    expect(() => interpolateDeep(loadComposeRaw(), { ...env, [name]: '' })).toThrow(new RegExp(`required variable ${name} is missing`));
+  });
+
+  test('no password is written in the file: every password field and every DATABASE_URL password is a ${...} from .env', () => {
+    const raw = loadComposeRaw();
+    const reference = /^\$\{[A-Z_]+:\?[^}]*\}$/;
+    const fields: string[] = [];
+    for (const [name, service] of Object.entries(raw.services)) {
+      for (const [key, value] of Object.entries(service.environment ?? {})) {
+        const text = String(value);
+        if (/PASSWORD/.test(key)) {
+          fields.push(`${name}.${key}`);
+          expect([name, key, text]).toEqual([name, key, expect.stringMatching(reference)]);
+        }
+        const url = /^postgres(?:ql)?:\/\/[^:@/]+(?::(.*))?@/.exec(text);
+        if (url) {
+          fields.push(`${name}.${key}`);
+          expect([name, key, url[1]]).toEqual([name, key, expect.stringMatching(reference)]);
+        }
+      }
+    }
+    expect(fields.length).toBeGreaterThanOrEqual(10); // the check looked at them
   });
 
   /**
@@ -224,7 +264,7 @@ describe('interpolation', () => {
   test('a default written in the compose file is the one .env.example gives', () => {
     const example = readEnvExample();
     const differing = refs
-      .filter((r) => r.name in example && r.argument !== example[r.name])
+      .filter((r) => r.operator === ':-' && r.name in example && r.argument !== example[r.name])
       .map((r) => `${r.name}: compose ${JSON.stringify(r.argument)}, .env.example ${JSON.stringify(example[r.name])}`);
     expect(differing).toEqual([]);
   });

@@ -6,10 +6,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { DATABASE_ROLE_PASSWORD_VARIABLES, DATABASE_ROLES, type DatabaseRole } from '@mockstagram/shared';
 import { parse as parseYaml } from 'yaml';
 import {
   APP_SCHEMAS,
   APPS,
+  dependsOn,
+  type ComposeFile,
   loadCompose,
   loadComposeRaw,
   ONE_SHOT_VARIABLES,
@@ -21,9 +24,34 @@ import {
   schemaDefault,
 } from '../../compose/support';
 
+const HOST_VARIABLES: Record<string, string> = {
+  'mock-api': 'MOCK_API_HOST',
+  scheduler: 'SCHEDULER_HTTP_HOST',
+  fetcher: 'FETCHER_HTTP_HOST',
+  'result-handler': 'RESULT_HANDLER_HTTP_HOST',
+  api: 'API_HTTP_HOST',
+};
+
+/** `service` waits for `other`, directly or through what it waits for. */
+function dependsOnService(c: ComposeFile, service: string, other: string, seen = new Set<string>()): boolean {
+  if (seen.has(service)) return false;
+  seen.add(service);
+  const direct = Object.keys(dependsOn(c.services[service]!));
+  return direct.includes(other) || direct.some((d) => dependsOnService(c, d, other, seen));
+}
+
 const raw = loadComposeRaw();
 const compose = loadCompose();
 const example = readEnvExample();
+
+/** The database role each service that uses the database logs in as. */
+const SERVICE_ROLES: Record<string, DatabaseRole> = {
+  migrate: DATABASE_ROLES.migrator,
+  register: DATABASE_ROLES.scheduler,
+  scheduler: DATABASE_ROLES.scheduler,
+  'result-handler': DATABASE_ROLES.resultHandler,
+  api: DATABASE_ROLES.reader,
+};
 
 const READERS: Array<[service: string, variables: string[]]> = [
   ...APPS.map((app): [string, string[]] => [app, Object.keys(APP_SCHEMAS[app].shape)]),
@@ -34,7 +62,19 @@ const READERS: Array<[service: string, variables: string[]]> = [
 /** Variables whose compose value is fixed: where things are inside the stack. */
 const WIRING: Record<string, (service: string) => string> = {
   KAFKA_BROKERS: () => 'kafka:29092',
-  DATABASE_URL: () => 'postgres://postgres:${POSTGRES_PASSWORD:-mockstagram}@timescaledb:5432/postgres',
+  // each service logs in as its own role (migrations/011_roles.sql), its password from .env
+  DATABASE_URL: (service) => {
+    const role = SERVICE_ROLES[service]!;
+    const variable = DATABASE_ROLE_PASSWORD_VARIABLES[role];
+    return `postgres://${role}:\${${variable}:?set ${variable} in .env (see .env.example)}@timescaledb:5432/postgres`;
+  },
+  // inside its container a service listens on every interface, for its peers on the compose
+  // network; the host reaches only what is published, on 127.0.0.1
+  MOCK_API_HOST: () => '0.0.0.0',
+  SCHEDULER_HTTP_HOST: () => '0.0.0.0',
+  FETCHER_HTTP_HOST: () => '0.0.0.0',
+  RESULT_HANDLER_HTTP_HOST: () => '0.0.0.0',
+  API_HTTP_HOST: () => '0.0.0.0',
   MOCK_API_URL: () => 'http://mock-api:3001',
   MIGRATIONS_DIR: () => '/app/migrations',
   MOCK_API_PORT: () => '3001',
@@ -76,13 +116,41 @@ describe('wiring points where the stack has it', () => {
     expect(String(compose.services.kafka!.environment!.KAFKA_AUTO_CREATE_TOPICS_ENABLE)).toBe('false');
   });
 
-  test("DATABASE_URL's password is the one timescaledb is initialised with, and Grafana gets it too", () => {
-    for (const env of [{}, { POSTGRES_PASSWORD: 's3cret' }] as Array<Record<string, string>>) {
-      const c = loadCompose(env);
-      const password = String(c.services.timescaledb!.environment!.POSTGRES_PASSWORD);
-      expect(new URL(String(c.services.scheduler!.environment!.DATABASE_URL)).password).toBe(password);
-      expect(String(c.services.grafana!.environment!.POSTGRES_PASSWORD)).toBe(password);
+  test.each(Object.entries(SERVICE_ROLES))('%s logs in as %s with the password .env gives that role, which db-roles sets', (service, role) => {
+    const variable = DATABASE_ROLE_PASSWORD_VARIABLES[role];
+    const c = loadCompose({ [variable]: 's3cret-for-this-role' });
+    const url = new URL(String(c.services[service]!.environment!.DATABASE_URL));
+    expect([url.username, url.password, url.hostname, url.port, url.pathname]).toEqual([role, 's3cret-for-this-role', 'timescaledb', '5432', '/postgres']);
+    expect(String(c.services['db-roles']!.environment![variable])).toBe('s3cret-for-this-role');
+    expect(dependsOnService(c, service, 'db-roles')).toBe(true);
+  });
+
+  test('the services that need no database get no DATABASE_URL', () => {
+    for (const service of ['mock-api', 'fetcher']) expect(compose.services[service]!.environment!.DATABASE_URL).toBeUndefined();
+  });
+
+  test('db-roles logs in as the superuser timescaledb is initialised with, and sets every role', () => {
+    const c = loadCompose({ POSTGRES_PASSWORD: 's3cret' });
+    const env = c.services['db-roles']!.environment!;
+    expect(String(c.services.timescaledb!.environment!.POSTGRES_PASSWORD)).toBe('s3cret');
+    expect([env.PGHOST, env.PGUSER, env.PGPASSWORD]).toEqual(['timescaledb', 'postgres', 's3cret']);
+    const script = read('volumes/timescaledb/roles.sh');
+    for (const role of Object.values(DATABASE_ROLES)) {
+      expect(script).toMatch(new RegExp(`ALTER ROLE ${role} LOGIN PASSWORD :'\\w+'`));
+      expect(Object.keys(env)).toContain(DATABASE_ROLE_PASSWORD_VARIABLES[role]);
     }
+    expect(c.services['db-roles']!.volumes).toContain('./volumes/timescaledb/roles.sh:/setup/roles.sh:ro');
+  });
+
+  test("Grafana's TimescaleDB datasource logs in as the reader with the reader's password", () => {
+    const c = loadCompose({ POSTGRES_READER_PASSWORD: 'r3ader' });
+    const provisioned = parseYaml(read('volumes/grafana/provisioning/datasources/datasources.yml')) as {
+      datasources: Array<{ uid: string; user?: string; secureJsonData?: { password?: string } }>;
+    };
+    const ds = provisioned.datasources.find((d) => d.uid === 'timescaledb')!;
+    expect(ds.user).toBe(DATABASE_ROLES.reader);
+    expect(ds.secureJsonData?.password).toBe('${POSTGRES_READER_PASSWORD}');
+    expect(String(c.services.grafana!.environment!.POSTGRES_READER_PASSWORD)).toBe('r3ader');
   });
 
   test('MOCK_API_URL is the mock-api service on its port', () => {
@@ -95,6 +163,13 @@ describe('wiring points where the stack has it', () => {
     const endpoint = new URL(String(compose.services.fetcher!.environment!.OTEL_EXPORTER_OTLP_ENDPOINT));
     expect(endpoint.hostname).toBe('jaeger');
     expect(publishedPorts(compose.services.jaeger!).map((p) => p.target)).toContain(Number(endpoint.port));
+  });
+
+  test.each(APPS)("%s listens on 0.0.0.0 in its container, while its config's default is 127.0.0.1", (app) => {
+    const variable = HOST_VARIABLES[app];
+    expect(schemaDefault(APP_SCHEMAS[app], variable)).toBe('127.0.0.1');
+    expect(example[variable]).toBe('127.0.0.1');
+    expect(compose.services[app]!.environment![variable]).toBe('0.0.0.0');
   });
 
   test.each(APPS)("%s listens on its config's default port (the one README, Prometheus and the healthcheck use)", (app) => {
