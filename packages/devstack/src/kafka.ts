@@ -120,9 +120,8 @@ function sha256(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-function readCachedClasspath(classpathFile: string, hashFile: string, pomHash: string): string | undefined {
+function readCachedClasspath(classpathFile: string): string | undefined {
   try {
-    if (fs.readFileSync(hashFile, 'utf8').trim() !== pomHash) return undefined;
     const classpath = fs.readFileSync(classpathFile, 'utf8').trim();
     // ~/.m2 may have been cleaned since: then resolve again.
     if (!classpath || !classpath.split(path.delimiter).every((jar) => fs.existsSync(jar))) return undefined;
@@ -134,18 +133,18 @@ function readCachedClasspath(classpathFile: string, hashFile: string, pomHash: s
 
 /**
  * The broker's Java classpath. Runs `mvn dependency:build-classpath` on packages/devstack/pom.xml
- * when the cached classpath is missing, was built from another version of the pom, or names a
- * jar that is gone. Maven keeps the jars in its local repository (~/.m2); its output goes to
- * <cacheDir>/mvn.log.
+ * when no classpath was cached for this exact pom, or the cached one names a jar that is gone.
+ * The cache holds one file per pom (classpath-<pom sha256, 16 hex>.txt), so checkouts of different
+ * Kafka versions sharing it never take each other's jars; classpath.txt is a copy of the newest
+ * resolved, for running Kafka's tools by hand. Maven keeps the jars in its local repository
+ * (~/.m2); its output goes to <cacheDir>/mvn.log.
  */
 export async function resolveKafkaClasspath(log: Log): Promise<string> {
   const dir = cacheDir();
-  const classpathFile = path.join(dir, 'classpath.txt');
-  const hashFile = path.join(dir, 'classpath.pom.sha256');
+  const classpathFile = path.join(dir, `classpath-${sha256(pomFile).slice(0, 16)}.txt`);
   const mvnLog = path.join(dir, 'mvn.log');
-  const pomHash = sha256(pomFile);
 
-  const cached = readCachedClasspath(classpathFile, hashFile, pomHash);
+  const cached = readCachedClasspath(classpathFile);
   if (cached) return cached;
 
   fs.mkdirSync(dir, { recursive: true });
@@ -171,10 +170,13 @@ export async function resolveKafkaClasspath(log: Log): Promise<string> {
     fs.rmSync(tmpFile, { force: true });
     throw new Error(`mvn dependency:build-classpath failed (exit ${result.code}); see ${mvnLog}:\n${tail(result.output, 20)}`);
   }
+  const classpath = fs.readFileSync(tmpFile, 'utf8').trim();
+  const latest = `${path.join(dir, 'classpath.txt')}.${process.pid}.tmp`;
+  fs.writeFileSync(latest, `${classpath}\n`);
+  fs.renameSync(latest, path.join(dir, 'classpath.txt'));
   fs.renameSync(tmpFile, classpathFile);
-  fs.writeFileSync(hashFile, `${pomHash}\n`);
   log(`kafka: jars resolved in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  return fs.readFileSync(classpathFile, 'utf8').trim();
+  return classpath;
 }
 
 // ---------------------------------------------------------------------------------------------
