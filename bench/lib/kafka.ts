@@ -70,7 +70,7 @@ export interface ConsumerPerfResult {
   command: string;
 }
 
-/** org.apache.kafka.tools.ConsumerPerformance (Kafka 3.9's class name): `messages` from the start of `topic`. */
+/** org.apache.kafka.tools.ConsumerPerformance: `messages` from the start of `topic`. */
 export async function consumerPerformance(classpath: string, topic: string, messages: number): Promise<ConsumerPerfResult> {
   const cmd = [
     'java', '-cp', classpath, 'org.apache.kafka.tools.ConsumerPerformance',

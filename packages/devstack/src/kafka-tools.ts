@@ -8,8 +8,9 @@ import { cacheDir } from './paths';
  * `yarn devstack topics | tail | lag`: Kafdrop's views without Docker, from Kafka's own
  * command-line tools (the classes behind kafka-topics.sh, kafka-get-offsets.sh,
  * kafka-console-consumer.sh and kafka-consumer-groups.sh) in the jars the devstack already
- * resolves. These classes have the same names and options in Kafka 3.9 and 4.x. Their output is
- * parsed and printed as tables; message values are pretty-printed JSON.
+ * resolves: Kafka 4's kafka-tools jar, where these commands live under org.apache.kafka.tools (no
+ * longer kafka.admin.* in the core jar). Their output is parsed and printed as tables; message
+ * values are pretty-printed JSON.
  */
 export const TOOL_CLASSES = {
   topics: 'org.apache.kafka.tools.TopicCommand',
@@ -24,23 +25,11 @@ function javaBin(): string {
   return process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
 }
 
-/** Tools log warnings and errors to stderr only, whichever log4j the Kafka version uses. */
+/** Tools log warnings and errors to stderr only (Kafka 4 logs through log4j2). */
 function loggingArgs(): string[] {
   const dir = path.join(cacheDir(), 'kafka-tools');
   fs.mkdirSync(dir, { recursive: true });
-  const log4j = path.join(dir, 'log4j.properties');
   const log4j2 = path.join(dir, 'log4j2.properties');
-  fs.writeFileSync(
-    log4j,
-    [
-      'log4j.rootLogger=WARN, stderr',
-      'log4j.appender.stderr=org.apache.log4j.ConsoleAppender',
-      'log4j.appender.stderr.Target=System.err',
-      'log4j.appender.stderr.layout=org.apache.log4j.PatternLayout',
-      'log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n',
-      '',
-    ].join('\n'),
-  );
   fs.writeFileSync(
     log4j2,
     [
@@ -54,7 +43,7 @@ function loggingArgs(): string[] {
       '',
     ].join('\n'),
   );
-  return [`-Dlog4j.configuration=file:${log4j}`, `-Dlog4j2.configurationFile=${log4j2}`];
+  return [`-Dlog4j2.configurationFile=${log4j2}`];
 }
 
 async function javaArgs(mainClass: string, args: string[], log: Log): Promise<string[]> {

@@ -7,14 +7,15 @@ import { cacheDir } from './paths';
 import { isAlive, run, runningPid, stopPid, waitFor, writePid } from './process';
 
 /**
- * A real Apache Kafka (3.9, KRaft) run from the official jars: one node, or a cluster of three.
- * Every node is broker and controller; the controllers form a static quorum (controller.quorum.voters)
- * and all nodes are formatted with the same cluster id. Maven resolves the jars from
+ * A real Apache Kafka (4.x, KRaft) run from the official jars: one node, or a cluster of three.
+ * Every node is broker and controller; the controllers form a static quorum (controller.quorum.voters,
+ * as the apache/kafka image's wrapper also keeps), so `kafka-storage format` needs only the cluster
+ * id (no --standalone / --initial-controllers) and all nodes are formatted with the same one. Maven resolves the jars from
  * packages/devstack/pom.xml into ~/.m2; the resulting classpath is cached in cacheDir().
  *
  * Files of a node, under <dataDir>/kafka (one node) or <dataDir>/kafka/node-<id> (a cluster):
  *
- *   server.properties, log4j.properties   written on every start
+ *   server.properties, log4j2.properties  written on every start
  *   data/                                 the log dirs (formatted once, on first start)
  *   logs/server.log                       the broker's log
  *   logs/stdout.log                       the JVM's stdout and stderr (crashes land here)
@@ -59,7 +60,7 @@ export function kafkaPaths(dataDir: string, nodeId?: number) {
     logsDir: path.join(root, 'logs'),
     pidFile: path.join(root, 'kafka.pid'),
     serverProperties: path.join(root, 'server.properties'),
-    log4jProperties: path.join(root, 'log4j.properties'),
+    log4j2Properties: path.join(root, 'log4j2.properties'),
     serverLog: path.join(root, 'logs', 'server.log'),
     stdoutLog: path.join(root, 'logs', 'stdout.log'),
   };
@@ -111,7 +112,7 @@ export async function checkJava(): Promise<void> {
   // "1.8.0_392" is Java 8; "17.0.15" is Java 17.
   const major = match[1] === '1' ? Number(match[2]) : Number(match[1]);
   if (major < 17) {
-    throw new Error(`Java 17+ is required to run Kafka 3.9, but \`${javaBin()}\` is Java ${major}. ${javaInstallHint}`);
+    throw new Error(`Java 17+ is required to run Kafka 4, but \`${javaBin()}\` is Java ${major}. ${javaInstallHint}`);
   }
 }
 
@@ -119,9 +120,8 @@ function sha256(file: string): string {
   return crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
-function readCachedClasspath(classpathFile: string, hashFile: string, pomHash: string): string | undefined {
+function readCachedClasspath(classpathFile: string): string | undefined {
   try {
-    if (fs.readFileSync(hashFile, 'utf8').trim() !== pomHash) return undefined;
     const classpath = fs.readFileSync(classpathFile, 'utf8').trim();
     // ~/.m2 may have been cleaned since: then resolve again.
     if (!classpath || !classpath.split(path.delimiter).every((jar) => fs.existsSync(jar))) return undefined;
@@ -133,18 +133,18 @@ function readCachedClasspath(classpathFile: string, hashFile: string, pomHash: s
 
 /**
  * The broker's Java classpath. Runs `mvn dependency:build-classpath` on packages/devstack/pom.xml
- * when the cached classpath is missing, was built from another version of the pom, or names a
- * jar that is gone. Maven keeps the jars in its local repository (~/.m2); its output goes to
- * <cacheDir>/mvn.log.
+ * when no classpath was cached for this exact pom, or the cached one names a jar that is gone.
+ * The cache holds one file per pom (classpath-<pom sha256, 16 hex>.txt), so checkouts of different
+ * Kafka versions sharing it never take each other's jars; classpath.txt is a copy of the newest
+ * resolved, for running Kafka's tools by hand. Maven keeps the jars in its local repository
+ * (~/.m2); its output goes to <cacheDir>/mvn.log.
  */
 export async function resolveKafkaClasspath(log: Log): Promise<string> {
   const dir = cacheDir();
-  const classpathFile = path.join(dir, 'classpath.txt');
-  const hashFile = path.join(dir, 'classpath.pom.sha256');
+  const classpathFile = path.join(dir, `classpath-${sha256(pomFile).slice(0, 16)}.txt`);
   const mvnLog = path.join(dir, 'mvn.log');
-  const pomHash = sha256(pomFile);
 
-  const cached = readCachedClasspath(classpathFile, hashFile, pomHash);
+  const cached = readCachedClasspath(classpathFile);
   if (cached) return cached;
 
   fs.mkdirSync(dir, { recursive: true });
@@ -170,10 +170,13 @@ export async function resolveKafkaClasspath(log: Log): Promise<string> {
     fs.rmSync(tmpFile, { force: true });
     throw new Error(`mvn dependency:build-classpath failed (exit ${result.code}); see ${mvnLog}:\n${tail(result.output, 20)}`);
   }
+  const classpath = fs.readFileSync(tmpFile, 'utf8').trim();
+  const latest = `${path.join(dir, 'classpath.txt')}.${process.pid}.tmp`;
+  fs.writeFileSync(latest, `${classpath}\n`);
+  fs.renameSync(latest, path.join(dir, 'classpath.txt'));
   fs.renameSync(tmpFile, classpathFile);
-  fs.writeFileSync(hashFile, `${pomHash}\n`);
   log(`kafka: jars resolved in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-  return fs.readFileSync(classpathFile, 'utf8').trim();
+  return classpath;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -222,34 +225,44 @@ export function serverProperties(opts: { host: string; node: KafkaNode; nodes: K
   ].join('\n');
 }
 
-export function log4jProperties(logsDir: string): string {
-  // Same appenders as Kafka's config/log4j.properties, but everything in one rolling file, nothing on stdout.
+export function log4j2Properties(logsDir: string): string {
+  // Kafka's config/log4j2.yaml in log4j2's properties format: everything in one rolling file, nothing on stdout.
+  const serverLog = path.join(logsDir, 'server.log');
   return [
     '# Written by @mockstagram/devstack on every start; edits are overwritten.',
-    'log4j.rootLogger=INFO, server',
-    'log4j.appender.server=org.apache.log4j.RollingFileAppender',
-    `log4j.appender.server.File=${path.join(logsDir, 'server.log')}`,
-    'log4j.appender.server.MaxFileSize=20MB',
-    'log4j.appender.server.MaxBackupIndex=3',
-    'log4j.appender.server.layout=org.apache.log4j.PatternLayout',
-    'log4j.appender.server.layout.ConversionPattern=[%d] %p %m (%c)%n',
-    'log4j.logger.kafka=INFO',
-    'log4j.logger.org.apache.kafka=INFO',
-    'log4j.logger.kafka.request.logger=WARN',
-    'log4j.logger.kafka.controller=INFO',
-    'log4j.logger.kafka.log.LogCleaner=INFO',
-    'log4j.logger.state.change.logger=INFO',
-    'log4j.logger.kafka.authorizer.logger=INFO',
+    'status=warn',
+    'appender.server.type=RollingFile',
+    'appender.server.name=SERVER',
+    `appender.server.fileName=${serverLog}`,
+    `appender.server.filePattern=${serverLog}.%i`,
+    'appender.server.layout.type=PatternLayout',
+    'appender.server.layout.pattern=[%d] %p %m (%c)%n',
+    'appender.server.policies.type=Policies',
+    'appender.server.policies.size.type=SizeBasedTriggeringPolicy',
+    'appender.server.policies.size.size=20MB',
+    'appender.server.strategy.type=DefaultRolloverStrategy',
+    'appender.server.strategy.max=3',
+    'rootLogger.level=info',
+    'rootLogger.appenderRef.server.ref=SERVER',
+    // One line per request at INFO otherwise.
+    'logger.request.name=kafka.request.logger',
+    'logger.request.level=warn',
     '',
   ].join('\n');
 }
 
-/** 16 random bytes, base64url without padding: the format `kafka-storage random-uuid` prints. */
+/**
+ * 16 random bytes, base64url without padding, never starting with '-' (it would read as an option
+ * on a command line): what `kafka-storage random-uuid` prints.
+ */
 export function newClusterId(): string {
-  return crypto.randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = crypto.randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
-function jvmArgs(classpath: string, logsDir: string, log4jFile: string): string[] {
+function jvmArgs(classpath: string, logsDir: string, log4j2File: string): string[] {
   const heap = (process.env.KAFKA_HEAP_OPTS ?? DEFAULT_KAFKA_HEAP_OPTS).split(/\s+/).filter(Boolean);
   return [
     ...heap,
@@ -260,7 +273,7 @@ function jvmArgs(classpath: string, logsDir: string, log4jFile: string): string[
     '-XX:+ExplicitGCInvokesConcurrent',
     '-Djava.awt.headless=true',
     `-Dkafka.logs.dir=${logsDir}`,
-    `-Dlog4j.configuration=file:${log4jFile}`,
+    `-Dlog4j2.configurationFile=${log4j2File}`,
     '-cp',
     classpath,
   ];
@@ -314,14 +327,13 @@ async function formatStorage(classpath: string, paths: KafkaNodePaths, clusterId
   const formatLog = path.join(paths.logsDir, 'format.log');
   const args = [
     '-Xmx256m',
-    `-Dlog4j.configuration=file:${paths.log4jProperties}`,
+    `-Dlog4j2.configurationFile=${paths.log4j2Properties}`,
     '-cp',
     classpath,
     'kafka.tools.StorageTool',
     'format',
-    '-t',
-    clusterId,
-    '-c',
+    `--cluster-id=${clusterId}`,
+    '--config',
     paths.serverProperties,
     '--ignore-formatted',
   ];
@@ -407,7 +419,7 @@ export interface StartedKafka {
 
 function spawnNode(classpath: string, paths: KafkaNodePaths): Promise<{ pid: number; exited: () => boolean }> {
   const out = fs.openSync(paths.stdoutLog, 'a');
-  const child = spawn(javaBin(), [...jvmArgs(classpath, paths.logsDir, paths.log4jProperties), 'kafka.Kafka', paths.serverProperties], {
+  const child = spawn(javaBin(), [...jvmArgs(classpath, paths.logsDir, paths.log4j2Properties), 'kafka.Kafka', paths.serverProperties], {
     detached: true,
     stdio: ['ignore', out, out],
   });
@@ -452,7 +464,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<StartedKafka>
       fs.mkdirSync(p.dataDir, { recursive: true });
       fs.mkdirSync(p.logsDir, { recursive: true });
       fs.writeFileSync(p.serverProperties, serverProperties({ host, node: nodes[i], nodes, logDirs: p.dataDir }));
-      fs.writeFileSync(p.log4jProperties, log4jProperties(p.logsDir));
+      fs.writeFileSync(p.log4j2Properties, log4j2Properties(p.logsDir));
     }
     await Promise.all(toStart.map((i) => formatStorage(classpath, paths[i], clusterId as string, log)));
     // A node of a cluster waits for a controller quorum, so all are started before any is awaited.
