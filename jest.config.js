@@ -3,7 +3,13 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] },
+  transform: {
+    '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }],
+    // @platformatic/kafka (the Kafka client) and its own packages are ESM only; jest loads
+    // modules itself (no require(esm)), so their files are turned into CommonJS.
+    '/node_modules/@platformatic/.+\\.js$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!@platformatic/)'],
   testMatch: ['<rootDir>/{apps,packages}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
   // test/pglite: the PGlite wire front itself, run on that engine only (`yarn test:pglite`);
   // test/native: what only a real server can do (sessions that lock apart, background jobs).

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createProducer, encodeFetchJob, produceMany, type FetchJob } from '@mockstagram/shared';
-import type { Message } from 'kafkajs';
+import type { Message } from '@mockstagram/shared';
 import { loadFetcherConfig } from '../apps/fetcher/src/config';
 import { Fetcher } from '../apps/fetcher/src/fetcher';
 import { createFetcherMetrics } from '../apps/fetcher/src/metrics';

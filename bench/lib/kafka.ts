@@ -1,15 +1,15 @@
 /** Kafka for the benchmarks: the broker's own perf tools, a fast results-topic pre-fill, offsets. */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, type FetchResult } from '@mockstagram/shared';
-import type { Admin, Kafka, Message } from 'kafkajs';
+import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, type FetchResult, type KafkaClient, type Message } from '@mockstagram/shared';
+import type { Admin } from 'kafkajs';
 import { resolveKafkaClasspath } from '../../packages/devstack/src/kafka';
-import { kafkaBrokers, uniqueName } from '../../test/support/engines';
+import { kafkaBrokers, testKafka, uniqueName } from '../../test/support/engines';
 import { run, shellLine } from './proc';
 
 export const benchLogger = createLogger('bench', (process.env.LOG_LEVEL as 'info' | undefined) ?? 'error');
 
-export function benchKafka(clientId: string): Kafka {
+export function benchKafka(clientId: string): KafkaClient {
   return createKafka({ brokers: kafkaBrokers(), clientId, logger: benchLogger });
 }
 
@@ -157,7 +157,7 @@ export async function committedCovers(admin: Admin, groupId: string, topic: stri
  * to the last message.
  */
 export async function kafkajsConsumeRate(topic: string, count: number): Promise<number> {
-  const consumer = benchKafka('bench-consumer').consumer({ groupId: uniqueName('bench-consumer') });
+  const consumer = testKafka('bench-consumer').consumer({ groupId: uniqueName('bench-consumer') });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });

@@ -22,15 +22,20 @@ import {
   ensureTopics,
   topicReplication,
   injectTraceHeaders,
+  kafkajsClient,
   produceMany,
   serializeFetchResult,
   SPAN_ATTRIBUTES as A,
   TRACE_HEADERS,
   type FetchJob,
+  type KafkaClient,
+  type KafkaProducer,
   type Logger,
+  type Message,
+  type MessageHeaders as IHeaders,
 } from '@mockstagram/shared';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { ApiClient, apiClientOptionsFrom, FetchAbortedError, type FetchOutcome } from './api-client';
 import type { FetcherConfig } from './config';
 import { createFetcherMetrics, type FetcherMetrics } from './metrics';
@@ -42,8 +47,8 @@ export interface FetcherOptions {
   logger: Logger;
   /** Metrics to update. Default: a fresh set on a private registry. */
   metrics?: FetcherMetrics;
-  /** Kafka client. Default: `createKafka` with `KAFKA_BROKERS` and client id `KAFKA_CLIENT_ID ?? 'fetcher'`. */
-  kafka?: Kafka;
+  /** Kafka settings. Default: `createKafka` with `KAFKA_BROKERS` and client id `KAFKA_CLIENT_ID ?? 'fetcher'`. */
+  kafka?: KafkaClient;
   /** API client. Default: one built from the config (and closed by `stop()`). */
   api?: ApiClient;
   /**
@@ -78,13 +83,13 @@ export class Fetcher {
   readonly api: ApiClient;
 
   private readonly logger: Logger;
-  private readonly kafka: Kafka;
+  private readonly kafka: KafkaClient;
   private readonly ownsApi: boolean;
   private readonly slots: Semaphore;
   /** Aborted at the end of the shutdown grace: in-flight lookups stop, their jobs stay uncommitted. */
   private readonly abort = new AbortController();
   private consumer: Consumer | undefined;
-  private producer: Producer | undefined;
+  private producer: KafkaProducer | undefined;
   private joined = false;
   private stopping = false;
   private starting: Promise<void> | undefined;
@@ -131,7 +136,7 @@ export class Fetcher {
     await producer.connect();
     if (this.stopping) throw new Error('Fetcher stopped while starting');
 
-    const consumer = this.kafka.consumer({
+    const consumer = kafkajsClient(this.kafka).consumer({
       groupId: config.FETCHER_GROUP_ID,
       allowAutoTopicCreation: false,
       sessionTimeout: config.FETCHER_SESSION_TIMEOUT_MS,

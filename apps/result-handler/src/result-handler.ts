@@ -56,15 +56,20 @@ import {
   isTransientDbError,
   produceMany,
   createProducer,
+  createAdmin,
+  kafkajsClient,
   SPAN_ATTRIBUTES as A,
   type FetchResult,
+  type KafkaClient,
+  type KafkaProducer,
   type Logger,
+  type Message,
   type Pool,
   type Registry,
 } from '@mockstagram/shared';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
+import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { Batcher } from './batcher';
 import { RESULT_HANDLER_DEFAULTS } from './config';
 import { createResultHandlerMetrics, type ResultHandlerMetrics } from './metrics';
@@ -72,8 +77,8 @@ import { resultParameters, type ResultParameters } from './sql/writeResults';
 import { storeResults, type StoreOutcome } from './store';
 
 export interface ResultHandlerOptions {
-  /** kafkajs client (`createKafka` from `@mockstagram/shared`). */
-  kafka: Kafka;
+  /** Kafka settings (`createKafka` from `@mockstagram/shared`). */
+  kafka: KafkaClient;
   /** Database pool (`createPool`); not closed by {@link ResultHandler.stop}. */
   pool: Pool;
   logger: Logger;
@@ -171,7 +176,7 @@ export class ResultHandler {
   private readonly options: ResultHandlerOptions;
   private readonly logger: Logger;
   private readonly consumer: Consumer;
-  private readonly producer: Producer;
+  private readonly producer: KafkaProducer;
   private readonly batcher: Batcher<Consumed>;
   private readonly retryPolicy: RetryPolicy;
   private readonly abort = new AbortController();
@@ -216,7 +221,7 @@ export class ResultHandler {
     const flushMs = options.flushMs ?? RESULT_HANDLER_DEFAULTS.flushMs;
     this.maxPendingMessages = Math.max(batchSize, options.maxPendingMessages ?? 2 * batchSize);
 
-    this.consumer = options.kafka.consumer({
+    this.consumer = kafkajsClient(options.kafka).consumer({
       groupId: options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId,
       sessionTimeout: options.sessionTimeoutMs ?? 30_000,
       heartbeatInterval: this.heartbeatIntervalMs,
@@ -687,13 +692,12 @@ export class ResultHandler {
   }
 
   private async partitionCount(topic: string): Promise<number> {
-    const admin = this.options.kafka.admin();
-    await admin.connect();
+    const admin = createAdmin(this.options.kafka);
     try {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      return Math.max(1, topics[0]?.partitions.length ?? 1);
+      const metadata = await admin.metadata({ topics: [topic] });
+      return Math.max(1, metadata.topics.get(topic)?.partitionsCount ?? 1);
     } finally {
-      await admin.disconnect();
+      await admin.close();
     }
   }
 }

@@ -4,7 +4,8 @@
  */
 import { createKafka, createLogger, createPool, createProducer, migrate, type Logger, type Pool } from '@mockstagram/shared';
 import { decodeFetchJob, type FetchJob } from '@mockstagram/shared';
-import type { Consumer, Producer } from 'kafkajs';
+import type { Consumer } from 'kafkajs';
+import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../../test/support/engines';
 
 export const quietLogger: Logger = createLogger('scheduler-test', (process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent');

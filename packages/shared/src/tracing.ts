@@ -26,12 +26,12 @@ import {
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import type { IHeaders } from 'kafkajs';
+import type { MessageHeaders as IHeaders } from './kafka/messages';
 
 /** The W3C Trace Context headers. */
 export const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
 
-/** Reads propagation fields from kafkajs headers (consumed values are Buffers; a repeated header gives its first value). */
+/** Reads propagation fields from message headers (consumed values are Buffers; a repeated header gives its first value). */
 export const kafkaHeaderGetter: TextMapGetter<IHeaders | undefined> = {
   keys: (carrier) => (carrier ? Object.keys(carrier) : []),
   get: (carrier, key) => {
@@ -41,7 +41,7 @@ export const kafkaHeaderGetter: TextMapGetter<IHeaders | undefined> = {
   },
 };
 
-/** Writes propagation fields into kafkajs headers (as strings; kafkajs encodes them). */
+/** Writes propagation fields into message headers (as strings; the producer encodes them). */
 export const kafkaHeaderSetter: TextMapSetter<IHeaders> = {
   set: (carrier, key, value) => {
     carrier[key] = value;
