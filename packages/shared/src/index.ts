@@ -12,6 +12,7 @@ export * from './shutdown';
 export * from './schemas';
 export * from './dlq';
 export * from './kafka';
+export * from './stage';
 export * from './db';
 export * from './migrate';
 export * from './tracing';

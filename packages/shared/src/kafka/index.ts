@@ -1,7 +1,7 @@
 /**
- * Kafka for the services: connection settings, the idempotent producer, topic admin, the
- * consumer group member and message shapes. The only place that imports the client library
- * (@platformatic/kafka).
+ * Kafka for the services: connection settings, the idempotent producer, topic admin and message
+ * shapes. This folder and the stage (../stage) are the only places that import the client
+ * library (@platformatic/kafka).
  *
  * @module
  */

@@ -1,0 +1,8 @@
+/**
+ * The consume–process–commit stage (see ./stage) and its settings.
+ *
+ * @module
+ */
+export * from './settings';
+export * from './stage';
+export { PartitionProgress, type Entry } from './progress';
