@@ -28,7 +28,7 @@ async function main(): Promise<void> {
     port: config.FETCHER_HTTP_PORT,
     portVariable: 'FETCHER_HTTP_PORT',
     registry,
-    ready: () => fetcher.ready,
+    ready: () => fetcher.isReady(),
     logger,
   });
 
