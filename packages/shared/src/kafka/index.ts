@@ -10,4 +10,3 @@ export * from './messages';
 export * from './producer';
 export * from './topics';
 export * from './errors';
-export * from './kafkajs-consumer';

@@ -51,7 +51,11 @@ export type StageState = 'created' | 'starting' | 'consuming' | 'paused' | 'stop
 
 /** What a callback hands back: messages to produce, and a hook for when they are committed. */
 export interface StageResult {
-  produce?: TopicMessages[];
+  /**
+   * What to produce. A promise is awaited in order, after the units before it were produced, and
+   * meanwhile the next units are processed (e.g. a step to run after a store).
+   */
+  produce?: TopicMessages[] | Promise<TopicMessages[]>;
   /**
    * Called once, when every message of this unit (message or batch) is committed (no argument),
    * or will not be by this member (with the reason: abandoned at stop, partition revoked).
@@ -126,6 +130,8 @@ export class Stage {
   private stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
   private mode: StageState = 'created';
   private joined = false;
+  private joinCount = 0;
+  private lastGeneration: number | undefined;
 
   /** The assigned partitions' progress, by `topic|partition`. */
   private partitions = new Map<string, PartitionProgress>();
@@ -199,6 +205,11 @@ export class Stage {
   /** True while fetching is paused, for any reason. */
   get paused(): boolean {
     return this.pauseReasons.size > 0;
+  }
+
+  /** Times this member joined its group (1 after start; one more per rebalance it took part in). */
+  get joins(): number {
+    return this.joinCount;
   }
 
   /** Partitions assigned to this member, as `topic|partition`. */
@@ -319,7 +330,10 @@ export class Stage {
   private onJoin(): void {
     const assignments = this.consumer.assignments;
     if (assignments === null) return;
+    if (this.consumer.generationId === this.lastGeneration) return;
+    this.lastGeneration = this.consumer.generationId;
     this.joined = true;
+    this.joinCount += 1;
     const now = new Set<string>();
     for (const { topic, partitions } of assignments) for (const p of partitions) now.add(key(topic, p));
     const next = new Map<string, PartitionProgress>();
@@ -462,12 +476,24 @@ export class Stage {
       let count = 0;
       while (this.toProduce.length > 0) {
         const next = this.toProduce[0]!;
-        const size = (next.result?.produce ?? []).reduce((n, t) => n + t.messages.length, 0);
+        const pending = next.result?.produce;
+        if (pending instanceof Promise) {
+          try {
+            next.result!.produce = await pending;
+          } catch (err) {
+            this.toProduce.shift();
+            next.problem = err;
+            if (!this.abort.signal.aborted && !(err instanceof AbandonedError)) this.fail(err instanceof Error ? err : new Error(String(err)), 'a callback failed');
+            continue;
+          }
+        }
+        const list = (next.result?.produce ?? []) as TopicMessages[];
+        const size = list.reduce((n, t) => n + t.messages.length, 0);
         if (units.length > 0 && count + size > this.settings.produceBatchSize) break;
         this.toProduce.shift();
         units.push(next);
         count += size;
-        for (const t of next.result?.produce ?? []) {
+        for (const t of list) {
           if (t.messages.length === 0) continue;
           let group = byTopic.get(t.topic);
           if (!group) byTopic.set(t.topic, (group = { topic: t.topic, messages: [] }));
