@@ -2,8 +2,8 @@
  * The fetcher: fetch jobs in (consumer group), Mockstagram lookups, results or dead letters out.
  *
  * It is "job → result or dead letter" on the shared consume–process–commit {@link Stage}
- * (message mode): each job is looked up as it arrives (bounded by `FETCH_CONCURRENCY` over the
- * whole process, and `FETCHER_MAX_IN_FLIGHT` jobs taken and not yet committed); its result or
+ * (message mode): each job is looked up as it arrives (at most `FETCH_CONCURRENCY` at once over
+ * the whole process, and `FETCHER_MAX_IN_FLIGHT` jobs taken and not yet committed); its result or
  * dead letter is produced (idempotent producer, acks = all, up to `FETCH_CHUNK_SIZE` messages per
  * send) once every earlier job of its partition is looked up, and a partition's offset is
  * committed only past jobs whose outputs Kafka acknowledged. A crash before that redelivers the
@@ -34,10 +34,9 @@ import {
   type StageResult,
 } from '@mockstagram/shared';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { ApiClient, apiClientOptionsFrom, FetchAbortedError, type FetchOutcome } from './api-client';
+import { ApiClient, apiClientOptionsFrom, type FetchOutcome } from './api-client';
 import type { FetcherConfig } from './config';
 import { createFetcherMetrics, type FetcherMetrics } from './metrics';
-import { Semaphore } from './semaphore';
 
 export interface FetcherOptions {
   /** Parsed configuration (`loadFetcherConfig()`); every default lives in its schema. */
@@ -77,7 +76,6 @@ export class Fetcher {
   private readonly logger: Logger;
   private readonly kafka: KafkaClient;
   private readonly ownsApi: boolean;
-  private readonly slots: Semaphore;
   private readonly stage: Stage;
   private starting: Promise<void> | undefined;
   private stopped: Promise<void> | undefined;
@@ -90,7 +88,6 @@ export class Fetcher {
     this.kafka = options.kafka ?? createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? 'fetcher', logger });
     this.ownsApi = options.api === undefined;
     this.api = options.api ?? new ApiClient(apiClientOptionsFrom(config, this.metrics));
-    this.slots = new Semaphore(config.FETCH_CONCURRENCY);
     this.stage = new Stage({
       name: 'fetcher',
       kafka: this.kafka,
@@ -104,6 +101,7 @@ export class Fetcher {
         heartbeatIntervalMs: Math.min(3_000, Math.floor(config.FETCHER_SESSION_TIMEOUT_MS / 3)),
         maxBytesPerPartition: config.FETCHER_KAFKA_MAX_BYTES_PER_PARTITION,
         maxBytes: config.FETCHER_KAFKA_MAX_BYTES,
+        concurrency: config.FETCH_CONCURRENCY,
         maxInFlight: config.FETCHER_MAX_IN_FLIGHT,
         produceBatchSize: config.FETCH_CHUNK_SIZE,
         stopGraceMs: config.FETCHER_SHUTDOWN_GRACE_MS,
@@ -205,12 +203,14 @@ export class Fetcher {
     injectTraceHeaders(trace.setSpan(ctx, publish), (outcome.message.headers ??= {}));
     return {
       produce: [{ topic, messages: [outcome.message] }],
+      acknowledged: () => {
+        if (outcome.kind === 'result') this.metrics.resultsProduced.inc();
+        else this.metrics.dlqMessages.labels(outcome.reason).inc();
+      },
       settled: (problem) => {
         if (problem === undefined) {
           publish.end();
           span.end();
-          if (outcome.kind === 'result') this.metrics.resultsProduced.inc();
-          else this.metrics.dlqMessages.labels(outcome.reason).inc();
           return;
         }
         endSpan(publish, problem);
@@ -228,18 +228,7 @@ export class Fetcher {
     const job = decoded.value;
     if (span.isRecording()) span.setAttributes({ [A.influencerId]: job.influencerId, [A.jobId]: job.jobId });
 
-    let release: () => void;
-    try {
-      release = await this.slots.acquire(signal);
-    } catch {
-      throw new FetchAbortedError('fetch aborted while waiting for a slot');
-    }
-    let outcome: FetchOutcome;
-    try {
-      outcome = await this.api.fetchInfluencer(job.influencerId, signal, ctx);
-    } finally {
-      release();
-    }
+    const outcome: FetchOutcome = await this.api.fetchInfluencer(job.influencerId, signal, ctx);
 
     if (outcome.ok) {
       // Every field was validated on its way in (the job's jobId, the response against

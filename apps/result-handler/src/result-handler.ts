@@ -314,12 +314,14 @@ export class ResultHandler {
     const reasons: string[] = [];
     return {
       produce: this.letters(rowItems, dead, outcome, reasons),
+      acknowledged: () => {
+        for (const reason of reasons) this.metrics.dlqMessages.inc({ reason });
+      },
       settled: (problem) => {
         if (problem !== undefined) {
           this.abandon(items, problem);
           return;
         }
-        for (const reason of reasons) this.metrics.dlqMessages.inc({ reason });
         for (const item of items) item.span.end();
         this.metrics.batchSize.observe(items.length);
         const seconds = (performance.now() - started) / 1000;

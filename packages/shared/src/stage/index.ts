@@ -5,4 +5,5 @@
  */
 export * from './settings';
 export * from './stage';
+export * from './lag';
 export { PartitionProgress, type Entry } from './progress';

@@ -30,6 +30,8 @@ export const stageSettingsSchema = z.object({
    * fetching pauses, until they are back under it.
    */
   maxInFlight: positive.default(2_000),
+  /** Message mode: callbacks running at once; further messages wait (not started) in the stage. */
+  concurrency: positive.default(256),
   /** Batch mode: messages per batch, at most. */
   batchSize: positive.default(500),
   /** Batch mode: a batch that did not fill up is processed this long after its first message. */
@@ -42,8 +44,6 @@ export const stageSettingsSchema = z.object({
   produceRetryMaxMs: positive.default(10_000),
   /** On stop, how long work under way may finish before it is aborted and left uncommitted. */
   stopGraceMs: nonNegative.default(5_000),
-  /** How often the consumer lag gauge is refreshed. */
-  lagIntervalMs: positive.default(5_000),
 });
 
 export type StageSettings = z.output<typeof stageSettingsSchema>;

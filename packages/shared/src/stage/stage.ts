@@ -6,9 +6,9 @@
  * resolves only then).
  *
  * Modes (`work.mode`):
- * - `message`: the callback runs for each message as it arrives, many at once (bound them with
- *   `maxInFlight` and the callback's own limits). A message's outputs are produced once it and
- *   every earlier message of its partition are processed, so outputs keep the partition's order.
+ * - `message`: the callback runs for each message as it arrives, up to `concurrency` at once
+ *   (later messages wait, not started). A message's outputs are produced once it and every
+ *   earlier message of its partition are processed, so outputs keep the partition's order.
  * - `batch`: messages are gathered into batches (`batchSize`, `batchWaitMs`) over all assigned
  *   partitions; batches are processed one at a time, in order. While one batch's outputs are
  *   produced and its offsets committed, the next batch is already being processed.
@@ -18,13 +18,14 @@
  * - pause and resume for its callers ({@link Stage.pause} with a reason; fetching resumes when
  *   the last reason is gone), e.g. while a database is down; and while a produce keeps failing;
  * - heartbeats: the client sends them on its own timer, so long work keeps the membership;
- * - the lag gauge (`kafka_consumer_lag`: high watermark − committed offset, per partition);
+ * - the lag gauge (`kafka_consumer_lag`: end offset − committed offset per assigned partition,
+ *   asked of the broker when scraped; see ./lag);
  * - rebalances: a revoked partition's work is no longer committed (its new owner redelivers what
  *   was not committed); a kept partition's redelivered messages are skipped; a commit refused
  *   because of a rebalance is retried after rejoining, for the partitions still assigned;
- * - stopping: {@link Stage.stop} finishes and commits the work under way (for up to
- *   `stopGraceMs`), or with `{ abandon: true }` at once leaves everything uncommitted to the
- *   next member; either way it then leaves the group.
+ * - stopping: {@link Stage.stop} starts nothing new, finishes and commits the work under way
+ *   (for up to `stopGraceMs`, then aborts it), or with `{ abandon: true }` aborts at once; what
+ *   is not done stays uncommitted for the next member; then it leaves the group.
  *
  * Delivery is at least once: a crash, an abandoned stop or a revoked partition redelivers what
  * was not committed, so the callback's writes must be idempotent (unique keys) and its outputs
@@ -40,6 +41,7 @@ import { fromHeaderMap, type ConsumedMessage, type TopicMessages } from '../kafk
 import { createProducer, type KafkaProducer } from '../kafka/producer';
 import type { Logger } from '../logger';
 import { PartitionProgress, type Entry } from './progress';
+import { attachLagSource, detachLagSource } from './lag';
 import { resolveStageSettings, type StageSettings, type StageSettingsInput } from './settings';
 
 /**
@@ -56,6 +58,8 @@ export interface StageResult {
    * meanwhile the next units are processed (e.g. a step to run after a store).
    */
   produce?: TopicMessages[] | Promise<TopicMessages[]>;
+  /** Called once, right after what `produce` held is acknowledged (before the offsets are committed). */
+  acknowledged?: () => void;
   /**
    * Called once, when every message of this unit (message or batch) is committed (no argument),
    * or will not be by this member (with the reason: abandoned at stop, partition revoked).
@@ -79,7 +83,7 @@ export interface StageOptions {
   settings?: StageSettingsInput;
   /** Producer for the outputs. Default: one of its own, closed by {@link Stage.stop}. */
   producer?: KafkaProducer;
-  /** Set per partition every `lagIntervalMs`. */
+  /** The lag gauge (`createConsumerLagGauge`); answered from this stage's group membership when scraped. */
   consumerLag?: Gauge<'topic' | 'partition'>;
   /** The stage failed and stopped consuming (the process should exit non-zero; its uncommitted work is redelivered). */
   onFatal?: (err: Error) => void;
@@ -145,8 +149,9 @@ export class Stage {
   private batchTimer: NodeJS.Timeout | undefined;
   private readonly sealed: Taken[][] = [];
   private batchRunning: Promise<void> | undefined;
-  /** Message mode: callbacks under way. */
+  /** Message mode: callbacks under way, and messages waiting for one of the `concurrency` places. */
   private readonly running = new Set<Promise<void>>();
+  private readonly waiting: Taken[] = [];
 
   /** Units released for production, in order. */
   private readonly toProduce: Unit[] = [];
@@ -183,8 +188,12 @@ export class Stage {
     this.consumer.on('consumer:heartbeat:error', (payload) => {
       if (!this.isStopping) this.logger.debug({ err: payload.error }, `${options.name}: heartbeat failed (the client rejoins when the group asks)`);
     });
-    this.consumer.on('consumer:lag', (lag) => this.onLag(lag));
-    this.consumer.on('consumer:lag:error', (err) => this.logger.debug({ err }, `${options.name}: lag refresh failed`));
+    if (options.consumerLag) {
+      attachLagSource(options.consumerLag, async () => {
+        if (!this.ready) throw new Error('not a member of the group');
+        return this.consumer.getLag({ topics: options.topics });
+      });
+    }
   }
 
   /** The current mode. */
@@ -248,7 +257,6 @@ export class Stage {
       if (this.isStopping) return;
       this.fail(err, 'the consumer stream failed');
     });
-    this.consumer.startLagMonitoring({ topics: this.options.topics }, s.lagIntervalMs);
     this.logger.info({ topics: this.options.topics, groupId: this.options.groupId, mode: this.options.work.mode }, `${this.options.name}: consuming`);
   }
 
@@ -291,20 +299,22 @@ export class Stage {
     clearTimeout(this.batchTimer);
     clearTimeout(this.commitRetry);
     if (this.openBatch.length > 0) this.seal();
+    // Messages not started are given up at once; the work under way may finish.
+    this.waiting.length = 0;
     const grace = options.abandon ? 0 : this.settings.stopGraceMs;
-    let abandoned = 0;
-    if (!(await this.idle(grace))) {
+    if (!(await this.quiet(grace))) {
       this.logger.warn({ pending: this.inFlight, graceMs: grace }, `${this.options.name}: stopping; aborting the work under way (it stays uncommitted)`);
       this.abort.abort(new AbandonedError(`${this.options.name} stopping`));
       this.sealed.length = 0;
-      for (const progress of this.partitions.values()) abandoned += progress.abandonUndone();
-      this.inFlight = 0;
       await Promise.allSettled([...this.running, this.batchRunning, this.producing]);
     }
+    let abandoned = 0;
+    for (const progress of this.partitions.values()) abandoned += progress.abandonUndone();
+    this.inFlight = 0;
     await this.commitNow();
     // Whatever is still open will not be committed by this member.
     for (const progress of this.partitions.values()) this.giveUp(progress.release(), new AbandonedError('not committed: the stage stopped first'));
-    this.consumer.stopLagMonitoring();
+    if (this.options.consumerLag) detachLagSource(this.options.consumerLag);
     try {
       await this.stream?.close();
       await this.consumer.close(true);
@@ -348,23 +358,11 @@ export class Stage {
       revoked += left.length;
       this.inFlight -= left.filter((e) => !e.done).length;
       this.giveUp(left, new AbandonedError('not committed: the partition was revoked; its new owner redelivers it'));
-      this.options.consumerLag?.remove({ topic: progress.topic, partition: String(progress.partition) });
     }
     this.partitions = next;
     this.logger.info({ groupId: this.options.groupId, generation: this.consumer.generationId, partitions: now.size, revokedInFlight: revoked }, `${this.options.name}: joined consumer group`);
     this.afterProgress();
     this.scheduleCommit();
-  }
-
-  private onLag(lag: Map<string, bigint[]>): void {
-    const gauge = this.options.consumerLag;
-    if (!gauge) return;
-    for (const [topic, partitions] of lag) {
-      partitions.forEach((value, partition) => {
-        if (value >= 0n) gauge.set({ topic, partition: String(partition) }, Number(value));
-        else if (value === -2n) gauge.remove({ topic, partition: String(partition) });
-      });
-    }
   }
 
   /** A fetched message: registered with its partition's progress, then handed to the callback. */
@@ -387,7 +385,8 @@ export class Stage {
     if (this.inFlight >= this.settings.maxInFlight) this.pause('backpressure');
     const taken: Taken = { progress, entry, message };
     if (this.options.work.mode === 'message') {
-      this.runUnit([taken]);
+      if (this.running.size < this.settings.concurrency) this.runUnit([taken]);
+      else this.waiting.push(taken);
       return;
     }
     this.openBatch.push(taken);
@@ -410,7 +409,8 @@ export class Stage {
     if (batch === undefined) return;
     this.batchRunning = this.runUnit(batch).finally(() => {
       this.batchRunning = undefined;
-      this.nextBatch();
+      if (!this.isStopping || this.sealed.length > 0) this.nextBatch();
+      this.notifyIdle();
     });
   }
 
@@ -436,7 +436,12 @@ export class Stage {
     );
     if (work.mode === 'message') {
       this.running.add(done);
-      void done.finally(() => this.running.delete(done));
+      void done.finally(() => {
+        this.running.delete(done);
+        const next = this.waiting.shift();
+        if (next !== undefined && !this.isStopping) this.runUnit([next]);
+        this.notifyIdle();
+      });
     }
     return done;
   }
@@ -509,6 +514,11 @@ export class Stage {
         }
       }
       for (const unit of units) {
+        try {
+          unit.result?.acknowledged?.();
+        } catch (err) {
+          this.logger.error({ err }, 'an acknowledged callback threw');
+        }
         for (const t of unit.taken) {
           if (t.entry.abandoned || t.entry.done) continue;
           t.progress.done(t.entry);
@@ -541,7 +551,7 @@ export class Stage {
 
   private afterProgress(): void {
     if (this.inFlight < this.settings.maxInFlight) this.resume('backpressure');
-    if (this.inFlight === 0 && !this.producing && !this.committing) this.notifyIdle();
+    this.notifyIdle();
   }
 
   private scheduleCommit(): void {
@@ -551,7 +561,7 @@ export class Stage {
     }
     this.committing = this.commitLoop().finally(() => {
       this.committing = undefined;
-      if (this.inFlight === 0) this.notifyIdle();
+      this.notifyIdle();
     });
   }
 
@@ -611,9 +621,17 @@ export class Stage {
     }
   }
 
-  /** Resolves true once nothing is in flight and no commit runs; false after `timeoutMs`. */
-  private idle(timeoutMs: number): Promise<boolean> {
-    if (this.inFlight === 0 && !this.producing && !this.committing) return Promise.resolve(true);
+  /**
+   * Nothing runs: no callback (none waits to start), nothing to produce, no commit. At stop, what
+   * is then not done can never be (it waits behind a message given up) and is left uncommitted.
+   */
+  private get isQuiet(): boolean {
+    return this.running.size === 0 && this.waiting.length === 0 && this.batchRunning === undefined && this.sealed.length === 0 && this.toProduce.length === 0 && !this.producing && !this.committing;
+  }
+
+  /** Resolves true once {@link isQuiet}; false after `timeoutMs`. */
+  private quiet(timeoutMs: number): Promise<boolean> {
+    if (this.isQuiet) return Promise.resolve(true);
     return new Promise((resolve) => {
       const waiter = () => {
         clearTimeout(timer);
@@ -628,7 +646,7 @@ export class Stage {
   }
 
   private notifyIdle(): void {
-    if (this.inFlight !== 0 || this.producing || this.committing) return;
+    if (!this.isQuiet) return;
     for (const waiter of this.idleWaiters) waiter();
     this.idleWaiters.clear();
   }
