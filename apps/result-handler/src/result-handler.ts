@@ -179,6 +179,7 @@ export class ResultHandler {
       topics: [options.resultsTopic],
       logger: options.logger,
       consumerLag: this.metrics.consumerLag,
+      onTake: () => this.metrics.messagesConsumed.inc(),
       onFatal: options.onFatal,
       settings: {
         batchSize,
@@ -354,7 +355,6 @@ export class ResultHandler {
           : { topic, partition, message, span, result: undefined, reason: decoded.reason, error: decoded.error };
       }
     }
-    this.metrics.messagesConsumed.inc(messages.length);
     return items;
   }
 

@@ -85,6 +85,8 @@ export interface StageOptions {
   producer?: KafkaProducer;
   /** The lag gauge (`createConsumerLagGauge`); answered from this stage's group membership when scraped. */
   consumerLag?: Gauge<'topic' | 'partition'>;
+  /** Called for each message taken (before it waits for its callback or batch), e.g. to count it. */
+  onTake?: (message: ConsumedMessage) => void;
   /** The stage failed and stopped consuming (the process should exit non-zero; its uncommitted work is redelivered). */
   onFatal?: (err: Error) => void;
 }
@@ -382,6 +384,7 @@ export class Stage {
       timestamp: Number(raw.timestamp),
     };
     this.inFlight += 1;
+    this.options.onTake?.(message);
     if (this.inFlight >= this.settings.maxInFlight) this.pause('backpressure');
     const taken: Taken = { progress, entry, message };
     if (this.options.work.mode === 'message') {
