@@ -1,7 +1,7 @@
 /** Kafka for the benchmarks: the broker's own perf tools, a fast results-topic pre-fill, offsets. */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, type FetchResult, type KafkaClient, type Message } from '@mockstagram/shared';
+import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, Stage, type FetchResult, type KafkaClient, type Message } from '@mockstagram/shared';
 import type { Admin } from 'kafkajs';
 import { resolveKafkaClasspath } from '../../packages/devstack/src/kafka';
 import { kafkaBrokers, testKafka, uniqueName } from '../../test/support/engines';
@@ -149,6 +149,47 @@ export async function committedCovers(admin: Admin, groupId: string, topic: stri
   const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   for (const [partition, end] of ends) if ((committed.get(partition) ?? -1) < end) return false;
   return true;
+}
+
+/**
+ * The shared consume–process–commit stage (batch mode, batches of 12,000, nothing done per batch
+ * but counting; offsets committed as it goes) reading `count` messages of `topic` from the start
+ * with a fresh group; messages/s from the first message to the last.
+ */
+export async function stageConsumeRate(topic: string, count: number): Promise<number> {
+  let seen = 0;
+  let first = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const stage = new Stage({
+    name: 'bench-stage',
+    kafka: benchKafka('bench-stage'),
+    groupId: uniqueName('bench-stage'),
+    topics: [topic],
+    logger: benchLogger,
+    settings: { batchSize: 12_000, maxInFlight: 48_000 },
+    onTake: () => {
+      if (first === 0) first = performance.now();
+    },
+    work: {
+      mode: 'batch',
+      process: async (messages) => {
+        seen += messages.length;
+        if (seen >= count) done();
+        return {};
+      },
+    },
+  });
+  await stage.start();
+  try {
+    const timeout = setTimeout(() => done(), 10 * 60_000);
+    await finished;
+    clearTimeout(timeout);
+    if (seen < count) throw new Error(`consumed ${seen} of ${count} messages in 10 minutes`);
+    return count / ((performance.now() - first) / 1000);
+  } finally {
+    await stage.stop({ abandon: true });
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { Writable } from 'node:stream';
+import { Partitioners } from 'kafkajs';
 import { kafkaBrokers, testKafka, uniqueName } from '../../../test/support/engines';
 import { createKafka, createProducer, ensureTopics, produceMany } from '../src/kafka';
 import { createLogger } from '../src/logger';
@@ -101,6 +102,12 @@ describe('kafka helpers (real broker)', () => {
     });
     await consumer.disconnect();
     expect([...seen.values()].every((s) => s.size === 1)).toBe(true);
+    // ... and on the partition the Java client's murmur2 partitioner (kafkajs' default) picks.
+    const javaPartitioner = Partitioners.DefaultPartitioner();
+    const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+    for (const [key, partitions] of seen) {
+      expect([key, [...partitions][0]]).toEqual([key, javaPartitioner({ topic: a, partitionMetadata, message: { key, value: null } })]);
+    }
   });
 
   it("routes the client's connection events into the pino logger", async () => {
