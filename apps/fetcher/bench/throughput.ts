@@ -100,7 +100,7 @@ async function main(): Promise<void> {
     const knobs = [
       'FETCH_CONCURRENCY',
       'FETCH_CONNECTIONS',
-      'FETCHER_MAX_IN_FLIGHT',
+      'FETCH_TIMEOUT_MS',
       'FETCH_CHUNK_SIZE',
     ] as const;
     console.log(`fetcher: ${knobs.map((k) => `${k}=${config[k]}`).join(' ')} (in process, unpinned; Kafka broker on the same 2 cores)`);

@@ -32,9 +32,8 @@ import { z } from 'zod';
  *   longer wait than this ends the retries at once (`retries-exhausted`) instead of holding the
  *   partition.
  * - `FETCH_CHUNK_SIZE` (500): results and dead letters produced in one send, at most (the jobs
- *   looked up meanwhile wait for the next send).
- * - `FETCHER_MAX_IN_FLIGHT` (2000): jobs taken from Kafka and not yet committed above which
- *   fetching pauses (backpressure; bounds memory under a backlog).
+ *   looked up meanwhile wait for the next send). Jobs taken from Kafka and not yet committed are
+ *   bounded by `FETCH_CONCURRENCY` + 4 × `FETCH_CHUNK_SIZE`: above that fetching pauses.
  * - `FETCHER_KAFKA_MAX_BYTES_PER_PARTITION` (65536) / `FETCHER_KAFKA_MAX_BYTES` (524288): how much
  *   one fetch from the jobs topic may return per partition / in all. Small fetches bound the
  *   memory a backlog takes.
@@ -62,7 +61,6 @@ export const fetcherEnv = z.object({
   FETCH_BACKOFF_MAX_MS: envVar.nonNegativeInt(5000),
   FETCH_RETRY_AFTER_MAX_MS: envVar.nonNegativeInt(30_000),
   FETCH_CHUNK_SIZE: envVar.positiveInt(500),
-  FETCHER_MAX_IN_FLIGHT: envVar.positiveInt(2000),
   FETCHER_KAFKA_MAX_BYTES_PER_PARTITION: envVar.positiveInt(65_536),
   FETCHER_KAFKA_MAX_BYTES: envVar.positiveInt(524_288),
   FETCHER_SESSION_TIMEOUT_MS: envVar.positiveInt(30_000),

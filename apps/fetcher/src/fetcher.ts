@@ -3,7 +3,8 @@
  *
  * It is "job → result or dead letter" on the shared consume–process–commit {@link Stage}
  * (message mode): each job is looked up as it arrives (at most `FETCH_CONCURRENCY` at once over
- * the whole process, and `FETCHER_MAX_IN_FLIGHT` jobs taken and not yet committed); its result or
+ * the whole process, and `FETCH_CONCURRENCY` + 4 × `FETCH_CHUNK_SIZE` jobs taken and not yet
+ * committed); its result or
  * dead letter is produced (idempotent producer, acks = all, up to `FETCH_CHUNK_SIZE` messages per
  * send) once every earlier job of its partition is looked up, and a partition's offset is
  * committed only past jobs whose outputs Kafka acknowledged. A crash before that redelivers the
@@ -102,7 +103,8 @@ export class Fetcher {
         maxBytesPerPartition: config.FETCHER_KAFKA_MAX_BYTES_PER_PARTITION,
         maxBytes: config.FETCHER_KAFKA_MAX_BYTES,
         concurrency: config.FETCH_CONCURRENCY,
-        maxInFlight: config.FETCHER_MAX_IN_FLIGHT,
+        // Backpressure: the lookups under way plus four sends' worth waiting to be produced and committed.
+        maxInFlight: config.FETCH_CONCURRENCY + 4 * config.FETCH_CHUNK_SIZE,
         produceBatchSize: config.FETCH_CHUNK_SIZE,
         stopGraceMs: config.FETCHER_SHUTDOWN_GRACE_MS,
       },
