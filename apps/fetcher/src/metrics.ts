@@ -1,4 +1,4 @@
-import { Counter, createConsumerLagGauge, Gauge, Histogram, Registry } from '@mockstagram/shared';
+import { collectConsumerLag, CONSUMER_LAG_HELP, Counter, Gauge, Histogram, Registry } from '@mockstagram/shared';
 import type { RequestOutcomeLabel } from './retry-policy';
 
 /** The fetcher's Prometheus metrics (registered on the registry given to {@link createFetcherMetrics}). */
@@ -79,6 +79,12 @@ export function createFetcherMetrics(registry: Registry = new Registry()): Fetch
       help: 'HTTP attempts issued and not yet finished (including those waiting for a pooled connection)',
       registers,
     }),
-    consumerLag: createConsumerLagGauge(registers),
+    consumerLag: new Gauge({
+      name: 'kafka_consumer_lag',
+      help: CONSUMER_LAG_HELP,
+      labelNames: ['topic', 'partition'] as const,
+      registers,
+      collect: collectConsumerLag,
+    }),
   };
 }

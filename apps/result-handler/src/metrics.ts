@@ -1,4 +1,4 @@
-import { Counter, createConsumerLagGauge, Gauge, Histogram, type Registry } from '@mockstagram/shared';
+import { collectConsumerLag, CONSUMER_LAG_HELP, Counter, Gauge, Histogram, type Registry } from '@mockstagram/shared';
 
 /** The result-handler's Prometheus metrics (on top of the registry's process defaults). */
 export interface ResultHandlerMetrics {
@@ -69,6 +69,12 @@ export function createResultHandlerMetrics(registry: Registry): ResultHandlerMet
       help: '1 while consumption is paused because the database is failing, else 0',
       registers,
     }),
-    consumerLag: createConsumerLagGauge(registers),
+    consumerLag: new Gauge({
+      name: 'kafka_consumer_lag',
+      help: CONSUMER_LAG_HELP,
+      labelNames: ['topic', 'partition'] as const,
+      registers,
+      collect: collectConsumerLag,
+    }),
   };
 }

@@ -5,33 +5,33 @@
  *
  * @module
  */
-import { Gauge, type Registry } from 'prom-client';
+import type { Gauge } from 'prom-client';
 
 /** Lag per partition index, by topic (negative: unknown or not assigned). */
 export type LagSource = () => Promise<Map<string, bigint[]>>;
 
 const sources = new WeakMap<Gauge<'topic' | 'partition'>, LagSource>();
 
-/** Creates the lag gauge on `registers`; a {@link Stage} given it as `consumerLag` feeds it. */
-export function createConsumerLagGauge(registers: Registry[]): Gauge<'topic' | 'partition'> {
-  return new Gauge({
-    name: 'kafka_consumer_lag',
-    help: 'Messages in the partition not yet committed by this consumer group member (end offset - committed offset), read when scraped',
-    labelNames: ['topic', 'partition'] as const,
-    registers,
-    async collect() {
-      const source = sources.get(this);
-      if (source === undefined) return;
-      const lag = await source().catch(() => undefined);
-      if (lag === undefined) return; // not a member right now: the last values stay
-      this.reset();
-      for (const [topic, partitions] of lag) {
-        partitions.forEach((value, partition) => {
-          if (value >= 0n) this.set({ topic, partition: String(partition) }, Number(value));
-        });
-      }
-    },
-  });
+export const CONSUMER_LAG_HELP =
+  'Messages in the partition not yet committed by this consumer group member (end offset - committed offset), read when scraped';
+
+/**
+ * The lag gauge's `collect` (prom-client calls it, with the gauge as `this`, on every scrape):
+ * asks the source a {@link Stage} attached; keeps the last values while there is none or it
+ * fails (not a member right now). Declare the gauge as
+ * `new Gauge({ name: 'kafka_consumer_lag', help: CONSUMER_LAG_HELP, labelNames: ['topic', 'partition'], collect: collectConsumerLag })`.
+ */
+export async function collectConsumerLag(this: Gauge<'topic' | 'partition'>): Promise<void> {
+  const source = sources.get(this);
+  if (source === undefined) return;
+  const lag = await source().catch(() => undefined);
+  if (lag === undefined) return;
+  this.reset();
+  for (const [topic, partitions] of lag) {
+    partitions.forEach((value, partition) => {
+      if (value >= 0n) this.set({ topic, partition: String(partition) }, Number(value));
+    });
+  }
 }
 
 /** Makes `gauge` ask `source` when scraped. */

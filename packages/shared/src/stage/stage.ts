@@ -83,7 +83,7 @@ export interface StageOptions {
   settings?: StageSettingsInput;
   /** Producer for the outputs. Default: one of its own, closed by {@link Stage.stop}. */
   producer?: KafkaProducer;
-  /** The lag gauge (`createConsumerLagGauge`); answered from this stage's group membership when scraped. */
+  /** The lag gauge (declared with `collect: collectConsumerLag`); answered from this stage's group membership when scraped. */
   consumerLag?: Gauge<'topic' | 'partition'>;
   /** Called for each message taken (before it waits for its callback or batch), e.g. to count it. */
   onTake?: (message: ConsumedMessage) => void;
