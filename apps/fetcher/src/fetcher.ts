@@ -19,6 +19,7 @@ import {
   createKafka,
   decodeFetchJob,
   dlqMessage,
+  endSpan,
   ensureTopics,
   topicReplication,
   injectTraceHeaders,
@@ -245,15 +246,6 @@ export class Fetcher {
     this.logger.warn({ influencer_id: job.influencerId, job_id: job.jobId, reason, attempts, error }, `job dead-lettered: ${reason}`);
     return { kind: 'dlq', reason, message: dlqMessage({ source, stage: 'fetcher', reason, error, attempts }) };
   }
-}
-
-/** Ends `span` as failed: `problem` is an error or a message saying why. */
-function endSpan(span: Span, problem: unknown): void {
-  if (span.isRecording()) {
-    if (problem instanceof Error) span.recordException(problem);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: problem instanceof Error ? problem.message : String(problem) });
-  }
-  span.end();
 }
 
 /**

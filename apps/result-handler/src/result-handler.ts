@@ -40,6 +40,7 @@ import {
   kafkaProcessAttributes,
   decodeFetchResult,
   dlqMessage,
+  endSpan,
   isSampled,
   isTransientDbError,
   Stage,
@@ -392,7 +393,7 @@ export class ResultHandler {
   private abandon(items: Consumed[], err: unknown): void {
     if (items.length === 0) return;
     this.logger.error({ err, messages: items.length }, 'batch abandoned; its messages are not committed and will be redelivered');
-    for (const item of items) endFailed(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
+    for (const item of items) endSpan(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
   }
 
   /**
@@ -435,7 +436,7 @@ export class ResultHandler {
       span.end();
       return outcome;
     } catch (err) {
-      endFailed(span, err);
+      endSpan(span, err);
       throw err;
     } finally {
       this.storeSpan = undefined;
@@ -526,15 +527,6 @@ function prepareWrite(items: readonly Consumed[]): PreparedWrite {
   rowItems.sort((a, b) => a.result!.influencerId - b.result!.influencerId);
   const rows = rowItems.map((item) => item.result!);
   return { rowItems, rows, parameters: resultParameters(rows) };
-}
-
-/** Ends `span` as failed: `problem` is an error or a message saying why. */
-function endFailed(span: Span, problem: unknown): void {
-  if (span.isRecording()) {
-    if (problem instanceof Error) span.recordException(problem);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: problem instanceof Error ? problem.message : String(problem) });
-  }
-  span.end();
 }
 
 /** What to do about errors that will not go away by themselves. */

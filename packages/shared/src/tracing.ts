@@ -18,10 +18,12 @@ import {
   isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
+  SpanStatusCode,
   trace,
   TraceFlags,
   type Attributes,
   type Context,
+  type Span,
   type SpanContext,
   type TextMapGetter,
   type TextMapSetter,
@@ -116,4 +118,17 @@ export function kafkaProcessAttributes(topic: string, partition: number, offset:
     [SPAN_ATTRIBUTES.messagingPartition]: String(partition),
     [SPAN_ATTRIBUTES.messagingKafkaOffset]: Number(offset),
   };
+}
+
+/**
+ * Ends `span`; with a `problem` (an error, or a message saying why) it is recorded first: the
+ * exception event for an error, and status ERROR with the message. The one place the services
+ * end a span that failed.
+ */
+export function endSpan(span: Span, problem?: unknown): void {
+  if (problem !== undefined && span.isRecording()) {
+    if (problem instanceof Error) span.recordException(problem);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: problem instanceof Error ? problem.message : String(problem) });
+  }
+  span.end();
 }
