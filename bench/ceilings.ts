@@ -12,7 +12,8 @@
  * - kafka: the broker's ProducerPerformance (acks=all, idempotent, unthrottled) and ConsumerPerformance,
  *          --record-size-byte records, into / from a fresh 12-partition topic.
  */
-import { createPool, migrate, type Pool, type PoolClient } from '@mockstagram/shared';
+import { createPool, type Pool, type PoolClient } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { createTopics, databaseUrl, freshSchema, hoursAgo } from '../test/support/engines';
 import { databasePid, engineOf } from './lib/sink';
 import { copyRate, makeBatches, plainTablesDdl, TRUNCATE_SQL, writeRate, type Batch } from './lib/db';

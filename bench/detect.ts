@@ -6,7 +6,8 @@
  * the pass's time. (`yarn bench queries` measures the pass over 1,000,000 influencers.)
  */
 import { suspiciousIds } from '@mockstagram/mock-api';
-import { createPool, migrate } from '@mockstagram/shared';
+import { createPool } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { freshSchema } from '../test/support/engines';
 import { idRange, writeHistory } from '../test/support/history';
 

@@ -17,7 +17,8 @@
  */
 import os from 'node:os';
 import { InfluencerRegistry } from '@mockstagram/scheduler';
-import { createPool, migrate, type Pool } from '@mockstagram/shared';
+import { createPool, type Pool } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import type { Consumer } from 'kafkajs';
 import { createTopics, freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../test/support/engines';
 import { metricSum, pipelineEnvironments, ServiceProcess, startCommand, type ServiceName } from '../test/support/services';

@@ -5,7 +5,8 @@
  */
 import { countsAt } from '@mockstagram/mock-api';
 import { InfluencerRegistry } from '@mockstagram/scheduler';
-import { createLogger, createPool, migrate, type Pool } from '@mockstagram/shared';
+import { createLogger, createPool, type Pool } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expandSql, panelIntervalMs } from '../grafana/grafana-sql';

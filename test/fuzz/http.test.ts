@@ -7,7 +7,8 @@
  * fault settings stay as they were.
  */
 import fc from 'fast-check';
-import { createPool, migrate, type Pool } from '@mockstagram/shared';
+import { createPool, type Pool } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
 import { pipelineEnvironments, ServiceProcess } from '../support/services';
 

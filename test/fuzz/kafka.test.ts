@@ -14,7 +14,6 @@ import {
   createProducer,
   encodeFetchJob,
   encodeFetchResult,
-  migrate,
   decodeFetchJob,
   decodeFetchResult,
   parseFetchJob,
@@ -24,6 +23,7 @@ import {
   type DlqInfo,
   type Pool,
 } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { randomUUID } from 'node:crypto';
 import { createTopics, freshSchema, hoursAgo, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../support/engines';
 import { eventually, pipelineEnvironments, ServiceProcess } from '../support/services';

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { migrate } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { profileOf } from '@mockstagram/mock-api';
 import { freshSchema, type TestSchema } from '../support/engines';
 import { idRange, writeHistory } from '../support/history';

@@ -17,12 +17,12 @@ import {
   createPool,
   createProducer,
   loadConfig,
-  migrate,
   Registry,
   telemetryEnv,
   type Logger,
   type Pool,
 } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { Faults, MockApiServer } from '@mockstagram/mock-api';
 import { InfluencerRegistry, Scheduler } from '@mockstagram/scheduler';
 import { ResultHandler } from '@mockstagram/result-handler';

@@ -11,7 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { createPool, migrate } from '@mockstagram/shared';
+import { createPool } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { freshSchema } from '../../../test/support/engines';
 import { writeNewResults } from '../src/sql/writeResults';
 

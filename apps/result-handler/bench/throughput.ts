@@ -23,10 +23,10 @@ import {
   createPool,
   createProducer,
   encodeFetchResult,
-  migrate,
   produceMany,
   Registry,
 } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import type { Message } from 'kafkajs';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName } from '../../../test/support/engines';
 import { ResultHandler } from '../src/result-handler';

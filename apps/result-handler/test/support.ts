@@ -8,12 +8,12 @@ import {
   createPool,
   createProducer,
   encodeFetchResult,
-  migrate,
   produceMany,
   Registry,
   type FetchResult,
   type Pool,
 } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import type { IHeaders, Message } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';

@@ -9,7 +9,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
-import { createKafka, createLogger, createPool, createProducer, migrate } from '@mockstagram/shared';
+import { createKafka, createLogger, createPool, createProducer } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { InfluencerRegistry } from '../src/registry';
 import { Scheduler } from '../src/scheduler';
 import { getRegistryStats } from '../src/sql/getRegistryStats';

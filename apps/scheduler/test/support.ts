@@ -2,7 +2,8 @@
  * Helpers for the scheduler's tests: a migrated fresh schema, a producer, a topic reader.
  * Real Kafka and real TimescaleDB (see test/support/engines.ts); nothing is mocked.
  */
-import { createKafka, createLogger, createPool, createProducer, migrate, type Logger, type Pool } from '@mockstagram/shared';
+import { createKafka, createLogger, createPool, createProducer, type Logger, type Pool } from '@mockstagram/shared';
+import { migrate } from '@mockstagram/shared/migrate';
 import { decodeFetchJob, type FetchJob } from '@mockstagram/shared';
 import type { Consumer } from 'kafkajs';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';

@@ -1,6 +1,7 @@
 /**
  * `@mockstagram/shared` — what every Mockstagram service builds on.
- * One module per concern; everything is re-exported here.
+ * One module per concern; everything is re-exported here except the migration runner
+ * (`@mockstagram/shared/migrate`), which no app needs at run time.
  *
  * @packageDocumentation
  */
@@ -14,6 +15,5 @@ export * from './dlq';
 export * from './kafka';
 export * from './stage';
 export * from './db';
-export * from './migrate';
 export * from './tracing';
 // Not './telemetry' (the SDK): apps import it by path, first, from their src/telemetry.ts.

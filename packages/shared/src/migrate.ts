@@ -1,18 +1,19 @@
 /**
  * A small migration runner for the raw SQL files in `migrations/`.
  *
- * Why not node-pg-migrate (or similar): our migrations are plain numbered SQL files, we never
- * migrate down, and a few TimescaleDB statements need special handling; ~200 lines we can read
- * beat a dependency with a JS DSL we do not use.
+ * Why not node-pg-migrate (or similar): our migrations are plain numbered SQL files and we never
+ * migrate down; a short runner we can read beats a dependency with a JS DSL we do not use.
+ *
+ * Not part of the `@mockstagram/shared` barrel (the apps never migrate): import it from
+ * `@mockstagram/shared/migrate`.
  *
  * Rules:
  * - Files are `NNN_name.sql` (e.g. `003_follower_counts.sql`), applied in numeric order.
  * - Each file runs in its own transaction, recorded in `schema_migrations` (version, name,
  *   sha256 checksum, applied_at, duration) in the same transaction: it applies fully or not at all.
- * - A file whose first line is `-- migrate:no-transaction` runs statement by statement outside a
- *   transaction (for statements PostgreSQL/TimescaleDB refuse inside one, e.g. a continuous
- *   aggregate created `WITH DATA`). If such a file fails half-way it is not recorded; write it
- *   so that running it again finishes the job (`IF NOT EXISTS`, `if_not_exists => true`).
+ * - There is no mode without a transaction: a file that starts with `-- migrate:no-transaction`
+ *   is refused. A statement PostgreSQL refuses inside a transaction (a continuous aggregate
+ *   created `WITH DATA`) is written `WITH NO DATA` plus a refresh policy instead.
  * - `${NAME}` placeholders are replaced by `variables[NAME]` (single quotes doubled, so they are
  *   meant for inside '...' literals); an unknown placeholder is an error. The checksum covers the
  *   file as written, so changing a variable later does not re-apply or flag the file.
@@ -51,8 +52,6 @@ export interface Migration {
   sql: string;
   /** sha256 of `sql`, hex. */
   checksum: string;
-  /** False when the file starts with `-- migrate:no-transaction`. */
-  transactional: boolean;
 }
 
 export interface MigrateOptions {
@@ -84,7 +83,10 @@ export class MigrationError extends Error {
   override readonly name = 'MigrationError';
 }
 
-/** Reads and orders the migration files. @throws {@link MigrationError} on a badly named or duplicate file. */
+/**
+ * Reads and orders the migration files.
+ * @throws {@link MigrationError} on a badly named or duplicate file, or one marked `-- migrate:no-transaction`.
+ */
 export function readMigrations(directory: string = DEFAULT_MIGRATIONS_DIR): Migration[] {
   const byVersion = new Map<number, Migration>();
   for (const name of fs.readdirSync(directory)) {
@@ -97,13 +99,13 @@ export function readMigrations(directory: string = DEFAULT_MIGRATIONS_DIR): Migr
     const other = byVersion.get(version);
     if (other) throw new MigrationError(`${name} and ${other.name} have the same number ${version}`);
     const sql = fs.readFileSync(path.join(directory, name), 'utf8');
-    byVersion.set(version, {
-      version,
-      name,
-      sql,
-      checksum: crypto.createHash('sha256').update(sql).digest('hex'),
-      transactional: !NO_TRANSACTION_MARKER.test(sql),
-    });
+    if (NO_TRANSACTION_MARKER.test(sql)) {
+      throw new MigrationError(
+        `${name}: "-- migrate:no-transaction" is not supported; every file runs in one transaction. ` +
+          'Write the statement so that it runs inside one (a continuous aggregate: WITH NO DATA plus a refresh policy).',
+      );
+    }
+    byVersion.set(version, { version, name, sql, checksum: crypto.createHash('sha256').update(sql).digest('hex') });
   }
   return [...byVersion.values()].sort((a, b) => a.version - b.version);
 }
@@ -147,7 +149,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
           continue;
         }
         const started = Date.now();
-        const didApply = m.transactional ? await applyInTransaction(client, m, m.text) : await applyWithoutTransaction(client, m, m.text);
+        const didApply = await applyInTransaction(client, m, m.text);
         if (didApply) {
           result.applied.push(m.name);
           logger?.info({ migration: m.name, durationMs: Date.now() - started }, `applied ${m.name}`);
@@ -166,55 +168,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   return result;
 }
 
-/** Splits SQL text into statements at top-level semicolons (quotes, dollar quotes and comments respected). */
-export function splitStatements(sql: string): string[] {
-  const statements: string[] = [];
-  let start = 0;
-  let i = 0;
-  const n = sql.length;
-  while (i < n) {
-    const c = sql[i]!;
-    if (c === '-' && sql[i + 1] === '-') {
-      const end = sql.indexOf('\n', i);
-      i = end === -1 ? n : end + 1;
-    } else if (c === '/' && sql[i + 1] === '*') {
-      let depth = 1;
-      i += 2;
-      while (i < n && depth > 0) {
-        if (sql[i] === '/' && sql[i + 1] === '*') (depth++, (i += 2));
-        else if (sql[i] === '*' && sql[i + 1] === '/') (depth--, (i += 2));
-        else i++;
-      }
-    } else if (c === "'" || c === '"') {
-      i++;
-      while (i < n) {
-        if (sql[i] === c) {
-          if (sql[i + 1] === c) i += 2; // doubled quote
-          else break;
-        } else i++;
-      }
-      i++;
-    } else if (c === '$') {
-      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(sql.slice(i, i + 64));
-      if (tag) {
-        const end = sql.indexOf(tag[0], i + tag[0].length);
-        i = end === -1 ? n : end + tag[0].length;
-      } else i++;
-    } else if (c === ';') {
-      statements.push(sql.slice(start, i));
-      i++;
-      start = i;
-    } else i++;
-  }
-  statements.push(sql.slice(start));
-  return statements.map((s) => s.trim()).filter((s) => splitStatementsHasCode(s));
-}
-
 // ---------------------------------------------------------------------------------------------
-
-function splitStatementsHasCode(statement: string): boolean {
-  return statement.replace(/--[^\n]*/g, '').replace(/\/\*[\s\S]*?\*\//g, '').trim().length > 0;
-}
 
 function defaultVariables(): Record<string, string> {
   return { ...loadConfig(migrationEnv, {}) };
@@ -299,7 +253,7 @@ async function applyInTransaction(client: PoolClient, m: Migration, text: string
     }
     const started = Date.now();
     await client.query(text).catch((err: Error) => Promise.reject(withFile(err, m)));
-    await record(client, m, Date.now() - started, false);
+    await record(client, m, Date.now() - started);
     await client.query('COMMIT');
     return true;
   } catch (err) {
@@ -308,26 +262,16 @@ async function applyInTransaction(client: PoolClient, m: Migration, text: string
   }
 }
 
-async function applyWithoutTransaction(client: PoolClient, m: Migration, text: string): Promise<boolean> {
-  const { rows } = await client.query('SELECT 1 FROM schema_migrations WHERE version = $1', [m.version]);
-  if (rows.length > 0) return false;
-  const started = Date.now();
-  for (const statement of splitStatements(text)) {
-    await client.query(statement).catch((err: Error) => Promise.reject(withFile(err, m, statement)));
-  }
-  return record(client, m, Date.now() - started, true);
+async function record(client: PoolClient, m: Migration, durationMs: number): Promise<void> {
+  await client.query('INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)', [
+    m.version,
+    m.name,
+    m.checksum,
+    durationMs,
+  ]);
 }
 
-async function record(client: PoolClient, m: Migration, durationMs: number, ignoreConflict: boolean): Promise<boolean> {
-  const { rowCount } = await client.query(
-    `INSERT INTO schema_migrations (version, name, checksum, duration_ms) VALUES ($1, $2, $3, $4)
-     ${ignoreConflict ? 'ON CONFLICT (version) DO NOTHING' : ''}`,
-    [m.version, m.name, m.checksum, durationMs],
-  );
-  return rowCount === 1;
-}
-
-function withFile(err: Error, m: Migration, statement?: string): Error {
-  err.message = `${m.name}: ${err.message}${statement ? ` (in: ${statement.slice(0, 120)})` : ''}`;
+function withFile(err: Error, m: Migration): Error {
+  err.message = `${m.name}: ${err.message}`;
   return err;
 }

@@ -3,7 +3,7 @@ import { Client } from 'pg';
 import { databaseUrl, freshSchema, type TestSchema } from '../../../../test/support/engines';
 
 /**
- * What only the PGlite wire front does (pg-front.ts): one connection owns the single PGlite
+ * What only the PGlite wire front does (src/pg-front/): one connection owns the single PGlite
  * session from its first message until it is idle, so others wait and a client that vanishes
  * mid-transaction is rolled back and frees it; COPY FROM STDIN is emulated only as the one
  * statement of a simple query. Runs with DEVSTACK_DB=pglite (`yarn test:pglite`); a native

@@ -1,4 +1,4 @@
-import { PartitionProgress } from '../src/stage/progress';
+import { PartitionProgress } from '../../src/stage/progress';
 
 describe('PartitionProgress (pure bookkeeping)', () => {
   it('releases outputs in offset order and commits only the unbroken done run', () => {

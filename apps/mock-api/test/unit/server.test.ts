@@ -1,8 +1,8 @@
 import { Registry } from '@mockstagram/shared';
-import { bucketOf, countsAtBucket, profileOf, suspiciousIds, type CountsOptions } from '../src/counts';
-import { Faults, NO_FAULTS } from '../src/faults';
-import { createMockApiMetrics } from '../src/metrics';
-import { MockApiServer, PortInUseError } from '../src/server';
+import { bucketOf, countsAtBucket, profileOf, suspiciousIds, type CountsOptions } from '../../src/counts';
+import { Faults, NO_FAULTS } from '../../src/faults';
+import { createMockApiMetrics } from '../../src/metrics';
+import { MockApiServer, PortInUseError } from '../../src/server';
 
 const counts: CountsOptions = { seed: 42, bucketSeconds: 1, suspiciousShare: 0.02 };
 const envDefaults = { ...NO_FAULTS, retryAfterSeconds: 3 };

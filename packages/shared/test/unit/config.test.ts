@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ConfigError, databaseEnv, envVar, kafkaEnv, loadConfig, logEnv, migrationEnv } from '../src/config';
+import { ConfigError, databaseEnv, envVar, kafkaEnv, loadConfig, logEnv, migrationEnv } from '../../src/config';
 
 const schema = z.object({
   ...kafkaEnv.shape,

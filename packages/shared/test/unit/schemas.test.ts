@@ -7,7 +7,7 @@ import {
   SchemaError,
   type FetchJob,
   type FetchResult,
-} from '../src/schemas';
+} from '../../src/schemas';
 
 const job: FetchJob = {
   jobId: '0b6f8d1e-6a57-4d5c-9a0e-2f0c1b7e9a11',

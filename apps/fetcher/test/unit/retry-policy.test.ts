@@ -5,8 +5,8 @@ import {
   RETRY_AFTER_MARGIN_MS,
   retryDelayMs,
   statusLabel,
-} from '../src/retry-policy';
-import { Semaphore } from '../src/semaphore';
+} from '../../src/retry-policy';
+import { Semaphore } from '../../src/semaphore';
 
 describe('parseRetryAfter', () => {
   const now = Date.parse('2026-03-01T12:00:00Z');

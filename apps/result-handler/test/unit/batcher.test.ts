@@ -1,4 +1,4 @@
-import { Batcher } from '../src/batcher';
+import { Batcher } from '../../src/batcher';
 
 /** A flush that records its batches and when they happened. */
 function recorder(delayMs = 0) {

@@ -8,10 +8,10 @@
 import { Writable } from 'node:stream';
 import { context, ROOT_CONTEXT, SpanKind, trace, TraceFlags, type SpanContext } from '@opentelemetry/api';
 import { InMemorySpanExporter, SamplingDecision, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
-import { ConfigError, loadConfig, telemetryEnv } from '../src/config';
-import { createLogger } from '../src/logger';
-import { createSampler, MAX_LINKS_PER_SPAN, startTelemetry, type Telemetry } from '../src/telemetry';
-import { contextFromHeaders, injectTraceHeaders, traceLogContext } from '../src/tracing';
+import { ConfigError, loadConfig, telemetryEnv } from '../../src/config';
+import { createLogger } from '../../src/logger';
+import { createSampler, MAX_LINKS_PER_SPAN, startTelemetry, type Telemetry } from '../../src/telemetry';
+import { contextFromHeaders, injectTraceHeaders, traceLogContext } from '../../src/tracing';
 
 const exporter = new InMemorySpanExporter();
 let telemetry: Telemetry;

@@ -21,7 +21,7 @@ import {
   stage,
   type ComposeFile,
   type ComposeService,
-} from './support';
+} from '../../compose/support';
 
 const schema = JSON.parse(read('test/compose/compose-spec.schema.json')) as object;
 const ajv = new Ajv2020({ allErrors: true, strict: false });

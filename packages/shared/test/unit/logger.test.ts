@@ -1,5 +1,5 @@
 import { Writable } from 'node:stream';
-import { createLogger, setLogContextProvider } from '../src/logger';
+import { createLogger, setLogContextProvider } from '../../src/logger';
 
 function capture() {
   const lines: Record<string, unknown>[] = [];

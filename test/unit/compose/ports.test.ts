@@ -4,7 +4,7 @@
  * 127.0.0.1 under the same number; fetcher and result-handler scale, so they publish nothing and
  * their README port is the one they listen on inside the stack (Prometheus scrapes every replica).
  */
-import { APP_SCHEMAS, PORT_VARIABLES, loadCompose, publishedPorts, readmePortTable, schemaDefault, type App } from './support';
+import { APP_SCHEMAS, PORT_VARIABLES, loadCompose, publishedPorts, readmePortTable, schemaDefault, type App } from '../../compose/support';
 
 /** The design's port list: compose service → host ports (Jaeger: UI, then OTLP gRPC and HTTP). */
 const EXPECTED: Record<string, number[]> = {

@@ -1,4 +1,4 @@
-import { dlqMessage, DLQ_ERROR_MAX_LENGTH, readDlqHeaders } from '../src/dlq';
+import { dlqMessage, DLQ_ERROR_MAX_LENGTH, readDlqHeaders } from '../../src/dlq';
 
 describe('dlqMessage', () => {
   const source = {

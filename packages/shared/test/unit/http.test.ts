@@ -1,8 +1,8 @@
 import net from 'node:net';
 import { Counter } from 'prom-client';
-import { createLogger } from '../src/logger';
-import { createRegistry } from '../src/metrics';
-import { startServiceHttp } from '../src/http';
+import { createLogger } from '../../src/logger';
+import { createRegistry } from '../../src/metrics';
+import { startServiceHttp } from '../../src/http';
 
 const logger = createLogger('test', 'silent');
 

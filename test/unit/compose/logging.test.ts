@@ -6,7 +6,7 @@
  */
 import { Writable } from 'node:stream';
 import { createLogger } from '@mockstagram/shared';
-import { APPS, buildArgs, dependsOn, isPinned, loadCompose, parseDockerfile, publishedPorts, read } from './support';
+import { APPS, buildArgs, dependsOn, isPinned, loadCompose, parseDockerfile, publishedPorts, read } from '../../compose/support';
 
 const compose = loadCompose();
 

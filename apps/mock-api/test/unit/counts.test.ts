@@ -5,7 +5,7 @@ import {
   DEFAULT_COUNTS_OPTIONS,
   profileOf,
   usernameFor,
-} from '../src/counts';
+} from '../../src/counts';
 
 const T0 = Date.UTC(2026, 10, 1, 12, 0, 0); // 2026-11-01T12:00:00Z
 const DAY = 86_400_000;

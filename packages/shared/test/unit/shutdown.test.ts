@@ -1,5 +1,5 @@
-import { createLogger } from '../src/logger';
-import { onShutdown } from '../src/shutdown';
+import { createLogger } from '../../src/logger';
+import { onShutdown } from '../../src/shutdown';
 
 const logger = createLogger('test', 'silent');
 

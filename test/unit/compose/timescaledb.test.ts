@@ -2,10 +2,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { TIMESCALEDB_VERSION } from '../../packages/devstack/src/settings';
+import { TIMESCALEDB_VERSION } from '../../../packages/devstack/src/settings';
 
 test('the timescaledb image is the pinned TimescaleDB release for a supported PostgreSQL', () => {
-  const compose = parse(fs.readFileSync(path.join(__dirname, '..', '..', 'docker-compose.yml'), 'utf8')) as {
+  const compose = parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docker-compose.yml'), 'utf8')) as {
     services: Record<string, { image?: string }>;
   };
   const image = compose.services.timescaledb?.image ?? '';

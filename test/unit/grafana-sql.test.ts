@@ -2,7 +2,7 @@
  * The expander in grafana-sql.ts against what Grafana documents and its source does
  * (pkg/tsdb/grafana-postgresql-datasource/macros.go, the SQL datasource's interpolateVariable).
  */
-import { expandSql, formatInterval, panelIntervalMs, rfc3339, type ExpandOptions } from './grafana-sql';
+import { expandSql, formatInterval, panelIntervalMs, rfc3339, type ExpandOptions } from '../grafana/grafana-sql';
 
 const from = new Date('2026-03-01T10:00:00Z');
 const to = new Date('2026-03-01T11:00:00.250Z');

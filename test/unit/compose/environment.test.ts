@@ -19,7 +19,7 @@ import {
   readEnvExample,
   ROOT,
   schemaDefault,
-} from './support';
+} from '../../compose/support';
 
 const raw = loadComposeRaw();
 const compose = loadCompose();

@@ -1,4 +1,4 @@
-import { Faults, NO_FAULTS } from '../src/faults';
+import { Faults, NO_FAULTS } from '../../src/faults';
 
 describe('Faults', () => {
   test('are off by default', () => {
