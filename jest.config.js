@@ -8,7 +8,13 @@
 //   broker and a real TimescaleDB answer (the devstack brings up what is not given).
 // `yarn test` runs both; a path given to `yarn jest` runs the global setup only if it selects an
 // integration test.
-const transform = { '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }] };
+const transform = {
+  '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' } }],
+  // @platformatic/kafka (the Kafka client) and its own packages are ESM only; jest loads modules
+  // itself (no require(esm)), so their files are turned into CommonJS.
+  '/node_modules/@platformatic/.+\\.js$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
+};
+const transformIgnorePatterns = ['/node_modules/(?!@platformatic/)'];
 const unitTests = ['<rootDir>/{apps,packages}/*/test/unit/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'];
 
 /** @type {import('jest').Config} */
@@ -18,12 +24,14 @@ module.exports = {
       displayName: 'unit',
       testEnvironment: 'node',
       transform,
+      transformIgnorePatterns,
       testMatch: unitTests,
     },
     {
       displayName: 'integration',
       testEnvironment: 'node',
       transform,
+      transformIgnorePatterns,
       testMatch: ['<rootDir>/{apps,packages}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
       // test/pglite: the PGlite wire front itself, run on that engine only (`yarn test:pglite`);
       // test/native: what only a real server can do (sessions that lock apart, background jobs).

@@ -18,10 +18,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Consumer as PlatformaticConsumer, MessagesStreamModes, ProduceAcks, Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
-import { createProducer, produceMany } from '@mockstagram/shared';
-import type { Message } from 'kafkajs';
+import { CompressionTypes, Partitioners, type Message } from 'kafkajs';
 import { createTopics, kafkaBrokers, testKafka, uniqueName } from '../test/support/engines';
-import { benchKafka, consumerPerformance, kafkaClasspath, kafkajsConsumeRate, producerPerformance, topicEnd } from './lib/kafka';
+import { consumerPerformance, kafkaClasspath, kafkajsConsumeRate, producerPerformance, topicEnd } from './lib/kafka';
 import type { Report } from './lib/report';
 
 export interface ClientOptions {
@@ -70,13 +69,14 @@ async function callersOver(total: number, callers: number, perCall: number, send
 const kafkajsClient = (version: string): Client => ({
   name: `kafkajs ${version}`,
   async produce(topic, keys, value, callers, perCall) {
-    const producer = createProducer(benchKafka('bench-clients-kafkajs'));
+    // As the services' producer was configured on kafkajs: idempotent, one request in flight, murmur2.
+    const producer = testKafka('bench-clients-kafkajs').producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
     await producer.connect();
     try {
       await callersOver(keys.length, callers, perCall, async (from, to) => {
         const messages: Message[] = [];
         for (let i = from; i < to; i++) messages.push({ key: keys[i]!, value });
-        await produceMany(producer, { topic, messages });
+        await producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1, timeout: 30_000, compression: CompressionTypes.None });
       });
     } finally {
       await producer.disconnect();
@@ -227,7 +227,7 @@ export async function clients(o: ClientOptions, report: Report): Promise<void> {
 
   report.command(`ProducerPerformance / ConsumerPerformance: the devstack's Kafka ${version} tools (bench/lib/kafka.ts), CPU of the JVM from bash's \`times\``);
   report.command(
-    `kafkajs: createProducer (idempotent, maxInFlightRequests 1) + produceMany (sendBatch, acks -1, no compression); consumer eachBatch, partitionsConsumedConcurrently 12. ` +
+    `kafkajs: producer({ idempotent: true, maxInFlightRequests: 1, DefaultPartitioner }) + sendBatch (acks -1, no compression); consumer eachBatch, partitionsConsumedConcurrently 12. ` +
       `@platformatic/kafka: new Producer({ idempotent: true, acks: ProduceAcks.ALL, partitioner: compatibilityPartitioner }) + send({ messages }); consumer.consume({ mode: EARLIEST, autocommit: false }), 'data' events. ` +
       `${o.kafkaMessages} records per run, end offsets checked after every producer run.`,
   );

@@ -20,9 +20,9 @@ import { InfluencerRegistry } from '@mockstagram/scheduler';
 import { createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import type { Consumer } from 'kafkajs';
-import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../test/support/engines';
+import { createTopics, freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../test/support/engines';
 import { metricSum, pipelineEnvironments, ServiceProcess, startCommand, type ServiceName } from '../test/support/services';
-import { benchKafka, benchLogger } from './lib/kafka';
+import { benchLogger } from './lib/kafka';
 import { percentile, ProcWatch, pgrepBusiest, type ProcFigures } from './lib/procstats';
 import { databasePid, engineOf } from './lib/sink';
 import { sleep } from './lib/proc';
@@ -61,7 +61,7 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     const jobs = new Map<string, Job>();
     const consumed = new Map<number, number>();
     let jobMessages = 0;
-    consumer = benchKafka('bench-e2e-jobs').consumer({ groupId: uniqueName('bench-e2e-jobs'), maxBytes: 50 * 2 ** 20 });
+    consumer = testKafka('bench-e2e-jobs').consumer({ groupId: uniqueName('bench-e2e-jobs'), maxBytes: 50 * 2 ** 20 });
     await consumer.connect();
     await consumer.subscribe({ topic: jobsTopic, fromBeginning: true });
     await consumer.run({
@@ -178,7 +178,7 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     report.note(`exit codes: ${JSON.stringify(exitCodes)}`);
 
     // The bench's jobs consumer has read the whole jobs topic.
-    const admin = benchKafka('bench-e2e-admin').admin();
+    const admin = testKafka('bench-e2e-admin').admin();
     await admin.connect();
     const ends = new Map((await admin.fetchTopicOffsets(jobsTopic)).map((p) => [p.partition, Number(p.high)]));
     await admin.disconnect();

@@ -5,23 +5,23 @@
  *             to core 0: --jobs jobs in a fresh topic, a fresh group per run, from the first job
  *             consumed to the last result acknowledged (as apps/fetcher/bench/throughput.ts does).
  *             Ceiling: wrk, random ids (api.wrk). Also the process's CPU per job over that span.
- * - producer: the shared idempotent kafkajs producer (createProducer + produceMany, acks=-1),
- *             --kafka-messages records of --record-size bytes, 12,000-message sendBatch calls one
- *             after another; and as the fetcher uses it (12 callers at once, 500 per call).
+ * - producer: the shared idempotent producer (@platformatic/kafka: createProducer + produceMany,
+ *             acks=all), --kafka-messages records of --record-size bytes, 12,000-message sends one
+ *             after another; and 12 callers at once, 500 per call, on one producer.
  *             Ceiling: ProducerPerformance (kafka.produce).
- * - consumer: kafkajs consumer (eachBatch, all 12 partitions concurrently, no work per message)
- *             over the producer's topic, a fresh group per run. Ceiling: ConsumerPerformance.
+ * - consumer: the shared stage (batch mode, no work per batch, committing) over the producer's
+ *             topic, a fresh group per run. Ceiling: ConsumerPerformance.
  * - sink:     the ResultHandler draining a pre-filled results topic (--messages, default 2,000,000)
  *             into the hypertable (bench/lib/sink.ts). Ceiling: the result-handler's write statement (db.insert.devstack.hypertable).
  */
 import { randomUUID } from 'node:crypto';
 import { createProducer, encodeFetchJob, produceMany, type FetchJob } from '@mockstagram/shared';
-import type { Message } from 'kafkajs';
+import type { Message } from '@mockstagram/shared';
 import { loadFetcherConfig } from '../apps/fetcher/src/config';
 import { Fetcher } from '../apps/fetcher/src/fetcher';
 import { createFetcherMetrics } from '../apps/fetcher/src/metrics';
 import { createTopics, uniqueName } from '../test/support/engines';
-import { benchKafka, benchLogger, kafkajsConsumeRate } from './lib/kafka';
+import { benchKafka, benchLogger, stageConsumeRate } from './lib/kafka';
 import { startMockApi } from './lib/mock-api';
 import { sleep } from './lib/proc';
 import type { Report } from './lib/report';
@@ -41,7 +41,7 @@ export interface PartOptions {
 export async function parts(o: PartOptions, report: Report): Promise<void> {
   const want = (p: string) => o.only.size === 0 || o.only.has(p);
   if (want('fetcher')) await fetcherPart(o, report).catch((err) => report.fail('fetcher', err));
-  if (want('producer') || want('consumer')) await kafkaParts(o, report, want('consumer')).catch((err) => report.fail('kafkajs', err));
+  if (want('producer') || want('consumer')) await kafkaParts(o, report, want('consumer')).catch((err) => report.fail('kafka', err));
   if (want('sink')) {
     const r = await measureSinks([new OurSink()], { ...o, liveSeconds: 0, liveRate: 0 }, report);
     const runs = r.get('ours') ?? [];
@@ -74,7 +74,7 @@ async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
         FETCHER_GROUP_ID: uniqueName('bench-fetchers'),
         MOCK_API_URL: api.url,
       });
-      knobs = (['FETCH_CONCURRENCY', 'FETCH_CONNECTIONS', 'FETCH_PARTITIONS_CONCURRENTLY', 'FETCH_CHUNK_SIZE'] as const)
+      knobs = (['FETCH_CONCURRENCY', 'FETCH_CONNECTIONS', 'FETCH_TIMEOUT_MS', 'FETCH_CHUNK_SIZE'] as const)
         .map((k) => `${k}=${config[k]}`)
         .join(' ');
       const metrics = createFetcherMetrics();
@@ -165,20 +165,20 @@ async function kafkaParts(o: PartOptions, report: Report, consume: boolean): Pro
   const fetcherLike: number[] = [];
   const consumed: number[] = [];
   for (let i = 0; i < o.runs; i++) {
-    const topics = await createTopics(['bench-kafkajs', 'bench-kafkajs-small'], 12);
+    const topics = await createTopics(['bench-producer', 'bench-producer-small'], 12);
     try {
       bulk.push(await produceRate(topics.names[0]!, all, 1, 12_000));
       fetcherLike.push(await produceRate(topics.names[1]!, all, 12, 500));
-      if (consume) consumed.push(await kafkajsConsumeRate(topics.names[0]!, all.length));
+      if (consume) consumed.push(await stageConsumeRate(topics.names[0]!, all.length));
     } finally {
       await topics.remove();
     }
   }
-  report.command(`kafkajs producer: createProducer (idempotent, maxInFlightRequests 1) + produceMany (sendBatch, acks -1, no compression), ${o.kafkaMessages} keyed records of ${o.recordSize} B into a fresh 12-partition topic: (a) 12,000 per call, one call at a time; (b) 500 per call, 12 callers at once (as the fetcher's chunks)`);
-  report.add({ key: 'part.producer.bulk', label: `kafkajs producer, ${o.recordSize} B, 12,000/call`, unit: 'msg/s', runs: bulk, ceilingKey: 'kafka.produce' });
-  report.add({ key: 'part.producer.fetcherLike', label: `kafkajs producer, ${o.recordSize} B, 12 × 500/call`, unit: 'msg/s', runs: fetcherLike, ceilingKey: 'kafka.produce' });
+  report.command(`shared producer (@platformatic/kafka): createProducer (idempotent, acks=all, compatibilityPartitioner) + produceMany (one send per call, no compression), ${o.kafkaMessages} keyed records of ${o.recordSize} B into a fresh 12-partition topic: (a) 12,000 per call, one call at a time; (b) 500 per call, 12 callers at once on one producer`);
+  report.add({ key: 'part.producer.bulk', label: `shared producer, ${o.recordSize} B, 12,000/call`, unit: 'msg/s', runs: bulk, ceilingKey: 'kafka.produce' });
+  report.add({ key: 'part.producer.fetcherLike', label: `shared producer, ${o.recordSize} B, 12 × 500/call`, unit: 'msg/s', runs: fetcherLike, ceilingKey: 'kafka.produce' });
   if (consume) {
-    report.command(`kafkajs consumer: eachBatch, partitionsConsumedConcurrently 12, kafkajs fetch defaults, no work per message, the (a) topic from the start, first batch → last message`);
-    report.add({ key: 'part.consumer', label: `kafkajs consumer, ${o.recordSize} B`, unit: 'msg/s', runs: consumed, ceilingKey: 'kafka.consume' });
+    report.command(`shared stage consumer: batch mode, 12,000 per batch, nothing done per batch, offsets committed, the (a) topic from the start, first message → last`);
+    report.add({ key: 'part.consumer', label: `shared stage consumer, ${o.recordSize} B`, unit: 'msg/s', runs: consumed, ceilingKey: 'kafka.consume' });
   }
 }

@@ -1,15 +1,15 @@
 /** Kafka for the benchmarks: the broker's own perf tools, a fast results-topic pre-fill, offsets. */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, type FetchResult } from '@mockstagram/shared';
-import type { Admin, Kafka, Message } from 'kafkajs';
+import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, Stage, type FetchResult, type KafkaClient, type Message } from '@mockstagram/shared';
+import type { Admin } from 'kafkajs';
 import { resolveKafkaClasspath } from '../../packages/devstack/src/kafka';
-import { kafkaBrokers, uniqueName } from '../../test/support/engines';
+import { kafkaBrokers, testKafka, uniqueName } from '../../test/support/engines';
 import { run, shellLine } from './proc';
 
 export const benchLogger = createLogger('bench', (process.env.LOG_LEVEL as 'info' | undefined) ?? 'error');
 
-export function benchKafka(clientId: string): Kafka {
+export function benchKafka(clientId: string): KafkaClient {
   return createKafka({ brokers: kafkaBrokers(), clientId, logger: benchLogger });
 }
 
@@ -152,12 +152,53 @@ export async function committedCovers(admin: Admin, groupId: string, topic: stri
 }
 
 /**
+ * The shared consume–process–commit stage (batch mode, batches of 12,000, nothing done per batch
+ * but counting; offsets committed as it goes) reading `count` messages of `topic` from the start
+ * with a fresh group; messages/s from the first message to the last.
+ */
+export async function stageConsumeRate(topic: string, count: number): Promise<number> {
+  let seen = 0;
+  let first = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  const stage = new Stage({
+    name: 'bench-stage',
+    kafka: benchKafka('bench-stage'),
+    groupId: uniqueName('bench-stage'),
+    topics: [topic],
+    logger: benchLogger,
+    settings: { batchSize: 12_000, maxInFlight: 48_000 },
+    onTake: () => {
+      if (first === 0) first = performance.now();
+    },
+    work: {
+      mode: 'batch',
+      process: async (messages) => {
+        seen += messages.length;
+        if (seen >= count) done();
+        return {};
+      },
+    },
+  });
+  await stage.start();
+  try {
+    const timeout = setTimeout(() => done(), 10 * 60_000);
+    await finished;
+    clearTimeout(timeout);
+    if (seen < count) throw new Error(`consumed ${seen} of ${count} messages in 10 minutes`);
+    return count / ((performance.now() - first) / 1000);
+  } finally {
+    await stage.stop({ abandon: true });
+  }
+}
+
+/**
  * A kafkajs consumer (eachBatch, all 12 partitions concurrently, no work per message) reading
  * `count` messages of `topic` from the start with a fresh group; messages/s from the first batch
  * to the last message.
  */
 export async function kafkajsConsumeRate(topic: string, count: number): Promise<number> {
-  const consumer = benchKafka('bench-consumer').consumer({ groupId: uniqueName('bench-consumer') });
+  const consumer = testKafka('bench-consumer').consumer({ groupId: uniqueName('bench-consumer') });
   await consumer.connect();
   try {
     await consumer.subscribe({ topic, fromBeginning: true });

@@ -15,12 +15,12 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPool, createProducer, encodeFetchResult, produceMany, Registry, type Pool } from '@mockstagram/shared';
+import { createPool, createProducer, encodeFetchResult, produceMany, Registry, type Message, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import type { Admin, Message } from 'kafkajs';
+import type { Admin } from 'kafkajs';
 import { ResultHandler } from '../../apps/result-handler/src/result-handler';
 import { RESULT_HANDLER_DEFAULTS } from '../../apps/result-handler/src/config';
-import { databaseUrl, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../../test/support/engines';
+import { databaseUrl, freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../test/support/engines';
 import { benchKafka, benchLogger, committedCovers, topicEnd } from './kafka';
 import { sleep, stopChild } from './proc';
 import { treeCpuSeconds } from './procstats';
@@ -63,8 +63,7 @@ export interface SinkRunOptions {
 }
 
 export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunResult> {
-  const kafka = benchKafka('bench-sink');
-  const admin = kafka.admin();
+  const admin = testKafka('bench-sink').admin();
   await admin.connect();
   const schema = await freshSchema('bench_sink');
   const pool = createPool({ connectionString: schema.url, max: 1 });

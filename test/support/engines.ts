@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
-import { DATABASE_ROLE_PASSWORD_VARIABLES, databaseUrlAs, ensureTopics, type DatabaseRole } from '@mockstagram/shared';
+import { createKafka, createLogger, DATABASE_ROLE_PASSWORD_VARIABLES, databaseUrlAs, ensureTopics, type DatabaseRole, type KafkaClient } from '@mockstagram/shared';
 
 /** Connection details of the engines the test run uses (set by test/global-setup.ts). */
 export const kafkaBrokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -16,6 +16,11 @@ export function testKafka(clientId = uniqueName('test')): Kafka {
   return new Kafka({ clientId, brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
 }
 
+/** The shared Kafka settings (`createKafka`) for the test run's broker, for `ensureTopics`, `createProducer` and the stage. */
+export function testKafkaClient(clientId = uniqueName('test')): KafkaClient {
+  return createKafka({ brokers: kafkaBrokers(), clientId, logger: createLogger('test', 'silent') });
+}
+
 /** Create uniquely named topics (prefix → name) with the given partitions; delete them with the returned function. */
 export async function createTopics(
   prefixes: string[],
@@ -27,7 +32,7 @@ export async function createTopics(
   // The broker's default replication (and min.insync.replicas): 1 on one broker, 3 (and 2) on the
   // devstack's three-node cluster, so tests against either see topics like the services create.
   await ensureTopics(
-    testKafka(),
+    testKafkaClient(),
     names.map((topic) => ({ topic, numPartitions })),
     { replicationFactor: -1 },
   );

@@ -26,7 +26,7 @@ import { migrate } from '@mockstagram/shared/migrate';
 import { Faults, MockApiServer } from '@mockstagram/mock-api';
 import { InfluencerRegistry, Scheduler } from '@mockstagram/scheduler';
 import { ResultHandler } from '@mockstagram/result-handler';
-import type { Producer } from 'kafkajs';
+import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { Fetcher } from '../../apps/fetcher/src/fetcher';
 import { loadFetcherConfig } from '../../apps/fetcher/src/config';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';

@@ -23,7 +23,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { createKafka, createLogger, createProducer, encodeFetchJob, type FetchJob } from '@mockstagram/shared';
+import { createAdmin, createKafka, createLogger, createProducer, encodeFetchJob, ensureTopics, produceMany, type FetchJob } from '@mockstagram/shared';
 import { startMockApi, wrk } from '../../../bench/lib/mock-api';
 import { has } from '../../../bench/lib/proc';
 import { buildApps } from '../../../scripts/build';
@@ -50,8 +50,7 @@ async function main(): Promise<void> {
   const kafka = createKafka({ brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), clientId: 'fetcher-bench', logger });
   const suffix = `${Date.now().toString(36)}.${randomUUID().slice(0, 6)}`;
   const topics = { jobs: `bench.fetch-jobs.${suffix}`, results: `bench.fetch-results.${suffix}`, dlq: `bench.dlq.${suffix}` };
-  const admin = kafka.admin();
-  await admin.connect();
+  const admin = createAdmin(kafka);
   try {
     console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
     console.log(`mock API: ${api.command}`);
@@ -59,10 +58,7 @@ async function main(): Promise<void> {
     let ceiling: number | undefined;
     if (RUN_WRK) ceiling = await runWrk(apiUrl);
 
-    await admin.createTopics({
-      waitForLeaders: true,
-      topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 12, replicationFactor: 1 })),
-    });
+    await ensureTopics(kafka, Object.values(topics).map((topic) => ({ topic, numPartitions: 12 })));
     await produceJobs(kafka, topics.jobs, JOBS);
 
     const config = loadFetcherConfig({
@@ -104,7 +100,7 @@ async function main(): Promise<void> {
     const knobs = [
       'FETCH_CONCURRENCY',
       'FETCH_CONNECTIONS',
-      'FETCH_PARTITIONS_CONCURRENTLY',
+      'FETCH_TIMEOUT_MS',
       'FETCH_CHUNK_SIZE',
     ] as const;
     console.log(`fetcher: ${knobs.map((k) => `${k}=${config[k]}`).join(' ')} (in process, unpinned; Kafka broker on the same 2 cores)`);
@@ -116,7 +112,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
-    await admin.disconnect();
+    await admin.close();
     await api.stop();
   }
 }
@@ -170,7 +166,7 @@ async function produceJobs(kafka: ReturnType<typeof createKafka>, topic: string,
         const job: FetchJob = { jobId: randomUUID(), influencerId: 1_000_000 + ((j * 7919) % 1_000_000), scheduledFor: now, attempt: 1 };
         messages.push({ key: String(job.influencerId), value: encodeFetchJob(job) });
       }
-      await producer.send({ topic, messages, acks: -1 });
+      await produceMany(producer, { topic, messages });
     }
   } finally {
     await producer.disconnect();

@@ -32,15 +32,12 @@ import { z } from 'zod';
  * - `FETCH_RETRY_AFTER_MAX_MS` (30000): a `Retry-After` is always honoured, but one asking for a
  *   longer wait than this ends the retries at once (`retries-exhausted`) instead of holding the
  *   partition.
- * - `FETCH_PARTITIONS_CONCURRENTLY` (12): partitions whose batches are processed at the same time
- *   (kafkajs `partitionsConsumedConcurrently`); they share the FETCH_CONCURRENCY slots.
- * - `FETCH_CHUNK_SIZE` (500): a batch is fetched, produced and committed in chunks of at most this
- *   many jobs (one `sendBatch` and one offset commit per chunk).
+ * - `FETCH_CHUNK_SIZE` (500): results and dead letters produced in one send, at most (the jobs
+ *   looked up meanwhile wait for the next send). Jobs taken from Kafka and not yet committed are
+ *   bounded by `FETCH_CONCURRENCY` + 4 × `FETCH_CHUNK_SIZE`: above that fetching pauses.
  * - `FETCHER_KAFKA_MAX_BYTES_PER_PARTITION` (65536) / `FETCHER_KAFKA_MAX_BYTES` (524288): how much
- *   one fetch from the jobs topic may return per partition / in all (kafkajs `maxBytesPerPartition`
- *   / `maxBytes`; its defaults are 1 MiB / 10 MiB). With a backlog every partition's batch is in
- *   memory at once: at kafkajs' defaults the fetcher peaked at ~460 MiB RSS draining 100,000 jobs,
- *   at these ~230 MiB (~140 MiB with the start script's heap limit), at the same speed.
+ *   one fetch from the jobs topic may return per partition / in all. Small fetches bound the
+ *   memory a backlog takes.
  * - `FETCHER_SESSION_TIMEOUT_MS` (30000): Kafka group session timeout; an instance that died
  *   without leaving the group keeps its partitions this long before the others take them over.
  * - `FETCHER_SHUTDOWN_GRACE_MS` (5000): on stop, how long the open chunks may finish before their
@@ -65,7 +62,6 @@ export const fetcherEnv = z.object({
   FETCH_BACKOFF_BASE_MS: envVar.nonNegativeInt(100),
   FETCH_BACKOFF_MAX_MS: envVar.nonNegativeInt(5000),
   FETCH_RETRY_AFTER_MAX_MS: envVar.nonNegativeInt(30_000),
-  FETCH_PARTITIONS_CONCURRENTLY: envVar.positiveInt(12),
   FETCH_CHUNK_SIZE: envVar.positiveInt(500),
   FETCHER_KAFKA_MAX_BYTES_PER_PARTITION: envVar.positiveInt(65_536),
   FETCHER_KAFKA_MAX_BYTES: envVar.positiveInt(524_288),

@@ -29,11 +29,11 @@ async function main(): Promise<void> {
     portVariable: 'FETCHER_HTTP_PORT',
     host: config.FETCHER_HTTP_HOST,
     registry,
-    ready: () => fetcher.ready,
+    ready: () => fetcher.isReady(),
     logger,
   });
 
-  // Stop taking work first (the open chunk finishes or is aborted, uncommitted jobs are
+  // Stop taking work first (lookups under way finish or are aborted, uncommitted jobs are
   // redelivered), then the HTTP server.
   const handle = onShutdown(logger, [
     { name: 'fetcher (consumer, producer, api pool)', run: () => fetcher.stop() },

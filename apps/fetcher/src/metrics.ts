@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from '@mockstagram/shared';
+import { collectConsumerLag, CONSUMER_LAG_HELP, Counter, Gauge, Histogram, Registry } from '@mockstagram/shared';
 import type { RequestOutcomeLabel } from './retry-policy';
 
 /** The fetcher's Prometheus metrics (registered on the registry given to {@link createFetcherMetrics}). */
@@ -19,8 +19,8 @@ export interface FetcherMetrics {
   /** `fetcher_inflight_requests`: HTTP attempts issued and not finished (queued in the pool included). */
   readonly inflight: Gauge;
   /**
-   * `kafka_consumer_lag{topic,partition}`: jobs in the partition after the last one fetched (high
-   * watermark − next offset), as of each batch; same name, labels and meaning as the
+   * `kafka_consumer_lag{topic,partition}`: jobs of each assigned partition not yet committed
+   * (end offset − committed offset), read when scraped; the shared stage's gauge, as the
    * result-handler's, so one dashboard panel shows both consumer groups (told apart by `service`).
    */
   readonly consumerLag: Gauge<'topic' | 'partition'>;
@@ -81,9 +81,10 @@ export function createFetcherMetrics(registry: Registry = new Registry()): Fetch
     }),
     consumerLag: new Gauge({
       name: 'kafka_consumer_lag',
-      help: 'Messages in the partition not yet fetched by this consumer (high watermark - next offset), as of its last batch',
+      help: CONSUMER_LAG_HELP,
       labelNames: ['topic', 'partition'] as const,
       registers,
+      collect: collectConsumerLag,
     }),
   };
 }

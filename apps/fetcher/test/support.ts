@@ -4,7 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { createKafka, createLogger, createProducer, encodeFetchJob, Registry, type FetchJob, type Logger } from '@mockstagram/shared';
+import { createKafka, createLogger, createProducer, encodeFetchJob, produceMany, Registry, type FetchJob, type Logger } from '@mockstagram/shared';
 import { API_PREFIX, Faults, MockApiServer, createMockApiMetrics, type FaultPatch } from '@mockstagram/mock-api';
 import type { Consumer, IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { createTopics, kafkaBrokers, testKafka, uniqueName } from '../../../test/support/engines';
@@ -112,7 +112,7 @@ export async function produce(topic: string, messages: Array<FetchJob | Message>
   try {
     const encoded = messages.map((m) => ('jobId' in m ? { key: String(m.influencerId), value: encodeFetchJob(m) } : m));
     for (let i = 0; i < encoded.length; i += 5000) {
-      await producer.send({ topic, messages: encoded.slice(i, i + 5000), acks: -1 });
+      await produceMany(producer, { topic, messages: encoded.slice(i, i + 5000) });
     }
   } finally {
     await producer.disconnect();

@@ -129,7 +129,6 @@ async function run(
       groupId: uniqueName('rh-bench'),
       batchSize,
       flushMs,
-      partitionsConsumedConcurrently: concurrency,
       maxBytesPerPartition,
       maxBytes,
       maxPendingMessages: maxPending,

@@ -43,7 +43,7 @@ async function main(): Promise<void> {
     groupId: config.RESULT_HANDLER_GROUP_ID,
     batchSize: config.RESULT_HANDLER_BATCH_SIZE,
     flushMs: config.RESULT_HANDLER_FLUSH_MS,
-    onCrash: () => void shutdown.shutdown('kafka consumer crashed', 1),
+    onFatal: () => void shutdown.shutdown('kafka consumer failed', 1),
   });
 
   let http: ServiceHttp | undefined;

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, type Registry } from '@mockstagram/shared';
+import { collectConsumerLag, CONSUMER_LAG_HELP, Counter, Gauge, Histogram, type Registry } from '@mockstagram/shared';
 
 /** The result-handler's Prometheus metrics (on top of the registry's process defaults). */
 export interface ResultHandlerMetrics {
@@ -18,11 +18,7 @@ export interface ResultHandlerMetrics {
   dbRetries: Counter;
   /** 1 while consumption is paused because the database is failing. */
   paused: Gauge;
-  /**
-   * Messages in the partition after the last one fetched (high watermark − next offset), as of
-   * each partition batch. Messages fetched but not yet stored are in `pendingMessages` / the
-   * committed offsets, not here.
-   */
+  /** Messages of each assigned partition not yet committed (end offset − committed offset), read when scraped. */
   consumerLag: Gauge<'topic' | 'partition'>;
 }
 
@@ -75,9 +71,10 @@ export function createResultHandlerMetrics(registry: Registry): ResultHandlerMet
     }),
     consumerLag: new Gauge({
       name: 'kafka_consumer_lag',
-      help: 'Messages in the partition not yet fetched by this consumer (high watermark - next offset), as of its last batch',
-      labelNames: ['topic', 'partition'],
+      help: CONSUMER_LAG_HELP,
+      labelNames: ['topic', 'partition'] as const,
       registers,
+      collect: collectConsumerLag,
     }),
   };
 }

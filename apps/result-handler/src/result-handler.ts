@@ -1,47 +1,35 @@
 /**
  * The result-handler: consumes `mockstagram.fetch-results`, writes rows to TimescaleDB in
- * batches, dead-letters what can never be stored.
+ * batches, dead-letters what can never be stored. It is "batch → store" on the shared
+ * consume–process–commit {@link Stage} (batch mode), which owns the consumer group membership,
+ * batching (`batchSize`, `flushMs`), backpressure, producing the dead letters and committing
+ * offsets in order.
  *
- * Flow of one message:
+ * Flow of one batch (batches are stored one at a time, in order; a partition's messages reach
+ * them in offset order):
  *
- * 1. `eachBatch` (one call per partition batch, all partitions concurrently) decodes its
- *    messages, in slices of 1,000 with the event loop let through in between (so a large fetch
- *    does not hold up the running flush's database I/O), and adds them to the shared
- *    {@link Batcher}. It moves kafkajs' *fetch position* past them at once (`resolveOffset`;
- *    nothing is committed by that, autoCommit is off), so the next fetch and its decoding overlap
- *    with the database write. Backpressure: when more than `maxPendingMessages` are waiting,
- *    `eachBatch` waits until the backlog is back down to that, and so holds the next fetch.
- * 2. A flush (one at a time, ≤ `batchSize` messages, at latest `flushMs` after its first one):
- *    a. one database transaction (`storeResults`): ONE statement that inserts into
- *       `follower_counts` (ON CONFLICT DO NOTHING) and upserts `influencer_latest`;
- *    then, in `finish`, while the NEXT batch's transaction already runs (finishes run one at a
- *    time, in batch order, and a flush waits for the previous batch's finish before it returns,
- *    so at most one transaction and one finish are under way):
- *    b. the batch's dead letters (undecodable messages, rows the database refused) are produced
- *       to the DLQ and acknowledged by all in-sync replicas;
- *    c. the offsets of every partition in the batch are committed (one request): for each
- *       partition, one past its last message in this batch.
+ * 1. decode every message (undecodable ones become dead letters);
+ * 2. one database transaction (`storeResults`): ONE statement that inserts into
+ *    `follower_counts` (ON CONFLICT DO NOTHING) and upserts `influencer_latest`, retried with
+ *    backoff and without limit while the database fails (fetching paused meanwhile, the group
+ *    membership kept by the client's heartbeats; nothing is dead-lettered for it);
+ * 3. then, while the NEXT batch's transaction already runs, the stage produces the batch's dead
+ *    letters (undecodable messages, rows the database refused; acknowledged by all in-sync
+ *    replicas) and commits the offsets of every partition in the batch.
  *
- * Why this keeps "no loss, no duplicate rows": flushes and finishes run in order and a
- * partition's messages reach them in offset order, so when a finish commits offset N of a
- * partition, every earlier message of it is stored (a) or dead-lettered (b), durably. A crash
- * before (c) redelivers the messages; the rows are absorbed by the unique key (`rows_duplicate` counts them) and
- * `influencer_latest` never moves backwards; a dead letter may then be produced twice (DLQ
- * delivery is at-least-once; each copy names its source partition and offset). Producing the
- * dead letters before the transaction would be as safe, but the rows the database refuses are
- * only known after trying, so one produce after the commit covers both kinds.
- *
- * Steps (a) and (b) never give up: when the database (or the broker) fails, the step is
- * retried with exponential backoff and jitter, without limit, the topic is paused, and the group
- * membership kept alive with heartbeats; nothing is dead-lettered for it. A flush therefore only
- * fails when {@link ResultHandler.stop} abandons it; every later flush and finish then fails
- * too, so no later offset is committed past the abandoned messages.
+ * Why this keeps "no loss, no duplicate rows": the stage commits a partition's offset N only
+ * when every earlier message of it is stored or dead-lettered, durably. A crash before the
+ * commit redelivers the messages; the rows are absorbed by the unique key (`rows_duplicate`
+ * counts them) and `influencer_latest` never moves backwards; a dead letter may then be
+ * produced twice (DLQ delivery is at least once; each copy names its source partition and
+ * offset). A store only fails when {@link ResultHandler.stop} gives up on it after
+ * `stopTimeoutMs`; its messages are then left uncommitted for the next member.
  *
  * Tracing: each message gets a `fetch-result process` span (CONSUMER), child of the fetcher's
  * publish span found in its headers, so it belongs to the job's trace. It starts when the
- * message is decoded and ends when its flush is done (stored or dead-lettered, offsets
+ * message is decoded and ends when its batch is done (stored or dead-lettered, offsets
  * committed), so the job's trace shows how long the sample waited for its batch and the write;
- * a dead letter's span has status ERROR. The transaction of a flush is a `follower_counts insert`
+ * a dead letter's span has status ERROR. The transaction of a batch is a `follower_counts insert`
  * span in a trace of its own, linked to the messages it stored (see `store`).
  *
  * @module
@@ -52,28 +40,30 @@ import {
   kafkaProcessAttributes,
   decodeFetchResult,
   dlqMessage,
+  endSpan,
   isSampled,
   isTransientDbError,
-  produceMany,
-  createProducer,
+  Stage,
   SPAN_ATTRIBUTES as A,
+  type ConsumedMessage,
   type FetchResult,
+  type KafkaClient,
   type Logger,
+  type Message,
   type Pool,
   type Registry,
+  type StageResult,
 } from '@mockstagram/shared';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Message, Producer } from 'kafkajs';
-import { Batcher } from './batcher';
 import { RESULT_HANDLER_DEFAULTS } from './config';
 import { createResultHandlerMetrics, type ResultHandlerMetrics } from './metrics';
 import { resultParameters, type ResultParameters } from './sql/writeResults';
 import { storeResults, type StoreOutcome } from './store';
 
 export interface ResultHandlerOptions {
-  /** kafkajs client (`createKafka` from `@mockstagram/shared`). */
-  kafka: Kafka;
+  /** Kafka settings (`createKafka` from `@mockstagram/shared`). */
+  kafka: KafkaClient;
   /** Database pool (`createPool`); not closed by {@link ResultHandler.stop}. */
   pool: Pool;
   logger: Logger;
@@ -85,27 +75,22 @@ export interface ResultHandlerOptions {
   dlqTopic: string;
   /** Consumer group. Default `mockstagram-result-handlers`. */
   groupId?: string;
-  /** Messages per flush (one transaction), at most. Default 10000. */
+  /** Messages per batch (one transaction), at most. Default 10000. */
   batchSize?: number;
-  /** A batch that did not fill up is flushed this long after its first message. Default 1000 ms. */
+  /** A batch that did not fill up is stored this long after its first message. Default 1000 ms. */
   flushMs?: number;
   /**
-   * Messages consumed but not yet stored above which `eachBatch` waits (and so fetching stops)
-   * until the backlog is down to this. Default 2 × `batchSize`; at least `batchSize`.
+   * Messages consumed but not yet committed above which fetching pauses, until they are back
+   * under it. Default 2 × `batchSize`; at least `batchSize`.
    */
   maxPendingMessages?: number;
-  /**
-   * Partition batches handled at once. Default: the results topic's partition count, so that
-   * one fetch's batches of every partition can join the same flush.
-   */
-  partitionsConsumedConcurrently?: number;
-  /** Fetch size per partition, bytes. Default 1 MiB (kafkajs' default). */
+  /** Fetch size per partition, bytes. Default: the stage's (1 MiB). */
   maxBytesPerPartition?: number;
-  /** Fetch size per broker request, bytes. Default 10 MiB (kafkajs' default). */
+  /** Fetch size per broker request, bytes. Default: the stage's (10 MiB). */
   maxBytes?: number;
-  /** Group session timeout. Default 30 000 ms. */
+  /** Group session timeout. Default: the stage's (30 000 ms). */
   sessionTimeoutMs?: number;
-  /** Group heartbeat interval, also while a flush waits for the database. Default 3000 ms. */
+  /** Group heartbeat interval (the client keeps sending them while a store waits). Default: the stage's (3000 ms). */
   heartbeatIntervalMs?: number;
   /** A new group starts at the earliest offset (true) or the latest (false). Default true. */
   fromBeginning?: boolean;
@@ -114,12 +99,12 @@ export interface ResultHandlerOptions {
   /** Longest backoff between database retries. Default 5000 ms. */
   retryMaxDelayMs?: number;
   /**
-   * On {@link ResultHandler.stop}, how long a flush may keep retrying a failing database before
+   * On {@link ResultHandler.stop}, how long a batch may keep retrying a failing database before
    * it is abandoned (its messages stay uncommitted and are redelivered later). Default 10 000 ms.
    */
   stopTimeoutMs?: number;
-  /** Called when the consumer crashed and kafkajs will not restart it (main.ts exits 1). */
-  onCrash?: (err: Error) => void;
+  /** Called when consuming failed for good (main.ts exits 1). */
+  onFatal?: (err: Error) => void;
   /**
    * Test hook: awaited after a batch's transaction committed and before its dead letters and
    * offsets are written. A hook that never resolves simulates a crash between the two.
@@ -127,12 +112,12 @@ export interface ResultHandlerOptions {
   afterStore?: () => Promise<void>;
 }
 
-/** One consumed message, decoded or not, on its way through a flush. */
+/** One consumed message, decoded or not, on its way through a batch. */
 interface Consumed {
   topic: string;
   partition: number;
-  message: KafkaMessage;
-  /** Its `fetch-result process` span; ends when its flush is done (see {@link ResultHandler}). */
+  message: ConsumedMessage;
+  /** Its `fetch-result process` span; ends when its batch is done (see {@link ResultHandler}). */
   span: Span;
   /** The decoded result; undefined when the message goes to the DLQ. */
   result: FetchResult | undefined;
@@ -144,9 +129,6 @@ class FlushAbortedError extends Error {
   override readonly name = 'FlushAbortedError';
 }
 
-/** The broker's limit is per partition batch (1 MiB); dead letters are produced in slices. */
-const DLQ_MESSAGES_PER_REQUEST = 1000;
-
 /**
  * Most links one `follower_counts insert` span carries (links to the sampled messages it stored,
  * in consumption order); `mockstagram.links_dropped` counts those beyond. Equal to the span
@@ -157,9 +139,7 @@ export const MAX_INSERT_LINKS = 1000;
 /** The result-handler's tracer (its instrumentation scope is the service name). */
 const tracer = trace.getTracer('result-handler');
 
-const noop = (): void => undefined;
-
-/** Messages decoded between two yields to the event loop (see eachBatch). */
+/** Messages decoded between two yields to the event loop (see `decode`). */
 const DECODE_SLICE = 1000;
 
 /** Resolves after pending I/O callbacks have run. */
@@ -170,78 +150,60 @@ export class ResultHandler {
 
   private readonly options: ResultHandlerOptions;
   private readonly logger: Logger;
-  private readonly consumer: Consumer;
-  private readonly producer: Producer;
-  private readonly batcher: Batcher<Consumed>;
+  private readonly groupId: string;
+  private readonly stage: Stage;
   private readonly retryPolicy: RetryPolicy;
-  private readonly abort = new AbortController();
-  private readonly heartbeatIntervalMs: number;
-  private readonly maxPendingMessages: number;
-
-  /** From the latest eachBatch call: they act on the consumer group, not on one partition. */
-  private heartbeat: (() => Promise<void>) | undefined;
-  private commit: EachBatchPayload['commitOffsetsIfNecessary'] | undefined;
-  /** Partitions of the current assignment, as `topic|partition`. */
-  private assigned = new Set<string>();
-  /** Stored (and dead-lettered) but not yet committed: `topic|partition` → next offset. */
-  private readonly uncommitted = new Map<string, { topic: string; partition: number; offset: string }>();
-
-  private joined = false;
   private started = false;
   private stopping: Promise<void> | undefined;
   private pausedSince: number | undefined;
   /**
-   * The {@link withRetry} calls whose latest attempt failed. Consumption is paused while any is
-   * and resumed when the last of them succeeds: a batch's finish may succeed while the next
-   * batch's store is still failing.
+   * The {@link withRetry} calls whose latest attempt failed. Fetching is paused while any is and
+   * resumed when the last of them succeeds.
    */
   private readonly failing = new Set<symbol>();
   /** What the retry policy is retrying, for its log lines. */
   private step = 'database write';
-  /** Messages whose flush was abandoned at stop (database still failing). */
-  private abandoned = 0;
-  /** The `follower_counts insert` span of the running flush, for retry events. */
+  /** The `follower_counts insert` span of the running store, for retry events. */
   private storeSpan: Span | undefined;
-  /** Statement parameters built for sealed batches (see the Batcher's onSeal). */
-  private readonly prepared = new WeakMap<Consumed[], PreparedWrite>();
-  /** The latest stored batch's {@link finish} (dead letters, offset commit); they run in order. */
-  private finishing: Promise<void> = Promise.resolve();
 
   constructor(options: ResultHandlerOptions) {
     this.options = options;
     this.logger = options.logger;
     this.metrics = createResultHandlerMetrics(options.registry);
-    this.heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3000;
+    this.groupId = options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId;
     const batchSize = options.batchSize ?? RESULT_HANDLER_DEFAULTS.batchSize;
     const flushMs = options.flushMs ?? RESULT_HANDLER_DEFAULTS.flushMs;
-    this.maxPendingMessages = Math.max(batchSize, options.maxPendingMessages ?? 2 * batchSize);
-
-    this.consumer = options.kafka.consumer({
-      groupId: options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId,
-      sessionTimeout: options.sessionTimeoutMs ?? 30_000,
-      heartbeatInterval: this.heartbeatIntervalMs,
-      maxBytesPerPartition: options.maxBytesPerPartition ?? 1024 * 1024,
-      maxBytes: options.maxBytes ?? 10 * 1024 * 1024,
-      // A fetch on an idle topic returns after this long; it bounds how long stop() waits for it.
-      maxWaitTimeInMs: Math.min(1000, flushMs),
-      allowAutoTopicCreation: false,
-    });
-    this.producer = createProducer(options.kafka);
-    this.batcher = new Batcher<Consumed>({
-      maxSize: batchSize,
-      maxWaitMs: flushMs,
-      flush: (items) => this.flush(items),
-      // A full batch usually waits for the running flush: build its statement parameters now,
-      // while the database writes the batch before it, rather than when it is its turn.
-      onSeal: (items) => this.prepared.set(items, prepareWrite(items)),
+    this.stage = new Stage({
+      name: 'result-handler',
+      kafka: options.kafka,
+      groupId: this.groupId,
+      topics: [options.resultsTopic],
+      logger: options.logger,
+      consumerLag: this.metrics.consumerLag,
+      onTake: () => this.metrics.messagesConsumed.inc(),
+      onFatal: options.onFatal,
+      settings: {
+        batchSize,
+        batchWaitMs: flushMs,
+        maxInFlight: Math.max(batchSize, options.maxPendingMessages ?? 2 * batchSize),
+        // A fetch on an idle topic returns after this long; it bounds how long stop() waits for it.
+        maxWaitMs: Math.min(1000, flushMs),
+        maxBytesPerPartition: options.maxBytesPerPartition,
+        maxBytes: options.maxBytes,
+        sessionTimeoutMs: options.sessionTimeoutMs,
+        heartbeatIntervalMs: options.heartbeatIntervalMs,
+        fromBeginning: options.fromBeginning,
+        stopGraceMs: options.stopTimeoutMs ?? 10_000,
+      },
+      work: { mode: 'batch', process: (messages, signal) => this.processBatch(messages, signal) },
     });
 
     // Backoff: cockatiel's ExponentialBackoff with its default "decorrelated jitter" generator
     // (AWS' recommendation): delays grow ~×2 from initialDelay up to maxDelay, randomized so that
     // several handlers do not hit a recovering database in lockstep. cockatiel is maintained,
-    // has no dependencies, ships CommonJS (3.x; 4.x is ESM-only and needs Node 22), takes an
-    // AbortSignal (used by stop()) and reports each retry (metrics, pause). The fetcher uses the
-    // same version.
+    // has no dependencies, ships CommonJS (3.x; 4.x is ESM-only), takes an AbortSignal (the
+    // stage's, aborted when stop() gives up) and reports each retry (metrics, pause). The fetcher
+    // uses the same version.
     this.retryPolicy = retry(
       handleWhen((err) => !(err instanceof FlushAbortedError)),
       {
@@ -266,70 +228,25 @@ export class ResultHandler {
       if (isTransientDbError(err)) this.logger.warn(fields, `${this.step} failed (unavailable); retrying`);
       else this.logger.error(fields, `${this.step} failed; retrying${hint(err)}`);
     });
-
-    const { GROUP_JOIN, CRASH, STOP, DISCONNECT } = this.consumer.events;
-    this.consumer.on(GROUP_JOIN, ({ payload }) => {
-      this.joined = true;
-      this.assigned = new Set(
-        Object.entries(payload.memberAssignment).flatMap(([topic, partitions]) => partitions.map((p) => `${topic}|${p}`)),
-      );
-      for (const key of this.uncommitted.keys()) if (!this.assigned.has(key)) this.uncommitted.delete(key);
-      this.logger.info({ groupId: payload.groupId, assignment: payload.memberAssignment }, 'joined consumer group');
-    });
-    this.consumer.on(CRASH, ({ payload }) => {
-      this.joined = false;
-      if (payload.restart) {
-        this.logger.warn({ err: payload.error }, 'kafka consumer crashed; kafkajs restarts it');
-        return;
-      }
-      this.logger.error({ err: payload.error }, 'kafka consumer crashed and will not restart');
-      options.onCrash?.(payload.error);
-    });
-    this.consumer.on(STOP, () => {
-      this.joined = false;
-    });
-    this.consumer.on(DISCONNECT, () => {
-      this.joined = false;
-    });
   }
 
-  /**
-   * Connects, joins the group and starts consuming. Resolves once the group is joined (kafkajs'
-   * `run` joins before it returns).
-   */
+  /** Joins the group and starts consuming. Resolves once consuming has started. */
   async start(): Promise<void> {
     if (this.started) throw new Error('ResultHandler already started');
     this.started = true;
-    const { resultsTopic } = this.options;
-    const concurrency = this.options.partitionsConsumedConcurrently ?? (await this.partitionCount(resultsTopic));
-    await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [resultsTopic], fromBeginning: this.options.fromBeginning ?? true });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: concurrency,
-      eachBatch: (payload) => this.eachBatch(payload),
-    });
+    await this.stage.start();
+    const s = this.stage.settings;
     this.logger.info(
-      {
-        topic: resultsTopic,
-        dlqTopic: this.options.dlqTopic,
-        groupId: this.options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId,
-        batchSize: this.options.batchSize ?? RESULT_HANDLER_DEFAULTS.batchSize,
-        flushMs: this.options.flushMs ?? RESULT_HANDLER_DEFAULTS.flushMs,
-        maxPendingMessages: this.maxPendingMessages,
-        partitionsConsumedConcurrently: concurrency,
-      },
+      { topic: this.options.resultsTopic, dlqTopic: this.options.dlqTopic, groupId: this.groupId, batchSize: s.batchSize, flushMs: s.batchWaitMs, maxPendingMessages: s.maxInFlight },
       'result-handler consuming',
     );
   }
 
   /**
-   * Stops taking work, flushes what was consumed right away (without waiting for `flushMs`),
-   * commits its offsets, then leaves the group and disconnects. If the database keeps failing
-   * for `stopTimeoutMs`, the pending messages are abandoned (left uncommitted: redelivered to
-   * the next member) and this rejects saying so. The pool is not closed.
+   * Stops taking work, stores what was consumed right away (without waiting for `flushMs`),
+   * commits its offsets, then leaves the group. If the database keeps failing for
+   * `stopTimeoutMs`, the pending messages are abandoned (left uncommitted: redelivered to the
+   * next member) and this rejects saying so. The pool is not closed.
    */
   stop(): Promise<void> {
     this.stopping ??= this.doStop();
@@ -338,7 +255,7 @@ export class ResultHandler {
 
   /** Ready: member of the group, not stopping, and the database answers `SELECT 1` within 2 s. */
   async isReady(): Promise<boolean> {
-    if (!this.joined || this.stopping) return false;
+    if (!this.stage.ready || this.stopping) return false;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), 2000);
@@ -354,211 +271,140 @@ export class ResultHandler {
     }
   }
 
-  /** True while consumption is paused because the database (or the DLQ) is failing. */
+  /** True while consumption is paused because the database is failing. */
   get paused(): boolean {
     return this.pausedSince !== undefined;
   }
 
-  /** Messages consumed and not yet stored. */
+  /** Messages consumed and not yet committed. */
   get pendingMessages(): number {
-    return this.batcher.size;
+    return this.stage.pending;
+  }
+
+  /** Times this member joined its group (1 after start; more after rebalances). */
+  get groupJoins(): number {
+    return this.stage.joins;
   }
 
   // -------------------------------------------------------------------------------------------
 
   private async doStop(): Promise<void> {
-    this.logger.info({ pending: this.batcher.size }, 'result-handler stopping: flushing what was consumed');
-    const giveUp = setTimeout(() => this.abort.abort(), this.options.stopTimeoutMs ?? 10_000);
-    try {
-      // No new fetches; a fetch already under way still arrives, and its eachBatch calls wait
-      // for their (immediate) flush because we are stopping.
-      try {
-        this.consumer.pause([{ topic: this.options.resultsTopic }]);
-      } catch {
-        // not running (start() failed or was never called): nothing to pause
-      }
-      // Flush and commit while still a member of the group (a commit after leaving is refused).
-      await this.batcher.drain();
-      await this.finishing.catch(noop);
-      // Waits for running eachBatch calls, then leaves the group.
-      await this.consumer.disconnect();
-      await this.batcher.drain();
-      await this.finishing.catch(noop);
-    } finally {
-      clearTimeout(giveUp);
-      this.batcher.close();
-      await this.producer.disconnect();
-    }
-    if (this.abandoned > 0) {
+    this.logger.info({ pending: this.stage.pending }, 'result-handler stopping: storing what was consumed');
+    const { abandoned } = await this.stage.stop();
+    if (abandoned > 0) {
       throw new Error(
-        `${this.abandoned} messages were not stored (the database kept failing during shutdown); their offsets are not committed, so they will be redelivered`,
+        `${abandoned} messages were not stored (the database kept failing during shutdown); their offsets are not committed, so they will be redelivered`,
       );
     }
   }
 
-  private async eachBatch(payload: EachBatchPayload): Promise<void> {
-    const { batch } = payload;
-    this.heartbeat = payload.heartbeat;
-    this.commit = payload.commitOffsetsIfNecessary;
-    const { topic, partition, messages } = batch;
-    const n = messages.length;
-    if (n === 0) return;
-
-    const groupId = this.options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId;
-    const added: Promise<void>[] = [];
-    for (let from = 0; from < n; from += DECODE_SLICE) {
-      // Decoding a whole fetch at once (tens of thousands of messages, ~2 µs each) would keep the
-      // event loop from the running flush's database round trips for that long, and the database
-      // would wait: decode in slices and let I/O in between.
-      if (from > 0) await yieldToIo();
-      const to = Math.min(n, from + DECODE_SLICE);
-      const items = new Array<Consumed>(to - from);
-      for (let i = from; i < to; i++) {
-        const message = messages[i]!;
-        const span = tracer.startSpan('fetch-result process', { kind: SpanKind.CONSUMER }, contextFromHeaders(message.headers));
-        const decoded = decodeFetchResult(message.value);
-        if (span.isRecording()) {
-          span.setAttributes(kafkaProcessAttributes(topic, partition, message.offset, groupId));
-          if (decoded.ok) span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
-        }
-        items[i - from] = decoded.ok
-          ? { topic, partition, message, span, result: decoded.value }
-          : { topic, partition, message, span, result: undefined, reason: decoded.reason, error: decoded.error };
-      }
-      this.metrics.messagesConsumed.inc(items.length);
-      // A partition's slices reach the batcher in offset order (one eachBatch per partition at a time).
-      added.push(this.batcher.add(items));
-    }
-    const flushed = added.length === 1 ? added[0]! : Promise.all(added).then(noop);
-
-    // Only kafkajs' fetch position; the committed offset moves in flush(), after the write.
-    const last = messages[n - 1]!.offset;
-    payload.resolveOffset(last);
-    this.metrics.consumerLag.set({ topic, partition: String(partition) }, Math.max(0, Number(batch.highWatermark) - Number(last) - 1));
-
-    if (this.stopping) {
-      await flushed;
-      return;
-    }
-    flushed.catch(noop); // a flush only fails when stop() abandons it, and stop() reports that
-    // Backpressure: wait for room rather than for our own messages, which may sit in a batch
-    // that only fills with the next fetch.
-    if (this.batcher.size > this.maxPendingMessages) await this.batcher.whenSizeAtMost(this.maxPendingMessages);
-  }
-
-  /**
-   * One batch: store, then (in {@link finish}) dead letters → offset commit. Called by the
-   * batcher, one at a time, in order. It resolves once the batch is stored AND the previous
-   * batch's dead letters and offsets are written, so the next batch's transaction runs while
-   * this one's offsets are committed (at most one transaction in flight; finishes in order).
-   */
-  private async flush(items: Consumed[]): Promise<void> {
+  /** One batch: decode, store (retried), then hand the dead letters to the stage. */
+  private async processBatch(messages: ConsumedMessage[], signal: AbortSignal): Promise<StageResult> {
     const started = performance.now();
-    const { rows, rowItems, parameters } = this.prepared.get(items) ?? prepareWrite(items);
-    this.prepared.delete(items);
+    const items = await this.decode(messages);
+    const { rows, rowItems, parameters } = prepareWrite(items);
     const dead = items.filter((item) => !item.result);
     let outcome: StoreOutcome;
     try {
-      outcome = rows.length === 0 ? { inserted: 0, rejected: [] } : await this.store(rows, rowItems, items.length, parameters);
+      outcome = rows.length === 0 ? { inserted: 0, rejected: [] } : await this.store(rows, rowItems, items.length, parameters, signal);
     } catch (err) {
       this.abandon(items, err);
-      // No later batch may commit offsets past these messages.
-      this.finishing = Promise.reject(err);
-      this.finishing.catch(noop);
       throw err;
     }
     this.metrics.rowsWritten.inc(outcome.inserted);
     this.metrics.rowsDuplicate.inc(rows.length - outcome.rejected.length - outcome.inserted);
-
-    const previous = this.finishing;
-    const finished = previous.then(
-      () => this.finish(items, rowItems, dead, outcome, started),
-      (err: unknown) => {
-        // An earlier batch was abandoned: this one is not committed either.
-        this.abandon(items, err);
-        throw err;
-      },
-    );
-    finished.catch(noop); // observed by the next flush and by stop()
-    this.finishing = finished;
-    await previous;
-  }
-
-  /** After the batch is stored: its dead letters, then the offsets, then spans and metrics. */
-  private async finish(items: Consumed[], rowItems: Consumed[], dead: Consumed[], outcome: StoreOutcome, started: number): Promise<void> {
-    try {
-      if (this.options.afterStore) await this.options.afterStore();
-
-      const letters: Message[] = [];
-      const reasons: string[] = [];
-      for (const item of dead) {
-        letters.push(this.deadLetter(item, item.reason!, item.error!));
-        reasons.push(item.reason!);
-        item.span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${item.reason}` });
-      }
-      for (const { index, error } of outcome.rejected) {
-        const item = rowItems[index]!;
-        const code = (error as { code?: string }).code;
-        const detail = code ? `${code}: ${error.message}` : error.message;
-        letters.push(this.deadLetter(item, 'db-rejected', detail));
-        reasons.push('db-rejected');
-        item.span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: db-rejected (${detail})` });
-        // Written inside the message's span: the line carries the job's trace id.
-        context.with(trace.setSpan(ROOT_CONTEXT, item.span), () =>
-          this.logger.warn(
-            { err: error, influencer_id: item.result!.influencerId, topic: item.topic, partition: item.partition, offset: item.message.offset },
-            'database refused a result; sent to the DLQ',
-          ),
-        );
-      }
-      if (letters.length > 0) {
-        await this.withRetry('dead-letter produce', async () => {
-          for (let i = 0; i < letters.length; i += DLQ_MESSAGES_PER_REQUEST) {
-            await produceMany(this.producer, { topic: this.options.dlqTopic, messages: letters.slice(i, i + DLQ_MESSAGES_PER_REQUEST) });
-          }
-        });
+    const reasons: string[] = [];
+    return {
+      produce: this.letters(rowItems, dead, outcome, reasons),
+      acknowledged: () => {
         for (const reason of reasons) this.metrics.dlqMessages.inc({ reason });
-      }
-
-      // A partition's items are in offset order: the last one seen is its highest.
-      const last = new Map<string, Consumed>();
-      for (const item of items) last.set(`${item.topic}|${item.partition}`, item);
-      for (const [key, item] of last) {
-        if (!this.assigned.has(key)) continue; // revoked meanwhile: its new owner commits it
-        this.uncommitted.set(key, { topic: item.topic, partition: item.partition, offset: String(BigInt(item.message.offset) + 1n) });
-      }
-      await this.commitStored();
-      for (const item of items) item.span.end();
-
-      this.metrics.batchSize.observe(items.length);
-      const seconds = (performance.now() - started) / 1000;
-      this.metrics.flushDuration.observe(seconds);
-      this.logger.debug(
-        { messages: items.length, inserted: outcome.inserted, dlq: letters.length, ms: Math.round(seconds * 1000) },
-        'flushed batch',
-      );
-    } catch (err) {
-      this.abandon(items, err);
-      throw err;
-    }
-  }
-
-  /** Counts and logs messages left uncommitted (stop() gave up on a failing write). */
-  private abandon(items: Consumed[], err: unknown): void {
-    this.abandoned += items.length;
-    this.logger.error({ err, messages: items.length }, 'batch abandoned; its messages are not committed and will be redelivered');
-    for (const item of items) endFailed(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
+      },
+      settled: (problem) => {
+        if (problem !== undefined) {
+          this.abandon(items, problem);
+          return;
+        }
+        for (const item of items) item.span.end();
+        this.metrics.batchSize.observe(items.length);
+        const seconds = (performance.now() - started) / 1000;
+        this.metrics.flushDuration.observe(seconds);
+        this.logger.debug({ messages: items.length, inserted: outcome.inserted, dlq: dead.length + outcome.rejected.length, ms: Math.round(seconds * 1000) }, 'batch stored and committed');
+      },
+    };
   }
 
   /**
-   * The database transaction of a flush (retried until it succeeds), inside a
+   * Decodes a batch in slices, letting I/O in between: decoding tens of thousands of messages at
+   * once (~2 µs each) would keep the event loop from the running store's database round trips.
+   */
+  private async decode(messages: ConsumedMessage[]): Promise<Consumed[]> {
+    const items = new Array<Consumed>(messages.length);
+    for (let from = 0; from < messages.length; from += DECODE_SLICE) {
+      if (from > 0) await yieldToIo();
+      const to = Math.min(messages.length, from + DECODE_SLICE);
+      for (let i = from; i < to; i++) {
+        const message = messages[i]!;
+        const { topic, partition } = message;
+        const span = tracer.startSpan('fetch-result process', { kind: SpanKind.CONSUMER }, contextFromHeaders(message.headers));
+        const decoded = decodeFetchResult(message.value);
+        if (span.isRecording()) {
+          span.setAttributes(kafkaProcessAttributes(topic, partition, message.offset, this.groupId));
+          if (decoded.ok) span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
+        }
+        items[i] = decoded.ok
+          ? { topic, partition, message, span, result: decoded.value }
+          : { topic, partition, message, span, result: undefined, reason: decoded.reason, error: decoded.error };
+      }
+    }
+    return items;
+  }
+
+  /**
+   * After the batch is stored (and the test hook): its dead letters, for the stage to produce
+   * before it commits the batch's offsets. A promise, so the next batch is stored meanwhile.
+   */
+  private async letters(rowItems: Consumed[], dead: Consumed[], outcome: StoreOutcome, reasons: string[]): Promise<Array<{ topic: string; messages: Message[] }>> {
+    if (this.options.afterStore) await this.options.afterStore();
+    const letters: Message[] = [];
+    for (const item of dead) {
+      letters.push(this.deadLetter(item, item.reason!, item.error!));
+      reasons.push(item.reason!);
+      item.span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${item.reason}` });
+    }
+    for (const { index, error } of outcome.rejected) {
+      const item = rowItems[index]!;
+      const code = (error as { code?: string }).code;
+      const detail = code ? `${code}: ${error.message}` : error.message;
+      letters.push(this.deadLetter(item, 'db-rejected', detail));
+      reasons.push('db-rejected');
+      item.span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: db-rejected (${detail})` });
+      // Written inside the message's span: the line carries the job's trace id.
+      context.with(trace.setSpan(ROOT_CONTEXT, item.span), () =>
+        this.logger.warn(
+          { err: error, influencer_id: item.result!.influencerId, topic: item.topic, partition: item.partition, offset: item.message.offset },
+          'database refused a result; sent to the DLQ',
+        ),
+      );
+    }
+    return letters.length === 0 ? [] : [{ topic: this.options.dlqTopic, messages: letters }];
+  }
+
+  /** Logs messages left uncommitted (stop() gave up on a failing write). */
+  private abandon(items: Consumed[], err: unknown): void {
+    if (items.length === 0) return;
+    this.logger.error({ err, messages: items.length }, 'batch abandoned; its messages are not committed and will be redelivered');
+    for (const item of items) endSpan(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
+  }
+
+  /**
+   * The database transaction of a batch (retried until it succeeds), inside a
    * `follower_counts insert` span: CLIENT, the root of a trace of its own (it stores rows of many
    * jobs), with links to the `fetch-result process` spans of the sampled messages it stores (at
    * most {@link MAX_INSERT_LINKS}). Its trace is sampled when any linked one is (see
    * `createSampler`). Each stored message's span gets the insert's trace id as
    * `mockstagram.insert_trace_id`, to jump from a job's trace to the insert.
    */
-  private async store(rows: FetchResult[], rowItems: Consumed[], messages: number, parameters: ResultParameters | undefined): Promise<StoreOutcome> {
+  private async store(rows: FetchResult[], rowItems: Consumed[], messages: number, parameters: ResultParameters, signal: AbortSignal): Promise<StoreOutcome> {
     const links: Link[] = [];
     let sampled = 0;
     for (const item of rowItems) {
@@ -584,13 +430,13 @@ export class ResultHandler {
     this.storeSpan = span;
     try {
       const outcome = await context.with(trace.setSpan(ROOT_CONTEXT, span), () =>
-        this.withRetry('database write', () => storeResults(this.options.pool, rows, parameters)),
+        this.withRetry('database write', signal, () => storeResults(this.options.pool, rows, parameters)),
       );
       if (span.isRecording()) span.setAttributes({ 'mockstagram.rows_inserted': outcome.inserted, 'mockstagram.rows_rejected': outcome.rejected.length });
       span.end();
       return outcome;
     } catch (err) {
-      endFailed(span, err);
+      endSpan(span, err);
       throw err;
     } finally {
       this.storeSpan = undefined;
@@ -598,19 +444,14 @@ export class ResultHandler {
   }
 
   /**
-   * Runs `fn` until it succeeds (see the retry policy in the constructor), pausing consumption
-   * while it fails and heart-beating all along; rejects only when stop() gives up.
+   * Runs `fn` until it succeeds (see the retry policy in the constructor), pausing fetching while
+   * it fails; rejects only when the stage aborts (stop() gave up).
    */
-  private async withRetry<T>(step: string, fn: () => Promise<T>): Promise<T> {
-    // Keep the group membership alive while a write is slow or retried (it otherwise takes
-    // milliseconds). kafkajs only sends a heartbeat once heartbeatInterval has passed.
-    const beat = setInterval(() => {
-      this.heartbeat?.().catch((err: unknown) => this.logger.warn({ err }, 'heartbeat failed while waiting to write'));
-    }, this.heartbeatIntervalMs);
+  private async withRetry<T>(step: string, signal: AbortSignal, fn: () => Promise<T>): Promise<T> {
     const call = Symbol(step);
     try {
-      return await this.retryPolicy.execute(async ({ signal }) => {
-        if (signal.aborted) throw new FlushAbortedError(`${step} abandoned: stopping while it keeps failing`);
+      return await this.retryPolicy.execute(async ({ signal: attemptSignal }) => {
+        if (attemptSignal.aborted) throw new FlushAbortedError(`${step} abandoned: stopping while it keeps failing`);
         this.step = step;
         let value: T;
         try {
@@ -621,32 +462,9 @@ export class ResultHandler {
         }
         if (this.failing.delete(call) && this.failing.size === 0) this.resume(step);
         return value;
-      }, this.abort.signal);
+      }, signal);
     } finally {
       this.failing.delete(call);
-      clearInterval(beat);
-    }
-  }
-
-  /** Commits every stored offset not yet committed. A failure is logged; the next flush retries. */
-  private async commitStored(): Promise<void> {
-    if (this.uncommitted.size === 0 || !this.commit) return;
-    const byTopic = new Map<string, Array<{ partition: number; offset: string }>>();
-    const sent = [...this.uncommitted.entries()];
-    for (const [, { topic, partition, offset }] of sent) {
-      let list = byTopic.get(topic);
-      if (!list) byTopic.set(topic, (list = []));
-      list.push({ partition, offset });
-    }
-    try {
-      await this.commit({ topics: [...byTopic].map(([topic, partitions]) => ({ topic, partitions })) });
-      for (const [key, value] of sent) {
-        if (this.uncommitted.get(key) === value) this.uncommitted.delete(key);
-      }
-    } catch (err) {
-      // E.g. a rebalance under way: the rows are stored; whoever consumes these partitions next
-      // re-reads from the last committed offset and the unique key absorbs the duplicates.
-      this.logger.warn({ err, partitions: sent.length }, 'offset commit failed; will retry with the next batch');
     }
   }
 
@@ -672,7 +490,7 @@ export class ResultHandler {
     if (this.pausedSince !== undefined) return;
     this.pausedSince = Date.now();
     this.metrics.paused.set(1);
-    this.consumer.pause([{ topic: this.options.resultsTopic }]);
+    this.stage.pause('database');
     this.logger.warn({ err, step: this.step }, `${this.step} failed; consumption paused until it succeeds`);
   }
 
@@ -682,23 +500,12 @@ export class ResultHandler {
     const pausedMs = Date.now() - this.pausedSince;
     this.pausedSince = undefined;
     this.metrics.paused.set(0);
-    if (!this.stopping) this.consumer.resume([{ topic: this.options.resultsTopic }]);
+    this.stage.resume('database');
     this.logger.info({ pausedMs }, `${step} succeeded; consumption resumed`);
-  }
-
-  private async partitionCount(topic: string): Promise<number> {
-    const admin = this.options.kafka.admin();
-    await admin.connect();
-    try {
-      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-      return Math.max(1, topics[0]?.partitions.length ?? 1);
-    } finally {
-      await admin.disconnect();
-    }
   }
 }
 
-/** What a flush stores: the decoded results of a batch and their statement parameters. */
+/** What a batch stores: the decoded results of a batch and their statement parameters. */
 interface PreparedWrite {
   /** The items with a decoded result, sorted by influencer id (stable: offset order within one). */
   rowItems: Consumed[];
@@ -720,15 +527,6 @@ function prepareWrite(items: readonly Consumed[]): PreparedWrite {
   rowItems.sort((a, b) => a.result!.influencerId - b.result!.influencerId);
   const rows = rowItems.map((item) => item.result!);
   return { rowItems, rows, parameters: resultParameters(rows) };
-}
-
-/** Ends `span` as failed: `problem` is an error or a message saying why. */
-function endFailed(span: Span, problem: unknown): void {
-  if (span.isRecording()) {
-    if (problem instanceof Error) span.recordException(problem);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: problem instanceof Error ? problem.message : String(problem) });
-  }
-  span.end();
 }
 
 /** What to do about errors that will not go away by themselves. */

@@ -19,7 +19,7 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createTopics, freshSchema, hoursAgo, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../../test/support/engines';
+import { createTopics, freshSchema, hoursAgo, kafkaBrokers, testKafka, testKafkaClient, uniqueName, type TestSchema } from '../../../test/support/engines';
 import { ResultHandler, type ResultHandlerOptions } from '../src/result-handler';
 
 export { uniqueName };
@@ -75,7 +75,7 @@ export function resultMessage(r: FetchResult, headers?: IHeaders): Message {
 
 /** Produces messages (acks=all), in slices the broker accepts. */
 export async function produce(topic: string, messages: Message[]): Promise<void> {
-  const producer = createProducer(testKafka());
+  const producer = createProducer(testKafkaClient());
   await producer.connect();
   try {
     for (let i = 0; i < messages.length; i += 2000) {

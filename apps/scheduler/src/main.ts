@@ -32,9 +32,6 @@ async function main(): Promise<void> {
 
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? 'scheduler', logger });
   const producer = createProducer(kafka);
-  let producerConnected = false;
-  producer.on(producer.events.CONNECT, () => (producerConnected = true));
-  producer.on(producer.events.DISCONNECT, () => (producerConnected = false));
   await ensureTopics(kafka, [{ topic: config.TOPIC_FETCH_JOBS, numPartitions: config.TOPIC_PARTITIONS }], {
     ...topicReplication(config),
     logger,
@@ -64,7 +61,7 @@ async function main(): Promise<void> {
     logger,
     routes: influencerRoutes(influencers, logger, { onChange: () => scheduler.refreshStats() }),
     ready: async () => {
-      if (!producerConnected) return false;
+      if (!producer.connected) return false;
       await pool.query('SELECT 1');
       return true;
     },

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
-import type { Producer } from 'kafkajs';
+import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import {
   encodeFetchJob,

@@ -1,5 +1,5 @@
 import { createPool, type Pool } from '@mockstagram/shared';
-import type { Producer } from 'kafkajs';
+import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { createTopics } from '../../../test/support/engines';
 import { InfluencerRegistry } from '../src/registry';
 import { Scheduler } from '../src/scheduler';

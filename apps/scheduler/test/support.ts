@@ -5,7 +5,8 @@
 import { createKafka, createLogger, createPool, createProducer, type Logger, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { decodeFetchJob, type FetchJob } from '@mockstagram/shared';
-import type { Consumer, Producer } from 'kafkajs';
+import type { Consumer } from 'kafkajs';
+import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../../test/support/engines';
 
 export const quietLogger: Logger = createLogger('scheduler-test', (process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent');

@@ -1,6 +1,6 @@
 import { FetchJobSchema, createKafka, createProducer, ensureTopics } from '@mockstagram/shared';
-import type { Producer } from 'kafkajs';
-import { createTopics, testKafka } from '../../../test/support/engines';
+import type { KafkaProducer as Producer } from '@mockstagram/shared';
+import { createTopics, testKafka, testKafkaClient } from '../../../test/support/engines';
 import { InfluencerRegistry } from '../src/registry';
 import { Scheduler, type SchedulerOptions } from '../src/scheduler';
 import { connectedProducer, eventually, messageCount, migratedSchema, nextFetchTimes, quietLogger, TopicReader, type RegistryDb } from './support';
@@ -192,7 +192,7 @@ test('a missing topic → the batch times out and rolls back; a late acknowledge
     expect(await nextFetchTimes(db.pool)).toEqual(before); // rolled back: still due
 
     // The producer keeps retrying the timed-out send; once the topic exists it lands...
-    await ensureTopics(testKafka(), [{ topic: lateTopic, numPartitions: 2 }]);
+    await ensureTopics(testKafkaClient(), [{ topic: lateTopic, numPartitions: 2 }]);
     await eventually(async () => (await messageCount(lateTopic)) === 5, 60_000, 'the late batch');
     // ... and the rolled-back slots are emitted again: at least once, never lost.
     expect(await s.tick()).toMatchObject({ status: 'ran', jobs: 5 });

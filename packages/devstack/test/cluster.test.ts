@@ -23,6 +23,7 @@ import {
   loadConfig,
   produceMany,
   topicReplication,
+  type KafkaClient,
 } from '@mockstagram/shared';
 import { stopKafka, stopKafkaNode } from '../src/kafka';
 import { devstackSettings, type DevstackSettings } from '../src/settings';
@@ -55,8 +56,8 @@ function errorChain(err: unknown): string[] {
   const out: string[] = [];
   const visit = (e: unknown, depth: number) => {
     if (!e || typeof e !== 'object' || depth > 5) return;
-    const x = e as { type?: string; message?: string; originalError?: unknown; cause?: unknown; errors?: unknown[] };
-    out.push(`${x.type ?? ''}: ${x.message ?? ''}`);
+    const x = e as { type?: string; apiId?: string; message?: string; originalError?: unknown; cause?: unknown; errors?: unknown[] };
+    out.push(`${x.type ?? x.apiId ?? ''}: ${x.message ?? ''}`);
     visit(x.originalError, depth + 1);
     visit(x.cause, depth + 1);
     for (const inner of x.errors ?? []) visit(inner, depth + 1);
@@ -88,7 +89,7 @@ async function allInSync(topics: string[], replicas: number, timeoutMs = 120_000
 
 /** Read the whole topic with a fresh consumer group; resolves with the values, in no particular order. */
 async function readAll(topic: string, expected: number): Promise<string[]> {
-  const kafka = serviceKafka();
+  const kafka = new Kafka({ clientId: 'cluster-test-reader', brokers, logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `cluster-test-${topic}-${Date.now()}`, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
   const values: string[] = [];
   await consumer.connect();
@@ -105,11 +106,11 @@ async function readAll(topic: string, expected: number): Promise<string[]> {
   }
 }
 
-async function produceValues(kafka: Kafka, topic: string, values: string[], timeoutMs?: number): Promise<void> {
+async function produceValues(kafka: KafkaClient, topic: string, values: string[]): Promise<void> {
   const producer = createProducer(kafka);
   await producer.connect();
   try {
-    await produceMany(producer, { topic, messages: values.map((v) => ({ key: v, value: v })) }, { timeoutMs });
+    await produceMany(producer, { topic, messages: values.map((v) => ({ key: v, value: v })) });
   } finally {
     await producer.disconnect();
   }
@@ -233,7 +234,7 @@ test('with one node stopped, acks=all idempotent produce succeeds (2 in sync) an
 
 test('with two nodes stopped, acks=all produce is refused with NOT_ENOUGH_REPLICAS instead of being acknowledged by one', async () => {
   // Few retries: the refusal is the point, not riding it out.
-  const kafka = new Kafka({ clientId: 'cluster-test-refused', brokers, logLevel: logLevel.NOTHING, retry: { retries: 2, initialRetryTime: 200 } });
+  const kafka = createKafka({ brokers, clientId: 'cluster-test-refused', logger: silent, retries: 2 });
   // The idempotent producer gets its producer id while two nodes are up: with one node left, the
   // transaction coordinator may still be loading (GROUP_LOAD_IN_PROGRESS), and the refusal wanted
   // here is the produce's own.
@@ -245,7 +246,7 @@ test('with two nodes stopped, acks=all produce is refused with NOT_ENOUGH_REPLIC
 
   let refused: unknown;
   try {
-    await produceMany(producer, { topic: settingsTopic, messages: range('two-down', 100).map((v) => ({ key: v, value: v })) }, { timeoutMs: 5_000 });
+    await produceMany(producer, { topic: settingsTopic, messages: range('two-down', 100).map((v) => ({ key: v, value: v })) });
   } catch (err) {
     refused = err;
   } finally {

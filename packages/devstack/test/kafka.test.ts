@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Admin, Consumer, Kafka, logLevel, Partitioners, Producer } from 'kafkajs';
-import { ensureTopics } from '@mockstagram/shared';
+import { createKafka, createLogger, ensureTopics } from '@mockstagram/shared';
 
 /**
  * The devstack's broker behaves like a real Kafka cluster for what the pipeline relies on:
@@ -125,7 +125,7 @@ describe('devstack Kafka broker', () => {
   it('delivers keyed messages exactly once, in per-key order, and a group resumes from its committed offsets', async () => {
     // ensureTopics waits until every partition's leader serves the new topic; kafkajs' waitForLeaders
     // does not, and on a cluster the next metadata request can reach a broker that does not know it yet.
-    await ensureTopics(kafka, [{ topic, numPartitions: PARTITIONS }]);
+    await ensureTopics(createKafka({ brokers, clientId: 'devstack-kafka-test', logger: createLogger('test', 'silent') }), [{ topic, numPartitions: PARTITIONS }]);
     const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
     expect(meta.partitions).toHaveLength(PARTITIONS);
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { IHeaders, Message } from 'kafkajs';
+import type { Message, MessageHeaders as IHeaders } from './kafka/messages';
 
 /** Known reasons (short kebab-case codes). Other kebab-case codes are allowed. */
 export type KnownDlqReason =
@@ -43,7 +43,7 @@ export const DLQ_ERROR_MAX_LENGTH = 1000;
 export interface DlqSource {
   topic: string;
   partition: number;
-  /** The offset as kafkajs gives it (a string). */
+  /** The offset as a decimal string. */
   offset: string;
   key: Buffer | string | null;
   value: Buffer | string | null;
@@ -51,7 +51,7 @@ export interface DlqSource {
 }
 
 export interface DlqInput {
-  /** The message given up on, where it was read from (kafkajs `{ topic, partition, message }` flattened). */
+  /** The message given up on, where it was read from (a `ConsumedMessage`). */
   source: DlqSource;
   stage: DlqStage;
   reason: DlqReason;

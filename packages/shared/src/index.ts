@@ -13,6 +13,7 @@ export * from './shutdown';
 export * from './schemas';
 export * from './dlq';
 export * from './kafka';
+export * from './stage';
 export * from './db';
 export * from './roles';
 export * from './tracing';

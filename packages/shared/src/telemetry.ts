@@ -4,7 +4,7 @@
  * that patch modules on load are in place before those modules are required.
  *
  * Import this module by its path, `@mockstagram/shared/src/telemetry`, not through the package
- * index: the index loads pg, kafkajs and express, which must come after the SDK has started.
+ * index: the index loads pg, the Kafka client and express, which must come after the SDK has started.
  * (The index does not re-export this module either, so code that only needs the API helpers in
  * `./tracing` does not load the SDK, ~0.3 s.)
  *

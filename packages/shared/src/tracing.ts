@@ -18,20 +18,22 @@ import {
   isSpanContextValid,
   propagation,
   ROOT_CONTEXT,
+  SpanStatusCode,
   trace,
   TraceFlags,
   type Attributes,
   type Context,
+  type Span,
   type SpanContext,
   type TextMapGetter,
   type TextMapSetter,
 } from '@opentelemetry/api';
-import type { IHeaders } from 'kafkajs';
+import type { MessageHeaders as IHeaders } from './kafka/messages';
 
 /** The W3C Trace Context headers. */
 export const TRACE_HEADERS = ['traceparent', 'tracestate'] as const;
 
-/** Reads propagation fields from kafkajs headers (consumed values are Buffers; a repeated header gives its first value). */
+/** Reads propagation fields from message headers (consumed values are Buffers; a repeated header gives its first value). */
 export const kafkaHeaderGetter: TextMapGetter<IHeaders | undefined> = {
   keys: (carrier) => (carrier ? Object.keys(carrier) : []),
   get: (carrier, key) => {
@@ -41,7 +43,7 @@ export const kafkaHeaderGetter: TextMapGetter<IHeaders | undefined> = {
   },
 };
 
-/** Writes propagation fields into kafkajs headers (as strings; kafkajs encodes them). */
+/** Writes propagation fields into message headers (as strings; the producer encodes them). */
 export const kafkaHeaderSetter: TextMapSetter<IHeaders> = {
   set: (carrier, key, value) => {
     carrier[key] = value;
@@ -116,4 +118,17 @@ export function kafkaProcessAttributes(topic: string, partition: number, offset:
     [SPAN_ATTRIBUTES.messagingPartition]: String(partition),
     [SPAN_ATTRIBUTES.messagingKafkaOffset]: Number(offset),
   };
+}
+
+/**
+ * Ends `span`; with a `problem` (an error, or a message saying why) it is recorded first: the
+ * exception event for an error, and status ERROR with the message. The one place the services
+ * end a span that failed.
+ */
+export function endSpan(span: Span, problem?: unknown): void {
+  if (problem !== undefined && span.isRecording()) {
+    if (problem instanceof Error) span.recordException(problem);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: problem instanceof Error ? problem.message : String(problem) });
+  }
+  span.end();
 }
