@@ -2,8 +2,8 @@
  * `yarn bench queries`: the read side on the native TimescaleDB at scale, in a schema of its own.
  *
  * Data (bulk-loaded with COPY, the same rows the pipeline would store; the mock API's counts):
- * - `--influencers` (1,000,000) influencers with one sample an hour for the last 25 hours, and
- *   their newest sample in influencer_latest;
+ * - `--influencers` (1,000,000) influencers with one sample an hour for the last 25 hours (or
+ *   only the first `--hourly-influencers` of them), and their newest sample in influencer_latest;
  * - the first `--minute-influencers` (10,000) of them with a sample every minute of the last day;
  * - the first `--month-influencers` (1,000) with an hourly sample for the 30 days before that;
  * - the continuous aggregates refreshed, as their policies would.
@@ -37,6 +37,8 @@ import { repoRoot } from './lib/report';
 
 export interface QueriesOptions {
   influencers: number;
+  /** How many of them (the first) get the 25 hours of hourly samples (default: all). */
+  hourlyInfluencers?: number;
   minuteInfluencers: number;
   monthInfluencers: number;
   writeRate: number;
@@ -133,7 +135,8 @@ export async function queries(o: QueriesOptions): Promise<void> {
 
     let t0 = Date.now();
     const hourly = await copyRows(pool, 'follower_counts', 'influencer_id, observed_at, follower_count, following_count', function* () {
-      for (let h = 25; h >= 1; h--) for (let i = 0; i < o.influencers; i++) yield sampleLine(FIRST_ID + i, lastHourly(h - 1));
+      const n = Math.min(o.hourlyInfluencers ?? o.influencers, o.influencers);
+      for (let h = 25; h >= 1; h--) for (let i = 0; i < n; i++) yield sampleLine(FIRST_ID + i, lastHourly(h - 1));
     });
     const minute = await copyRows(pool, 'follower_counts', 'influencer_id, observed_at, follower_count, following_count', function* () {
       for (let t = hourEnd - DAY; t < hourEnd; t += 60_000) {
@@ -178,7 +181,8 @@ export async function queries(o: QueriesOptions): Promise<void> {
       passes.push(rows[0]);
       log(`detection pass ${i + 1}: ${Math.round(rows[0].duration_ms)} ms, ${rows[0].evaluated} judged, ${rows[0].flagged} flagged, ${rows[0].cleared} cleared`);
     }
-    const truth = new Set(suspiciousIds(FIRST_ID, FIRST_ID + o.influencers - 1));
+    // Judged: those with the hourly history.
+    const truth = new Set(suspiciousIds(FIRST_ID, FIRST_ID + Math.min(o.hourlyInfluencers ?? o.influencers, o.influencers) - 1));
     const flagged = (await pool.query<{ id: number }>('SELECT influencer_id AS id FROM suspicious_influencers')).rows.map((r) => r.id);
     const tp = flagged.filter((id) => truth.has(id)).length;
     figures.detection = {
