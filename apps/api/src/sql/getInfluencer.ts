@@ -41,6 +41,8 @@ interface Row extends Omit<InfluencerRow, 'history'> {
  */
 export async function getInfluencer(db: Queryable, id: number, historyLimit: number): Promise<InfluencerRow | undefined> {
   const { rows } = await db.query<Row>({
+    // Named: each connection parses and plans it once (again after the rank snapshot is swapped).
+    name: 'api.getInfluencer',
     text: `
       SELECT l.influencer_id AS id, l.username,
              l.follower_count AS "followerCount", l.following_count AS "followingCount",
