@@ -29,6 +29,10 @@ clients:  --kafka-messages 500000  --record-size 200  (Kafka's tools, kafkajs, @
 e2e:      --influencers 100000 (e2e's default)  --interval 60  --minutes 5  (one run, after a warm-up of one interval)
 queries:  --influencers 1000000  --minute-influencers 10000  --month-influencers 1000  --write-rate 5000
           --seconds 15 (autocannon per question)  --connections 4  --keep (leave the schema)
+          --hourly-influencers N (only the first N get the 25 h hourly history; default all)
+          --reuse SCHEMA (a kept schema: the HTTP phase only)  --only 'latest,stats,...' (question names' starts)
+          --profile (api under --cpu-prof, into bench/results/profiles)  --no-writer (the api alone)
+          --api-dist dist-before,dist (builds under apps/api, each question asked of each in turn)
 detect:   --influencers 2000 (a day at 1 minute, through storeResults)`;
 
 const { values: flags, positionals } = parseArgs({
@@ -52,11 +56,16 @@ const { values: flags, positionals } = parseArgs({
     'live-seconds': { type: 'string', default: '15' },
     'live-rate': { type: 'string', default: '5000' },
     'minute-influencers': { type: 'string', default: '10000' },
+    'hourly-influencers': { type: 'string' },
     'month-influencers': { type: 'string', default: '1000' },
     'write-rate': { type: 'string', default: '5000' },
     seconds: { type: 'string', default: '15' },
     connections: { type: 'string', default: '4' },
     keep: { type: 'boolean', default: false },
+    reuse: { type: 'string' },
+    profile: { type: 'boolean', default: false },
+    'no-writer': { type: 'boolean', default: false },
+    'api-dist': { type: 'string' },
     help: { type: 'boolean', default: false },
   },
 });
@@ -114,12 +123,18 @@ async function main(): Promise<void> {
     // Not part of `all`: it loads ~40 million samples into a schema of its own first.
     await queries({
       influencers: num('influencers', '1000000'),
+      ...(flags['hourly-influencers'] ? { hourlyInfluencers: num('hourly-influencers') } : {}),
       minuteInfluencers: num('minute-influencers'),
       monthInfluencers: num('month-influencers'),
       writeRate: num('write-rate'),
       seconds: num('seconds'),
       connections: num('connections'),
       keep: Boolean(flags.keep),
+      ...(flags.reuse ? { reuse: flags.reuse } : {}),
+      ...(flags.only ? { only: flags.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+      profile: Boolean(flags.profile),
+      noWriter: Boolean(flags['no-writer']),
+      ...(flags['api-dist'] ? { apiDists: flags['api-dist'].split(',').map((s) => s.trim()).filter(Boolean) } : {}),
     });
     return;
   }

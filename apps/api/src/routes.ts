@@ -36,7 +36,6 @@ import { getInfluencer } from './sql/getInfluencer';
 import { getSeries } from './sql/getSeries';
 import { getStats } from './sql/getStats';
 import { listSuspicious } from './sql/listSuspicious';
-import { listSuspiciousEvents } from './sql/listSuspiciousEvents';
 import { listTopFollowers } from './sql/listTopFollowers';
 import { listTopGrowers } from './sql/listTopGrowers';
 import type { Queryable } from './sql/types';
@@ -84,9 +83,8 @@ export function apiRouter(options: ApiRoutesOptions): Router {
 
   router.get('/influencers/:id', async (req, res) => {
     const id = parse(idParam, req.params.id, 'id');
-    const row = await getInfluencer(db, id);
+    const row = await getInfluencer(db, id, HISTORY_LIMIT);
     if (!row) throw notFound(id);
-    const history = await listSuspiciousEvents(db, id, HISTORY_LIMIT);
     const body: InfluencerBody = {
       id: row.id,
       username: row.username,
@@ -97,7 +95,7 @@ export function apiRouter(options: ApiRoutesOptions): Router {
       rank: row.rank,
       rankedAt: row.rankedAt?.toISOString() ?? null,
       suspicious: row.flaggedAt ? { flaggedAt: row.flaggedAt.toISOString(), score: row.score!, reason: row.reason! } : null,
-      history: history.map((e) => ({ event: e.event, at: e.at.toISOString(), score: e.score, reason: e.reason })),
+      history: row.history.map((e) => ({ event: e.event, at: e.at.toISOString(), score: e.score, reason: e.reason })),
     };
     cache(res, 15);
     res.json(body);
@@ -108,14 +106,14 @@ export function apiRouter(options: ApiRoutesOptions): Router {
     const query = parse(seriesQuery, req.query);
     const range = chooseSeriesRange(query, now());
     if (!range.ok) throw new HttpError(400, range.message, [{ parameter: range.parameter, message: range.message }]);
-    const [points, exists] = await Promise.all([getSeries(db, id, range.resolution, range.from, range.to), getInfluencer(db, id)]);
-    if (!exists) throw notFound(id);
+    const points = await getSeries(db, id, range.resolution, range.from, range.to);
+    if (!points) throw notFound(id);
     const body: SeriesBody = {
       id,
       resolution: range.resolution,
       from: range.from.toISOString(),
       to: range.to.toISOString(),
-      points: points.map((p) => ({ t: p.t.toISOString(), followers: p.followers, following: p.following, ratio: p.ratio })),
+      points: points.map((p) => ({ t: p.t, followers: p.followers, following: p.following, ratio: p.ratio })),
     };
     cache(res, range.to.getTime() < now() - 3_600_000 ? 300 : 15);
     res.json(body);

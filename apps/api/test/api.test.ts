@@ -85,6 +85,29 @@ describe('GET /api/v1/influencers/:id', () => {
     expect(body.history).toEqual([expect.objectContaining({ event: 'flagged' })]);
   });
 
+  it('history: the newest 20 flags and clears, newest first, times as ISO 8601', async () => {
+    const id = IDS.find((i) => !suspicious.has(i))!;
+    const { rows } = await env.pool.query<{ id: number }>(
+      `INSERT INTO suspicious_detection_runs (started_at, finished_at, duration_ms, window_start, window_end, triggered_by, settings)
+       VALUES (now(), now(), 1, now() - interval '1 day', now(), 'manual', '{}') RETURNING id`,
+    );
+    const at = (k: number) => new Date(end - (30 - k) * HOUR + 123);
+    for (let k = 0; k < 25; k++) {
+      await env.pool.query('INSERT INTO suspicious_events (run_id, influencer_id, event, at, score, reason) VALUES ($1, $2, $3, $4, $5, $6)', [
+        rows[0]!.id, id, k % 2 === 0 ? 'flagged' : 'cleared', at(k), k % 2 === 0 ? 6.5 + k : null, k % 2 === 0 ? 'spike' : null,
+      ]);
+    }
+    try {
+      const { body } = await get(`/api/v1/influencers/${id}`);
+      expect(body.history).toHaveLength(20);
+      expect(body.history[0]).toEqual({ event: 'flagged', at: at(24).toISOString(), score: 30.5, reason: 'spike' });
+      expect(body.history[1]).toEqual({ event: 'cleared', at: at(23).toISOString(), score: null, reason: null });
+      expect(body.history.map((e: { at: string }) => e.at)).toEqual(Array.from({ length: 20 }, (_, i) => at(24 - i).toISOString()));
+    } finally {
+      await env.pool.query('DELETE FROM suspicious_events WHERE influencer_id = $1', [id]);
+    }
+  });
+
   it('ratio is null when following is 0', async () => {
     const { body } = await get(`/api/v1/influencers/${ZERO_FOLLOWING}`);
     expect(body).toMatchObject({ followingCount: 0, ratio: null });
@@ -135,6 +158,15 @@ describe('GET /api/v1/influencers/:id/series', () => {
       const bucket = end - 3 * HOUR;
       const point = body.points.find((p: { t: string }) => p.t === new Date(bucket).toISOString());
       expect(point.followers).toBe(countsAt(id, bucket + HOUR - 5 * 60_000, COUNTS).followerCount);
+    }
+  });
+
+  it('a known influencer with nothing in the range: no points (not a 404)', async () => {
+    const from = new Date(end - 50 * 24 * HOUR).toISOString();
+    const to = new Date(end - 50 * 24 * HOUR + 12 * HOUR).toISOString();
+    for (const resolution of ['raw', '1m', '1h', '1d']) {
+      const { status, body } = await get(`/api/v1/influencers/${id}/series?from=${from}&to=${to}&resolution=${resolution}`);
+      expect([resolution, status, body.points]).toEqual([resolution, 200, []]);
     }
   });
 

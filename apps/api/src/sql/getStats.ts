@@ -19,12 +19,16 @@ export interface StatsRow {
  * costs ~10 ms of planning alone at 60 chunks; the snapshot is at most one refresh old.)
  */
 export async function getStats(db: Queryable): Promise<StatsRow> {
-  const { rows } = await db.query<StatsRow>(`
+  // Named: each connection parses and plans it once.
+  const { rows } = await db.query<StatsRow>({
+    name: 'api.getStats',
+    text: `
     SELECT st.average_followers AS "averageFollowers",
            coalesce(st.tracked, 0) AS tracked, coalesce(st.ranked, 0) AS ranked,
            coalesce(st.suspicious, 0) AS suspicious, st.computed_at AS "computedAt",
            st.newest_sample_at AS "newestSampleAt"
       FROM (SELECT 1) one
-      LEFT JOIN follower_stats st ON true`);
+      LEFT JOIN follower_stats st ON true`,
+  });
   return rows[0]!;
 }

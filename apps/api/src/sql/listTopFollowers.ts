@@ -16,6 +16,8 @@ export interface RankedRow {
  */
 export async function listTopFollowers(db: Queryable, afterRank: number, limit: number): Promise<RankedRow[]> {
   const { rows } = await db.query<RankedRow>({
+    // Named: each connection parses and plans it once (again after the rank snapshot is swapped).
+    name: 'api.listTopFollowers',
     text: `
       SELECT rank, influencer_id AS id, username,
              follower_count AS "followerCount", following_count AS "followingCount",
