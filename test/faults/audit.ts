@@ -25,6 +25,8 @@ export interface Verdict {
   /** Dead letters that are no poison: each is a failure. */
   otherDeadLettered: DeadLetter[];
   recoverSeconds: number | undefined;
+  /** A few of the lost and duplicated slots, `id|slot`, to look at. */
+  examples: string[];
   ok: boolean;
 }
 
@@ -70,15 +72,27 @@ export async function audit(
   let duplicated = 0;
   let emittedTwice = 0;
   const scheduledKeys = new Set<string>();
+  const examples: string[] = [];
+  const example = (what: string, key: string) => {
+    if (examples.length < 6) examples.push(`${what} ${key.replace(/\|(\d+)$/, (_, ms: string) => `@${new Date(Number(ms)).toISOString()}`)}`);
+  };
   for (const s of slots) {
     const key = slotKey(s.influencerId, s.slotMs);
     scheduledKeys.add(key);
     const n = stored.get(key) ?? 0;
     if (n > 0) storedSlotsCount += 1;
-    if (n > 1) duplicated += n - 1;
+    else example('lost', key);
+    if (n > 1) {
+      duplicated += n - 1;
+      example(`${n} rows for`, key);
+    }
     if ((observer.emitted.get(key) ?? 0) > 1) emittedTwice += 1;
   }
-  for (const [key, n] of stored) if (!scheduledKeys.has(key)) duplicated += n;
+  for (const [key, n] of stored) {
+    if (scheduledKeys.has(key)) continue;
+    duplicated += n;
+    example('row for an unscheduled slot', key);
+  }
 
   const poisonSeen = new Set<string>();
   const other: DeadLetter[] = [];
@@ -100,6 +114,7 @@ export async function audit(
     poisonMissing,
     otherDeadLettered: other,
     recoverSeconds,
+    examples,
     ok: lost === 0 && duplicated === 0 && other.length === 0 && poisonMissing === 0 && recoverSeconds !== undefined,
   };
 }

@@ -42,6 +42,8 @@ export class FaultEngines {
 
   static async start(log: Log): Promise<FaultEngines> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'mockstagram-faults-'));
+    // mkdtemp makes it 0700; the database server runs as its own account and writes its log here.
+    fs.chmodSync(dir, 0o755);
     const [p1, c1, p2, c2, p3, c3, pg] = await freePorts(7);
     const settings = devstackSettings({
       ...process.env,
@@ -57,7 +59,12 @@ export class FaultEngines {
       DEVSTACK_PG_PORT: String(pg),
     });
     const engines = new FaultEngines(settings, log);
-    await up(settings, { kafka: true, timescale: true }, (m) => log(`[devstack] ${m}`));
+    try {
+      await up(settings, { kafka: true, timescale: true }, (m) => log(`[devstack] ${m}`));
+    } catch (err) {
+      await engines.close().catch(() => undefined);
+      throw err;
+    }
     return engines;
   }
 

@@ -8,7 +8,7 @@
  *
  * Usage: yarn test:faults [--influencers 20000] [--interval 10] [--steady 15]
  *                         [--faults none,scheduler,fetcher,result-handler,broker,db-restart,db-outage,api,poison]
- *                         [--out docs/reliability.md | --out -]
+ *                         [--fresh 5] [--out docs/reliability.md | --out -]
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,7 +21,7 @@ import { audit, missing, type Verdict, type Window } from './audit';
 import { FaultEngines } from './engines';
 import { FAULTS, type Fault, type FaultContext } from './faults';
 import { Observer } from './observer';
-import { MEMBERS, Pipeline } from './pipeline';
+import { MEMBERS, Pipeline, type Member } from './pipeline';
 import { formatTable, writeReport } from './report';
 
 const { values } = parseArgs({
@@ -29,6 +29,7 @@ const { values } = parseArgs({
     influencers: { type: 'string', default: '20000' },
     interval: { type: 'string', default: '10' },
     steady: { type: 'string', default: '15' },
+    fresh: { type: 'string', default: '5' },
     faults: { type: 'string', default: FAULTS.map((f) => f.name).join(',') },
     out: { type: 'string', default: 'docs/reliability.md' },
   },
@@ -48,6 +49,7 @@ function positive(name: string, v: string | undefined): number {
 const influencers = positive('influencers', values.influencers);
 const intervalSeconds = positive('interval', values.interval);
 const steadySeconds = positive('steady', values.steady);
+const freshSeconds = positive('fresh', values.fresh);
 const selected: Fault[] = (values.faults ?? '').split(',').map((name) => {
   const f = FAULTS.find((x) => x.name === name.trim());
   if (!f) {
@@ -57,19 +59,32 @@ const selected: Fault[] = (values.faults ?? '').split(',').map((name) => {
   return f;
 });
 
-/** Wait until every process runs and the consumer lags and the scheduler's overdue slots are back under `threshold` (two samples in a row). Seconds since `fromMs`, or undefined after `timeoutMs`. */
-async function recovered(ctx: FaultContext, expected: readonly string[], threshold: number, fromMs: number, timeoutMs: number): Promise<number | undefined> {
+/**
+ * Wait until the pipeline has caught up: every process that should run runs, every slot scheduled
+ * since `sinceMs` whose time is more than `freshSeconds` ago is stored, and the scheduler has no
+ * influencer overdue by more than that (twice in a row, a second apart), checked from
+ * `fromMs + freshSeconds` on. Returns the seconds since `fromMs` (at least freshSeconds), or
+ * undefined after `timeoutMs`.
+ */
+async function recovered(ctx: FaultContext, expected: readonly Member[], sinceMs: number, fromMs: number, timeoutMs: number): Promise<number | undefined> {
   let good = 0;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     const sampleAt = Date.now();
-    const lag = await ctx.observer.lag();
-    const overdue = await ctx.pipeline.pool
-      .query<{ n: number }>(`SELECT count(*)::int AS n FROM influencers WHERE active AND next_fetch_at < now() - interval '2 seconds'`)
-      .then((r) => r.rows[0]!.n)
-      .catch(() => undefined);
-    const up = expected.every((m) => ctx.pipeline.running(m as (typeof MEMBERS)[number]));
-    if (up && lag && overdue !== undefined && lag.fetchers <= threshold && lag.handlers <= threshold && overdue <= threshold) {
+    // Slots older than freshSeconds must include some scheduled after the fault ended.
+    if (sampleAt - freshSeconds * 1000 < fromMs) {
+      await sleep(fromMs + freshSeconds * 1000 - sampleAt);
+      continue;
+    }
+    const up = expected.every((m) => ctx.pipeline.running(m));
+    const behind = up ? await missing(ctx.pipeline.pool, ctx.observer, { fromMs: sinceMs, toMs: sampleAt - freshSeconds * 1000 }).catch(() => undefined) : undefined;
+    const overdue = up
+      ? await ctx.pipeline.pool
+          .query<{ n: number }>(`SELECT count(*)::int AS n FROM influencers WHERE active AND next_fetch_at < now() - make_interval(secs => $1)`, [freshSeconds])
+          .then((r) => r.rows[0]!.n)
+          .catch(() => undefined)
+      : undefined;
+    if (behind === 0 && overdue === 0) {
       good += 1;
       if (good === 2) return (sampleAt - fromMs) / 1000;
     } else good = 0;
@@ -88,7 +103,7 @@ async function main(): Promise<number> {
   const verdicts: Verdict[] = [];
   try {
     pipeline = await Pipeline.create({ kafkaBrokers: engines.kafkaBrokers, databaseUrl: engines.databaseUrl, influencers, intervalSeconds });
-    observer = new Observer(engines.kafkaBrokers, pipeline.topics, pipeline.groups);
+    observer = new Observer(engines.kafkaBrokers, pipeline.topics);
     await observer.start();
     await pipeline.start();
     const kafka = createKafka({ brokers: engines.kafkaBrokers.split(','), clientId: 'fault-suite-poison', logger: createLogger('fault-suite', 'silent') });
@@ -98,8 +113,7 @@ async function main(): Promise<number> {
     // Warm-up: one interval for every influencer's first slot, then until the pipeline keeps up.
     log(`pipeline running; warming up for one interval`);
     await sleep(intervalSeconds * 1000);
-    const threshold = Math.max(100, Math.ceil(rate * 2));
-    const warm = await recovered(ctx, MEMBERS, threshold, Date.now(), 120_000);
+    const warm = await recovered(ctx, MEMBERS, Date.now() - intervalSeconds * 1000, Date.now(), 120_000);
     if (warm === undefined) throw new Error(`the pipeline does not keep up with ${rate} jobs/s on this machine even without a fault: use fewer --influencers or a longer --interval`);
 
     let windowStart = Date.now();
@@ -111,14 +125,15 @@ async function main(): Promise<number> {
       await fault.inject(ctx);
       const healedAt = Date.now();
       const expected = MEMBERS.filter((m) => pipeline!.running(m));
-      const recoverSeconds = await recovered(ctx, expected, threshold, healedAt, 300_000);
+      const recoverSeconds = await recovered(ctx, expected, windowStart, healedAt, 300_000);
       log(recoverSeconds === undefined ? '  not caught up after 300 s' : `  caught up ${recoverSeconds.toFixed(1)} s after the fault ended`);
       // One more interval, so that every influencer has a slot after the fault in the window.
       await sleep(intervalSeconds * 1000);
       const window: Window = { fromMs: windowStart, toMs: Date.now() - 2000 };
+      await observer.catchUp();
       const drainDeadline = Date.now() + 120_000;
       while ((await missing(pipeline.pool, observer, window).catch(() => 1)) > 0 && Date.now() < drainDeadline) await sleep(1000);
-      await sleep(2000); // dead letters of the window still on their way to the suite's consumer
+      await observer.catchUp();
       const poisonProduced = [...ctx.poison.keys()].filter((k) => !poisonBefore.has(k));
       const v = await audit(fault.title, pipeline.pool, observer, window, observer.deadLetters.slice(deadLettersBefore), ctx.poison, poisonProduced, recoverSeconds);
       verdicts.push(v);
@@ -126,6 +141,7 @@ async function main(): Promise<number> {
         `  ${v.ok ? 'ok' : 'FAILED'}: ${v.scheduled} slots scheduled, ${v.stored} stored, ${v.lost} lost, ${v.duplicated} duplicated, ` +
           `${v.emittedTwice} emitted twice, ${v.poisonDeadLettered} poison dead-lettered (${v.poisonMissing} missing), ${v.otherDeadLettered.length} other dead letters`,
       );
+      if (v.examples.length > 0) log(`  for example: ${v.examples.join('; ')}`);
       windowStart = window.toMs;
       if (fault.restore) await fault.restore(ctx);
     }
@@ -145,7 +161,7 @@ async function main(): Promise<number> {
   process.stdout.write(`\n${formatTable(verdicts)}\n`);
   if (values.out && values.out !== '-') {
     const out = path.resolve(process.cwd(), values.out);
-    fs.writeFileSync(out, writeReport({ command, verdicts, influencers, intervalSeconds, machine, date: new Date() }));
+    fs.writeFileSync(out, writeReport({ command, verdicts, influencers, intervalSeconds, freshSeconds, machine, date: new Date() }));
     log(`wrote ${path.relative(process.cwd(), out)}`);
   }
   const failed = verdicts.filter((v) => !v.ok);

@@ -3,7 +3,7 @@
  * - every job the scheduler emitted (its own consumer group on the jobs topic, from the start):
  *   the scheduled slots, and how often each was emitted;
  * - every dead-lettered message, with its `x-dlq-*` headers;
- * - the consumer lag of the fetchers' and the result-handler's groups.
+ * - which Kafka node leads the pipeline's partitions.
  */
 import { createKafka, createLogger, decodeFetchJob, readDlqHeaders } from '@mockstagram/shared';
 import type { Admin, Consumer, Kafka } from 'kafkajs';
@@ -35,11 +35,12 @@ export class Observer {
   private readonly kafka: Kafka;
   private consumers: Consumer[] = [];
   private admin?: Admin;
+  /** Next offset to read, per `${topic}:${partition}`. */
+  private readonly next = new Map<string, number>();
 
   constructor(
     brokers: string,
     private readonly topics: { jobs: string; results: string; dlq: string },
-    private readonly groups: { fetchers: string; handlers: string },
   ) {
     this.kafka = createKafka({ brokers: brokers.split(','), clientId: 'fault-suite', logger: createLogger('fault-suite', 'silent') });
   }
@@ -53,6 +54,8 @@ export class Observer {
     await dlq.subscribe({ topic: this.topics.dlq, fromBeginning: true });
     await jobs.run({
       eachBatch: async ({ batch }) => {
+        const last = batch.messages[batch.messages.length - 1];
+        if (last) this.next.set(`${batch.topic}:${batch.partition}`, Number(last.offset) + 1);
         for (const m of batch.messages) {
           const job = decodeFetchJob(m.value);
           if (!job.ok) {
@@ -72,7 +75,8 @@ export class Observer {
       },
     });
     await dlq.run({
-      eachMessage: async ({ message }) => {
+      eachMessage: async ({ topic, partition, message }) => {
+        this.next.set(`${topic}:${partition}`, Number(message.offset) + 1);
         const info = readDlqHeaders(message.headers);
         this.deadLetters.push({
           key: message.key?.toString() ?? '',
@@ -89,6 +93,20 @@ export class Observer {
     await this.admin.connect();
   }
 
+  /** Resolves once the suite has read the jobs and DLQ topics up to where they ended when called. */
+  async catchUp(timeoutMs = 120_000): Promise<void> {
+    const ends = await Promise.all([this.topics.jobs, this.topics.dlq].map(async (topic) => ({ topic, offsets: await this.admin!.fetchTopicOffsets(topic) })));
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const behind = ends.flatMap(({ topic, offsets }) =>
+        offsets.filter((p) => Number(p.high) > Number(p.low) && (this.next.get(`${topic}:${p.partition}`) ?? Number(p.low)) < Number(p.high)).map((p) => `${topic}/${p.partition}`),
+      );
+      if (behind.length === 0) return;
+      if (Date.now() > deadline) throw new Error(`the suite's own consumers did not read ${behind.join(', ')} to the end within ${timeoutMs / 1000} s`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
   /** The slots scheduled with a slot time in [fromMs, toMs). */
   slotsIn(fromMs: number, toMs: number): { influencerId: number; slotMs: number }[] {
     const out: { influencerId: number; slotMs: number }[] = [];
@@ -96,32 +114,6 @@ export class Observer {
       if (slotMs >= fromMs && slotMs < toMs) for (const id of ids) out.push({ influencerId: id, slotMs });
     }
     return out;
-  }
-
-  /** Consumer lag (end offset − committed offset, summed over partitions) of the fetchers and the result-handler; undefined while Kafka does not answer. */
-  async lag(): Promise<{ fetchers: number; handlers: number } | undefined> {
-    const admin = this.admin;
-    if (!admin) return undefined;
-    try {
-      const [fetchers, handlers] = await Promise.all([
-        this.groupLag(admin, this.groups.fetchers, this.topics.jobs),
-        this.groupLag(admin, this.groups.handlers, this.topics.results),
-      ]);
-      return { fetchers, handlers };
-    } catch {
-      return undefined;
-    }
-  }
-
-  private async groupLag(admin: Admin, groupId: string, topic: string): Promise<number> {
-    const [ends, committed] = await Promise.all([admin.fetchTopicOffsets(topic), admin.fetchOffsets({ groupId, topics: [topic] })]);
-    const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-    let lag = 0;
-    for (const p of ends) {
-      const c = done.get(p.partition) ?? -1;
-      lag += Number(p.high) - (c < 0 ? Number(p.low) : c);
-    }
-    return lag;
   }
 
   /** The partition leaders of the pipeline's topics: node id → partitions led. */

@@ -28,7 +28,7 @@ export function formatTable(verdicts: readonly Verdict[]): string {
   return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-export function writeReport(r: { command: string; verdicts: readonly Verdict[]; influencers: number; intervalSeconds: number; machine: string; date: Date }): string {
+export function writeReport(r: { command: string; verdicts: readonly Verdict[]; influencers: number; intervalSeconds: number; freshSeconds: number; machine: string; date: Date }): string {
   return `# Reliability: the fault suite
 
 Produced by \`${r.command}\` on ${r.date.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${r.machine}: ${r.influencers.toLocaleString('en-US')} influencers
@@ -50,8 +50,9 @@ ${formatTable(r.verdicts)}
   with its reason, \`not-json\` or \`invalid\`, from the topic it was put on), and anything else,
   which fails the fault.
 - **seconds to recover**: from the end of the fault (the killed process restarted, or for the
-  fetcher the kill itself; the broker or database back; the mock API healthy again) until both
-  consumer groups' lag and the scheduler's overdue slots are under two seconds of work, twice in
-  a row, one second apart.
+  fetcher the kill itself; the broker or database back; the mock API healthy again) until the
+  pipeline has caught up: every slot of the window older than ${r.freshSeconds} s is stored and no
+  influencer is overdue by more than that, twice in a row, one second apart (so never less than
+  ${r.freshSeconds} s).
 `;
 }
