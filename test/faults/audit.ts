@@ -25,6 +25,8 @@ export interface Verdict {
   /** Dead letters that are no poison: each is a failure. */
   otherDeadLettered: DeadLetter[];
   recoverSeconds: number | undefined;
+  /** Processes that exited on their own in the window (the suite started them again): each fails the fault. */
+  exits: string[];
   /** A few of the lost and duplicated slots, `id|slot`, to look at. */
   examples: string[];
   ok: boolean;
@@ -65,6 +67,7 @@ export async function audit(
   poison: Map<string, { reason: string; topic: string }>,
   poisonProduced: string[],
   recoverSeconds: number | undefined,
+  exits: string[],
 ): Promise<Verdict> {
   const slots = observer.slotsIn(w.fromMs, w.toMs);
   const stored = await storedSlots(pool, w);
@@ -114,7 +117,8 @@ export async function audit(
     poisonMissing,
     otherDeadLettered: other,
     recoverSeconds,
+    exits,
     examples,
-    ok: lost === 0 && duplicated === 0 && other.length === 0 && poisonMissing === 0 && recoverSeconds !== undefined,
+    ok: lost === 0 && duplicated === 0 && other.length === 0 && poisonMissing === 0 && recoverSeconds !== undefined && exits.length === 0,
   };
 }

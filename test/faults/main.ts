@@ -98,6 +98,13 @@ async function main(): Promise<number> {
   log(`${command}: ${influencers} influencers every ${intervalSeconds} s (${influencers / intervalSeconds} jobs/s); faults: ${selected.map((f) => f.name).join(', ')}`);
   await buildApps();
   const engines = await FaultEngines.start(log);
+  // Ctrl-C: the engines run detached from this process; stop them and remove their files.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping the suite's engines`);
+      void engines.close().finally(() => process.exit(130));
+    });
+  }
   let pipeline: Pipeline | undefined;
   let observer: Observer | undefined;
   const verdicts: Verdict[] = [];
@@ -120,6 +127,7 @@ async function main(): Promise<number> {
     for (const fault of selected) {
       log(`fault ${fault.name}: ${fault.title}`);
       const deadLettersBefore = observer.deadLetters.length;
+      const exitsBefore = pipeline.exits.length;
       const poisonBefore = new Set(ctx.poison.keys());
       await sleep(steadySeconds * 1000);
       await fault.inject(ctx);
@@ -134,8 +142,10 @@ async function main(): Promise<number> {
       const drainDeadline = Date.now() + 120_000;
       while ((await missing(pipeline.pool, observer, window).catch(() => 1)) > 0 && Date.now() < drainDeadline) await sleep(1000);
       await observer.catchUp();
+      const exits = pipeline.exits.slice(exitsBefore);
+      for (const e of exits) log(`  ${e.member} exited on its own (${e.signal ?? `exit code ${e.code}`}); started again. Its last output:\n${e.output}`);
       const poisonProduced = [...ctx.poison.keys()].filter((k) => !poisonBefore.has(k));
-      const v = await audit(fault.title, pipeline.pool, observer, window, observer.deadLetters.slice(deadLettersBefore), ctx.poison, poisonProduced, recoverSeconds);
+      const v = await audit(fault.title, pipeline.pool, observer, window, observer.deadLetters.slice(deadLettersBefore), ctx.poison, poisonProduced, recoverSeconds, exits.map((e) => `${e.member} (${e.signal ?? `exit ${e.code}`})`));
       verdicts.push(v);
       log(
         `  ${v.ok ? 'ok' : 'FAILED'}: ${v.scheduled} slots scheduled, ${v.stored} stored, ${v.lost} lost, ${v.duplicated} duplicated, ` +

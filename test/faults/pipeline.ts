@@ -74,13 +74,27 @@ export class Pipeline {
   }
 
   async startMember(m: Member): Promise<void> {
-    this.processes.set(m, await ServiceProcess.start(appOf(m), this.ports.get(m)!, this.envs.get(m)!, 120_000));
+    const p = await ServiceProcess.start(appOf(m), this.ports.get(m)!, this.envs.get(m)!, 120_000);
+    this.processes.set(m, p);
+    // Like a supervisor (compose: restart: unless-stopped): a process that exits on its own is
+    // recorded, with the end of its output, and started again.
+    p.child.once('exit', (code, signal) => {
+      if (this.stopping || this.killing.has(p)) return;
+      this.exits.push({ member: m, code, signal, at: Date.now(), output: p.logs.split('\n').slice(-12).join('\n') });
+      setTimeout(() => void this.startMember(m).catch(() => undefined), 1000);
+    });
   }
+
+  /** Processes that exited without being told to (each was started again). */
+  readonly exits: { member: Member; code: number | null; signal: NodeJS.Signals | null; at: number; output: string }[] = [];
+  private readonly killing = new Set<ServiceProcess>();
+  private stopping = false;
 
   /** SIGKILL: no shutdown hook runs, nothing is flushed or committed. Resolves once it is gone. */
   async kill(m: Member): Promise<void> {
     const p = this.processes.get(m);
     if (!p || p.child.exitCode !== null || p.child.signalCode !== null) throw new Error(`${m} is not running`);
+    this.killing.add(p);
     const gone = new Promise((resolve) => p.child.once('exit', resolve));
     p.child.kill('SIGKILL');
     await gone;
@@ -102,6 +116,7 @@ export class Pipeline {
 
   /** SIGTERM everything; returns each exit code. */
   async stop(): Promise<Record<string, number | null>> {
+    this.stopping = true;
     const codes: Record<string, number | null> = {};
     for (const m of [...MEMBERS].reverse()) {
       const p = this.processes.get(m);

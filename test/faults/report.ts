@@ -13,7 +13,7 @@ function deadLettered(v: Verdict): string {
 }
 
 export function formatTable(verdicts: readonly Verdict[]): string {
-  const header = ['fault', 'slots scheduled', 'stored', 'lost', 'duplicated', 'slots emitted twice (absorbed)', 'dead-lettered', 'seconds to recover', 'verdict'];
+  const header = ['fault', 'slots scheduled', 'stored', 'lost', 'duplicated', 'slots emitted twice (absorbed)', 'dead-lettered', 'seconds to recover', 'processes that exited', 'verdict'];
   const rows = verdicts.map((v) => [
     v.fault,
     String(v.scheduled),
@@ -23,6 +23,7 @@ export function formatTable(verdicts: readonly Verdict[]): string {
     String(v.emittedTwice),
     deadLettered(v),
     v.recoverSeconds === undefined ? 'not within 300' : v.recoverSeconds.toFixed(1),
+    v.exits.length === 0 ? '0' : `**${v.exits.join(', ')}**`,
     v.ok ? 'ok' : '**FAILED**',
   ]);
   return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
@@ -49,6 +50,8 @@ ${formatTable(r.verdicts)}
 - **dead-lettered**: DLQ messages seen in the window: the suite's poison (each must come back
   with its reason, \`not-json\` or \`invalid\`, from the topic it was put on), and anything else,
   which fails the fault.
+- **processes that exited**: services that exited on their own (the suite starts them again, as
+  compose's \`restart: unless-stopped\` would); any fails the fault.
 - **seconds to recover**: from the end of the fault (the killed process restarted, or for the
   fetcher the kill itself; the broker or database back; the mock API healthy again) until the
   pipeline has caught up: every slot of the window older than ${r.freshSeconds} s is stored and no
