@@ -48,9 +48,9 @@ async function storedSlots(pool: Pool, w: Window): Promise<Map<string, number>> 
   return new Map(rows.map((r) => [slotKey(r.influencer_id, r.slot_ms), r.n]));
 }
 
-/** How many of the window's scheduled slots have no row yet (for waiting until the pipeline drained). */
+/** How many of the window's scheduled slots, dead-lettered ones aside, have no row yet (for waiting until the pipeline drained). */
 export async function missing(pool: Pool, observer: Observer, w: Window): Promise<number> {
-  const slots = observer.slotsIn(w.fromMs, w.toMs);
+  const slots = observer.slotsIn(w.fromMs, w.toMs, { live: true });
   const { rows } = await pool.query<{ n: number }>(
     'SELECT count(*)::int AS n FROM follower_counts WHERE observed_at >= to_timestamp($1 / 1000.0) AND observed_at < to_timestamp($2 / 1000.0)',
     [w.fromMs, w.toMs],

@@ -171,7 +171,8 @@ async function main(): Promise<number> {
   process.stdout.write(`\n${formatTable(verdicts)}\n`);
   if (values.out && values.out !== '-') {
     const out = path.resolve(process.cwd(), values.out);
-    fs.writeFileSync(out, writeReport({ command, verdicts, influencers, intervalSeconds, freshSeconds, machine, date: new Date() }));
+    const previous = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
+    fs.writeFileSync(out, writeReport({ command, verdicts, influencers, intervalSeconds, freshSeconds, machine, date: new Date() }, previous));
     log(`wrote ${path.relative(process.cwd(), out)}`);
   }
   const failed = verdicts.filter((v) => !v.ok);

@@ -30,6 +30,8 @@ export class Observer {
   /** Slots by slot time, for windows: slot ms → influencer ids. */
   private readonly bySlotTime = new Map<number, number[]>();
   readonly deadLetters: DeadLetter[] = [];
+  /** Slots whose job was dead-lettered: never stored, counted as lost, not waited for. */
+  readonly deadSlots = new Set<SlotKey>();
   /** Messages on the jobs topic that are no job (the suite's poison). */
   notJobs = 0;
   private readonly kafka: Kafka;
@@ -78,6 +80,8 @@ export class Observer {
       eachMessage: async ({ topic, partition, message }) => {
         this.next.set(`${topic}:${partition}`, Number(message.offset) + 1);
         const info = readDlqHeaders(message.headers);
+        const job = info.sourceTopic === this.topics.jobs ? decodeFetchJob(message.value) : undefined;
+        if (job?.ok) this.deadSlots.add(slotKey(job.value.influencerId, Date.parse(job.value.scheduledFor)));
         this.deadLetters.push({
           key: message.key?.toString() ?? '',
           value: message.value?.toString() ?? '',
@@ -107,11 +111,12 @@ export class Observer {
     }
   }
 
-  /** The slots scheduled with a slot time in [fromMs, toMs). */
-  slotsIn(fromMs: number, toMs: number): { influencerId: number; slotMs: number }[] {
+  /** The slots scheduled with a slot time in [fromMs, toMs); `live`: without those whose job was dead-lettered. */
+  slotsIn(fromMs: number, toMs: number, { live = false } = {}): { influencerId: number; slotMs: number }[] {
     const out: { influencerId: number; slotMs: number }[] = [];
     for (const [slotMs, ids] of this.bySlotTime) {
-      if (slotMs >= fromMs && slotMs < toMs) for (const id of ids) out.push({ influencerId: id, slotMs });
+      if (slotMs < fromMs || slotMs >= toMs) continue;
+      for (const id of ids) if (!live || !this.deadSlots.has(slotKey(id, slotMs))) out.push({ influencerId: id, slotMs });
     }
     return out;
   }

@@ -29,7 +29,20 @@ export function formatTable(verdicts: readonly Verdict[]): string {
   return [header, header.map(() => '---'), ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
-export function writeReport(r: { command: string; verdicts: readonly Verdict[]; influencers: number; intervalSeconds: number; freshSeconds: number; machine: string; date: Date }): string {
+/** Below this line docs/reliability.md is written by hand (what the figures mean); a new run keeps it. */
+export const NOTES_MARKER = '<!-- notes: kept by yarn test:faults -->';
+
+/** docs/reliability.md: the run's table and definitions, then the notes of `previous` (the file as it was). */
+export function writeReport(
+  r: { command: string; verdicts: readonly Verdict[]; influencers: number; intervalSeconds: number; freshSeconds: number; machine: string; date: Date },
+  previous = '',
+): string {
+  const at = previous.indexOf(NOTES_MARKER);
+  const notes = at >= 0 ? previous.slice(at) : `${NOTES_MARKER}\n`;
+  return `${generated(r)}\n${notes}`;
+}
+
+function generated(r: { command: string; verdicts: readonly Verdict[]; influencers: number; intervalSeconds: number; freshSeconds: number; machine: string; date: Date }): string {
   return `# Reliability: the fault suite
 
 Produced by \`${r.command}\` on ${r.date.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${r.machine}: ${r.influencers.toLocaleString('en-US')} influencers
@@ -54,7 +67,8 @@ ${formatTable(r.verdicts)}
   compose's \`restart: unless-stopped\` would); any fails the fault.
 - **seconds to recover**: from the end of the fault (the killed process restarted, or for the
   fetcher the kill itself; the broker or database back; the mock API healthy again) until the
-  pipeline has caught up: every slot of the window older than ${r.freshSeconds} s is stored and no
+  pipeline has caught up: every slot of the window older than ${r.freshSeconds} s is stored (those
+  whose job was dead-lettered aside: they count as lost) and no
   influencer is overdue by more than that, twice in a row, one second apart (so never less than
   ${r.freshSeconds} s).
 `;
