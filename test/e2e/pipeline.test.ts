@@ -1,7 +1,8 @@
 /**
  * The whole pipeline, each service its own process, on a real Kafka broker and a real TimescaleDB:
- * 1,000 influencers at a 5 s interval for 3 intervals → exactly 3,000 rows, each equal to what the
- * mock API's pure function gives for that (id, time), and influencer_latest = the newest row.
+ * 1,000 influencers at a 5 s interval for 3 intervals → exactly 3,000 rows, one per (influencer,
+ * slot), each equal to what the mock API's pure function gives for that (id, fetch time), and
+ * influencer_latest = the newest row.
  * Every part logs in as its own role (migrations/011_roles.sql): the registration and the
  * scheduler as mockstagram_scheduler, the result-handler as mockstagram_result_handler, the
  * dashboard's queries as mockstagram_reader (Grafana's datasource user).
@@ -143,15 +144,25 @@ test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function�
   );
   expect(perInfluencer).toEqual([{ n: SLOTS, influencers: INFLUENCERS }]);
 
-  // Each row holds exactly what the mock API's pure function gives for (id, observed_at).
+  // Each row stands for one of the slots (observed_at = the job's scheduledFor: t0, t0 + interval,
+  // t0 + 2 × interval), fetched at or after it.
+  const { rows: slots } = await pool.query<{ slot: number; n: number; early: number }>(
+    `SELECT round(extract(epoch FROM observed_at - $1::timestamptz) * 1000)::int AS slot, count(*) AS n,
+            count(*) FILTER (WHERE fetched_at < observed_at) AS early
+       FROM follower_counts GROUP BY 1 ORDER BY 1`,
+    [t0Exact],
+  );
+  expect(slots).toEqual(Array.from({ length: SLOTS }, (_, i) => ({ slot: i * INTERVAL_SECONDS * 1000, n: INFLUENCERS, early: 0 })));
+
+  // Each row holds exactly what the mock API's pure function gives for (id, the time it was fetched).
   const { rows: samples } = await pool.query<{
     influencer_id: number;
-    observed_at: Date;
+    fetched_at: Date;
     follower_count: number;
     following_count: number;
-  }>('SELECT influencer_id, observed_at, follower_count, following_count FROM follower_counts');
+  }>('SELECT influencer_id, fetched_at, follower_count, following_count FROM follower_counts');
   const wrong = samples.filter((s) => {
-    const c = countsAt(s.influencer_id, s.observed_at);
+    const c = countsAt(s.influencer_id, s.fetched_at);
     return c.followerCount !== s.follower_count || c.followingCount !== s.following_count;
   });
   expect(wrong).toEqual([]);

@@ -236,7 +236,7 @@ export class Fetcher {
     if (outcome.ok) {
       // Every field was validated on its way in (the job's jobId, the response against
       // FetchResultSchema's field schemas, observedAt a plain ISO date), so no second check.
-      const result = { jobId: job.jobId, ...outcome.observation };
+      const result = { jobId: job.jobId, ...outcome.observation, scheduledFor: job.scheduledFor };
       return { kind: 'result', message: { key: String(job.influencerId), value: serializeFetchResult(result), headers: traceHeaders(message.headers) } };
     }
     return this.dead(source, job, outcome.reason, outcome.error, outcome.attempts);

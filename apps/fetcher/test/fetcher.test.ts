@@ -104,6 +104,7 @@ test('200 jobs → 200 results keyed by influencer, each the API counts at obser
     const item = byJob.get(j.jobId)!;
     const r = resultOf(item);
     expect(r.influencerId).toBe(j.influencerId);
+    expect(r.scheduledFor).toBe(j.scheduledFor); // the slot, the stored sample's identity
     expect(item.message.key?.toString()).toBe(String(j.influencerId));
     expectCountsMatch(r);
   }

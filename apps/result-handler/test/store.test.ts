@@ -2,7 +2,7 @@
  * storeResults against the real TimescaleDB: refused rows are isolated by bisection, the rest
  * is stored in the same call; a batch of good rows is one transaction.
  */
-import { createPool, type Pool } from '@mockstagram/shared';
+import { createPool, type FetchResult, type Pool } from '@mockstagram/shared';
 import { isRowDataError, storeResults } from '../src/store';
 import { daysAgo } from '../../../test/support/engines';
 import { count, result, setupEnv, type Env } from './support';
@@ -87,4 +87,91 @@ it('throws errors that are not about a row (the caller retries the batch)', asyn
   } finally {
     await broken.end();
   }
+});
+
+describe('exactly one sample per (influencer, slot)', () => {
+  /** A result for `slot` of influencer `id`, fetched `lateMs` after it. */
+  function forSlot(id: number, slot: string, lateMs: number, overrides: Partial<FetchResult> = {}): FetchResult {
+    return result(lateMs, {
+      influencerId: id,
+      username: `user_${id}`,
+      scheduledFor: slot,
+      observedAt: new Date(Date.parse(slot) + lateMs).toISOString(),
+      ...overrides,
+    });
+  }
+
+  async function stored(id: number): Promise<{ observed_at: string; fetched_at: string; job_id: string; follower_count: number }[]> {
+    const { rows } = await pool.query(
+      `SELECT to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS observed_at,
+              to_char(fetched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS fetched_at, job_id, follower_count
+         FROM follower_counts WHERE influencer_id = $1 ORDER BY observed_at`,
+      [id],
+    );
+    return rows;
+  }
+
+  async function latest(id: number): Promise<{ observed_at: string; follower_count: number } | undefined> {
+    const { rows } = await pool.query(
+      `SELECT to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS observed_at, follower_count
+         FROM influencer_latest WHERE influencer_id = $1`,
+      [id],
+    );
+    return rows[0];
+  }
+
+  const SLOT = `${DAY}T10:00:00.000Z`;
+  const NEXT_SLOT = `${DAY}T10:00:10.000Z`;
+
+  it('stores the slot as observed_at and the fetch time as fetched_at', async () => {
+    const first = forSlot(2_400_000, SLOT, 1234);
+    expect(await storeResults(pool, [first])).toEqual({ inserted: 1, rejected: [] });
+    expect(await stored(2_400_000)).toEqual([
+      { observed_at: SLOT, fetched_at: first.observedAt, job_id: first.jobId, follower_count: first.followerCount },
+    ]);
+    expect(await latest(2_400_000)).toEqual({ observed_at: SLOT, follower_count: first.followerCount });
+  });
+
+  it('a job fetched again after a redelivery (same job, later fetch, other counts) stores nothing new', async () => {
+    const first = forSlot(2_400_001, SLOT, 500);
+    const again = { ...forSlot(2_400_001, SLOT, 9_000, { followerCount: first.followerCount + 77 }), jobId: first.jobId };
+    expect(await storeResults(pool, [first])).toEqual({ inserted: 1, rejected: [] });
+    expect(await storeResults(pool, [again])).toEqual({ inserted: 0, rejected: [] });
+    expect(await stored(2_400_001)).toEqual([
+      { observed_at: SLOT, fetched_at: first.observedAt, job_id: first.jobId, follower_count: first.followerCount },
+    ]);
+    expect(await latest(2_400_001)).toEqual({ observed_at: SLOT, follower_count: first.followerCount });
+  });
+
+  it('a re-issued job (new job id, attempt 2) and a second claim of the slot store nothing new, in later batches or the same one', async () => {
+    const first = forSlot(2_400_002, SLOT, 100);
+    const reissued = forSlot(2_400_002, SLOT, 20_000, { followerCount: first.followerCount + 1 });
+    const claimedTwice = forSlot(2_400_002, SLOT, 300, { followerCount: first.followerCount + 2 });
+    const next = forSlot(2_400_002, NEXT_SLOT, 50);
+    expect(await storeResults(pool, [first])).toEqual({ inserted: 1, rejected: [] });
+    expect(await storeResults(pool, [reissued, next, claimedTwice])).toEqual({ inserted: 1, rejected: [] });
+    expect((await stored(2_400_002)).map((r) => [r.observed_at, r.job_id])).toEqual([
+      [SLOT, first.jobId],
+      [NEXT_SLOT, next.jobId],
+    ]);
+    expect(await latest(2_400_002)).toEqual({ observed_at: NEXT_SLOT, follower_count: next.followerCount });
+
+    // Three results for one new slot in one batch (nothing stored yet): the first is kept, and
+    // influencer_latest holds that same sample.
+    const a = forSlot(2_400_003, SLOT, 10);
+    const b = forSlot(2_400_003, SLOT, 5, { followerCount: a.followerCount + 5 });
+    const c = forSlot(2_400_003, SLOT, 20, { followerCount: a.followerCount + 9 });
+    expect(await storeResults(pool, [a, b, c])).toEqual({ inserted: 1, rejected: [] });
+    expect(await stored(2_400_003)).toEqual([{ observed_at: SLOT, fetched_at: a.observedAt, job_id: a.jobId, follower_count: a.followerCount }]);
+    expect(await latest(2_400_003)).toEqual({ observed_at: SLOT, follower_count: a.followerCount });
+  });
+
+  it('a result without scheduledFor (written before it existed) is stored at its observedAt', async () => {
+    const { scheduledFor: _omitted, ...old } = forSlot(2_400_004, SLOT, 700);
+    expect(await storeResults(pool, [old])).toEqual({ inserted: 1, rejected: [] });
+    expect(await storeResults(pool, [old])).toEqual({ inserted: 0, rejected: [] });
+    expect(await stored(2_400_004)).toEqual([
+      { observed_at: old.observedAt, fetched_at: old.observedAt, job_id: old.jobId, follower_count: old.followerCount },
+    ]);
+  });
 });

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { cacheDir } from './paths';
-import { isAlive, run, runningPid, stopPid, waitFor, writePid } from './process';
+import { isAlive, killPid, run, runningPid, stopPid, waitFor, writePid } from './process';
 
 /**
  * A real Apache Kafka (4.x, KRaft) run from the official jars: one node, or a cluster of three.
@@ -519,9 +519,14 @@ export async function stopKafka(dataDir: string, timeoutMs = 30_000): Promise<bo
   return stopped.some(Boolean);
 }
 
-/** Stop one node of a cluster of `size` nodes (SIGTERM, SIGKILL after timeoutMs); false when it was not running. */
-export function stopKafkaNode(dataDir: string, nodeId: number, size: number, timeoutMs = 30_000): Promise<boolean> {
-  return stopNodeAt(nodePaths(dataDir, nodeId, size), timeoutMs);
+/**
+ * Stop one node of a cluster of `size` nodes (SIGTERM, SIGKILL after timeoutMs); false when it was
+ * not running. `kill`: SIGKILL at once, no controlled shutdown (a crash, for fault tests); its
+ * pid file stays behind like after any crash, and startKafka starts it again.
+ */
+export function stopKafkaNode(dataDir: string, nodeId: number, size: number, timeoutMs = 30_000, { kill = false } = {}): Promise<boolean> {
+  const paths = nodePaths(dataDir, nodeId, size);
+  return kill ? killPid(paths.pidFile) : stopNodeAt(paths, timeoutMs);
 }
 
 async function stopNodeAt(paths: KafkaNodePaths, timeoutMs: number): Promise<boolean> {

@@ -303,6 +303,20 @@ export async function startNative(opts: NativeStartOptions): Promise<{ pid: numb
   return { pid, alreadyRunning: false };
 }
 
+/**
+ * `pg_ctl restart -m immediate`: every server process quits at once without a checkpoint (as in a
+ * power cut) and the server starts again, replaying its WAL (crash recovery). Resolves once it
+ * accepts connections again; throws when it was not running or did not come back.
+ */
+export async function restartNativeImmediate(dataDir: string, build: TimescaleBuild, host: string, port: number, timeoutMs = 120_000): Promise<void> {
+  const paths = nativePaths(dataDir);
+  const pid = readPid(paths.pidFile);
+  if (pid === undefined || !isAlive(pid)) throw new Error(`TimescaleDB is not running (no live pid in ${paths.pidFile})`);
+  const r = runAs(serverUser(), [pgCtl(build), '-D', paths.data, '-l', paths.logFile, '-m', 'immediate', '-w', '-t', String(Math.ceil(timeoutMs / 1000)), 'restart']);
+  if (r.code !== 0) throw new Error(`pg_ctl restart -m immediate failed (${r.output}); see ${paths.logFile}`);
+  await waitFor(`TimescaleDB on ${host}:${port} after an immediate restart`, () => answers(host, port), { timeoutMs });
+}
+
 /** pg_ctl stop -m fast: roll back open transactions, checkpoint, exit. False if it was not running. */
 export async function stopNative(dataDir: string, build?: TimescaleBuild): Promise<boolean> {
   const paths = nativePaths(dataDir);

@@ -64,6 +64,18 @@ export async function stopPid(pidFile: string, timeoutMs = 30_000): Promise<bool
 }
 
 /**
+ * SIGKILL the process named in `pidFile` (no shutdown of any kind: a crash, for fault tests) and
+ * wait until it is gone; the pid file stays, as a crash leaves it. False when it was not running.
+ */
+export async function killPid(pidFile: string): Promise<boolean> {
+  const pid = runningPid(pidFile);
+  if (pid === undefined) return false;
+  killGroup(pid);
+  while (isAlive(pid)) await sleep(50);
+  return true;
+}
+
+/**
  * SIGKILL the process group the engine leads (engines are spawned detached, so each leads its
  * own group): a wrapper such as tsx would otherwise die and leave its child running.
  */

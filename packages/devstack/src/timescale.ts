@@ -1,4 +1,4 @@
-import { nativePaths, nativeStatus, startNative, stopNative } from './native-timescale';
+import { nativePaths, nativeStatus, restartNativeImmediate, startNative, stopNative } from './native-timescale';
 import { pglitePaths, pgliteStatus, startPglite, stopPglite } from './pglite-timescale';
 import { findPostgres, headersHint, SUPPORTED_MAJORS, type PostgresInstall } from './postgres-install';
 import { TIMESCALEDB_VERSION, type DevstackSettings } from './settings';
@@ -126,4 +126,12 @@ export async function stopTimescale(s: DevstackSettings): Promise<boolean> {
   }
   const [native, pglite] = await Promise.all([stopNative(s.dir, build), stopPglite(s.dir)]);
   return native || pglite;
+}
+
+/** `pg_ctl restart -m immediate` of the native engine (a crash and its recovery, for fault tests). */
+export async function restartTimescaleImmediate(s: DevstackSettings): Promise<void> {
+  const pg = findPostgres(s.pgConfig);
+  const build = pg ? cachedBuild(pg) : undefined;
+  if (!build) throw new Error('restartTimescaleImmediate needs the native engine (DEVSTACK_DB=native), built and running');
+  await restartNativeImmediate(s.dir, build, s.host, s.pgPort);
 }

@@ -78,6 +78,13 @@ export function createPool(options: CreatePoolOptions): Pool {
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let destroy = false;
+  // A checked-out client has no pool listener: a connection that fails between statements (the
+  // server restarted or stopped while fn waits, e.g. for Kafka) emits 'error', which would crash
+  // the process unhandled. The next statement rejects anyway; the connection is then destroyed.
+  const onError = () => {
+    destroy = true;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -91,6 +98,7 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     }
     throw err;
   } finally {
+    client.off('error', onError);
     client.release(destroy);
   }
 }

@@ -38,8 +38,15 @@ export const FetchResultSchema = z.object({
   username: z.string().min(1),
   followerCount: z.int().nonnegative(),
   followingCount: z.int().nonnegative(),
-  /** When the counts were observed (ISO 8601 date-time). Part of the row's identity. */
+  /** When the counts were observed (ISO 8601 date-time); stored as `follower_counts.fetched_at`. */
   observedAt: isoDateTime,
+  /**
+   * The slot this result answers: its job's `scheduledFor`. With the influencer it is the row's
+   * identity (`follower_counts.observed_at`), so every further result for the same slot (a
+   * redelivered or re-issued job, a slot claimed twice) stores nothing. Results written before it
+   * existed lack it; their slot is then their `observedAt`.
+   */
+  scheduledFor: isoDateTime.optional(),
 });
 export type FetchResult = z.infer<typeof FetchResultSchema>;
 

@@ -57,4 +57,25 @@ describe('createPool / withTransaction (real database)', () => {
     expect((await pool.query('SELECT id FROM t ORDER BY id')).rows).toEqual([{ id: 2 }, { id: 1000001 }]);
     expect(pool.totalCount).toBeLessThanOrEqual(2);
   });
+
+  it('survives its connection failing while fn waits between statements (a database restart): rejects, and the pool goes on', async () => {
+    const other = createPool({ connectionString: db.url, max: 1 });
+    try {
+      await expect(
+        withTransaction(pool, async (client) => {
+          await client.query('INSERT INTO t VALUES (4, 4)');
+          const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+          // The server ends this session while no statement of it runs, as a restart does while
+          // the scheduler waits for Kafka: the client emits 'error' and 'end'.
+          const ended = new Promise((resolve) => client.once('end', resolve));
+          await other.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+          await ended;
+          await client.query('SELECT 1');
+        }),
+      ).rejects.toThrow();
+    } finally {
+      await other.end();
+    }
+    expect((await pool.query('SELECT id FROM t ORDER BY id')).rows).toEqual([{ id: 2 }, { id: 1000001 }]);
+  });
 });

@@ -3,16 +3,19 @@ import type { FetchResult, Pool, PoolClient } from '@mockstagram/shared';
 /**
  * Writes a batch of results in ONE statement, so in one transaction and one round trip:
  *
- * - every sample into `follower_counts`; a sample already stored (same influencer and
- *   `observed_at`, e.g. a redelivered result) is skipped (`ON CONFLICT DO NOTHING`);
- * - per influencer, the newest sample of the batch into `influencer_latest`, unless the row there
+ * - every sample into `follower_counts`, at its slot: `observed_at` is the result's `scheduledFor`
+ *   (its `observedAt` for a result without one), `fetched_at` its `observedAt`. A sample for a slot
+ *   already stored (a redelivered result, a job fetched again or re-issued, a slot claimed twice;
+ *   or two of them in this batch) is skipped (`ON CONFLICT DO NOTHING`);
+ * - per influencer, the newest slot of the batch into `influencer_latest`, unless the row there
  *   is as new or newer: it never moves backwards in time (a redelivery, a slow fetcher).
  *   `DISTINCT ON` keeps one row per influencer (ON CONFLICT DO UPDATE may touch a row only once
- *   per statement); ties on `observed_at` keep any one of them, they are the same sample.
+ *   per statement); of two results for the same slot it takes the first, the one `follower_counts`
+ *   keeps (rows are inserted in batch order, `ord`).
  *
  * Returns how many `follower_counts` rows were inserted.
  *
- * The rows travel as six array parameters (`UNNEST`), parsed once by the server for both tables
+ * The rows travel as seven array parameters (`UNNEST`), parsed once by the server for both tables
  * (the `MATERIALIZED` CTE; data-modifying CTEs always run to completion). One statement whatever
  * the row count: no SQL built per batch, the same plan every time. Why one statement rather than
  * BEGIN / INSERT / upsert / COMMIT: each round trip is a moment the database waits for this
@@ -46,8 +49,8 @@ export async function writeNewResults(
   return result.rows[0]!.inserted;
 }
 
-/** The statements' six parameters for some rows: PostgreSQL array literals, one per column. */
-export type ResultParameters = readonly [string, string, string, string, string, string];
+/** The statements' seven parameters for some rows: PostgreSQL array literals, one per column. */
+export type ResultParameters = readonly [string, string, string, string, string, string, string];
 
 /**
  * The parameters of {@link writeResults} / {@link writeNewResults} for `rows`, as the array
@@ -58,6 +61,7 @@ export type ResultParameters = readonly [string, string, string, string, string,
 export function resultParameters(rows: readonly FetchResult[]): ResultParameters {
   const n = rows.length;
   const influencerIds = new Array<number>(n);
+  const slots = new Array<string>(n);
   const observedAts = new Array<string>(n);
   const followerCounts = new Array<number>(n);
   const followingCounts = new Array<number>(n);
@@ -67,6 +71,7 @@ export function resultParameters(rows: readonly FetchResult[]): ResultParameters
     const r = rows[i]!;
     influencerIds[i] = r.influencerId;
     // ISO 8601 strings as received: PostgreSQL parses them, sub-millisecond digits are kept.
+    slots[i] = r.scheduledFor ?? r.observedAt;
     observedAts[i] = r.observedAt;
     followerCounts[i] = r.followerCount;
     followingCounts[i] = r.followingCount;
@@ -75,11 +80,12 @@ export function resultParameters(rows: readonly FetchResult[]): ResultParameters
   }
   return [
     integerArray(influencerIds),
-    textArray(observedAts),
+    textArray(slots),
     integerArray(followerCounts),
     integerArray(followingCounts),
     textArray(jobIds),
     textArray(usernames),
+    textArray(observedAts),
   ];
 }
 
@@ -102,18 +108,18 @@ function textArray(values: readonly string[]): string {
 }
 
 export const WRITE_RESULTS_SQL = `WITH r AS MATERIALIZED (
-  SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[])
-    AS r (influencer_id, observed_at, follower_count, following_count, job_id, username)
+  SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[], $5::uuid[], $6::text[], $7::timestamptz[])
+    WITH ORDINALITY AS r (influencer_id, observed_at, follower_count, following_count, job_id, username, fetched_at, ord)
 ), inserted AS (
-  INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count, job_id)
-  SELECT influencer_id, observed_at, follower_count, following_count, job_id FROM r
+  INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count, job_id, fetched_at)
+  SELECT influencer_id, observed_at, follower_count, following_count, job_id, fetched_at FROM r ORDER BY ord
   ON CONFLICT (influencer_id, observed_at) DO NOTHING
   RETURNING 1
 ), latest AS (
   INSERT INTO influencer_latest (influencer_id, username, follower_count, following_count, observed_at, updated_at)
   SELECT DISTINCT ON (influencer_id) influencer_id, username, follower_count, following_count, observed_at, now()
     FROM r
-   ORDER BY influencer_id, observed_at DESC
+   ORDER BY influencer_id, observed_at DESC, ord
   ON CONFLICT (influencer_id) DO UPDATE
      SET username = EXCLUDED.username,
          follower_count = EXCLUDED.follower_count,
