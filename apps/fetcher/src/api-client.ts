@@ -50,6 +50,7 @@ import { DelegateBackoff, handleWhenResult, retry, type IRetryBackoffContext, ty
 import { Pool } from 'undici';
 import { z } from 'zod';
 import { onAbort } from './abort';
+import { UpstreamHealth, type OutageSettings } from './upstream-health';
 import { Exchange, type Answer } from './exchange';
 import type { FetcherConfig } from './config';
 import type { FetcherMetrics } from './metrics';
@@ -117,6 +118,8 @@ export interface ApiClientOptions {
   backoff: BackoffSettings;
   /** A Retry-After longer than this ends the retries (`FETCH_RETRY_AFTER_MAX_MS`). */
   retryAfterMaxMs: number;
+  /** When the upstream counts as in an outage, so a job out of attempts is held, not dead-lettered. */
+  outage: OutageSettings;
   /** Where attempts are counted and timed; none by default. */
   metrics?: FetcherMetrics;
   /** Uniform [0, 1) source for the jitter. Default Math.random. */
@@ -132,6 +135,7 @@ export function apiClientOptionsFrom(config: FetcherConfig, metrics?: FetcherMet
     maxAttempts: config.FETCH_MAX_ATTEMPTS,
     backoff: { baseMs: config.FETCH_BACKOFF_BASE_MS, maxMs: config.FETCH_BACKOFF_MAX_MS },
     retryAfterMaxMs: config.FETCH_RETRY_AFTER_MAX_MS,
+    outage: { failureRate: config.FETCH_OUTAGE_FAILURE_RATE, minRequests: config.FETCH_OUTAGE_MIN_REQUESTS },
     metrics,
   };
 }
@@ -169,11 +173,13 @@ export class ApiClient {
   readonly pool: Pool;
   private readonly policy: RetryPolicy;
   private readonly origin: URL;
+  private readonly health: UpstreamHealth;
 
   constructor(private readonly options: ApiClientOptions) {
     if (!(options.maxAttempts >= 1)) throw new RangeError(`maxAttempts must be >= 1, got ${options.maxAttempts}`);
     this.pool = new Pool(options.baseUrl.replace(/\/+$/, ''), { connections: options.connections, pipelining: 1 });
     this.origin = new URL(options.baseUrl);
+    this.health = new UpstreamHealth(options.outage);
     const random = options.random ?? Math.random;
     this.policy = retry(handleWhenResult(isRetryable), {
       maxAttempts: options.maxAttempts - 1, // cockatiel counts retries, not attempts
@@ -194,13 +200,31 @@ export class ApiClient {
    */
   async fetchInfluencer(id: number, signal?: AbortSignal, traceContext?: Context): Promise<FetchOutcome> {
     let attempts = 0;
-    const run = this.policy.execute(() => {
-      attempts += 1;
-      if (attempts > 1) this.options.metrics?.retries.inc();
-      return this.attempt(id, signal, traceContext, attempts);
-    }, signal);
-    const last = signal ? await raceAbort(run, signal) : await run;
-    if (last.kind === 'final') return { ...last.outcome, attempts } as FetchOutcome;
+    // everyone's attempts since this job's first: the evidence of whether the upstream is down
+    const mark = this.health.mark();
+    for (;;) {
+      const run = this.policy.execute(async () => {
+        attempts += 1;
+        if (attempts > 1) this.options.metrics?.retries.inc();
+        const attempt = await this.attempt(id, signal, traceContext, attempts);
+        this.health.record(attempt.kind === 'transient');
+        return attempt;
+      }, signal);
+      const last = signal ? await raceAbort(run, signal) : await run;
+      if (last.kind === 'final') return { ...last.outcome, attempts } as FetchOutcome;
+      // Out of attempts while most of everyone's attempts failed too: the upstream is down, not this job. The job
+      // keeps its place (its partition commits nothing past it; backpressure pauses fetching)
+      // and starts a new round of attempts after the longest backoff.
+      if (!last.stop && this.health.inOutageSince(mark)) {
+        this.options.metrics?.held.inc();
+        await sleepUnlessAborted(this.options.backoff.maxMs, signal);
+        continue;
+      }
+      return this.exhausted(last, attempts);
+    }
+  }
+
+  private exhausted(last: Extract<Attempt, { kind: 'transient' }>, attempts: number): FetchOutcome {
     return {
       ok: false,
       reason: 'retries-exhausted',
@@ -377,6 +401,12 @@ function describeError(err: unknown): string {
 function abortError(signal: AbortSignal): FetchAbortedError {
   const reason = signal.reason instanceof Error ? signal.reason.message : String(signal.reason ?? 'aborted');
   return new FetchAbortedError(`fetch aborted: ${reason}`);
+}
+
+/** Waits `ms`, or rejects with a {@link FetchAbortedError} as soon as `signal` aborts. */
+function sleepUnlessAborted(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  const wait = new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+  return signal ? raceAbort(wait, signal) : wait;
 }
 
 /** `promise`, or a {@link FetchAbortedError} as soon as `signal` aborts (the promise is left to settle on its own). */

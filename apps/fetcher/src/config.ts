@@ -32,6 +32,10 @@ import { z } from 'zod';
  * - `FETCH_RETRY_AFTER_MAX_MS` (30000): a `Retry-After` is always honoured, but one asking for a
  *   longer wait than this ends the retries at once (`retries-exhausted`) instead of holding the
  *   partition.
+ * - `FETCH_OUTAGE_FAILURE_RATE` (0.2) / `FETCH_OUTAGE_MIN_REQUESTS` (20): a job out of attempts
+ *   while at least that many of the fetcher's attempts were made since its first, and more than
+ *   that share of them failed transiently, is held (the upstream is down, not the job) and tried
+ *   again after `FETCH_BACKOFF_MAX_MS` instead of dead-lettered (1: never hold).
  * - `FETCH_CHUNK_SIZE` (500): results and dead letters produced in one send, at most (the jobs
  *   looked up meanwhile wait for the next send). Jobs taken from Kafka and not yet committed are
  *   bounded by `FETCH_CONCURRENCY` + 4 × `FETCH_CHUNK_SIZE`: above that fetching pauses.
@@ -62,6 +66,8 @@ export const fetcherEnv = z.object({
   FETCH_BACKOFF_BASE_MS: envVar.nonNegativeInt(100),
   FETCH_BACKOFF_MAX_MS: envVar.nonNegativeInt(5000),
   FETCH_RETRY_AFTER_MAX_MS: envVar.nonNegativeInt(30_000),
+  FETCH_OUTAGE_FAILURE_RATE: envVar.ratio(0.2),
+  FETCH_OUTAGE_MIN_REQUESTS: envVar.positiveInt(20),
   FETCH_CHUNK_SIZE: envVar.positiveInt(500),
   FETCHER_KAFKA_MAX_BYTES_PER_PARTITION: envVar.positiveInt(65_536),
   FETCHER_KAFKA_MAX_BYTES: envVar.positiveInt(524_288),

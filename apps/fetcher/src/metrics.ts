@@ -10,6 +10,7 @@ export interface FetcherMetrics {
   readonly requestDuration: Histogram;
   /** `fetcher_retries_total`: attempts after the first (each one followed a transient failure). */
   readonly retries: Counter;
+  readonly held: Counter;
   /** `fetcher_results_produced_total`: results acknowledged by Kafka. */
   readonly resultsProduced: Counter;
   /** `fetcher_dlq_messages_total{reason}`: dead letters acknowledged by Kafka. */
@@ -61,6 +62,11 @@ export function createFetcherMetrics(registry: Registry = new Registry()): Fetch
     retries: new Counter({
       name: 'fetcher_retries_total',
       help: 'HTTP attempts that were retries after a transient failure (5xx, 408, 429, timeout, connection error)',
+      registers,
+    }),
+    held: new Counter({
+      name: 'fetcher_jobs_held_total',
+      help: 'Times a job ran out of attempts while the upstream was in an outage (FETCH_OUTAGE_FAILURE_RATE) and was held for another round instead of dead-lettered',
       registers,
     }),
     resultsProduced: new Counter({

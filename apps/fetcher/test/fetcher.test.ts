@@ -262,6 +262,28 @@ test('connection refused is transient: retried, then retries-exhausted', async (
   expect(await metricValue(fetcher, 'fetcher_requests_total', { outcome: 'error' })).toBe(2);
 });
 
+test('an upstream outage (every request a 500): jobs out of attempts are held, not dead-lettered, and stored once it recovers', async () => {
+  await api.setFaults({ errorRate: 1 });
+  const jobs = ids(30).map((id) => job(id));
+  await produce(topics.jobs, jobs);
+  const f = await startFetcher({
+    FETCH_MAX_ATTEMPTS: '2',
+    FETCH_BACKOFF_BASE_MS: '1',
+    FETCH_BACKOFF_MAX_MS: '50',
+    FETCH_OUTAGE_MIN_REQUESTS: '5',
+  });
+  // every job has run out of its attempts at least once, and was held each time
+  await until(async () => (await metricValue(f, 'fetcher_jobs_held_total')) >= 60, 'each job held twice');
+  expect(dlq()).toHaveLength(0);
+  expect(results()).toHaveLength(0);
+
+  api.server.faults.reset();
+  await out.waitFor((items) => items.length >= jobs.length, 'a result for every job');
+  expect(dlq()).toHaveLength(0);
+  expect(results().map((r) => resultOf(r).jobId).sort()).toEqual(jobs.map((j) => j.jobId).sort());
+  expect(await metricValue(f, 'fetcher_dlq_messages_total')).toBe(0);
+});
+
 test('a poison message (not JSON) and an invalid job → DLQ not-json / invalid, and the partition moves on', async () => {
   const fine = job(1_800_000);
   await produce(topics.jobs, [

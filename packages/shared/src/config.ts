@@ -119,6 +119,8 @@ export const envVar = {
   /** A whole number >= 0, e.g. a delay in milliseconds that may be zero. */
   nonNegativeInt: (defaultValue: number) =>
     z.coerce.number().int().nonnegative().describe('an integer >= 0').default(defaultValue),
+  /** A share or probability between 0 and 1. */
+  ratio: (defaultValue: number) => z.coerce.number().min(0).max(1).describe('a number between 0 and 1').default(defaultValue),
   /** A TCP port 0–65535 (0 lets the OS pick one, handy in tests). */
   port: (defaultValue: number) =>
     z.coerce.number().int().min(0).max(65535).describe('a TCP port (0-65535)').default(defaultValue),
@@ -273,7 +275,7 @@ export const telemetryEnv = z.object({
     .optional(),
   OTEL_SERVICE_NAME: z.string().min(1).describe('a non-empty string').optional(),
   OTEL_TRACES_SAMPLER: z.enum(TRACES_SAMPLERS).default('parentbased_traceidratio'),
-  OTEL_TRACES_SAMPLER_ARG: z.coerce.number().min(0).max(1).describe('a number between 0 and 1').default(1),
+  OTEL_TRACES_SAMPLER_ARG: envVar.ratio(1),
   DEPLOYMENT_ENVIRONMENT: envVar.string('development'),
 });
 
