@@ -35,7 +35,11 @@ module.exports = {
       testMatch: ['<rootDir>/{apps,packages}/*/test/**/*.test.ts', '<rootDir>/test/**/*.test.ts'],
       // test/pglite: the PGlite wire front itself, run on that engine only (`yarn test:pglite`);
       // test/native: what only a real server can do (sessions that lock apart, background jobs).
-      testPathIgnorePatterns: ['/node_modules/', '/test/unit/', process.env.DEVSTACK_DB === 'pglite' ? '/test/native/' : '/test/pglite/'],
+      testPathIgnorePatterns: [
+        '/node_modules/',
+        '/test/unit/',
+        process.env.DEVSTACK_DB === 'pglite' ? '/test/native/' : '/test/pglite/',
+      ],
       globalSetup: '<rootDir>/test/global-setup.ts',
     },
   ],

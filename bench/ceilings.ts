@@ -38,7 +38,8 @@ export async function ceilings(o: CeilingOptions, report: Report): Promise<void>
   const want = (part: string) => o.only.size === 0 || o.only.has(part);
   if (want('api')) await apiCeiling(o, report).catch((err) => report.fail('api ceiling', err));
   if (want('db')) await dbCeilings(o, report).catch((err) => report.fail('db ceilings (devstack database)', err));
-  if (want('native')) await nativeCeilings(o, report).catch((err) => report.fail('db ceilings (native PostgreSQL)', err));
+  if (want('native'))
+    await nativeCeilings(o, report).catch((err) => report.fail('db ceilings (native PostgreSQL)', err));
   if (want('kafka')) await kafkaCeilings(o, report).catch((err) => report.fail('kafka ceilings', err));
 }
 
@@ -62,7 +63,11 @@ async function apiCeiling(o: CeilingOptions, report: Report): Promise<void> {
 }
 
 /** Runs `measure` once per run, each on an empty table (`reset`), with fresh rows for each run. */
-async function perRun(o: CeilingOptions, reset: () => Promise<unknown>, measure: (batches: Batch[]) => Promise<number>): Promise<number[]> {
+async function perRun(
+  o: CeilingOptions,
+  reset: () => Promise<unknown>,
+  measure: (batches: Batch[]) => Promise<number>,
+): Promise<number[]> {
   // Warm-up: two batches, not reported.
   await reset();
   await measure(makeBatches(2 * o.batch, o.batch, hoursAgo(2)));
@@ -89,7 +94,9 @@ async function withClient<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Pro
 async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
   const pid = databasePid();
   const engine = pid ? engineOf(pid) : 'external';
-  console.log(`db: ${engine} TimescaleDB ${databaseUrl().replace(/:[^:@/]*@/, ':***@')}, ${o.dbRows} rows per run in ${o.batch}-row batches`);
+  console.log(
+    `db: ${engine} TimescaleDB ${databaseUrl().replace(/:[^:@/]*@/, ':***@')}, ${o.dbRows} rows per run in ${o.batch}-row batches`,
+  );
   const hyper = await freshSchema('bench_ceil_hyper');
   const plain = await freshSchema('bench_ceil_plain');
   const hyperPool = createPool({ connectionString: hyper.url, max: 2 }); // one measuring client + one for TRUNCATE
@@ -100,26 +107,45 @@ async function dbCeilings(o: CeilingOptions, report: Report): Promise<void> {
     const v = await hyperPool.query<{ version: string; ts: string | null }>(
       `SELECT version() AS version, (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb') AS ts`,
     );
-    report.versions.postgres = v.rows[0]!.version;
-    report.versions.timescaledb = v.rows[0]!.ts ?? undefined;
-    report.command(`database (${engine} TimescaleDB): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable + 004 (plain)`);
+    report.versions.postgres = v.rows[0].version;
+    report.versions.timescaledb = v.rows[0].ts ?? undefined;
+    report.command(
+      `database (${engine} TimescaleDB): ${databaseUrl()} with a fresh schema per target: the migrations (hypertable) / migrations/003 without create_hypertable + 004 (plain)`,
+    );
     report.command(
       'insert: writeNewResults() from apps/result-handler/src/sql/writeResults.ts (follower_counts insert + influencer_latest upsert, one statement; what storeResults runs per batch when no sample is stored yet), one per batch, parameters pre-built (resultParameters), autocommit; rows = N/2 influencers × 2 samples (the second half updates influencer_latest)',
     );
-    report.command('copy: COPY follower_counts (influencer_id, observed_at, follower_count, following_count, job_id) FROM STDIN (text), one per batch, pg-copy-streams');
+    report.command(
+      'copy: COPY follower_counts (influencer_id, observed_at, follower_count, following_count, job_id) FROM STDIN (text), one per batch, pg-copy-streams',
+    );
 
     const truncate = (pool: Pool) => () => pool.query(TRUNCATE_SQL);
     await withClient(hyperPool, async (c) => {
       const runs = await perRun(o, truncate(hyperPool), (b) => writeRate(c, b));
-      report.add({ key: 'db.insert.devstack.hypertable', label: `result-handler write statement (follower_counts + influencer_latest) → hypertable, ${engine} TimescaleDB`, unit: 'rows/s', runs });
+      report.add({
+        key: 'db.insert.devstack.hypertable',
+        label: `result-handler write statement (follower_counts + influencer_latest) → hypertable, ${engine} TimescaleDB`,
+        unit: 'rows/s',
+        runs,
+      });
     });
     await withClient(hyperPool, async (c) => {
       const runs = await perRun(o, truncate(hyperPool), (b) => copyRate(c, 'follower_counts', b));
-      report.add({ key: 'db.copy.devstack.hypertable', label: `COPY FROM STDIN → hypertable, ${engine} TimescaleDB`, unit: 'rows/s', runs });
+      report.add({
+        key: 'db.copy.devstack.hypertable',
+        label: `COPY FROM STDIN → hypertable, ${engine} TimescaleDB`,
+        unit: 'rows/s',
+        runs,
+      });
     });
     await withClient(plainPool, async (c) => {
       const runs = await perRun(o, truncate(plainPool), (b) => writeRate(c, b));
-      report.add({ key: 'db.insert.devstack.plain', label: `result-handler write statement → plain tables, ${engine} TimescaleDB`, unit: 'rows/s', runs });
+      report.add({
+        key: 'db.insert.devstack.plain',
+        label: `result-handler write statement → plain tables, ${engine} TimescaleDB`,
+        unit: 'rows/s',
+        runs,
+      });
     });
   } finally {
     await hyperPool.end();
@@ -140,11 +166,21 @@ async function nativeCeilings(o: CeilingOptions, report: Report): Promise<void> 
     const truncate = () => pool.query(TRUNCATE_SQL);
     await withClient(pool, async (c) => {
       const runs = await perRun(o, truncate, (b) => writeRate(c, b));
-      report.add({ key: 'db.insert.native.plain', label: 'result-handler write statement → plain tables, native PostgreSQL', unit: 'rows/s', runs });
+      report.add({
+        key: 'db.insert.native.plain',
+        label: 'result-handler write statement → plain tables, native PostgreSQL',
+        unit: 'rows/s',
+        runs,
+      });
     });
     await withClient(pool, async (c) => {
       const runs = await perRun(o, truncate, (b) => copyRate(c, 'follower_counts', b));
-      report.add({ key: 'db.copy.native.plain', label: 'COPY FROM STDIN → plain table, native PostgreSQL', unit: 'rows/s', runs });
+      report.add({
+        key: 'db.copy.native.plain',
+        label: 'COPY FROM STDIN → plain table, native PostgreSQL',
+        unit: 'rows/s',
+        runs,
+      });
     });
   } finally {
     await pool.end();
@@ -155,7 +191,9 @@ async function nativeCeilings(o: CeilingOptions, report: Report): Promise<void> 
 async function kafkaCeilings(o: CeilingOptions, report: Report): Promise<void> {
   const { classpath, version } = await kafkaClasspath();
   report.versions.kafka = version;
-  console.log(`kafka ${version}: ProducerPerformance / ConsumerPerformance, ${o.kafkaRecords} records of ${o.recordSize} bytes, 12 partitions`);
+  console.log(
+    `kafka ${version}: ProducerPerformance / ConsumerPerformance, ${o.kafkaRecords} records of ${o.recordSize} bytes, 12 partitions`,
+  );
   const produce: number[] = [];
   const consume: number[] = [];
   const produceP99: number[] = [];
@@ -163,19 +201,27 @@ async function kafkaCeilings(o: CeilingOptions, report: Report): Promise<void> {
   for (let i = 0; i < o.runs; i++) {
     const topics = await createTopics(['bench-perf'], 12);
     try {
-      const p = await producerPerformance(classpath, topics.names[0]!, o.kafkaRecords, o.recordSize);
-      report.command(p.command.replace(topics.names[0]!, '<fresh 12-partition topic>'));
+      const p = await producerPerformance(classpath, topics.names[0], o.kafkaRecords, o.recordSize);
+      report.command(p.command.replace(topics.names[0], '<fresh 12-partition topic>'));
       produce.push(p.recordsPerSec);
       produceP99.push(p.p99LatencyMs);
-      const c = await consumerPerformance(classpath, topics.names[0]!, o.kafkaRecords);
-      report.command(c.command.replace(topics.names[0]!, '<the same topic>').replace(/bench-cperf-\w+/, '<fresh group>'));
+      const c = await consumerPerformance(classpath, topics.names[0], o.kafkaRecords);
+      report.command(
+        c.command.replace(topics.names[0], '<the same topic>').replace(/bench-cperf-\w+/, '<fresh group>'),
+      );
       consume.push(c.fetchMsgPerSec);
       consumeTotal.push(c.msgPerSec);
     } finally {
       await topics.remove();
     }
   }
-  report.add({ key: 'kafka.produce', label: `ProducerPerformance, ${o.recordSize} B, acks=all`, unit: 'msg/s', runs: produce, extra: { p99LatencyMs: produceP99 } });
+  report.add({
+    key: 'kafka.produce',
+    label: `ProducerPerformance, ${o.recordSize} B, acks=all`,
+    unit: 'msg/s',
+    runs: produce,
+    extra: { p99LatencyMs: produceP99 },
+  });
   report.add({
     key: 'kafka.consume',
     label: `ConsumerPerformance, ${o.recordSize} B (fetch time)`,

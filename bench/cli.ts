@@ -72,14 +72,25 @@ const { values: flags, positionals } = parseArgs({
 
 const num = (name: keyof typeof flags, fallback?: string): number => {
   const n = Number(flags[name] ?? fallback);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`--${name} must be a non-negative number, got ${String(flags[name])}`);
+  if (!Number.isFinite(n) || n < 0)
+    throw new Error(`--${name} must be a non-negative number, got ${String(flags[name])}`);
   return n;
 };
-const list = (s: string | boolean | undefined) => new Set(String(s ?? '').split(',').map((x) => x.trim()).filter(Boolean));
+const list = (s: string | boolean | undefined) =>
+  new Set(
+    String(s ?? '')
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  );
 
 async function main(): Promise<void> {
   const name = positionals[0];
-  if (flags.help || !name || !['ceilings', 'parts', 'peers', 'clients', 'e2e', 'queries', 'detect', 'all'].includes(name)) {
+  if (
+    flags.help ||
+    !name ||
+    !['ceilings', 'parts', 'peers', 'clients', 'e2e', 'queries', 'detect', 'all'].includes(name)
+  ) {
     console.log(USAGE);
     process.exit(flags.help ? 0 : 2);
   }
@@ -131,10 +142,24 @@ async function main(): Promise<void> {
       connections: num('connections'),
       keep: Boolean(flags.keep),
       ...(flags.reuse ? { reuse: flags.reuse } : {}),
-      ...(flags.only ? { only: flags.only.split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+      ...(flags.only
+        ? {
+            only: flags.only
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+          }
+        : {}),
       profile: Boolean(flags.profile),
       noWriter: Boolean(flags['no-writer']),
-      ...(flags['api-dist'] ? { apiDists: flags['api-dist'].split(',').map((s) => s.trim()).filter(Boolean) } : {}),
+      ...(flags['api-dist']
+        ? {
+            apiDists: flags['api-dist']
+              .split(',')
+              .map((s) => s.trim())
+              .filter(Boolean),
+          }
+        : {}),
     });
     return;
   }
@@ -143,7 +168,9 @@ async function main(): Promise<void> {
     // Not part of `all`: it runs for minutes at a fixed rate and is stepped by hand (docs/performance.md).
     const o = { influencers: num('influencers', '100000'), intervalSeconds: num('interval'), minutes: num('minutes') };
     const report = newReport('e2e', { ...o });
-    console.log(`== e2e: ${o.influencers} influencers every ${o.intervalSeconds} s, ${o.minutes} min after a ${o.intervalSeconds} s warm-up ==`);
+    console.log(
+      `== e2e: ${o.influencers} influencers every ${o.intervalSeconds} s, ${o.minutes} min after a ${o.intervalSeconds} s warm-up ==`,
+    );
     await e2e(o, report);
     report.finish();
     return;

@@ -17,7 +17,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { Consumer as PlatformaticConsumer, MessagesStreamModes, ProduceAcks, Producer as PlatformaticProducer, compatibilityPartitioner } from '@platformatic/kafka';
+import {
+  Consumer as PlatformaticConsumer,
+  MessagesStreamModes,
+  ProduceAcks,
+  Producer as PlatformaticProducer,
+  compatibilityPartitioner,
+} from '@platformatic/kafka';
 import { CompressionTypes, Partitioners, type Message } from 'kafkajs';
 import { createTopics, kafkaBrokers, testKafka, uniqueName } from '../test/support/engines';
 import { consumerPerformance, kafkaClasspath, kafkajsConsumeRate, producerPerformance, topicEnd } from './lib/kafka';
@@ -52,7 +58,12 @@ async function timed(fn: () => Promise<void>): Promise<{ seconds: number; cpuSec
 }
 
 /** Hands out [from, to) slices of `total` to `callers` concurrent loops of `perCall`. */
-async function callersOver(total: number, callers: number, perCall: number, send: (from: number, to: number) => Promise<void>): Promise<void> {
+async function callersOver(
+  total: number,
+  callers: number,
+  perCall: number,
+  send: (from: number, to: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: callers }, async () => {
@@ -70,13 +81,23 @@ const kafkajsClient = (version: string): Client => ({
   name: `kafkajs ${version}`,
   async produce(topic, keys, value, callers, perCall) {
     // As the services' producer was configured on kafkajs: idempotent, one request in flight, murmur2.
-    const producer = testKafka('bench-clients-kafkajs').producer({ idempotent: true, maxInFlightRequests: 1, createPartitioner: Partitioners.DefaultPartitioner, allowAutoTopicCreation: false });
+    const producer = testKafka('bench-clients-kafkajs').producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      allowAutoTopicCreation: false,
+    });
     await producer.connect();
     try {
       await callersOver(keys.length, callers, perCall, async (from, to) => {
         const messages: Message[] = [];
-        for (let i = from; i < to; i++) messages.push({ key: keys[i]!, value });
-        await producer.sendBatch({ topicMessages: [{ topic, messages }], acks: -1, timeout: 30_000, compression: CompressionTypes.None });
+        for (let i = from; i < to; i++) messages.push({ key: keys[i], value });
+        await producer.sendBatch({
+          topicMessages: [{ topic, messages }],
+          acks: -1,
+          timeout: 30_000,
+          compression: CompressionTypes.None,
+        });
       });
     } finally {
       await producer.disconnect();
@@ -90,11 +111,17 @@ function platformaticClient(version: string): Client {
   return {
     name: `@platformatic/kafka ${version}`,
     async produce(topic, keys, value, callers, perCall) {
-      const producer = new PlatformaticProducer({ ...base, idempotent: true, acks: ProduceAcks.ALL, partitioner: compatibilityPartitioner, autocreateTopics: false });
+      const producer = new PlatformaticProducer({
+        ...base,
+        idempotent: true,
+        acks: ProduceAcks.ALL,
+        partitioner: compatibilityPartitioner,
+        autocreateTopics: false,
+      });
       try {
         await callersOver(keys.length, callers, perCall, async (from, to) => {
           const messages = [];
-          for (let i = from; i < to; i++) messages.push({ topic, key: keys[i]!, value });
+          for (let i = from; i < to; i++) messages.push({ topic, key: keys[i], value });
           await producer.send({ messages });
         });
       } finally {
@@ -104,7 +131,11 @@ function platformaticClient(version: string): Client {
     async consume(topic, count) {
       const consumer = new PlatformaticConsumer({ ...base, groupId: uniqueName('bench-clients') });
       try {
-        const stream = await consumer.consume({ topics: [topic], mode: MessagesStreamModes.EARLIEST, autocommit: false });
+        const stream = await consumer.consume({
+          topics: [topic],
+          mode: MessagesStreamModes.EARLIEST,
+          autocommit: false,
+        });
         let seen = 0;
         let first = 0;
         let done!: () => void;
@@ -126,7 +157,9 @@ function platformaticClient(version: string): Client {
 
 async function withTimeout(p: Promise<void>, what: () => string, ms = 10 * 60_000): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what()} within ${ms / 1000} s`)), ms)));
+  const timeout = new Promise<never>(
+    (_, reject) => (timer = setTimeout(() => reject(new Error(`${what()} within ${ms / 1000} s`)), ms)),
+  );
   try {
     await Promise.race([p, timeout]);
   } finally {
@@ -170,51 +203,68 @@ export async function clients(o: ClientOptions, report: Report): Promise<void> {
   const push = <T>(m: Map<string, T[]>, k: string, v: T) => m.set(k, [...(m.get(k) ?? []), v]);
   const reference = { produce: [] as Rate[], consume: [] as number[] };
 
-  console.log(`kafka ${version}; ${o.kafkaMessages} keyed records of ${o.recordSize} B, 12 partitions, idempotent, acks=all`);
+  console.log(
+    `kafka ${version}; ${o.kafkaMessages} keyed records of ${o.recordSize} B, 12 partitions, idempotent, acks=all`,
+  );
   for (let run = 1; run <= o.runs; run++) {
     // Kafka's own tools first, on a topic of their own.
     {
       const topics = await createTopics(['bench-clients-ref'], 12);
       try {
-        const p = await producerPerformance(classpath, topics.names[0]!, o.kafkaMessages, o.recordSize);
-        report.command(p.command.replace(topics.names[0]!, '<fresh 12-partition topic>'));
-        const landed = await recordsIn(topics.names[0]!);
-        if (landed !== o.kafkaMessages) throw new Error(`ProducerPerformance: ${landed} records landed, ${o.kafkaMessages} sent`);
+        const p = await producerPerformance(classpath, topics.names[0], o.kafkaMessages, o.recordSize);
+        report.command(p.command.replace(topics.names[0], '<fresh 12-partition topic>'));
+        const landed = await recordsIn(topics.names[0]);
+        if (landed !== o.kafkaMessages)
+          throw new Error(`ProducerPerformance: ${landed} records landed, ${o.kafkaMessages} sent`);
         reference.produce.push({ msgPerSec: p.recordsPerSec, cpuUsPerMsg: (p.cpuSeconds / o.kafkaMessages) * 1e6 });
-        const c = await consumerPerformance(classpath, topics.names[0]!, o.kafkaMessages);
-        report.command(c.command.replace(topics.names[0]!, '<the same topic>').replace(/bench-cperf-\w+/, '<fresh group>'));
+        const c = await consumerPerformance(classpath, topics.names[0], o.kafkaMessages);
+        report.command(
+          c.command.replace(topics.names[0], '<the same topic>').replace(/bench-cperf-\w+/, '<fresh group>'),
+        );
         reference.consume.push(c.fetchMsgPerSec);
-        console.log(`  run ${run} ProducerPerformance ${Math.round(p.recordsPerSec)} msg/s (${((p.cpuSeconds / o.kafkaMessages) * 1e6).toFixed(1)} µs/msg), ConsumerPerformance ${Math.round(c.fetchMsgPerSec)} msg/s`);
+        console.log(
+          `  run ${run} ProducerPerformance ${Math.round(p.recordsPerSec)} msg/s (${((p.cpuSeconds / o.kafkaMessages) * 1e6).toFixed(1)} µs/msg), ConsumerPerformance ${Math.round(c.fetchMsgPerSec)} msg/s`,
+        );
       } finally {
         await topics.remove();
       }
     }
     for (const client of all) {
-      const topics = await createTopics(shapes.map((s) => `bench-clients-${s.key}`), 12);
+      const topics = await createTopics(
+        shapes.map((s) => `bench-clients-${s.key}`),
+        12,
+      );
       try {
         for (const [i, shape] of shapes.entries()) {
-          const topic = topics.names[i]!;
+          const topic = topics.names[i];
           const key = `${client.name} | ${shape.key}`;
           try {
             const t = await timed(() => client.produce(topic, keys, value, shape.callers, shape.perCall));
             const landed = await recordsIn(topic);
             if (landed !== o.kafkaMessages) throw new Error(`${landed} records landed, ${o.kafkaMessages} sent`);
-            const rate = { msgPerSec: o.kafkaMessages / t.seconds, cpuUsPerMsg: (t.cpuSeconds / o.kafkaMessages) * 1e6 };
+            const rate = {
+              msgPerSec: o.kafkaMessages / t.seconds,
+              cpuUsPerMsg: (t.cpuSeconds / o.kafkaMessages) * 1e6,
+            };
             push(produced, key, rate);
-            console.log(`  run ${run} ${client.name} ${shape.label}: ${Math.round(rate.msgPerSec)} msg/s, ${rate.cpuUsPerMsg.toFixed(1)} µs CPU/msg`);
+            console.log(
+              `  run ${run} ${client.name} ${shape.label}: ${Math.round(rate.msgPerSec)} msg/s, ${rate.cpuUsPerMsg.toFixed(1)} µs CPU/msg`,
+            );
           } catch (err) {
             report.fail(`${client.name} producer ${shape.label}, run ${run}`, err);
           }
         }
         try {
-          if ((await recordsIn(topics.names[0]!)) === o.kafkaMessages) {
+          if ((await recordsIn(topics.names[0])) === o.kafkaMessages) {
             let rate = 0;
             const t = await timed(async () => {
-              rate = await client.consume(topics.names[0]!, o.kafkaMessages);
+              rate = await client.consume(topics.names[0], o.kafkaMessages);
             });
             const cpuUsPerMsg = (t.cpuSeconds / o.kafkaMessages) * 1e6;
             push(consumed, client.name, { msgPerSec: rate, cpuUsPerMsg });
-            console.log(`  run ${run} ${client.name} consumer: ${Math.round(rate)} msg/s, ${cpuUsPerMsg.toFixed(1)} µs CPU/msg (group join included)`);
+            console.log(
+              `  run ${run} ${client.name} consumer: ${Math.round(rate)} msg/s, ${cpuUsPerMsg.toFixed(1)} µs CPU/msg (group join included)`,
+            );
           }
         } catch (err) {
           report.fail(`${client.name} consumer, run ${run}`, err);
@@ -225,7 +275,9 @@ export async function clients(o: ClientOptions, report: Report): Promise<void> {
     }
   }
 
-  report.command(`ProducerPerformance / ConsumerPerformance: the devstack's Kafka ${version} tools (bench/lib/kafka.ts), CPU of the JVM from bash's \`times\``);
+  report.command(
+    `ProducerPerformance / ConsumerPerformance: the devstack's Kafka ${version} tools (bench/lib/kafka.ts), CPU of the JVM from bash's \`times\``,
+  );
   report.command(
     `kafkajs: producer({ idempotent: true, maxInFlightRequests: 1, DefaultPartitioner }) + sendBatch (acks -1, no compression); consumer eachBatch, partitionsConsumedConcurrently 12. ` +
       `@platformatic/kafka: new Producer({ idempotent: true, acks: ProduceAcks.ALL, partitioner: compatibilityPartitioner }) + send({ messages }); consumer.consume({ mode: EARLIEST, autocommit: false }), 'data' events. ` +
@@ -233,19 +285,52 @@ export async function clients(o: ClientOptions, report: Report): Promise<void> {
   );
   const add = (key: string, label: string, rates: Rate[]) => {
     if (rates.length === 0) return;
-    report.add({ key: `clients.${key}`, label, unit: 'msg/s', runs: rates.map((r) => r.msgPerSec), ceilingKey: key === 'ref.produce' ? undefined : 'clients.ref.produce' });
-    report.add({ key: `clients.${key}.cpu`, label: `${label}: CPU per message`, unit: 'µs', runs: rates.map((r) => r.cpuUsPerMsg) });
+    report.add({
+      key: `clients.${key}`,
+      label,
+      unit: 'msg/s',
+      runs: rates.map((r) => r.msgPerSec),
+      ceilingKey: key === 'ref.produce' ? undefined : 'clients.ref.produce',
+    });
+    report.add({
+      key: `clients.${key}.cpu`,
+      label: `${label}: CPU per message`,
+      unit: 'µs',
+      runs: rates.map((r) => r.cpuUsPerMsg),
+    });
   };
   add('ref.produce', 'ProducerPerformance (idempotent, acks=all)', reference.produce);
   for (const client of all) {
-    for (const shape of shapes) add(`${client.name}.${shape.key}`, `${client.name} producer, ${shape.label}`, produced.get(`${client.name} | ${shape.key}`) ?? []);
+    for (const shape of shapes)
+      add(
+        `${client.name}.${shape.key}`,
+        `${client.name} producer, ${shape.label}`,
+        produced.get(`${client.name} | ${shape.key}`) ?? [],
+      );
   }
-  if (reference.consume.length) report.add({ key: 'clients.ref.consume', label: 'ConsumerPerformance (fetch time)', unit: 'msg/s', runs: reference.consume });
+  if (reference.consume.length)
+    report.add({
+      key: 'clients.ref.consume',
+      label: 'ConsumerPerformance (fetch time)',
+      unit: 'msg/s',
+      runs: reference.consume,
+    });
   for (const client of all) {
     const r = consumed.get(client.name) ?? [];
     if (r.length === 0) continue;
-    report.add({ key: `clients.${client.name}.consume`, label: `${client.name} consumer`, unit: 'msg/s', runs: r.map((x) => x.msgPerSec), ceilingKey: 'clients.ref.consume' });
-    report.add({ key: `clients.${client.name}.consume.cpu`, label: `${client.name} consumer: CPU per message (group join included)`, unit: 'µs', runs: r.map((x) => x.cpuUsPerMsg) });
+    report.add({
+      key: `clients.${client.name}.consume`,
+      label: `${client.name} consumer`,
+      unit: 'msg/s',
+      runs: r.map((x) => x.msgPerSec),
+      ceilingKey: 'clients.ref.consume',
+    });
+    report.add({
+      key: `clients.${client.name}.consume.cpu`,
+      label: `${client.name} consumer: CPU per message (group join included)`,
+      unit: 'µs',
+      runs: r.map((x) => x.cpuUsPerMsg),
+    });
   }
   const medians = new Map(report.measurements.map((m) => [m.key, m.median]));
   report.relateTo(medians);

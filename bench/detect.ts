@@ -21,13 +21,22 @@ export async function detect(o: { influencers: number }): Promise<void> {
     await migrate({ pool });
     const end = Math.floor(Date.now() / HOUR) * HOUR;
     const t0 = Date.now();
-    const stored = await writeHistory(pool, { ids: idRange(FIRST_ID, o.influencers), from: end - 25 * HOUR, to: end, stepMs: 60_000 });
+    const stored = await writeHistory(pool, {
+      ids: idRange(FIRST_ID, o.influencers),
+      from: end - 25 * HOUR,
+      to: end,
+      stepMs: 60_000,
+    });
     const seconds = (Date.now() - t0) / 1000;
-    console.log(`stored ${stored} samples through storeResults in ${seconds.toFixed(0)} s (${Math.round(stored / seconds)} rows/s)`);
+    console.log(
+      `stored ${stored} samples through storeResults in ${seconds.toFixed(0)} s (${Math.round(stored / seconds)} rows/s)`,
+    );
     await pool.query(`CALL refresh_continuous_aggregate('follower_counts_hourly', NULL, NULL)`);
     const { rows } = await pool.query('SELECT * FROM detect_suspicious()');
     const truth = new Set(suspiciousIds(FIRST_ID, FIRST_ID + o.influencers - 1));
-    const flagged = (await pool.query<{ id: number }>('SELECT influencer_id AS id FROM suspicious_influencers')).rows.map((r) => r.id);
+    const flagged = (
+      await pool.query<{ id: number }>('SELECT influencer_id AS id FROM suspicious_influencers')
+    ).rows.map((r) => r.id);
     const tp = flagged.filter((id) => truth.has(id)).length;
     console.log(
       `detection: ${Math.round(rows[0].duration_ms)} ms for ${rows[0].evaluated} influencers; flagged ${flagged.length}, truly suspicious ${truth.size}, ` +

@@ -20,8 +20,21 @@ import { InfluencerRegistry } from '@mockstagram/scheduler';
 import { createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import type { Consumer } from 'kafkajs';
-import { createTopics, freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../test/support/engines';
-import { metricSum, pipelineEnvironments, ServiceProcess, startCommand, type ServiceName } from '../test/support/services';
+import {
+  createTopics,
+  freshSchema,
+  kafkaBrokers,
+  testKafka,
+  uniqueName,
+  type TestSchema,
+} from '../test/support/engines';
+import {
+  metricSum,
+  pipelineEnvironments,
+  ServiceProcess,
+  startCommand,
+  type ServiceName,
+} from '../test/support/services';
 import { benchLogger } from './lib/kafka';
 import { percentile, ProcWatch, pgrepBusiest, type ProcFigures } from './lib/procstats';
 import { databasePid, engineOf } from './lib/sink';
@@ -79,8 +92,13 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     // Register N influencers, first slots spread over one interval (the default).
     const registry = new InfluencerRegistry({ pool });
     const regStart = performance.now();
-    await registry.register({ range: { from: FIRST_ID, to: FIRST_ID + o.influencers - 1 } }, { intervalSeconds: o.intervalSeconds });
-    report.note(`registered ${o.influencers.toLocaleString('en-US')} influencers in ${((performance.now() - regStart) / 1000).toFixed(1)} s`);
+    await registry.register(
+      { range: { from: FIRST_ID, to: FIRST_ID + o.influencers - 1 } },
+      { intervalSeconds: o.intervalSeconds },
+    );
+    report.note(
+      `registered ${o.influencers.toLocaleString('en-US')} influencers in ${((performance.now() - regStart) / 1000).toFixed(1)} s`,
+    );
 
     // The four services, run as their `start` scripts do (bench/cli.ts built them).
     const { ports: portOf, envs } = await pipelineEnvironments({
@@ -96,7 +114,11 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
       for (const s of started) services.set(s.name, s);
     }
     for (const n of SERVICES) {
-      report.command(`${Object.entries(envs[n]).map(([k, v]) => `${k}=${v || "''"}`).join(' ')} (cd apps/${n} && ${startCommand(n).join(' ')})   (its start script, after yarn build)`);
+      report.command(
+        `${Object.entries(envs[n])
+          .map(([k, v]) => `${k}=${v || "''"}`)
+          .join(' ')} (cd apps/${n} && ${startCommand(n).join(' ')})   (its start script, after yarn build)`,
+      );
       watch.add(n, services.get(n)!.child.pid!, true);
     }
     const pg = databasePid();
@@ -107,10 +129,17 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     const t0 = Date.now();
     const windowStart = t0 + o.intervalSeconds * 1000;
     const windowEnd = windowStart + o.minutes * 60_000;
-    console.log(`  services ready; warm-up until ${new Date(windowStart).toISOString()}, measuring until ${new Date(windowEnd).toISOString()}`);
+    console.log(
+      `  services ready; warm-up until ${new Date(windowStart).toISOString()}, measuring until ${new Date(windowEnd).toISOString()}`,
+    );
 
     // Scrape metrics and /proc every few seconds.
-    const lag = { schedulerMax: 0, schedulerLast: 0, consumerMax: { fetcher: 0, 'result-handler': 0 }, consumerLast: { fetcher: 0, 'result-handler': 0 } };
+    const lag = {
+      schedulerMax: 0,
+      schedulerLast: 0,
+      consumerMax: { fetcher: 0, 'result-handler': 0 },
+      consumerLast: { fetcher: 0, 'result-handler': 0 },
+    };
     let cpuAtWindowStart: Map<string, number> | undefined;
     let lastPrint = 0;
     for (;;) {
@@ -140,12 +169,14 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
           lastPrint = now;
           const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM follower_counts');
           console.log(
-            `  t=${Math.round((now - t0) / 1000)} s  jobs seen ${jobMessages.toLocaleString('en-US')}  rows ${rows[0]!.n.toLocaleString('en-US')}  ` +
+            `  t=${Math.round((now - t0) / 1000)} s  jobs seen ${jobMessages.toLocaleString('en-US')}  rows ${rows[0].n.toLocaleString('en-US')}  ` +
               `scheduler lag ${s.toFixed(1)} s  consumer lag fetcher ${f} result-handler ${h}`,
           );
         }
       } catch (err) {
-        report.note(`scrape at t=${Math.round((now - t0) / 1000)} s failed: ${err instanceof Error ? err.message : String(err)}`);
+        report.note(
+          `scrape at t=${Math.round((now - t0) / 1000)} s failed: ${err instanceof Error ? err.message : String(err)}`,
+        );
       }
       if (now >= windowEnd) break;
       await sleep(Math.min(scrapeMs, Math.max(0, windowEnd - now)));
@@ -162,7 +193,10 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     while (Date.now() - drainStart < 2 * o.intervalSeconds * 1000) {
       await sleep(2000);
       try {
-        const [fet, han] = await Promise.all([services.get('fetcher')!.metrics(), services.get('result-handler')!.metrics()]);
+        const [fet, han] = await Promise.all([
+          services.get('fetcher')!.metrics(),
+          services.get('result-handler')!.metrics(),
+        ]);
         idle = metricSum(fet, 'kafka_consumer_lag') + metricSum(han, 'kafka_consumer_lag') === 0 ? idle + 1 : 0;
       } catch {
         idle = 0;
@@ -174,7 +208,8 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     // Stop the services (SIGTERM: flush, commit, exit 0), scheduler first.
     const exitCodes: Record<string, number | null> = {};
     exitCodes.scheduler = await services.get('scheduler')!.stop();
-    for (const n of ['fetcher', 'result-handler', 'mock-api'] as ServiceName[]) exitCodes[n] = await services.get(n)!.stop();
+    for (const n of ['fetcher', 'result-handler', 'mock-api'] as ServiceName[])
+      exitCodes[n] = await services.get(n)!.stop();
     report.note(`exit codes: ${JSON.stringify(exitCodes)}`);
 
     // The bench's jobs consumer has read the whole jobs topic.
@@ -183,7 +218,8 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     const ends = new Map((await admin.fetchTopicOffsets(jobsTopic)).map((p) => [p.partition, Number(p.high)]));
     await admin.disconnect();
     const readDeadline = Date.now() + 60_000;
-    while ([...ends].some(([p, end]) => end > 0 && (consumed.get(p) ?? 0) < end) && Date.now() < readDeadline) await sleep(200);
+    while ([...ends].some(([p, end]) => end > 0 && (consumed.get(p) ?? 0) < end) && Date.now() < readDeadline)
+      await sleep(200);
     await consumer.disconnect();
     consumer = undefined;
 
@@ -239,23 +275,49 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     const p99 = percentile(delays, 0.99) / 1000;
     const max = (delays[delays.length - 1] ?? NaN) / 1000;
     const keptUp =
-      jobsPerSec >= 0.95 * expectedJobsPerSec && samplesPerSec >= 0.95 * jobsPerSec && p99 < 30 && lost === 0 && windowJobsWithoutRow === 0;
+      jobsPerSec >= 0.95 * expectedJobsPerSec &&
+      samplesPerSec >= 0.95 * jobsPerSec &&
+      p99 < 30 &&
+      lost === 0 &&
+      windowJobsWithoutRow === 0;
 
     const add = (key: string, label: string, unit: string, value: number, extra?: Record<string, unknown>) =>
       report.add({ key: `e2e.${key}`, label, unit, runs: [value], ...(extra ? { extra } : {}) });
-    add('jobs_per_sec', `jobs scheduled/s (expected ${fmt(expectedJobsPerSec)})`, 'jobs/s', jobsPerSec, { jobsInWindow, expectedJobsPerSec });
-    add('samples_per_sec', 'samples stored/s (inserted_at in the window)', 'rows/s', samplesPerSec, { rowsInWindow, windowSeconds });
-    add('delay_p50', 'delay scheduledFor → insert, p50', 's', p50, { jobsWithRow: delays.length, windowJobsWithoutRow });
+    add('jobs_per_sec', `jobs scheduled/s (expected ${fmt(expectedJobsPerSec)})`, 'jobs/s', jobsPerSec, {
+      jobsInWindow,
+      expectedJobsPerSec,
+    });
+    add('samples_per_sec', 'samples stored/s (inserted_at in the window)', 'rows/s', samplesPerSec, {
+      rowsInWindow,
+      windowSeconds,
+    });
+    add('delay_p50', 'delay scheduledFor → insert, p50', 's', p50, {
+      jobsWithRow: delays.length,
+      windowJobsWithoutRow,
+    });
     add('delay_p99', 'delay scheduledFor → insert, p99', 's', p99);
     add('delay_max', 'delay scheduledFor → insert, max', 's', max);
     add('scheduler_lag_max', 'scheduling lag (scheduler_lag_seconds), max', 's', lag.schedulerMax);
     add('scheduler_lag_last', 'scheduling lag, last', 's', lag.schedulerLast);
     add('consumer_lag_fetcher_max', 'consumer lag fetcher (jobs), max', 'messages', lag.consumerMax.fetcher);
     add('consumer_lag_fetcher_last', 'consumer lag fetcher (jobs), last', 'messages', lag.consumerLast.fetcher);
-    add('consumer_lag_handler_max', 'consumer lag result-handler (results), max', 'messages', lag.consumerMax['result-handler']);
-    add('consumer_lag_handler_last', 'consumer lag result-handler (results), last', 'messages', lag.consumerLast['result-handler']);
+    add(
+      'consumer_lag_handler_max',
+      'consumer lag result-handler (results), max',
+      'messages',
+      lag.consumerMax['result-handler'],
+    );
+    add(
+      'consumer_lag_handler_last',
+      'consumer lag result-handler (results), last',
+      'messages',
+      lag.consumerLast['result-handler'],
+    );
     add('jobs_emitted', 'jobs emitted (whole run)', 'jobs', jobs.size, { jobMessages, distinctSlots: slots.size });
-    add('rows_stored', 'rows stored of emitted jobs (whole run)', 'rows', rowsOfEmittedJobs, { rowsTotal: rows.length, rowsWithoutJob });
+    add('rows_stored', 'rows stored of emitted jobs (whole run)', 'rows', rowsOfEmittedJobs, {
+      rowsTotal: rows.length,
+      rowsWithoutJob,
+    });
     add('lost', `lost (slot before end − ${2 * o.intervalSeconds} s, no row)`, 'jobs', lost, { pendingRecent });
     add('dup_rows', 'duplicate rows (sharing a job_id)', 'rows', rowsSharingJob);
     add('dup_jobs', 'jobs emitted twice for one slot', 'jobs', jobsSameSlot + (jobMessages - jobs.size));
@@ -263,18 +325,24 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     for (const p of figures) {
       const k = p.name.replace(/[^a-z]+/gi, '_');
       if (p.peakRssMiB !== undefined) add(`rss.${k}`, `${p.name}: peak RSS`, 'MiB', p.peakRssMiB, { pid: p.pid });
-      add(`cpu.${k}`, `${p.name}: CPU in the window (${fmt(p.cpuWindowSeconds / windowSeconds * 100)} % of a core)`, 'CPU s', p.cpuWindowSeconds, {
-        pid: p.pid,
-        cpuTotalSeconds: p.cpuTotalSeconds,
-        cpuPerKiloSample: rowsInWindow ? (p.cpuWindowSeconds / rowsInWindow) * 1000 : undefined,
-      });
+      add(
+        `cpu.${k}`,
+        `${p.name}: CPU in the window (${fmt((p.cpuWindowSeconds / windowSeconds) * 100)} % of a core)`,
+        'CPU s',
+        p.cpuWindowSeconds,
+        {
+          pid: p.pid,
+          cpuTotalSeconds: p.cpuTotalSeconds,
+          cpuPerKiloSample: rowsInWindow ? (p.cpuWindowSeconds / rowsInWindow) * 1000 : undefined,
+        },
+      );
     }
     report.settings.loadAtEnd = loadAtEnd.map((l) => Number(l.toFixed(2)));
     report.note(
       `${keptUp ? 'KEPT UP' : 'DID NOT KEEP UP'}: ${fmt(jobsPerSec)} jobs/s of ${fmt(expectedJobsPerSec)} expected, ${fmt(samplesPerSec)} rows/s, ` +
         `p99 delay ${fmt(p99)} s, window jobs without a row ${windowJobsWithoutRow}, lost ${lost}, duplicates ${rowsSharingJob + jobsSameSlot}`,
     );
-    (report.settings as Record<string, unknown>).keptUp = keptUp;
+    report.settings.keptUp = keptUp;
   } finally {
     await consumer?.disconnect().catch(() => undefined);
     await Promise.all([...services.values()].map((s) => s.stop().catch(() => null)));

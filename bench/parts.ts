@@ -41,7 +41,8 @@ export interface PartOptions {
 export async function parts(o: PartOptions, report: Report): Promise<void> {
   const want = (p: string) => o.only.size === 0 || o.only.has(p);
   if (want('fetcher')) await fetcherPart(o, report).catch((err) => report.fail('fetcher', err));
-  if (want('producer') || want('consumer')) await kafkaParts(o, report, want('consumer')).catch((err) => report.fail('kafka', err));
+  if (want('producer') || want('consumer'))
+    await kafkaParts(o, report, want('consumer')).catch((err) => report.fail('kafka', err));
   if (want('sink')) {
     const r = await measureSinks([new OurSink()], { ...o, liveSeconds: 0, liveRate: 0 }, report);
     const runs = r.get('ours') ?? [];
@@ -102,8 +103,16 @@ async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
         cpuPerJob.push((cpu.user + cpu.system) / o.jobs);
       }
     }
-    report.command(`fetcher: ${o.jobs} jobs, Fetcher in-process (unpinned) with the service defaults ${knobs}, a fresh consumer group per run, first job consumed → last result acknowledged`);
-    report.add({ key: 'part.fetcher', label: 'fetcher → mock API → results topic', unit: 'req/s', runs, ceilingKey: 'api.wrk' });
+    report.command(
+      `fetcher: ${o.jobs} jobs, Fetcher in-process (unpinned) with the service defaults ${knobs}, a fresh consumer group per run, first job consumed → last result acknowledged`,
+    );
+    report.add({
+      key: 'part.fetcher',
+      label: 'fetcher → mock API → results topic',
+      unit: 'req/s',
+      runs,
+      ceilingKey: 'api.wrk',
+    });
     // This process's CPU (the fetcher, plus this loop's 5 ms polls of its metrics) per job, over the same span.
     report.add({ key: 'part.fetcher.cpu', label: 'fetcher: CPU per job (bench process)', unit: 'µs', runs: cpuPerJob });
   } finally {
@@ -120,7 +129,12 @@ async function produceJobs(topic: string, count: number): Promise<void> {
     for (let i = 0; i < count; i += 12_000) {
       const messages: Message[] = [];
       for (let j = i; j < Math.min(count, i + 12_000); j++) {
-        const job: FetchJob = { jobId: randomUUID(), influencerId: 1_000_000 + ((j * 7919) % 1_000_000), scheduledFor: now, attempt: 1 };
+        const job: FetchJob = {
+          jobId: randomUUID(),
+          influencerId: 1_000_000 + ((j * 7919) % 1_000_000),
+          scheduledFor: now,
+          attempt: 1,
+        };
         messages.push({ key: String(job.influencerId), value: encodeFetchJob(job) });
       }
       await produceMany(producer, { topic, messages });
@@ -158,7 +172,6 @@ async function produceRate(topic: string, all: Message[], callers: number, perCa
   }
 }
 
-
 async function kafkaParts(o: PartOptions, report: Report, consume: boolean): Promise<void> {
   const all = records(o.kafkaMessages, o.recordSize);
   const bulk: number[] = [];
@@ -167,18 +180,40 @@ async function kafkaParts(o: PartOptions, report: Report, consume: boolean): Pro
   for (let i = 0; i < o.runs; i++) {
     const topics = await createTopics(['bench-producer', 'bench-producer-small'], 12);
     try {
-      bulk.push(await produceRate(topics.names[0]!, all, 1, 12_000));
-      fetcherLike.push(await produceRate(topics.names[1]!, all, 12, 500));
-      if (consume) consumed.push(await stageConsumeRate(topics.names[0]!, all.length));
+      bulk.push(await produceRate(topics.names[0], all, 1, 12_000));
+      fetcherLike.push(await produceRate(topics.names[1], all, 12, 500));
+      if (consume) consumed.push(await stageConsumeRate(topics.names[0], all.length));
     } finally {
       await topics.remove();
     }
   }
-  report.command(`shared producer (@platformatic/kafka): createProducer (idempotent, acks=all, compatibilityPartitioner) + produceMany (one send per call, no compression), ${o.kafkaMessages} keyed records of ${o.recordSize} B into a fresh 12-partition topic: (a) 12,000 per call, one call at a time; (b) 500 per call, 12 callers at once on one producer`);
-  report.add({ key: 'part.producer.bulk', label: `shared producer, ${o.recordSize} B, 12,000/call`, unit: 'msg/s', runs: bulk, ceilingKey: 'kafka.produce' });
-  report.add({ key: 'part.producer.fetcherLike', label: `shared producer, ${o.recordSize} B, 12 × 500/call`, unit: 'msg/s', runs: fetcherLike, ceilingKey: 'kafka.produce' });
+  report.command(
+    `shared producer (@platformatic/kafka): createProducer (idempotent, acks=all, compatibilityPartitioner) + produceMany (one send per call, no compression), ${o.kafkaMessages} keyed records of ${o.recordSize} B into a fresh 12-partition topic: (a) 12,000 per call, one call at a time; (b) 500 per call, 12 callers at once on one producer`,
+  );
+  report.add({
+    key: 'part.producer.bulk',
+    label: `shared producer, ${o.recordSize} B, 12,000/call`,
+    unit: 'msg/s',
+    runs: bulk,
+    ceilingKey: 'kafka.produce',
+  });
+  report.add({
+    key: 'part.producer.fetcherLike',
+    label: `shared producer, ${o.recordSize} B, 12 × 500/call`,
+    unit: 'msg/s',
+    runs: fetcherLike,
+    ceilingKey: 'kafka.produce',
+  });
   if (consume) {
-    report.command(`shared stage consumer: batch mode, 12,000 per batch, nothing done per batch, offsets committed, the (a) topic from the start, first message → last`);
-    report.add({ key: 'part.consumer', label: `shared stage consumer, ${o.recordSize} B`, unit: 'msg/s', runs: consumed, ceilingKey: 'kafka.consume' });
+    report.command(
+      `shared stage consumer: batch mode, 12,000 per batch, nothing done per batch, offsets committed, the (a) topic from the start, first message → last`,
+    );
+    report.add({
+      key: 'part.consumer',
+      label: `shared stage consumer, ${o.recordSize} B`,
+      unit: 'msg/s',
+      runs: consumed,
+      ceilingKey: 'kafka.consume',
+    });
   }
 }

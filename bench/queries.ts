@@ -69,6 +69,7 @@ interface AutocannonResult {
 }
 type Autocannon = (o: Record<string, unknown>) => Promise<AutocannonResult>;
 // autocannon ships no type declarations; this is the part used here.
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- autocannon ships no ES module typings
 const autocannon = require('autocannon') as Autocannon;
 
 const HOUR = 3_600_000;
@@ -132,30 +133,53 @@ export async function queries(o: QueriesOptions): Promise<void> {
   async function load(): Promise<void> {
     await migrate({ pool });
     // The benchmark drives detection and refreshes itself; the schema's own jobs would compete.
-    await pool.query(`SELECT delete_job(job_id) FROM timescaledb_information.jobs WHERE proc_schema = current_schema() AND proc_name IN ('detect_suspicious_job')`);
+    await pool.query(
+      `SELECT delete_job(job_id) FROM timescaledb_information.jobs WHERE proc_schema = current_schema() AND proc_name IN ('detect_suspicious_job')`,
+    );
     log(`schema ${db.schema}; loading`);
 
     let t0 = Date.now();
-    const hourly = await copyRows(pool, 'follower_counts', 'influencer_id, observed_at, follower_count, following_count', function* () {
-      const n = Math.min(o.hourlyInfluencers ?? o.influencers, o.influencers);
-      for (let h = 25; h >= 1; h--) for (let i = 0; i < n; i++) yield sampleLine(FIRST_ID + i, lastHourly(h - 1));
-    });
-    const minute = await copyRows(pool, 'follower_counts', 'influencer_id, observed_at, follower_count, following_count', function* () {
-      for (let t = hourEnd - DAY; t < hourEnd; t += 60_000) {
-        for (let i = 0; i < o.minuteInfluencers; i++) yield sampleLine(FIRST_ID + i, t);
-      }
-    });
-    const month = await copyRows(pool, 'follower_counts', 'influencer_id, observed_at, follower_count, following_count', function* () {
-      for (let t = lastHourly(25) - 30 * DAY; t < lastHourly(25); t += HOUR) for (let i = 0; i < o.monthInfluencers; i++) yield sampleLine(FIRST_ID + i, t);
-    });
-    const latest = await copyRows(pool, 'influencer_latest', 'influencer_id, username, follower_count, following_count, observed_at', function* () {
-      const t = lastHourly(0);
-      for (let i = 0; i < o.influencers; i++) {
-        const id = FIRST_ID + i;
-        const c = countsAt(id, t);
-        yield `${id}\t${usernameFor(id)}\t${c.followerCount}\t${c.followingCount}\t${new Date(t).toISOString()}\n`;
-      }
-    });
+    const hourly = await copyRows(
+      pool,
+      'follower_counts',
+      'influencer_id, observed_at, follower_count, following_count',
+      function* () {
+        const n = Math.min(o.hourlyInfluencers ?? o.influencers, o.influencers);
+        for (let h = 25; h >= 1; h--) for (let i = 0; i < n; i++) yield sampleLine(FIRST_ID + i, lastHourly(h - 1));
+      },
+    );
+    const minute = await copyRows(
+      pool,
+      'follower_counts',
+      'influencer_id, observed_at, follower_count, following_count',
+      function* () {
+        for (let t = hourEnd - DAY; t < hourEnd; t += 60_000) {
+          for (let i = 0; i < o.minuteInfluencers; i++) yield sampleLine(FIRST_ID + i, t);
+        }
+      },
+    );
+    const month = await copyRows(
+      pool,
+      'follower_counts',
+      'influencer_id, observed_at, follower_count, following_count',
+      function* () {
+        for (let t = lastHourly(25) - 30 * DAY; t < lastHourly(25); t += HOUR)
+          for (let i = 0; i < o.monthInfluencers; i++) yield sampleLine(FIRST_ID + i, t);
+      },
+    );
+    const latest = await copyRows(
+      pool,
+      'influencer_latest',
+      'influencer_id, username, follower_count, following_count, observed_at',
+      function* () {
+        const t = lastHourly(0);
+        for (let i = 0; i < o.influencers; i++) {
+          const id = FIRST_ID + i;
+          const c = countsAt(id, t);
+          yield `${id}\t${usernameFor(id)}\t${c.followerCount}\t${c.followingCount}\t${new Date(t).toISOString()}\n`;
+        }
+      },
+    );
     figures.load = { hourly, minute, month, latest, seconds: (Date.now() - t0) / 1000 };
     log(`loaded ${hourly + minute + month} samples, ${latest} latest in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     t0 = Date.now();
@@ -180,11 +204,17 @@ export async function queries(o: QueriesOptions): Promise<void> {
     for (let i = 0; i < 2; i++) {
       const { rows } = await pool.query('SELECT * FROM detect_suspicious()');
       passes.push(rows[0]);
-      log(`detection pass ${i + 1}: ${Math.round(rows[0].duration_ms)} ms, ${rows[0].evaluated} judged, ${rows[0].flagged} flagged, ${rows[0].cleared} cleared`);
+      log(
+        `detection pass ${i + 1}: ${Math.round(rows[0].duration_ms)} ms, ${rows[0].evaluated} judged, ${rows[0].flagged} flagged, ${rows[0].cleared} cleared`,
+      );
     }
     // Judged: those with the hourly history.
-    const truth = new Set(suspiciousIds(FIRST_ID, FIRST_ID + Math.min(o.hourlyInfluencers ?? o.influencers, o.influencers) - 1));
-    const flagged = (await pool.query<{ id: number }>('SELECT influencer_id AS id FROM suspicious_influencers')).rows.map((r) => r.id);
+    const truth = new Set(
+      suspiciousIds(FIRST_ID, FIRST_ID + Math.min(o.hourlyInfluencers ?? o.influencers, o.influencers) - 1),
+    );
+    const flagged = (
+      await pool.query<{ id: number }>('SELECT influencer_id AS id FROM suspicious_influencers')
+    ).rows.map((r) => r.id);
     const tp = flagged.filter((id) => truth.has(id)).length;
     figures.detection = {
       passesMs: passes.map((p) => p.duration_ms),
@@ -195,13 +225,15 @@ export async function queries(o: QueriesOptions): Promise<void> {
       precision: tp / flagged.length,
       recall: tp / truth.size,
     };
-    log(`precision ${(tp / flagged.length).toFixed(4)}, recall ${(tp / truth.size).toFixed(4)} (${flagged.length} flagged, ${truth.size} truly suspicious)`);
+    log(
+      `precision ${(tp / flagged.length).toFixed(4)}, recall ${(tp / truth.size).toFixed(4)} (${flagged.length} flagged, ${truth.size} truly suspicious)`,
+    );
     const refreshes = [];
-    for (let i = 0; i < 2; i++) refreshes.push((await pool.query('SELECT duration_ms FROM refresh_rankings()')).rows[0].duration_ms);
+    for (let i = 0; i < 2; i++)
+      refreshes.push((await pool.query('SELECT duration_ms FROM refresh_rankings()')).rows[0].duration_ms);
     await pool.query(`UPDATE follower_stats SET source_version = NULL`); // the next refresh rebuilds
     figures.refreshRankingsMs = refreshes;
     log(`rank refresh: ${refreshes.map((r) => Math.round(r)).join(' ms, ')} ms (rebuild, then nothing changed)`);
-
   }
 
   async function httpPhase(): Promise<void> {
@@ -212,18 +244,41 @@ export async function queries(o: QueriesOptions): Promise<void> {
     const apis: Array<{ dist: string; base: string; child: ReturnType<typeof spawn> }> = [];
     for (const dist of o.apiDists ?? ['dist']) {
       const port = await freePort();
-      const child = spawn(process.execPath, [...(o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), '--max-old-space-size=128', '--max-semi-space-size=8', path.join(dist, 'main.js')], {
-        cwd: path.join(repoRoot, 'apps', 'api'),
-        env: { ...process.env, DATABASE_URL: db.url, API_HTTP_PORT: String(port), LOG_LEVEL: 'warn', OTEL_TRACES_SAMPLER_ARG: '0' },
-        stdio: ['ignore', 'inherit', 'inherit'],
-      });
+      const child = spawn(
+        process.execPath,
+        [
+          ...(o.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+          '--max-old-space-size=128',
+          '--max-semi-space-size=8',
+          path.join(dist, 'main.js'),
+        ],
+        {
+          cwd: path.join(repoRoot, 'apps', 'api'),
+          env: {
+            ...process.env,
+            DATABASE_URL: db.url,
+            API_HTTP_PORT: String(port),
+            LOG_LEVEL: 'warn',
+            OTEL_TRACES_SAMPLER_ARG: '0',
+          },
+          stdio: ['ignore', 'inherit', 'inherit'],
+        },
+      );
       children.push(child);
       const base = `http://127.0.0.1:${port}`;
-      await waitUntil(`the api (${dist}) to be ready`, async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200, 60_000);
+      await waitUntil(
+        `the api (${dist}) to be ready`,
+        async () => (await fetch(`${base}/readyz`).catch(() => undefined))?.status === 200,
+        60_000,
+      );
       apis.push({ dist, base, child });
     }
     if (!o.noWriter) {
-      const w = fork(path.join(__dirname, 'lib', 'queries-writer.ts'), [JSON.stringify({ url: db.url, rate: o.writeRate, influencers: o.influencers, firstId: FIRST_ID })], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+      const w = fork(
+        path.join(__dirname, 'lib', 'queries-writer.ts'),
+        [JSON.stringify({ url: db.url, rate: o.writeRate, influencers: o.influencers, firstId: FIRST_ID })],
+        { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
+      );
       writer = w;
       await new Promise<void>((resolve, reject) => {
         w.once('message', () => resolve());
@@ -240,21 +295,38 @@ export async function queries(o: QueriesOptions): Promise<void> {
     // The background with no questions asked: the writer, the jobs, the idle api (5 s).
     watch.poll();
     const idle0 = watch.cpuSnapshot();
-    const idleLoad = os.loadavg()[0]!;
+    const idleLoad = os.loadavg()[0];
     await new Promise((r) => setTimeout(r, 5_000));
     watch.poll();
     const idleCores = new Map(watch.figures(idle0, watch.cpuSnapshot()).map((p) => [p.name, p.cpuWindowSeconds / 5]));
     figures.background = { loadAverage: idleLoad, cpuCores: Object.fromEntries(idleCores) };
-    log(`background (writer and jobs, no questions; 5 s): load ${idleLoad.toFixed(1)}; cores: ${[...idleCores].map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')}`);
+    log(
+      `background (writer and jobs, no questions; 5 s): load ${idleLoad.toFixed(1)}; cores: ${[...idleCores].map(([n, c]) => `${n} ${c.toFixed(2)}`).join(', ')}`,
+    );
 
     const randomId = (n: number) => FIRST_ID + Math.floor(Math.random() * n);
     const now = () => Date.now();
     const cases: Array<{ name: string; target?: string; path: () => string }> = [
       { name: 'latest + rank', target: 'p99 ≤ 5 ms', path: () => `/api/v1/influencers/${randomId(o.influencers)}` },
       { name: 'stats', target: 'p99 ≤ 5 ms', path: () => '/api/v1/stats' },
-      { name: 'one day at 1 minute', target: 'p99 ≤ 20 ms', path: () => `/api/v1/influencers/${randomId(o.minuteInfluencers)}/series?from=${new Date(now() - DAY).toISOString()}&to=${new Date(now()).toISOString()}&resolution=1m` },
-      { name: '30 days at 1 hour', target: 'p99 ≤ 20 ms', path: () => `/api/v1/influencers/${randomId(o.monthInfluencers)}/series?from=${new Date(now() - 30 * DAY).toISOString()}&to=${new Date(now()).toISOString()}&resolution=1h` },
-      { name: 'leaderboard page (50, any depth)', target: 'p99 ≤ 10 ms', path: () => `/api/v1/rankings?limit=50&cursor=${encodeCursor('followers', [Math.floor(Math.random() * o.influencers * 0.9)])}` },
+      {
+        name: 'one day at 1 minute',
+        target: 'p99 ≤ 20 ms',
+        path: () =>
+          `/api/v1/influencers/${randomId(o.minuteInfluencers)}/series?from=${new Date(now() - DAY).toISOString()}&to=${new Date(now()).toISOString()}&resolution=1m`,
+      },
+      {
+        name: '30 days at 1 hour',
+        target: 'p99 ≤ 20 ms',
+        path: () =>
+          `/api/v1/influencers/${randomId(o.monthInfluencers)}/series?from=${new Date(now() - 30 * DAY).toISOString()}&to=${new Date(now()).toISOString()}&resolution=1h`,
+      },
+      {
+        name: 'leaderboard page (50, any depth)',
+        target: 'p99 ≤ 10 ms',
+        path: () =>
+          `/api/v1/rankings?limit=50&cursor=${encodeCursor('followers', [Math.floor(Math.random() * o.influencers * 0.9)])}`,
+      },
       { name: 'suspicious page (50)', path: () => '/api/v1/suspicious?limit=50' },
       { name: 'top growers 24 h (live)', path: () => '/api/v1/rankings?by=growth&window=24h&limit=50' },
     ];
@@ -270,19 +342,48 @@ export async function queries(o: QueriesOptions): Promise<void> {
       // seconds/rounds each, the builds alternating (A B B A A B): what the machine's load does in
       // those minutes falls on both. Percentiles are over every answer of a build's turns.
       const rounds = apis.length > 1 && !slow ? 4 : 1;
-      for (const a of apis) await autocannon({ url: a.base, connections, duration: 1, requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, path: c.path() }) }] });
-      const acc = new Map(apis.map((a) => [a.dist, { times: [] as number[], non2xx: 0, errors: 0, wall: 0, cpu: new Map<string, number>(), busy: 0, total: 0, load: [] as number[] }]));
+      for (const a of apis)
+        await autocannon({
+          url: a.base,
+          connections,
+          duration: 1,
+          requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, path: c.path() }) }],
+        });
+      const acc = new Map(
+        apis.map((a) => [
+          a.dist,
+          {
+            times: [] as number[],
+            non2xx: 0,
+            errors: 0,
+            wall: 0,
+            cpu: new Map<string, number>(),
+            busy: 0,
+            total: 0,
+            load: [] as number[],
+          },
+        ]),
+      );
       for (let round = 0; round < rounds; round++) {
         const order = round % 2 === 0 ? apis : [...apis].reverse();
         for (const a of order) {
           const m = acc.get(a.dist)!;
-          m.load.push(os.loadavg()[0]!);
+          m.load.push(os.loadavg()[0]);
           watch.poll();
           const cpu0 = watch.cpuSnapshot();
           const machine0 = machineCpu();
           const started = performance.now();
-          const run = autocannon({ url: a.base, connections, duration: seconds / rounds, requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, path: c.path() }) }] });
-          (run as unknown as { on: (e: string, f: (client: unknown, status: number, bytes: number, ms: number) => void) => void }).on('response', (_client, status, _bytes, ms) => {
+          const run = autocannon({
+            url: a.base,
+            connections,
+            duration: seconds / rounds,
+            requests: [{ setupRequest: (req: Record<string, unknown>) => ({ ...req, path: c.path() }) }],
+          });
+          (
+            run as unknown as {
+              on: (e: string, f: (client: unknown, status: number, bytes: number, ms: number) => void) => void;
+            }
+          ).on('response', (_client, status, _bytes, ms) => {
             m.times.push(ms);
             if (status < 200 || status > 299) m.non2xx++;
           });
@@ -290,11 +391,12 @@ export async function queries(o: QueriesOptions): Promise<void> {
           m.errors += r.errors;
           m.wall += (performance.now() - started) / 1000;
           watch.poll();
-          for (const f of watch.figures(cpu0, watch.cpuSnapshot())) m.cpu.set(f.name, (m.cpu.get(f.name) ?? 0) + f.cpuWindowSeconds);
+          for (const f of watch.figures(cpu0, watch.cpuSnapshot()))
+            m.cpu.set(f.name, (m.cpu.get(f.name) ?? 0) + f.cpuWindowSeconds);
           const machine = machineCpu();
           m.busy += machine.busy - machine0.busy;
           m.total += machine.total - machine0.total;
-          m.load.push(os.loadavg()[0]!);
+          m.load.push(os.loadavg()[0]);
         }
       }
       for (const a of apis) {
@@ -305,18 +407,45 @@ export async function queries(o: QueriesOptions): Promise<void> {
         const answered = sorted.length;
         // CPU per answer: what a question costs the api and the database. The database's is all
         // its CPU in those seconds (the writer's and the jobs' too) and that less the background's rate.
-        const perAnswer = (name: string, less = 0) => (Math.max(0, (m.cpu.get(name) ?? 0) - less * m.wall) * 1000) / Math.max(1, answered);
-        const cpuMsPerRequest = { api: perAnswer(apiName(a)), database: perAnswer(DB), databaseAboveBackground: perAnswer(DB, idleCores.get(DB) ?? 0) };
+        const perAnswer = (name: string, less = 0) =>
+          (Math.max(0, (m.cpu.get(name) ?? 0) - less * m.wall) * 1000) / Math.max(1, answered);
+        const cpuMsPerRequest = {
+          api: perAnswer(apiName(a)),
+          database: perAnswer(DB),
+          databaseAboveBackground: perAnswer(DB, idleCores.get(DB) ?? 0),
+        };
         const cores = [...m.cpu].map(([name, sec]) => ({ name, cores: sec / m.wall }));
         const busy = m.busy / Math.max(1, m.total);
         const load = [Math.min(...m.load), Math.max(...m.load)];
         http[label] = {
-          api: a.dist, p50: q(0.5), p90: q(0.9), p99: q(0.99), max: sorted.at(-1), answers: answered, rps: answered / m.wall, non2xx: m.non2xx, errors: m.errors, target: c.target, rounds,
-          loadAverage: load, machineBusy: busy, cpuCores: Object.fromEntries(cores.map((p) => [p.name, p.cores])), cpuMsPerRequest,
+          api: a.dist,
+          p50: q(0.5),
+          p90: q(0.9),
+          p99: q(0.99),
+          max: sorted.at(-1),
+          answers: answered,
+          rps: answered / m.wall,
+          non2xx: m.non2xx,
+          errors: m.errors,
+          target: c.target,
+          rounds,
+          loadAverage: load,
+          machineBusy: busy,
+          cpuCores: Object.fromEntries(cores.map((p) => [p.name, p.cores])),
+          cpuMsPerRequest,
         };
-        log(`${label.padEnd(44)} p50 ${q(0.5)} ms  p90 ${q(0.9)} ms  p99 ${q(0.99)} ms  ${Math.round(answered / m.wall)} req/s  non-2xx ${m.non2xx}  ${c.target ?? ''}`);
-        log(`${''.padEnd(44)} load ${load[0]!.toFixed(1)}–${load[1]!.toFixed(1)}; machine ${(busy * 100).toFixed(0)} % busy; cores: ${cores.filter((p) => p.cores >= 0.005).map((p) => `${p.name} ${p.cores.toFixed(2)}`).join(', ')}`);
-        log(`${''.padEnd(44)} CPU per answer: api ${cpuMsPerRequest.api.toFixed(2)} ms, database ${cpuMsPerRequest.database.toFixed(2)} ms (${cpuMsPerRequest.databaseAboveBackground.toFixed(2)} above the background)`);
+        log(
+          `${label.padEnd(44)} p50 ${q(0.5)} ms  p90 ${q(0.9)} ms  p99 ${q(0.99)} ms  ${Math.round(answered / m.wall)} req/s  non-2xx ${m.non2xx}  ${c.target ?? ''}`,
+        );
+        log(
+          `${''.padEnd(44)} load ${load[0].toFixed(1)}–${load[1].toFixed(1)}; machine ${(busy * 100).toFixed(0)} % busy; cores: ${cores
+            .filter((p) => p.cores >= 0.005)
+            .map((p) => `${p.name} ${p.cores.toFixed(2)}`)
+            .join(', ')}`,
+        );
+        log(
+          `${''.padEnd(44)} CPU per answer: api ${cpuMsPerRequest.api.toFixed(2)} ms, database ${cpuMsPerRequest.database.toFixed(2)} ms (${cpuMsPerRequest.databaseAboveBackground.toFixed(2)} above the background)`,
+        );
       }
     }
     figures.http = http;
@@ -341,7 +470,12 @@ export async function queries(o: QueriesOptions): Promise<void> {
     figures.plans = plans;
     for (const [name, plan] of Object.entries(plans)) console.log(`\n--- plan: ${name}\n${plan}`);
 
-    const out = path.join(repoRoot, 'bench', 'results', `queries-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+    const out = path.join(
+      repoRoot,
+      'bench',
+      'results',
+      `queries-${new Date().toISOString().replace(/[:.]/g, '-')}.json`,
+    );
     fs.mkdirSync(path.dirname(out), { recursive: true });
     fs.writeFileSync(out, JSON.stringify(figures, null, 2));
     log(`wrote ${path.relative(repoRoot, out)}`);
@@ -359,19 +493,23 @@ async function vacuumTables(pool: Pool): Promise<void> {
   const { rows } = await pool.query<{ t: string }>(`
     SELECT format('%I.%I', materialization_hypertable_schema, materialization_hypertable_name) AS t
       FROM timescaledb_information.continuous_aggregates WHERE view_schema = current_schema()`);
-  for (const t of ['follower_counts', 'influencer_latest', ...rows.map((r) => r.t)]) await pool.query(`VACUUM (ANALYZE) ${t}`);
-  log(`vacuumed follower_counts, influencer_latest and ${rows.length} aggregates in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+  for (const t of ['follower_counts', 'influencer_latest', ...rows.map((r) => r.t)])
+    await pool.query(`VACUUM (ANALYZE) ${t}`);
+  log(
+    `vacuumed follower_counts, influencer_latest and ${rows.length} aggregates in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+  );
 }
 
 /** A schema kept by an earlier run, by name. */
 function reusedSchema(schema: string): { schema: string; url: string; drop: () => Promise<void> } {
-  if (!/^[a-z0-9_]+$/.test(schema)) throw new Error(`--reuse ${schema}: not a schema name (lower-case letters, digits, _)`);
+  if (!/^[a-z0-9_]+$/.test(schema))
+    throw new Error(`--reuse ${schema}: not a schema name (lower-case letters, digits, _)`);
   return { schema, url: withSearchPath(databaseUrl(), schema), drop: async () => undefined };
 }
 
 /** Busy and total jiffies of all CPUs (/proc/stat). */
 function machineCpu(): { busy: number; total: number } {
-  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
   const total = f.reduce((a, b) => a + b, 0);
   const idle = (f[3] ?? 0) + (f[4] ?? 0);
   return { busy: total - idle, total };
@@ -394,7 +532,8 @@ async function statements(id: number, now: number): Promise<Record<string, { tex
     return sent;
   };
   const out: Record<string, { text: string; values: unknown[] }> = {};
-  const add = (name: string, list: { text: string; values: unknown[] }[]) => list.forEach((q, i) => (out[list.length > 1 ? `${name} (${i + 1} of ${list.length})` : name] = q));
+  const add = (name: string, list: { text: string; values: unknown[] }[]) =>
+    list.forEach((q, i) => (out[list.length > 1 ? `${name} (${i + 1} of ${list.length})` : name] = q));
   add('latest + rank', await capture((db) => getInfluencer(db, id, 20)));
   add('stats', await capture((db) => getStats(db)));
   add('one day at 1 minute', await capture((db) => getSeries(db, id, '1m', new Date(now - DAY), new Date(now))));

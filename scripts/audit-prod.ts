@@ -81,7 +81,13 @@ export function lockPackages(lock: PackageLock): Installed[] {
 
 /** Production packages, one name@version each, sorted. */
 export function productionInventory(lock: PackageLock): string[] {
-  return [...new Set(lockPackages(lock).filter((p) => !p.dev).map((p) => `${p.name}@${p.version}`))].sort();
+  return [
+    ...new Set(
+      lockPackages(lock)
+        .filter((p) => !p.dev)
+        .map((p) => `${p.name}@${p.version}`),
+    ),
+  ].sort();
 }
 
 /**
@@ -104,8 +110,7 @@ export interface Finding {
 }
 
 export type AuditResult =
-  | { ran: true; counts: Record<string, number>; serious: Finding[] }
-  | { ran: false; error: string };
+  { ran: true; counts: Record<string, number>; serious: Finding[] } | { ran: false; error: string };
 
 interface AuditVia {
   title?: string;
@@ -116,7 +121,15 @@ interface AuditVia {
 
 interface AuditJson {
   auditReportVersion?: number;
-  vulnerabilities?: Record<string, { severity: string; range: string; via: Array<string | AuditVia>; fixAvailable: boolean | { name: string; version: string; isSemVerMajor?: boolean } }>;
+  vulnerabilities?: Record<
+    string,
+    {
+      severity: string;
+      range: string;
+      via: Array<string | AuditVia>;
+      fixAvailable: boolean | { name: string; version: string; isSemVerMajor?: boolean };
+    }
+  >;
   metadata?: { vulnerabilities?: Record<string, number> };
   error?: { summary?: string; detail?: string };
   message?: string;
@@ -138,7 +151,9 @@ export function readAudit(stdout: string): AuditResult {
   const serious: Finding[] = [];
   for (const [name, v] of Object.entries(json.vulnerabilities)) {
     if (v.severity !== 'high' && v.severity !== 'critical') continue;
-    const advisories = v.via.map((via) => (typeof via === 'string' ? `through ${via}` : `${via.title ?? '?'} (${via.url ?? 'no url'}, ${via.range ?? '?'})`));
+    const advisories = v.via.map((via) =>
+      typeof via === 'string' ? `through ${via}` : `${via.title ?? '?'} (${via.url ?? 'no url'}, ${via.range ?? '?'})`,
+    );
     const fix =
       v.fixAvailable === false
         ? 'no fix available'
@@ -178,7 +193,10 @@ async function npm(dir: string, args: string[]): Promise<{ code: number; stdout:
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code?: number | string; stdout?: string; stderr?: string };
-    if (e.code === 'ENOENT') throw new Error('`npm` was not found on PATH: it comes with Node.js (see the README’s prerequisites)');
+    if (e.code === 'ENOENT')
+      throw new Error('`npm` was not found on PATH: it comes with Node.js (see the README’s prerequisites)', {
+        cause: err,
+      });
     return { code: typeof e.code === 'number' ? e.code : 1, stdout: e.stdout ?? '', stderr: e.stderr ?? '' };
   }
 }
@@ -199,7 +217,9 @@ async function main(argv: string[]): Promise<number> {
     const lock = JSON.parse(fs.readFileSync(path.join(dir, 'package-lock.json'), 'utf8')) as PackageLock;
     const strays = notFromYarnLock(lock, yarnLockVersions(fs.readFileSync(path.join(dir, 'yarn.lock'), 'utf8')));
     if (strays.length > 0) {
-      console.error(`npm resolved ${strays.length} package(s) to versions yarn.lock does not have, so its audit would not be of what yarn installs:\n  ${strays.join('\n  ')}`);
+      console.error(
+        `npm resolved ${strays.length} package(s) to versions yarn.lock does not have, so its audit would not be of what yarn installs:\n  ${strays.join('\n  ')}`,
+      );
       return 2;
     }
     const inventory = productionInventory(lock);
@@ -216,7 +236,11 @@ async function main(argv: string[]): Promise<number> {
       if (audit.stderr.trim()) console.error(audit.stderr.trim());
       return 2;
     }
-    console.log(`npm audit --omit=dev: ${Object.entries(result.counts).map(([k, n]) => `${k} ${n}`).join(', ')}`);
+    console.log(
+      `npm audit --omit=dev: ${Object.entries(result.counts)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ')}`,
+    );
     for (const f of result.serious) {
       console.log(`${f.severity.toUpperCase()} ${f.name} ${f.range} — ${f.fix}`);
       for (const a of f.advisories) console.log(`  ${a}`);

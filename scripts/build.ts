@@ -33,7 +33,9 @@ const repoRoot = path.resolve(__dirname, '..');
 const dependenciesStayExternal: Plugin = {
   name: 'dependencies-stay-external',
   setup(b) {
-    b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith('@mockstagram/') ? undefined : { path: args.path, external: true }));
+    b.onResolve({ filter: /^[^./]/ }, (args) =>
+      args.path.startsWith('@mockstagram/') ? undefined : { path: args.path, external: true },
+    );
   },
 };
 
@@ -66,7 +68,8 @@ async function bundle(entry: string, outfile: string): Promise<void> {
 /** Builds `apps/<app>/dist/main.js` for each of `apps`. */
 export async function buildApps(apps: readonly string[] = APPS): Promise<void> {
   for (const app of apps) {
-    if (!(APPS as readonly string[]).includes(app)) throw new Error(`unknown app "${app}"; expected one of ${APPS.join(', ')}`);
+    if (!(APPS as readonly string[]).includes(app))
+      throw new Error(`unknown app "${app}"; expected one of ${APPS.join(', ')}`);
     await bundle(`apps/${app}/src/main.ts`, `apps/${app}/dist/main.js`);
     if (app === 'api') await buildPage();
   }
@@ -104,7 +107,8 @@ async function main(names: string[]): Promise<void> {
   }
   const known = [...APPS, ...Object.keys(ONE_SHOTS)];
   const unknown = names.filter((n) => !known.includes(n));
-  if (unknown.length > 0) throw new Error(`unknown app or one-shot "${unknown[0]}"; expected some of ${known.join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown app or one-shot "${unknown[0]}"; expected some of ${known.join(', ')}`);
   await buildApps(names.filter((n) => (APPS as readonly string[]).includes(n)));
   await buildOneShots(names.filter((n): n is OneShot => n in ONE_SHOTS));
 }

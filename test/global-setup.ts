@@ -40,6 +40,7 @@ async function checkKafka(brokers: string): Promise<void> {
     throw new Error(
       `Kafka at ${brokers} does not answer (${(err as Error).message}). ` +
         `Start the devstack with "yarn devstack up", or point KAFKA_BROKERS at a running broker.`,
+      { cause: err },
     );
   } finally {
     await admin.disconnect().catch(() => undefined);
@@ -55,6 +56,7 @@ async function checkDatabase(url: string): Promise<void> {
     throw new Error(
       `TimescaleDB at ${url.replace(/:[^:@/]*@/, ':***@')} does not answer (${(err as Error).message}). ` +
         `Start the devstack with "yarn devstack up", or point DATABASE_URL at a running TimescaleDB.`,
+      { cause: err },
     );
   } finally {
     await client.end().catch(() => undefined);

@@ -10,7 +10,11 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { FetchResult, PoolClient } from '@mockstagram/shared';
 import { from as copyFrom } from 'pg-copy-streams';
-import { resultParameters, writeNewResults, type ResultParameters } from '../../apps/result-handler/src/sql/writeResults';
+import {
+  resultParameters,
+  writeNewResults,
+  type ResultParameters,
+} from '../../apps/result-handler/src/sql/writeResults';
 import { repoRoot } from './report';
 
 export const COLUMNS = 'influencer_id, observed_at, follower_count, following_count, job_id';

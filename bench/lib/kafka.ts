@@ -1,7 +1,17 @@
 /** Kafka for the benchmarks: the broker's own perf tools, a fast results-topic pre-fill, offsets. */
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { createKafka, createLogger, createProducer, encodeFetchResult, produceMany, Stage, type FetchResult, type KafkaClient, type Message } from '@mockstagram/shared';
+import {
+  createKafka,
+  createLogger,
+  createProducer,
+  encodeFetchResult,
+  produceMany,
+  Stage,
+  type FetchResult,
+  type KafkaClient,
+  type Message,
+} from '@mockstagram/shared';
 import type { Admin } from 'kafkajs';
 import { resolveKafkaClasspath } from '../../packages/devstack/src/kafka';
 import { kafkaBrokers, testKafka, uniqueName } from '../../test/support/engines';
@@ -17,12 +27,13 @@ export function benchKafka(clientId: string): KafkaClient {
 export async function kafkaClasspath(): Promise<{ classpath: string; version: string }> {
   const classpath = await resolveKafkaClasspath((msg) => console.log(msg));
   const clients = classpath.split(path.delimiter).find((j) => /kafka-clients-[\d.]+\.jar$/.test(j));
-  const version = clients ? /kafka-clients-([\d.]+)\.jar$/.exec(clients)![1]! : 'unknown';
+  const version = clients ? /kafka-clients-([\d.]+)\.jar$/.exec(clients)![1] : 'unknown';
   return { classpath, version };
 }
 
 /** The command with the classpath elided, for the record. */
-const recorded = (cmd: string[]) => shellLine(cmd).replace(/-cp \S+/, '-cp "$(cat ~/.cache/mockstagram-devstack/classpath.txt)"');
+const recorded = (cmd: string[]) =>
+  shellLine(cmd).replace(/-cp \S+/, '-cp "$(cat ~/.cache/mockstagram-devstack/classpath.txt)"');
 
 export interface ProducerPerfResult {
   recordsPerSec: number;
@@ -38,25 +49,56 @@ export interface ProducerPerfResult {
  * org.apache.kafka.tools.ProducerPerformance: `records` of `recordSize` bytes, unthrottled, acks=all,
  * idempotent (the Java client's default with acks=all, written out).
  */
-export async function producerPerformance(classpath: string, topic: string, records: number, recordSize: number): Promise<ProducerPerfResult> {
+export async function producerPerformance(
+  classpath: string,
+  topic: string,
+  records: number,
+  recordSize: number,
+): Promise<ProducerPerfResult> {
   const cmd = [
-    'java', '-cp', classpath, 'org.apache.kafka.tools.ProducerPerformance',
-    '--topic', topic, '--num-records', String(records), '--record-size', String(recordSize), '--throughput', '-1',
-    '--producer-props', 'acks=all', 'enable.idempotence=true', `bootstrap.servers=${kafkaBrokers().join(',')}`,
+    'java',
+    '-cp',
+    classpath,
+    'org.apache.kafka.tools.ProducerPerformance',
+    '--topic',
+    topic,
+    '--num-records',
+    String(records),
+    '--record-size',
+    String(recordSize),
+    '--throughput',
+    '-1',
+    '--producer-props',
+    'acks=all',
+    'enable.idempotence=true',
+    `bootstrap.servers=${kafkaBrokers().join(',')}`,
   ];
   // bash's `times` prints the CPU of the shell's children (the JVM) once it has exited.
-  const r = await run(['bash', '-c', '"$@"; status=$?; times >&2; exit $status', 'bash', ...cmd], { timeoutMs: 15 * 60_000 });
+  const r = await run(['bash', '-c', '"$@"; status=$?; times >&2; exit $status', 'bash', ...cmd], {
+    timeoutMs: 15 * 60_000,
+  });
   const cpuSeconds = childCpuSeconds(r.stderr);
   // "2000000 records sent, 181818.2 records/sec (34.68 MB/sec), 512.3 ms avg latency, 1000.0 ms max latency, 480 ms 50th, 900 ms 95th, 980 ms 99th, 1000 ms 99.9th."
-  const m = /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, [\d.]+ ms max latency, \d+ ms 50th, \d+ ms 95th, (\d+) ms 99th/.exec(r.stdout);
-  if (r.code !== 0 || !m) throw new Error(`ProducerPerformance failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
-  return { recordsPerSec: Number(m[2]), mbPerSec: Number(m[3]), avgLatencyMs: Number(m[4]), p99LatencyMs: Number(m[5]), cpuSeconds, command: recorded(cmd) };
+  const m =
+    /(\d+) records sent, ([\d.]+) records\/sec \(([\d.]+) MB\/sec\), ([\d.]+) ms avg latency, [\d.]+ ms max latency, \d+ ms 50th, \d+ ms 95th, (\d+) ms 99th/.exec(
+      r.stdout,
+    );
+  if (r.code !== 0 || !m)
+    throw new Error(`ProducerPerformance failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  return {
+    recordsPerSec: Number(m[2]),
+    mbPerSec: Number(m[3]),
+    avgLatencyMs: Number(m[4]),
+    p99LatencyMs: Number(m[5]),
+    cpuSeconds,
+    command: recorded(cmd),
+  };
 }
 
 /** The children's user + system seconds from the last line of bash's `times` output ("1m2.345s 0m0.678s"). */
 function childCpuSeconds(stderr: string): number {
   const lines = stderr.trim().split('\n');
-  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines[lines.length - 1]!.trim());
+  const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/.exec(lines[lines.length - 1].trim());
   if (!m) throw new Error(`no CPU times in the tool's output: ${lines.slice(-2).join(' / ')}`);
   return Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]);
 }
@@ -71,17 +113,33 @@ export interface ConsumerPerfResult {
 }
 
 /** org.apache.kafka.tools.ConsumerPerformance: `messages` from the start of `topic`. */
-export async function consumerPerformance(classpath: string, topic: string, messages: number): Promise<ConsumerPerfResult> {
+export async function consumerPerformance(
+  classpath: string,
+  topic: string,
+  messages: number,
+): Promise<ConsumerPerfResult> {
   const cmd = [
-    'java', '-cp', classpath, 'org.apache.kafka.tools.ConsumerPerformance',
-    '--bootstrap-server', kafkaBrokers().join(','), '--topic', topic, '--messages', String(messages),
-    '--group', `bench-cperf-${randomUUID().slice(0, 8)}`, '--timeout', '60000',
+    'java',
+    '-cp',
+    classpath,
+    'org.apache.kafka.tools.ConsumerPerformance',
+    '--bootstrap-server',
+    kafkaBrokers().join(','),
+    '--topic',
+    topic,
+    '--messages',
+    String(messages),
+    '--group',
+    `bench-cperf-${randomUUID().slice(0, 8)}`,
+    '--timeout',
+    '60000',
   ];
   const r = await run(cmd, { timeoutMs: 15 * 60_000 });
   // header: start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
   const line = r.stdout.split('\n').find((l) => /^\d{4}-\d\d-\d\d/.test(l.trim()));
   const f = line?.split(',').map((s) => s.trim());
-  if (r.code !== 0 || !f || f.length < 10) throw new Error(`ConsumerPerformance failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
+  if (r.code !== 0 || !f || f.length < 10)
+    throw new Error(`ConsumerPerformance failed (${r.code}):\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-2000)}`);
   if (Number(f[4]) < messages) throw new Error(`ConsumerPerformance consumed only ${f[4]} of ${messages} messages`);
   return { msgPerSec: Number(f[5]), rebalanceMs: Number(f[6]), fetchMsgPerSec: Number(f[9]), command: recorded(cmd) };
 }
@@ -108,7 +166,12 @@ export function resultAt(i: number, influencers: number, baseMs: number): FetchR
  * `producers` parallel idempotent producers, each sending 12,000-message sendBatch calls.
  * Returns the seconds taken.
  */
-export async function prefillResults(topic: string, count: number, influencers: number, producers = 3): Promise<number> {
+export async function prefillResults(
+  topic: string,
+  count: number,
+  influencers: number,
+  producers = 3,
+): Promise<number> {
   const kafka = benchKafka('bench-prefill');
   const baseMs = Date.now() - 3 * 3600_000;
   const started = performance.now();
@@ -144,7 +207,12 @@ export async function topicEnd(admin: Admin, topic: string): Promise<Map<number,
 }
 
 /** Whether `groupId` has committed, on every partition of `topic`, at least the given end offsets. */
-export async function committedCovers(admin: Admin, groupId: string, topic: string, ends: Map<number, number>): Promise<boolean> {
+export async function committedCovers(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  ends: Map<number, number>,
+): Promise<boolean> {
   const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
   const committed = new Map((t?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
   for (const [partition, end] of ends) if ((committed.get(partition) ?? -1) < end) return false;

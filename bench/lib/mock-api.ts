@@ -22,7 +22,11 @@ export async function startMockApi(core = 0): Promise<MockApi> {
   const [, ...args] = startCommand('mock-api');
   const cmd = pinned(core, [process.execPath, ...args]);
   const env = { MOCK_API_PORT: String(port), LOG_LEVEL: 'warn' };
-  const child: ChildProcess = spawn(cmd[0]!, cmd.slice(1), { cwd: path.join(repoRoot, 'apps', 'mock-api'), env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const child: ChildProcess = spawn(cmd[0], cmd.slice(1), {
+    cwd: path.join(repoRoot, 'apps', 'mock-api'),
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
   const url = `http://127.0.0.1:${port}`;
   await waitUntil(
     `the mock API at ${url}/readyz`,
@@ -38,7 +42,11 @@ export async function startMockApi(core = 0): Promise<MockApi> {
     },
     30_000,
   );
-  return { url, command: `${shellLine(cmd, env)}   (cwd: apps/mock-api, after yarn build)`, stop: () => stopChild(child) };
+  return {
+    url,
+    command: `${shellLine(cmd, env)}   (cwd: apps/mock-api, after yarn build)`,
+    stop: () => stopChild(child),
+  };
 }
 
 const RANDOM_IDS_LUA =
@@ -70,7 +78,9 @@ export async function wrk(apiUrl: string, o: WrkOptions): Promise<{ rps: number;
     if (r.code !== 0 || rps === undefined) throw new Error(`wrk failed (${r.code}): ${r.stdout}${r.stderr}`);
     const non2xx = /Non-2xx or 3xx responses:\s+(\d+)/.exec(r.stdout)?.[1];
     if (non2xx) throw new Error(`wrk saw ${non2xx} non-2xx responses:\n${r.stdout}`);
-    const command = shellLine(cmd).replace(script ?? '\0', 'random-ids.lua') + (script ? `   (random-ids.lua: ${JSON.stringify(RANDOM_IDS_LUA)})` : '');
+    const command =
+      shellLine(cmd).replace(script ?? '\0', 'random-ids.lua') +
+      (script ? `   (random-ids.lua: ${JSON.stringify(RANDOM_IDS_LUA)})` : '');
     return { rps: Number(rps), command, output: r.stdout };
   } finally {
     if (script) fs.rmSync(path.dirname(script), { recursive: true, force: true });

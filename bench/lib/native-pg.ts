@@ -8,7 +8,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { freePort, has, run, shellLine } from './proc';
 
-export const NATIVE_PG_INSTALL = 'apt-get install -y postgresql   (Debian 12: PostgreSQL 15 in /usr/lib/postgresql/15/bin)';
+export const NATIVE_PG_INSTALL =
+  'apt-get install -y postgresql   (Debian 12: PostgreSQL 15 in /usr/lib/postgresql/15/bin)';
 
 export interface NativePg {
   url: string;
@@ -20,7 +21,10 @@ export interface NativePg {
 function binDir(): string {
   const base = '/usr/lib/postgresql';
   const versions = fs.existsSync(base)
-    ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin', 'initdb'))).sort((a, b) => Number(b) - Number(a))
+    ? fs
+        .readdirSync(base)
+        .filter((v) => fs.existsSync(path.join(base, v, 'bin', 'initdb')))
+        .sort((a, b) => Number(b) - Number(a))
     : [];
   if (!versions[0]) throw new Error(`native PostgreSQL is not installed; install it with: ${NATIVE_PG_INSTALL}`);
   return path.join(base, versions[0], 'bin');
@@ -50,8 +54,17 @@ export async function startNativePg(): Promise<NativePg> {
     await step(as([path.join(bin, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync']));
     await step(
       as([
-        path.join(bin, 'pg_ctl'), '-D', data, '-l', path.join(dir, 'server.log'), '-w', '-t', '60',
-        '-o', `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`, 'start',
+        path.join(bin, 'pg_ctl'),
+        '-D',
+        data,
+        '-l',
+        path.join(dir, 'server.log'),
+        '-w',
+        '-t',
+        '60',
+        '-o',
+        `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1`,
+        'start',
       ]),
     );
   } catch (err) {
@@ -64,7 +77,9 @@ export async function startNativePg(): Promise<NativePg> {
     version,
     commands,
     stop: async () => {
-      await run(as([path.join(bin, 'pg_ctl'), '-D', data, '-m', 'fast', '-w', 'stop']), { timeoutMs: 60_000 }).catch(() => undefined);
+      await run(as([path.join(bin, 'pg_ctl'), '-D', data, '-m', 'fast', '-w', 'stop']), { timeoutMs: 60_000 }).catch(
+        () => undefined,
+      );
       fs.rmSync(dir, { recursive: true, force: true });
     },
   };

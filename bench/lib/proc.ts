@@ -35,11 +35,11 @@ export interface RunResult {
 export function run(cmd: string[], options: SpawnOptions & { timeoutMs?: number } = {}): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(cmd[0]!, cmd.slice(1), { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd[0], cmd.slice(1), { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
-    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = options.timeoutMs
       ? setTimeout(() => {
           child.kill('SIGKILL');
@@ -76,7 +76,12 @@ export async function freePort(): Promise<number> {
 }
 
 /** Polls `check` every `everyMs` until it returns true; throws after `timeoutMs` with `what`. */
-export async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs: number, everyMs = 100): Promise<void> {
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+  everyMs = 100,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await check()) return;

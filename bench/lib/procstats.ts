@@ -8,7 +8,7 @@ const HZ = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout
 /** The q-quantile (0..1) of ascending `sorted` (nearest rank); NaN when empty. */
 export function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 /**
@@ -18,7 +18,11 @@ export function percentile(sorted: number[], q: number): number {
 export function pgrepBusiest(pattern: string): number | undefined {
   const r = spawnSync('pgrep', ['-f', pattern], { encoding: 'utf8' });
   if (r.status !== 0) return undefined;
-  const pids = r.stdout.trim().split('\n').map(Number).filter((p) => p > 0 && p !== process.pid);
+  const pids = r.stdout
+    .trim()
+    .split('\n')
+    .map(Number)
+    .filter((p) => p > 0 && p !== process.pid);
   pids.sort((a, b) => (cpuSeconds(b) ?? 0) - (cpuSeconds(a) ?? 0));
   return pids[0];
 }
@@ -103,7 +107,14 @@ export class ProcWatch {
    * the process and all its descendants (a PostgreSQL server and its backends).
    */
   add(name: string, pid: number, trackRss: boolean, { tree = false } = {}): void {
-    this.procs.push({ name, pid, trackRss, tree, peakRssMiB: 0, lastCpu: (tree ? treeCpuSeconds : cpuSeconds)(pid) ?? 0 });
+    this.procs.push({
+      name,
+      pid,
+      trackRss,
+      tree,
+      peakRssMiB: 0,
+      lastCpu: (tree ? treeCpuSeconds : cpuSeconds)(pid) ?? 0,
+    });
   }
 
   poll(): void {

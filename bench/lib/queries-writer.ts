@@ -47,7 +47,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < batch; i++) {
       const id = o.firstId + Math.floor(Math.random() * o.influencers);
       const c = countsAt(id, now);
-      rows.push({ jobId: randomUUID(), influencerId: id, username: c.username, followerCount: c.followerCount, followingCount: c.followingCount, observedAt: new Date(now + i).toISOString() });
+      rows.push({
+        jobId: randomUUID(),
+        influencerId: id,
+        username: c.username,
+        followerCount: c.followerCount,
+        followingCount: c.followingCount,
+        observedAt: new Date(now + i).toISOString(),
+      });
     }
     summary.written += (await storeResults(pool, rows)).inserted;
     summary.batches++;

@@ -15,12 +15,27 @@ import { randomUUID } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createPool, createProducer, encodeFetchResult, produceMany, Registry, type Message, type Pool } from '@mockstagram/shared';
+import {
+  createPool,
+  createProducer,
+  encodeFetchResult,
+  produceMany,
+  Registry,
+  type Message,
+  type Pool,
+} from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import type { Admin } from 'kafkajs';
 import { ResultHandler } from '../../apps/result-handler/src/result-handler';
 import { RESULT_HANDLER_DEFAULTS } from '../../apps/result-handler/src/config';
-import { databaseUrl, freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../test/support/engines';
+import {
+  databaseUrl,
+  freshSchema,
+  kafkaBrokers,
+  testKafka,
+  uniqueName,
+  type TestSchema,
+} from '../../test/support/engines';
 import { benchKafka, benchLogger, committedCovers, topicEnd } from './kafka';
 import { sleep, stopChild } from './proc';
 import { treeCpuSeconds } from './procstats';
@@ -75,7 +90,8 @@ export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunRes
     const ends = await topicEnd(admin, o.topic);
     // The pre-filled messages plus those of earlier runs' live phases: all of them are drained.
     const total = [...ends.values()].reduce((a, b) => a + b, 0);
-    if (total < o.messages) throw new Error(`topic ${o.topic} holds ${total} messages, expected at least ${o.messages}`);
+    if (total < o.messages)
+      throw new Error(`topic ${o.topic} holds ${total} messages, expected at least ${o.messages}`);
 
     const u0 = sink.usage();
     const dbPid = databasePid();
@@ -88,12 +104,14 @@ export async function runSink(sink: Sink, o: SinkRunOptions): Promise<SinkRunRes
     });
     const cpuSeconds = sink.usage().cpuSeconds - u0.cpuSeconds;
     const db1 = dbPid ? treeCpuSeconds(dbPid) : undefined;
-    const span = await pool.query<{ s: number }>(`SELECT extract(epoch FROM max(inserted_at) - min(inserted_at))::float8 AS s FROM follower_counts`);
+    const span = await pool.query<{ s: number }>(
+      `SELECT extract(epoch FROM max(inserted_at) - min(inserted_at))::float8 AS s FROM follower_counts`,
+    );
     const result: SinkRunResult = {
       rows: total,
       rowsPerSec: total / seconds,
       seconds: seconds,
-      insertRowsPerSec: span.rows[0]!.s > 0 ? total / span.rows[0]!.s : NaN,
+      insertRowsPerSec: span.rows[0].s > 0 ? total / span.rows[0].s : NaN,
       cpuSeconds,
       dbCpuSeconds: db0 !== undefined && db1 !== undefined ? db1 - db0 : undefined,
       peakRssMb: peakRss,
@@ -124,20 +142,26 @@ async function waitStored(
     onPoll();
     if (await committedCovers(admin, groupId, topic, ends)) {
       const { rows: r } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM follower_counts');
-      if (r[0]!.n >= rows) {
-        if (r[0]!.n > rows) throw new Error(`${r[0]!.n} rows stored for ${rows} messages`);
+      if (r[0].n >= rows) {
+        if (r[0].n > rows) throw new Error(`${r[0].n} rows stored for ${rows} messages`);
         return (performance.now() - t0) / 1000;
       }
     }
     if (Date.now() > deadline) {
       const { rows: r } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM follower_counts');
-      throw new Error(`after ${timeoutMs / 1000} s: ${r[0]!.n} of ${rows} rows stored`);
+      throw new Error(`after ${timeoutMs / 1000} s: ${r[0].n} of ${rows} rows stored`);
     }
     await sleep(250);
   }
 }
 
-async function livePhase(admin: Admin, pool: Pool, groupId: string, o: SinkRunOptions, stored: number): Promise<SinkRunResult['lag']> {
+async function livePhase(
+  admin: Admin,
+  pool: Pool,
+  groupId: string,
+  o: SinkRunOptions,
+  stored: number,
+): Promise<SinkRunResult['lag']> {
   const kafka = benchKafka('bench-live');
   const producer = createProducer(kafka);
   await producer.connect();
@@ -179,7 +203,7 @@ async function livePhase(admin: Admin, pool: Pool, groupId: string, o: SinkRunOp
        FROM (SELECT extract(epoch FROM inserted_at - observed_at)::float8 * 1000 AS ms FROM follower_counts WHERE observed_at >= $1) s`,
     [liveStart.toISOString()],
   );
-  const r = rows[0]!;
+  const r = rows[0];
   return { p50Ms: r.p50, p99Ms: r.p99, maxMs: r.max, rows: r.n };
 }
 
@@ -227,7 +251,8 @@ export class OurSink implements Sink {
 
 export const TELEGRAF_VERSION = 'v1.37.2';
 const TELEGRAF_TAGS = 'custom,inputs.kafka_consumer,outputs.postgresql,parsers.json_v2';
-export const benchCacheDir = () => path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'mockstagram-bench');
+export const benchCacheDir = () =>
+  path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache'), 'mockstagram-bench');
 
 export function telegrafInstallCommand(): string {
   return `GOBIN=${path.join(benchCacheDir(), 'bin')} go install -tags "${TELEGRAF_TAGS}" github.com/influxdata/telegraf/cmd/telegraf@${TELEGRAF_VERSION}`;
@@ -237,15 +262,28 @@ export function telegrafInstallCommand(): string {
 export async function ensureTelegraf(): Promise<string> {
   const bin = path.join(benchCacheDir(), 'bin', 'telegraf');
   const stamp = `${bin}.version`;
-  if (fs.existsSync(bin) && fs.existsSync(stamp) && fs.readFileSync(stamp, 'utf8').trim() === `${TELEGRAF_VERSION} ${TELEGRAF_TAGS}`) return bin;
-  console.log(`building Telegraf ${TELEGRAF_VERSION} (first time only, ~1-5 min, ~500 MB of Go modules): ${telegrafInstallCommand()}`);
+  if (
+    fs.existsSync(bin) &&
+    fs.existsSync(stamp) &&
+    fs.readFileSync(stamp, 'utf8').trim() === `${TELEGRAF_VERSION} ${TELEGRAF_TAGS}`
+  )
+    return bin;
+  console.log(
+    `building Telegraf ${TELEGRAF_VERSION} (first time only, ~1-5 min, ~500 MB of Go modules): ${telegrafInstallCommand()}`,
+  );
   fs.mkdirSync(path.dirname(bin), { recursive: true });
-  const child = spawn('go', ['install', '-tags', TELEGRAF_TAGS, `github.com/influxdata/telegraf/cmd/telegraf@${TELEGRAF_VERSION}`], {
-    env: { ...process.env, GOBIN: path.dirname(bin) },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
+  const child = spawn(
+    'go',
+    ['install', '-tags', TELEGRAF_TAGS, `github.com/influxdata/telegraf/cmd/telegraf@${TELEGRAF_VERSION}`],
+    {
+      env: { ...process.env, GOBIN: path.dirname(bin) },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
   const code = await new Promise<number>((resolve, reject) => {
-    child.on('error', (err) => reject(new Error(`go is not installed or not on PATH (${err.message}); Telegraf is built with go install`)));
+    child.on('error', (err) =>
+      reject(new Error(`go is not installed or not on PATH (${err.message}); Telegraf is built with go install`)),
+    );
     child.on('close', (c) => resolve(c ?? 1));
   });
   if (code !== 0) throw new Error(`go install of Telegraf failed (${code})`);
@@ -287,7 +325,8 @@ export class TelegrafSink implements Sink {
     fs.closeSync(log);
     this.lastCpu = 0;
     await sleep(500);
-    if (this.child.exitCode !== null) throw new Error(`telegraf exited at once (${this.child.exitCode}):\n${this.logTail()}`);
+    if (this.child.exitCode !== null)
+      throw new Error(`telegraf exited at once (${this.child.exitCode}):\n${this.logTail()}`);
   }
 
   logTail(): string {

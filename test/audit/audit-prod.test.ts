@@ -40,7 +40,12 @@ const lock = {
 };
 
 test('yarn.lock: every spec of an entry, scoped names, and an npm: alias as the real package', () => {
-  expect([...yarnLockVersions(yarnLock)].sort()).toEqual(['@grpc/grpc-js@1.14.7', 'debug@4.4.3', 'string-width@4.2.3', 'string-width@5.1.2']);
+  expect([...yarnLockVersions(yarnLock)].sort()).toEqual([
+    '@grpc/grpc-js@1.14.7',
+    'debug@4.4.3',
+    'string-width@4.2.3',
+    'string-width@5.1.2',
+  ]);
 });
 
 test('a version npm chose that yarn.lock lacks is named; optional platform packages are not', () => {
@@ -48,15 +53,30 @@ test('a version npm chose that yarn.lock lacks is named; optional platform packa
 });
 
 test('the production inventory leaves out dev packages, workspaces and links', () => {
-  expect(productionInventory(lock)).toEqual(['@grpc/grpc-js@1.14.7', 'debug@4.3.1', 'string-width@4.2.3', 'string-width@5.1.2']);
+  expect(productionInventory(lock)).toEqual([
+    '@grpc/grpc-js@1.14.7',
+    'debug@4.3.1',
+    'string-width@4.2.3',
+    'string-width@5.1.2',
+  ]);
 });
 
 test('an audit report: counts, and only high and critical findings, with their advisories and fix', () => {
   const report = {
     auditReportVersion: 2,
     vulnerabilities: {
-      a: { severity: 'high', range: '<1.2.0', via: [{ title: 'ReDoS in a', url: 'https://example.test/GHSA-1', severity: 'high', range: '<1.2.0' }], fixAvailable: true },
-      b: { severity: 'critical', range: '*', via: ['a'], fixAvailable: { name: 'b', version: '3.0.0', isSemVerMajor: true } },
+      a: {
+        severity: 'high',
+        range: '<1.2.0',
+        via: [{ title: 'ReDoS in a', url: 'https://example.test/GHSA-1', severity: 'high', range: '<1.2.0' }],
+        fixAvailable: true,
+      },
+      b: {
+        severity: 'critical',
+        range: '*',
+        via: ['a'],
+        fixAvailable: { name: 'b', version: '3.0.0', isSemVerMajor: true },
+      },
       c: { severity: 'moderate', range: '<2', via: [{ title: 'x' }], fixAvailable: false },
     },
     metadata: { vulnerabilities: { info: 0, low: 0, moderate: 1, high: 1, critical: 1, total: 3 } },
@@ -66,18 +86,37 @@ test('an audit report: counts, and only high and critical findings, with their a
     ran: true,
     counts: report.metadata.vulnerabilities,
     serious: [
-      { name: 'a', severity: 'high', range: '<1.2.0', advisories: ['ReDoS in a (https://example.test/GHSA-1, <1.2.0)'], fix: 'fix available' },
+      {
+        name: 'a',
+        severity: 'high',
+        range: '<1.2.0',
+        advisories: ['ReDoS in a (https://example.test/GHSA-1, <1.2.0)'],
+        fix: 'fix available',
+      },
       { name: 'b', severity: 'critical', range: '*', advisories: ['through a'], fix: 'fix: b@3.0.0 (semver major)' },
     ],
   });
 });
 
 test('a clean report ran and found nothing serious', () => {
-  expect(readAudit(JSON.stringify({ auditReportVersion: 2, vulnerabilities: {}, metadata: { vulnerabilities: { total: 0 } } }))).toEqual({ ran: true, counts: { total: 0 }, serious: [] });
+  expect(
+    readAudit(
+      JSON.stringify({ auditReportVersion: 2, vulnerabilities: {}, metadata: { vulnerabilities: { total: 0 } } }),
+    ),
+  ).toEqual({ ran: true, counts: { total: 0 }, serious: [] });
 });
 
 test('an endpoint that refuses is no audit, with its status, never a clean result', () => {
-  const refused = { message: '405 Method Not Allowed - POST <registry>/-/npm/v1/security/advisories/bulk', method: 'POST', statusCode: 405, body: '', error: { summary: '', detail: '' } };
-  expect(readAudit(JSON.stringify(refused))).toEqual({ ran: false, error: '405 Method Not Allowed - POST <registry>/-/npm/v1/security/advisories/bulk (HTTP 405)' });
+  const refused = {
+    message: '405 Method Not Allowed - POST <registry>/-/npm/v1/security/advisories/bulk',
+    method: 'POST',
+    statusCode: 405,
+    body: '',
+    error: { summary: '', detail: '' },
+  };
+  expect(readAudit(JSON.stringify(refused))).toEqual({
+    ran: false,
+    error: '405 Method Not Allowed - POST <registry>/-/npm/v1/security/advisories/bulk (HTTP 405)',
+  });
   expect(readAudit('npm error something').ran).toBe(false);
 });

@@ -15,14 +15,18 @@ function requireGo(): void {
   try {
     execFileSync('go', ['version'], { stdio: 'ignore' });
   } catch {
-    throw new Error('this test needs the Go toolchain (`go` on PATH) to build the compose-go checker; install Go 1.22+');
+    throw new Error(
+      'this test needs the Go toolchain (`go` on PATH) to build the compose-go checker; install Go 1.22+',
+    );
   }
 }
 
 describe('compose-go (what `docker compose config` runs)', () => {
   const binary = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'compose-go-check-')), 'compose-go-check');
   const load = (...args: string[]): Record<string, unknown> =>
-    JSON.parse(execFileSync(binary, [path.join(ROOT, 'docker-compose.yml'), ...args], { encoding: 'utf8', cwd: ROOT })) as Record<string, unknown>;
+    JSON.parse(
+      execFileSync(binary, [path.join(ROOT, 'docker-compose.yml'), ...args], { encoding: 'utf8', cwd: ROOT }),
+    ) as Record<string, unknown>;
 
   beforeAll(() => {
     requireGo();
@@ -36,7 +40,12 @@ describe('compose-go (what `docker compose config` runs)', () => {
   /** An env file with these lines, for the checker. */
   const envFile = (lines: Record<string, string>): string => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'compose-go-env-')), '.env');
-    fs.writeFileSync(file, Object.entries(lines).map(([k, v]) => `${k}=${v}\n`).join(''));
+    fs.writeFileSync(
+      file,
+      Object.entries(lines)
+        .map(([k, v]) => `${k}=${v}\n`)
+        .join(''),
+    );
     return file;
   };
 
@@ -45,9 +54,9 @@ describe('compose-go (what `docker compose config` runs)', () => {
       /required variable \w*PASSWORD is missing a value: set \w*PASSWORD in \.env \(see \.env\.example\)/,
     );
     const { POSTGRES_READER_PASSWORD: _left, ...others } = TEST_PASSWORDS;
-    expect(() => execFileSync(binary, [path.join(ROOT, 'docker-compose.yml'), envFile(others)], { stdio: 'pipe', cwd: ROOT })).toThrow(
-      /required variable POSTGRES_READER_PASSWORD is missing a value/,
-    );
+    expect(() =>
+      execFileSync(binary, [path.join(ROOT, 'docker-compose.yml'), envFile(others)], { stdio: 'pipe', cwd: ROOT }),
+    ).toThrow(/required variable POSTGRES_READER_PASSWORD is missing a value/);
   });
 
   test('loads the file with only the passwords set', () => {
@@ -58,7 +67,7 @@ describe('compose-go (what `docker compose config` runs)', () => {
 
   test('with a copy of .env.example as .env the stack is the same as with only its passwords (its other values are the defaults; wiring is fixed)', () => {
     const example = readEnvExample();
-    const passwords = Object.fromEntries(PASSWORD_VARIABLES.map((name) => [name, example[name]!]));
+    const passwords = Object.fromEntries(PASSWORD_VARIABLES.map((name) => [name, example[name]]));
     expect(load(path.join(ROOT, '.env.example'))).toEqual(load(envFile(passwords)));
   });
 

@@ -35,7 +35,8 @@ const all = workspaces();
 const byName = new Map(all.map((w) => [w.pkg.name, w]));
 const compose = loadCompose();
 
-const args = (st: Stage, keyword: string): string[] => st.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
+const args = (st: Stage, keyword: string): string[] =>
+  st.instructions.filter((i) => i.keyword === keyword).map((i) => i.args);
 const lastArgs = (st: Stage, keyword: string): string | undefined => args(st, keyword).pop();
 /** The stage an instruction list inherits from, following FROM <stage> chains. */
 const chain = (st: Stage): Stage[] => {
@@ -70,7 +71,14 @@ function runtimeWorkspaces(): string[] {
 }
 
 test('stages: deps -> build (type check) and prod-deps -> runtime-base -> migrate / app (the default target, last)', () => {
-  expect(dockerfile.stages.map((s) => s.name)).toEqual(['deps', 'build', 'prod-deps', 'runtime-base', 'migrate', 'app']);
+  expect(dockerfile.stages.map((s) => s.name)).toEqual([
+    'deps',
+    'build',
+    'prod-deps',
+    'runtime-base',
+    'migrate',
+    'app',
+  ]);
   expect(stage(dockerfile, 'build').from).toBe('deps');
 });
 
@@ -85,7 +93,9 @@ test('every image it starts from is pinned: node 24 (LTS) on Debian bookworm (sl
 
 test('deps copies package.json of the root and of every workspace, and yarn.lock, then installs them frozen', () => {
   const deps = stage(dockerfile, 'deps');
-  expect(manifestsCopied(deps)).toEqual(['package.json', 'yarn.lock', ...all.map((w) => `${w.dir}/package.json`)].sort());
+  expect(manifestsCopied(deps)).toEqual(
+    ['package.json', 'yarn.lock', ...all.map((w) => `${w.dir}/package.json`)].sort(),
+  );
   const install = args(deps, 'RUN').find((r) => r.includes('yarn install'));
   expect(install).toMatch(/yarn install --frozen-lockfile\b/);
   expect(install).not.toMatch(/--production/);
@@ -93,7 +103,7 @@ test('deps copies package.json of the root and of every workspace, and yarn.lock
 
 test('build runs only root scripts that exist, the type check and the build among them', () => {
   const runs = args(stage(dockerfile, 'build'), 'RUN');
-  const scripts = runs.flatMap((r) => [...r.matchAll(/\byarn (?:run )?([a-z][\w:-]*)/g)].map((m) => m[1]!));
+  const scripts = runs.flatMap((r) => [...r.matchAll(/\byarn (?:run )?([a-z][\w:-]*)/g)].map((m) => m[1]));
   expect(scripts).toContain('typecheck');
   expect(scripts).toContain('build');
   for (const script of scripts) expect(root.scripts).toHaveProperty([script]);
@@ -101,8 +111,12 @@ test('build runs only root scripts that exist, the type check and the build amon
 
 test('prod-deps installs production dependencies only, of the apps and the workspaces they need', () => {
   const prod = stage(dockerfile, 'prod-deps');
-  expect(manifestsCopied(prod)).toEqual(['package.json', 'yarn.lock', ...runtimeWorkspaces().map((d) => `${d}/package.json`)].sort());
-  expect(args(prod, 'RUN').find((r) => r.includes('yarn install'))).toMatch(/yarn install --frozen-lockfile --production\b/);
+  expect(manifestsCopied(prod)).toEqual(
+    ['package.json', 'yarn.lock', ...runtimeWorkspaces().map((d) => `${d}/package.json`)].sort(),
+  );
+  expect(args(prod, 'RUN').find((r) => r.includes('yarn install'))).toMatch(
+    /yarn install --frozen-lockfile --production\b/,
+  );
 });
 
 test('runtime-base: production node_modules, the built apps and one-shots and the migrations, no sources; NODE_ENV=production, user node, SIGTERM', () => {
@@ -111,7 +125,8 @@ test('runtime-base: production node_modules, the built apps and one-shots and th
   expect(copies).toContainEqual({ from: 'prod-deps', sources: ['/app'], dest: './' });
   const fromBuild = copies.filter((c) => c.from === 'build').flatMap((c) => c.sources);
   for (const name of APPS) expect(fromBuild).toContain(`/app/apps/${name}/dist`);
-  for (const { outfile } of Object.values(ONE_SHOTS)) expect(fromBuild).toContain(`/app/${path.posix.dirname(outfile)}`);
+  for (const { outfile } of Object.values(ONE_SHOTS))
+    expect(fromBuild).toContain(`/app/${path.posix.dirname(outfile)}`);
   expect(fromBuild).toContain('/app/migrations');
   expect(fromBuild.filter((f) => /\/src$|tsconfig/.test(f))).toEqual([]);
   expect(copies.filter((c) => c.from === undefined)).toEqual([]); // nothing unchecked from the context
@@ -140,8 +155,12 @@ function productionPackages(): Set<string> {
     }
     if (!manifest) return; // an optional dependency not installed on this platform
     seen.add(name);
-    const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8')) as { dependencies?: Record<string, string>; optionalDependencies?: Record<string, string> };
-    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies })) visit(dep, path.dirname(manifest));
+    const pkg = JSON.parse(fs.readFileSync(manifest, 'utf8')) as {
+      dependencies?: Record<string, string>;
+      optionalDependencies?: Record<string, string>;
+    };
+    for (const dep of Object.keys({ ...pkg.dependencies, ...pkg.optionalDependencies }))
+      visit(dep, path.dirname(manifest));
   };
   for (const dir of runtimeWorkspaces()) {
     const ws = all.find((w) => w.dir === dir)!;
@@ -162,7 +181,9 @@ test('the one-shots the image runs are bundles `yarn build` makes, beside the ap
   expect(args(build, 'RUN').join(' ')).toMatch(/yarn build\b(?! \S)/); // all of it, not some apps
   expect(ONE_SHOTS.migrate.entry).toBe(root.scripts.migrate.replace(/^tsx /, ''));
   const scheduler = byName.get('@mockstagram/scheduler')!;
-  expect(`apps/scheduler/${scheduler.pkg.scripts!.register!.replace(/^tsx (\S+) register$/, '$1')}`).toBe(ONE_SHOTS.register.entry);
+  expect(`apps/scheduler/${scheduler.pkg.scripts!.register.replace(/^tsx (\S+) register$/, '$1')}`).toBe(
+    ONE_SHOTS.register.entry,
+  );
 });
 
 test('migrate runs the bundled `yarn migrate` from /app', () => {
@@ -181,7 +202,12 @@ describe('app', () => {
     expect(lastArgs(app, 'WORKDIR')).toBe('/app/apps/${APP}');
     const check = args(app, 'RUN').find((r) => r.startsWith('case "${APP}"'));
     const listed = /case "\$\{APP\}" in\s+([\w|-]+)\)/.exec(check ?? '')?.[1]?.split('|');
-    expect(listed?.sort()).toEqual(all.filter((w) => w.dir.startsWith('apps/')).map((w) => w.dir.slice('apps/'.length)).sort());
+    expect(listed?.sort()).toEqual(
+      all
+        .filter((w) => w.dir.startsWith('apps/'))
+        .map((w) => w.dir.slice('apps/'.length))
+        .sort(),
+    );
   });
 
   test.each(APPS)("%s: the command is the app's `start` script", (name) => {
@@ -196,7 +222,10 @@ describe('app', () => {
       [...healthcheck.matchAll(/'?([a-z-]+)'?: \['([A-Z_]+)', (\d+)\]/g)].map((m) => [m[1], [m[2], Number(m[3])]]),
     );
     for (const name of APPS) {
-      expect([name, table[name]]).toEqual([name, [PORT_VARIABLES[name], schemaDefault(APP_SCHEMAS[name], PORT_VARIABLES[name])]]);
+      expect([name, table[name]]).toEqual([
+        name,
+        [PORT_VARIABLES[name], schemaDefault(APP_SCHEMAS[name], PORT_VARIABLES[name])],
+      ]);
     }
   });
 
@@ -206,22 +235,35 @@ describe('app', () => {
 });
 
 describe('docker-compose.yml uses the stages as the scripts do', () => {
-  test.each(APPS)('%s is built as target app with APP set to its name and keeps its command (the start script)', (name) => {
-    const service = compose.services[name]!;
-    expect(buildArgs(service)).toEqual({ context: '.', dockerfile: 'Dockerfile', target: 'app', args: { APP: name } });
-    expect(service.command).toBeUndefined();
-    expect(service.entrypoint).toBeUndefined();
-  });
+  test.each(APPS)(
+    '%s is built as target app with APP set to its name and keeps its command (the start script)',
+    (name) => {
+      const service = compose.services[name];
+      expect(buildArgs(service)).toEqual({
+        context: '.',
+        dockerfile: 'Dockerfile',
+        target: 'app',
+        args: { APP: name },
+      });
+      expect(service.command).toBeUndefined();
+      expect(service.entrypoint).toBeUndefined();
+    },
+  );
 
   test('migrate is built as target migrate and keeps its command (the root migrate script)', () => {
-    const service = compose.services.migrate!;
+    const service = compose.services.migrate;
     expect(buildArgs(service)).toEqual({ context: '.', dockerfile: 'Dockerfile', target: 'migrate', args: {} });
     expect(service.command).toBeUndefined();
   });
 
   test("register runs the scheduler's bundled CLI (its `register` script, built) in the scheduler image", () => {
-    const service = compose.services.register!;
-    expect(buildArgs(service)).toEqual({ context: '.', dockerfile: 'Dockerfile', target: 'app', args: { APP: 'scheduler' } });
+    const service = compose.services.register;
+    expect(buildArgs(service)).toEqual({
+      context: '.',
+      dockerfile: 'Dockerfile',
+      target: 'app',
+      args: { APP: 'scheduler' },
+    });
     // the app stage's working directory is apps/<APP>
     const built = path.posix.relative('apps/scheduler', ONE_SHOTS.register.outfile);
     expect(([] as string[]).concat(service.command ?? []).join(' ')).toContain(`exec node ${built} register `);
@@ -235,5 +277,6 @@ test('.dockerignore keeps host node_modules, .git, .env and the devstack data ou
     .filter((l) => l && !l.startsWith('#'));
   for (const pattern of ['**/node_modules', '.git', '.env', '.devstack']) expect(ignored).toContain(pattern);
   // the type check needs the sources, tests and benches that tsconfig.json includes
-  for (const needed of ['apps', 'packages', 'test', 'bench', 'tsconfig.json', 'migrations']) expect(ignored).not.toContain(needed);
+  for (const needed of ['apps', 'packages', 'test', 'bench', 'tsconfig.json', 'migrations'])
+    expect(ignored).not.toContain(needed);
 });

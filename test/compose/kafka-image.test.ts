@@ -17,7 +17,7 @@ import { loadCompose, loadComposeRaw, publishedPorts } from './support';
 
 const run = promisify(execFile);
 const compose = loadCompose();
-const kafka = compose.services.kafka!;
+const kafka = compose.services.kafka;
 const log = (message: string) => console.log(`[devstack] ${message}`);
 
 let classpath: string;
@@ -29,7 +29,7 @@ function readProperties(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
     const m = /^([^#=\s][^=]*)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]!.trim()] = m[2]!.trim();
+    if (m) out[m[1].trim()] = m[2].trim();
   }
   return out;
 }
@@ -41,11 +41,28 @@ beforeAll(async () => {
   // The container's environment is compose's; only the log directory is moved to a place this
   // machine can write (the container's /var/lib/kafka/data is a volume).
   const containerEnv = Object.fromEntries(Object.entries(kafka.environment!).map(([k, v]) => [k, String(v)]));
-  const env = { PATH: process.env.PATH!, ...(process.env.JAVA_HOME ? { JAVA_HOME: process.env.JAVA_HOME } : {}), ...containerEnv, KAFKA_LOG_DIRS: path.join(work, 'data') };
+  const env = {
+    PATH: process.env.PATH!,
+    ...(process.env.JAVA_HOME ? { JAVA_HOME: process.env.JAVA_HOME } : {}),
+    ...containerEnv,
+    KAFKA_LOG_DIRS: path.join(work, 'data'),
+  };
   const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
   const { stdout, stderr } = await run(
     java,
-    ['-Xmx256m', '-cp', classpath, 'kafka.docker.KafkaDockerWrapper', 'setup', '--default-configs-dir', path.join(work, 'defaults'), '--mounted-configs-dir', path.join(work, 'mounted'), '--final-configs-dir', path.join(work, 'final')],
+    [
+      '-Xmx256m',
+      '-cp',
+      classpath,
+      'kafka.docker.KafkaDockerWrapper',
+      'setup',
+      '--default-configs-dir',
+      path.join(work, 'defaults'),
+      '--mounted-configs-dir',
+      path.join(work, 'mounted'),
+      '--final-configs-dir',
+      path.join(work, 'final'),
+    ],
     { env },
   );
   wrapperOutput = `${stdout}${stderr}`;
@@ -78,18 +95,26 @@ test('every generated property is a broker setting from a KAFKA_* variable (no J
 
 test('KRaft single node: broker and controller, the quorum is this node on its CONTROLLER listener', () => {
   expect(generated['process.roles']).toBe('broker,controller');
-  const listeners = Object.fromEntries(generated.listeners!.split(',').map((l) => /^(\w+):\/\/[^:]*:(\d+)$/.exec(l)!.slice(1, 3) as [string, string]));
-  const [voterNode, voterAddress] = generated['controller.quorum.voters']!.split('@');
+  const listeners = Object.fromEntries(
+    generated.listeners.split(',').map((l) => /^(\w+):\/\/[^:]*:(\d+)$/.exec(l)!.slice(1, 3) as [string, string]),
+  );
+  const [voterNode, voterAddress] = generated['controller.quorum.voters'].split('@');
   expect(voterNode).toBe(generated['node.id']);
-  expect(voterAddress).toBe(`kafka:${listeners[generated['controller.listener.names']!]}`);
-  const protocols = Object.fromEntries(generated['listener.security.protocol.map']!.split(',').map((p) => p.split(':') as [string, string]));
+  expect(voterAddress).toBe(`kafka:${listeners[generated['controller.listener.names']]}`);
+  const protocols = Object.fromEntries(
+    generated['listener.security.protocol.map'].split(',').map((p) => p.split(':') as [string, string]),
+  );
   expect(Object.keys(protocols).sort()).toEqual(Object.keys(listeners).sort());
-  expect(listeners).toHaveProperty([generated['inter.broker.listener.name']!]);
+  expect(listeners).toHaveProperty([generated['inter.broker.listener.name']]);
 });
 
 test('clients reach it where compose says: containers at KAFKA_BROKERS, the host on the published port', () => {
-  const listeners = Object.fromEntries(generated.listeners!.split(',').map((l) => /^(\w+):\/\/[^:]*:(\d+)$/.exec(l)!.slice(1, 3) as [string, string]));
-  const advertised = generated['advertised.listeners']!.split(',').map((l) => /^(\w+):\/\/(.+)$/.exec(l)!.slice(1, 3) as [string, string]);
+  const listeners = Object.fromEntries(
+    generated.listeners.split(',').map((l) => /^(\w+):\/\/[^:]*:(\d+)$/.exec(l)!.slice(1, 3) as [string, string]),
+  );
+  const advertised = generated['advertised.listeners']
+    .split(',')
+    .map((l) => /^(\w+):\/\/(.+)$/.exec(l)!.slice(1, 3) as [string, string]);
   for (const [name, address] of advertised) expect([name, address.split(':')[1]]).toEqual([name, listeners[name]]);
   const addresses = advertised.map(([, address]) => address);
   const appBrokers = String((loadComposeRaw()['x-kafka-env'] as Record<string, string>).KAFKA_BROKERS);
@@ -101,7 +126,13 @@ test('clients reach it where compose says: containers at KAFKA_BROKERS, the host
 test('it behaves like the devstack’s broker: no topic auto-creation, single-node replication, no rebalance delay', () => {
   const node = { id: 1, port: 9092, controllerPort: 9093 };
   const devstack = readProperties(serverProperties({ host: '127.0.0.1', node, nodes: [node], logDirs: '/tmp/x' }));
-  for (const key of ['auto.create.topics.enable', 'offsets.topic.replication.factor', 'transaction.state.log.replication.factor', 'transaction.state.log.min.isr', 'group.initial.rebalance.delay.ms']) {
+  for (const key of [
+    'auto.create.topics.enable',
+    'offsets.topic.replication.factor',
+    'transaction.state.log.replication.factor',
+    'transaction.state.log.min.isr',
+    'group.initial.rebalance.delay.ms',
+  ]) {
     expect([key, generated[key]]).toEqual([key, devstack[key]]);
   }
 });
@@ -112,13 +143,20 @@ test('the healthcheck runs its tool with a small heap of its own, and the tool w
   expect(heap).toBeDefined();
   const mb = (opt: string) => {
     const m = /^(\d+)([mg])$/i.exec(opt)!;
-    return Number(m[1]) * (m[2]!.toLowerCase() === 'g' ? 1024 : 1);
+    return Number(m[1]) * (m[2].toLowerCase() === 'g' ? 1024 : 1);
   };
-  const xmx = mb(/-Xmx(\S+)/.exec(heap!)![1]!);
-  const brokerXms = mb(/-Xms(\S+)/.exec(String(kafka.environment!.KAFKA_HEAP_OPTS))![1]!);
+  const xmx = mb(/-Xmx(\S+)/.exec(heap!)![1]);
+  const brokerXms = mb(/-Xms(\S+)/.exec(String(kafka.environment!.KAFKA_HEAP_OPTS))![1]);
   expect(xmx).toBeLessThan(brokerXms);
   // The class the script runs (Kafka 4's tools jar; kafka.admin.* left the core jar).
   const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
-  const { stdout } = await run(java, [...heap!.split(/\s+/), '-cp', classpath, 'org.apache.kafka.tools.BrokerApiVersionsCommand', '--bootstrap-server', kafkaBrokers()[0]!]);
+  const { stdout } = await run(java, [
+    ...heap!.split(/\s+/),
+    '-cp',
+    classpath,
+    'org.apache.kafka.tools.BrokerApiVersionsCommand',
+    '--bootstrap-server',
+    kafkaBrokers()[0],
+  ]);
   expect(stdout).toMatch(/\(id: \d+ rack: .*\) -> \(/);
 }, 120_000);

@@ -39,7 +39,7 @@ test.each(APPS)('%s: a job that scrapes the service on its metrics port', (app) 
   const j = job(app);
   expect(j).toBeDefined();
   expect(j!.metrics_path ?? '/metrics').toBe('/metrics');
-  const port = String(compose.services[app]!.environment![PORT_VARIABLES[app]]);
+  const port = String(compose.services[app].environment![PORT_VARIABLES[app]]);
   expect(targetsOf(j!)).toEqual([`${app}:${port}`]);
 });
 
@@ -53,26 +53,37 @@ test('every target is a compose service (or Prometheus itself) on a port it serv
     for (const target of targetsOf(j)) {
       const [host, port] = target.split(':');
       if (host === 'localhost') {
-        expect([j.job_name, publishedPorts(compose.services.prometheus!).map((p) => p.target)]).toEqual([j.job_name, [Number(port)]]);
+        expect([j.job_name, publishedPorts(compose.services.prometheus).map((p) => p.target)]).toEqual([
+          j.job_name,
+          [Number(port)],
+        ]);
         continue;
       }
-      const service = compose.services[host!];
+      const service = compose.services[host];
       expect([j.job_name, host, service !== undefined]).toEqual([j.job_name, host, true]);
-      const env = Object.values(service!.environment ?? {}).map(String);
-      expect([j.job_name, target, env.includes(port!)]).toEqual([j.job_name, target, true]);
+      const env = Object.values(service.environment ?? {}).map(String);
+      expect([j.job_name, target, env.includes(port)]).toEqual([j.job_name, target, true]);
     }
   }
 });
 
 test('the config is mounted where the prometheus service reads it', () => {
-  const service = compose.services.prometheus!;
+  const service = compose.services.prometheus;
   expect(service.volumes).toContain('./volumes/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro');
   expect(([] as string[]).concat(service.command ?? [])).toContain('--config.file=/etc/prometheus/prometheus.yml');
 });
 
-test('promtool check config accepts it, with its rule files', async () => {
-  const bin = await promtool((message) => console.log(`[devstack] ${message}`));
-  const { stdout } = await promisify(execFile)(bin, ['check', 'config', path.join(ROOT, 'volumes/prometheus/prometheus.yml')]);
-  expect(stdout).toMatch(/SUCCESS: .*prometheus\.yml is valid prometheus config file syntax/);
-  expect(stdout).toMatch(/SUCCESS: \d+ rules found/);
-}, 30 * 60_000);
+test(
+  'promtool check config accepts it, with its rule files',
+  async () => {
+    const bin = await promtool((message) => console.log(`[devstack] ${message}`));
+    const { stdout } = await promisify(execFile)(bin, [
+      'check',
+      'config',
+      path.join(ROOT, 'volumes/prometheus/prometheus.yml'),
+    ]);
+    expect(stdout).toMatch(/SUCCESS: .*prometheus\.yml is valid prometheus config file syntax/);
+    expect(stdout).toMatch(/SUCCESS: \d+ rules found/);
+  },
+  30 * 60_000,
+);

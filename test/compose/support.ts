@@ -97,7 +97,7 @@ export function interpolate(text: string, env: Record<string, string>, found?: V
   let out = '';
   let i = 0;
   while (i < text.length) {
-    const c = text[i]!;
+    const c = text[i];
     if (c !== '$') {
       out += c;
       i++;
@@ -122,8 +122,8 @@ export function interpolate(text: string, env: Record<string, string>, found?: V
       const m = /^([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([\s\S]*))?$/.exec(body);
       if (!m) throw new Error(`invalid interpolation \${${body}} in ${JSON.stringify(text)}`);
       const [, name, operator = '', argument = ''] = m;
-      found?.push({ name: name!, operator, argument });
-      const value = env[name!];
+      found?.push({ name: name, operator, argument });
+      const value = env[name];
       const set = value !== undefined;
       const nonEmpty = set && value !== '';
       const arg = () => interpolate(argument, env, found);
@@ -139,7 +139,8 @@ export function interpolate(text: string, env: Record<string, string>, found?: V
           break;
         case ':?':
         case '?':
-          if (operator === ':?' ? !nonEmpty : !set) throw new Error(`required variable ${name} is missing: ${argument}`);
+          if (operator === ':?' ? !nonEmpty : !set)
+            throw new Error(`required variable ${name} is missing: ${argument}`);
           out += value;
           break;
         case ':+':
@@ -200,17 +201,25 @@ export interface PublishedPort {
 export function publishedPorts(service: ComposeService): PublishedPort[] {
   return (service.ports ?? []).map((p) => {
     if (typeof p === 'object') {
-      return { hostIp: p.host_ip, published: Number(p.published), target: Number(p.target), protocol: p.protocol ?? 'tcp' };
+      return {
+        hostIp: p.host_ip,
+        published: Number(p.published),
+        target: Number(p.target),
+        protocol: p.protocol ?? 'tcp',
+      };
     }
     const [spec, protocol = 'tcp'] = p.split('/');
-    const parts = spec!.split(':');
-    if (parts.length === 3) return { hostIp: parts[0], published: Number(parts[1]), target: Number(parts[2]), protocol };
+    const parts = spec.split(':');
+    if (parts.length === 3)
+      return { hostIp: parts[0], published: Number(parts[1]), target: Number(parts[2]), protocol };
     if (parts.length === 2) return { published: Number(parts[0]), target: Number(parts[1]), protocol };
     throw new Error(`port "${p}" publishes no fixed host port`);
   });
 }
 
-export function buildArgs(service: ComposeService): { context: string; dockerfile: string; target?: string; args: Record<string, string> } | undefined {
+export function buildArgs(
+  service: ComposeService,
+): { context: string; dockerfile: string; target?: string; args: Record<string, string> } | undefined {
   const b = service.build;
   if (b === undefined) return undefined;
   if (typeof b === 'string') return { context: b, dockerfile: 'Dockerfile', args: {} };
@@ -254,7 +263,7 @@ export function parseDockerfile(text: string): Dockerfile {
     pending = '';
     if (full === '') continue;
     const m = /^(\S+)\s*([\s\S]*)$/.exec(full)!;
-    instructions.push({ keyword: m[1]!.toUpperCase(), args: m[2]!.trim() });
+    instructions.push({ keyword: m[1].toUpperCase(), args: m[2].trim() });
   }
   const globalArgs: Record<string, string | undefined> = {};
   const stages: Stage[] = [];
@@ -262,14 +271,14 @@ export function parseDockerfile(text: string): Dockerfile {
     if (ins.keyword === 'FROM') {
       const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(ins.args);
       if (!m) throw new Error(`cannot read FROM ${ins.args}`);
-      stages.push({ from: m[1]!, name: m[2], instructions: [] });
+      stages.push({ from: m[1], name: m[2], instructions: [] });
     } else if (stages.length === 0) {
       if (ins.keyword === 'ARG') {
         const [name, ...rest] = ins.args.split('=');
-        globalArgs[name!.trim()] = rest.length ? rest.join('=').trim() : undefined;
+        globalArgs[name.trim()] = rest.length ? rest.join('=').trim() : undefined;
       }
     } else {
-      stages[stages.length - 1]!.instructions.push(ins);
+      stages[stages.length - 1].instructions.push(ins);
     }
   }
   return { globalArgs, stages };
@@ -283,7 +292,10 @@ export function stage(dockerfile: Dockerfile, name: string): Stage {
 
 /** The image a stage starts from, with global ARG defaults substituted; undefined when it is another stage. */
 export function baseImage(dockerfile: Dockerfile, st: Stage): string | undefined {
-  const image = st.from.replace(/\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g, (_m, name: string) => dockerfile.globalArgs[name] ?? '');
+  const image = st.from.replace(
+    /\$\{?([A-Za-z_][A-Za-z0-9_]*)\}?/g,
+    (_m, name: string) => dockerfile.globalArgs[name] ?? '',
+  );
   return dockerfile.stages.some((other) => other.name === image) ? undefined : image;
 }
 
@@ -371,13 +383,18 @@ export const PORT_VARIABLES: Record<App, string> = {
 
 /** What the one-shot services read: `yarn migrate` (migrate-cli.ts) and the register CLI (cli.ts). */
 export const ONE_SHOT_VARIABLES: Record<'migrate' | 'register', string[]> = {
-  migrate: [...Object.keys(databaseEnv.shape), ...Object.keys(logEnv.shape), ...Object.keys(migrationEnv.shape), 'MIGRATIONS_DIR'],
+  migrate: [
+    ...Object.keys(databaseEnv.shape),
+    ...Object.keys(logEnv.shape),
+    ...Object.keys(migrationEnv.shape),
+    'MIGRATIONS_DIR',
+  ],
   register: Object.keys(registryEnv.shape),
 };
 
 /** The default a schema gives a variable (parsing an empty environment). */
 export function schemaDefault(schema: z.ZodObject, variable: string): unknown {
-  return (schema.safeParse({}).data as Record<string, unknown> | undefined)?.[variable];
+  return schema.safeParse({}).data?.[variable];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,7 +404,7 @@ export function readEnvExample(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const line of read('.env.example').split('\n')) {
     const m = /^([A-Z][A-Z0-9_]*)=(.*)$/.exec(line);
-    if (m) env[m[1]!] = m[2]!;
+    if (m) env[m[1]] = m[2]!;
   }
   return env;
 }
@@ -398,11 +415,11 @@ export function readmePortTable(): Array<{ service: string; ports: number[] }> |
   const section = /^##+\s+Ports\s*$([\s\S]*?)(?=^##?\s|$(?![\s\S]))/m.exec(text);
   if (!section) return undefined;
   const rows: Array<{ service: string; ports: number[] }> = [];
-  for (const line of section[1]!.split('\n')) {
+  for (const line of section[1].split('\n')) {
     const cells = line.split('|').map((c) => c.trim());
-    if (cells.length < 4 || /^-+$/.test(cells[1]!) || cells[1]!.toLowerCase() === 'service') continue;
-    const ports = [...cells[2]!.matchAll(/\b\d{2,5}\b/g)].map((m) => Number(m[0]));
-    rows.push({ service: cells[1]!.replace(/[`*]/g, ''), ports });
+    if (cells.length < 4 || /^-+$/.test(cells[1]) || cells[1].toLowerCase() === 'service') continue;
+    const ports = [...cells[2].matchAll(/\b\d{2,5}\b/g)].map((m) => Number(m[0]));
+    rows.push({ service: cells[1].replace(/[`*]/g, ''), ports });
   }
   return rows.length ? rows : undefined;
 }

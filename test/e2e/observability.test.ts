@@ -66,16 +66,20 @@ beforeAll(async () => {
   await startPrometheus({ dataDir: prometheusDir, host: '127.0.0.1', port: prometheusPort, log, targets });
 
   const names: ServiceName[] = ['mock-api', 'result-handler', 'fetcher', 'scheduler', 'api'];
-  for (const s of await Promise.all(names.map((name) => ServiceProcess.start(name, ports[name], envs[name])))) services.set(s.name, s);
+  for (const s of await Promise.all(names.map((name) => ServiceProcess.start(name, ports[name], envs[name]))))
+    services.set(s.name, s);
 
   const registry = new InfluencerRegistry({ pool });
-  await registry.register({ range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } }, { intervalSeconds: INTERVAL_SECONDS });
+  await registry.register(
+    { range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } },
+    { intervalSeconds: INTERVAL_SECONDS },
+  );
   await registry.register({ ids: [MISSING] }, { intervalSeconds: INTERVAL_SECONDS, spread: false });
   flowStarted = Date.now();
   counter = (async () => {
     while (counting) {
       const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM follower_counts');
-      rowCounts.push({ at: Date.now(), rows: rows[0]!.n });
+      rowCounts.push({ at: Date.now(), rows: rows[0].n });
       await sleep(1_000);
     }
   })();
@@ -120,22 +124,33 @@ async function jaeger<T>(pathAndQuery: string): Promise<T> {
 
 /** Traces whose root is the scheduler's publish of a job for `influencer` on this test's jobs topic. */
 function jobTraces(influencer: number): Promise<JaegerTrace[]> {
-  const tags = JSON.stringify({ 'mockstagram.influencer_id': String(influencer), 'messaging.destination.name': topics.names[0] });
-  const q = new URLSearchParams({ service: 'scheduler', operation: 'fetch-job publish', tags, start: String(flowStarted * 1000), limit: '50' });
-  return jaeger<JaegerTrace[]>(`/api/traces?${q}`);
+  const tags = JSON.stringify({
+    'mockstagram.influencer_id': String(influencer),
+    'messaging.destination.name': topics.names[0],
+  });
+  const q = new URLSearchParams({
+    service: 'scheduler',
+    operation: 'fetch-job publish',
+    tags,
+    start: String(flowStarted * 1000),
+    limit: '50',
+  });
+  return jaeger<JaegerTrace[]>(`/api/traces?${q.toString()}`);
 }
 
 const tag = (s: JaegerSpan, key: string): unknown => s.tags.find((t) => t.key === key)?.value;
-const serviceOf = (t: JaegerTrace, s: JaegerSpan): string => t.processes[s.processID]!.serviceName;
+const serviceOf = (t: JaegerTrace, s: JaegerSpan): string => t.processes[s.processID].serviceName;
 /** Trace ids as the API prints them (it may drop leading zeros), compared in one form. */
 const id = (hex: string): string => hex.padStart(32, '0');
 
 function one(t: JaegerTrace, service: string, operation: string): JaegerSpan {
   const found = t.spans.filter((s) => serviceOf(t, s) === service && s.operationName === operation);
   if (found.length !== 1) {
-    throw new Error(`expected one ${service}:${operation} in trace ${t.traceID}, found ${found.length} among ${t.spans.map((s) => `${serviceOf(t, s)}:${s.operationName}`).join(', ')}`);
+    throw new Error(
+      `expected one ${service}:${operation} in trace ${t.traceID}, found ${found.length} among ${t.spans.map((s) => `${serviceOf(t, s)}:${s.operationName}`).join(', ')}`,
+    );
   }
-  return found[0]!;
+  return found[0];
 }
 
 function parentOf(s: JaegerSpan): string | undefined {
@@ -143,13 +158,22 @@ function parentOf(s: JaegerSpan): string | undefined {
 }
 
 /** Every span of the job's trace, so a trace still being exported does not count. */
-const COMPLETE = ['scheduler:fetch-job publish', 'fetcher:fetch-job process', 'fetcher:GET /api/v1/influencers/:id', 'mock-api:GET /api/v1/influencers/:id', 'fetcher:fetch-result publish', 'result-handler:fetch-result process'];
+const COMPLETE = [
+  'scheduler:fetch-job publish',
+  'fetcher:fetch-job process',
+  'fetcher:GET /api/v1/influencers/:id',
+  'mock-api:GET /api/v1/influencers/:id',
+  'fetcher:fetch-result publish',
+  'result-handler:fetch-result process',
+];
 
 test('Jaeger holds one job’s trace: scheduler → fetcher → HTTP → mock-api, fetcher → result-handler, and the insert links to it', async () => {
   const trace = await eventually(
     `a complete trace of influencer ${FIRST_ID + 1} in Jaeger`,
     async () =>
-      (await jobTraces(FIRST_ID + 1)).find((t) => COMPLETE.every((name) => t.spans.some((s) => `${serviceOf(t, s)}:${s.operationName}` === name))),
+      (await jobTraces(FIRST_ID + 1)).find((t) =>
+        COMPLETE.every((name) => t.spans.some((s) => `${serviceOf(t, s)}:${s.operationName}` === name)),
+      ),
     90_000,
     1_000,
   );
@@ -184,11 +208,15 @@ test('Jaeger holds one job’s trace: scheduler → fetcher → HTTP → mock-ap
     30_000,
     1_000,
   );
-  const insert = one(insertTrace!, 'result-handler', 'follower_counts insert');
+  const insert = one(insertTrace, 'result-handler', 'follower_counts insert');
   expect(parentOf(insert)).toBeUndefined();
   expect(tag(insert, 'db.collection.name')).toBe('follower_counts');
   expect(insert.references).toContainEqual(
-    expect.objectContaining({ refType: 'FOLLOWS_FROM', spanID: consume.spanID, traceID: expect.stringMatching(new RegExp(`${trace.traceID.replace(/^0+/, '')}$`)) }),
+    expect.objectContaining({
+      refType: 'FOLLOWS_FROM',
+      spanID: consume.spanID,
+      traceID: expect.stringMatching(new RegExp(`${trace.traceID.replace(/^0+/, '')}$`)),
+    }),
   );
 });
 
@@ -207,18 +235,29 @@ test('Jaeger marks a dead-lettered job’s trace as an error', async () => {
   expect(tag(one(trace, 'fetcher', 'GET /api/v1/influencers/:id'), 'http.response.status_code')).toBe(404);
   expect(parentOf(one(trace, 'fetcher', 'dead-letter publish'))).toBe(process.spanID);
   // and the search the README gives finds it: service fetcher, operation dead-letter publish
-  const q = new URLSearchParams({ service: 'fetcher', operation: 'dead-letter publish', start: String(flowStarted * 1000), limit: '1000' });
-  const errors = await jaeger<JaegerTrace[]>(`/api/traces?${q}`);
+  const q = new URLSearchParams({
+    service: 'fetcher',
+    operation: 'dead-letter publish',
+    start: String(flowStarted * 1000),
+    limit: '1000',
+  });
+  const errors = await jaeger<JaegerTrace[]>(`/api/traces?${q.toString()}`);
   expect(errors.map((t) => id(t.traceID))).toContain(id(trace.traceID));
 });
 
 // ---------------------------------------------------------------------------------------------
 // Prometheus' HTTP API
 
-async function promQuery(expr: string, at: number): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+async function promQuery(
+  expr: string,
+  at: number,
+): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
   const q = new URLSearchParams({ query: expr, time: String(at / 1000) });
-  const res = await fetch(`${prometheusUrl}/api/v1/query?${q}`);
-  const body = (await res.json()) as { status: string; data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> } };
+  const res = await fetch(`${prometheusUrl}/api/v1/query?${q.toString()}`);
+  const body = (await res.json()) as {
+    status: string;
+    data: { result: Array<{ metric: Record<string, string>; value: [number, string] }> };
+  };
   if (body.status !== 'success') throw new Error(`Prometheus ${expr}: ${JSON.stringify(body)}`);
   return body.data.result;
 }
@@ -228,9 +267,13 @@ test('Prometheus scrapes every service and itself, all up', async () => {
     'every target scraped and up',
     async () => {
       const res = await fetch(`${prometheusUrl}/api/v1/targets?state=active`);
-      const body = (await res.json()) as { data: { activeTargets: Array<{ labels: { job: string }; health: string; lastError: string }> } };
+      const body = (await res.json()) as {
+        data: { activeTargets: Array<{ labels: { job: string }; health: string; lastError: string }> };
+      };
       const targets = body.data.activeTargets;
-      return targets.length === 6 && targets.every((t) => t.health === 'up') ? targets.map((t) => t.labels.job).sort() : undefined;
+      return targets.length === 6 && targets.every((t) => t.health === 'up')
+        ? targets.map((t) => t.labels.job).sort()
+        : undefined;
     },
     60_000,
     1_000,
@@ -242,21 +285,33 @@ test('Prometheus scrapes every service and itself, all up', async () => {
 
 test('rate(result_handler_rows_written_total[1m]) is the rate at which rows appear in follower_counts', async () => {
   // A minute of steady flow after the first rows, plus a scrape interval.
-  await eventually('70 s of rows', async () => (rowCounts.find((c) => c.rows > 0) && Date.now() - rowCounts.find((c) => c.rows > 0)!.at > 70_000 ? true : undefined), 180_000, 1_000);
-  const at = rowCounts[rowCounts.length - 1]!.at;
+  await eventually(
+    '70 s of rows',
+    async () =>
+      rowCounts.find((c) => c.rows > 0) && Date.now() - rowCounts.find((c) => c.rows > 0)!.at > 70_000
+        ? true
+        : undefined,
+    180_000,
+    1_000,
+  );
+  const at = rowCounts[rowCounts.length - 1].at;
   const rowsAt = (t: number): number => {
     // the count interpolated between the two polls around t
     const after = rowCounts.findIndex((c) => c.at >= t);
-    const b = rowCounts[after]!;
-    const a = rowCounts[Math.max(0, after - 1)]!;
+    const b = rowCounts[after];
+    const a = rowCounts[Math.max(0, after - 1)];
     return b.at === a.at ? b.rows : a.rows + ((b.rows - a.rows) * (t - a.at)) / (b.at - a.at);
   };
   const tableRate = (rowsAt(at) - rowsAt(at - 60_000)) / 60;
   const [sample] = await promQuery('sum(rate(result_handler_rows_written_total[1m]))', at);
-  const prometheusRate = Number(sample!.value[1]);
+  const prometheusRate = Number(sample.value[1]);
   // 200 influencers every 5 s: about 40 rows/s
   expect(tableRate).toBeGreaterThan((INFLUENCERS / INTERVAL_SECONDS) * 0.8);
-  expect({ prometheusRate, tableRate, off: Math.abs(prometheusRate - tableRate) / tableRate <= RATE_TOLERANCE }).toEqual({
+  expect({
+    prometheusRate,
+    tableRate,
+    off: Math.abs(prometheusRate - tableRate) / tableRate <= RATE_TOLERANCE,
+  }).toEqual({
     prometheusRate,
     tableRate,
     off: true,

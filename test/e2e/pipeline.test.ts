@@ -68,7 +68,10 @@ afterAll(async () => {
 
 test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function’s values', async () => {
   const registry = new InfluencerRegistry({ pool: schedulerPool });
-  await registry.register({ range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } }, { intervalSeconds: INTERVAL_SECONDS, spread: false });
+  await registry.register(
+    { range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } },
+    { intervalSeconds: INTERVAL_SECONDS, spread: false },
+  );
   // The first slot as the database holds it (microseconds; a JS Date keeps milliseconds only).
   const { rows: firstSlot } = await pool.query<{ slot: Date; exact: string }>(
     'SELECT min(next_fetch_at) AS slot, min(next_fetch_at)::text AS exact FROM influencers',
@@ -152,7 +155,9 @@ test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function�
        FROM follower_counts GROUP BY 1 ORDER BY 1`,
     [t0Exact],
   );
-  expect(slots).toEqual(Array.from({ length: SLOTS }, (_, i) => ({ slot: i * INTERVAL_SECONDS * 1000, n: INFLUENCERS, early: 0 })));
+  expect(slots).toEqual(
+    Array.from({ length: SLOTS }, (_, i) => ({ slot: i * INTERVAL_SECONDS * 1000, n: INFLUENCERS, early: 0 })),
+  );
 
   // Each row holds exactly what the mock API's pure function gives for (id, the time it was fetched).
   const { rows: samples } = await pool.query<{
@@ -202,7 +207,10 @@ interface GrafanaPanel {
 
 test('every SQL query of the Follower growth dashboard runs on what the pipeline stored', async () => {
   const dashboard = JSON.parse(
-    fs.readFileSync(path.join(__dirname, '..', '..', 'volumes', 'grafana', 'dashboards', 'follower-growth.json'), 'utf8'),
+    fs.readFileSync(
+      path.join(__dirname, '..', '..', 'volumes', 'grafana', 'dashboards', 'follower-growth.json'),
+      'utf8',
+    ),
   ) as { panels: GrafanaPanel[] };
   const panels = dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
   const to = new Date();
@@ -216,7 +224,12 @@ test('every SQL query of the Follower growth dashboard runs on what the pipeline
   for (const panel of panels) {
     for (const target of panel.targets ?? []) {
       if (target.rawSql === undefined) continue;
-      const sql = expandSql(target.rawSql, { from, to, intervalMs: panelIntervalMs(from, to, 1000, 60_000), variables });
+      const sql = expandSql(target.rawSql, {
+        from,
+        to,
+        intervalMs: panelIntervalMs(from, to, 1000, 60_000),
+        variables,
+      });
       const { rows } = await readerPool.query(sql).catch((err: Error) => {
         throw new Error(`${panel.title} / ${target.refId}: ${err.message}\n${sql}`);
       });

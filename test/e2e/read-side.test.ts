@@ -72,7 +72,10 @@ beforeAll(async () => {
   const names: ServiceName[] = ['mock-api', 'result-handler', 'fetcher', 'scheduler', 'api'];
   const started = await Promise.all(names.map((name) => ServiceProcess.start(name, ports[name], wiring.envs[name])));
   for (const s of started) services.set(s.name, s);
-  await new InfluencerRegistry({ pool }).register({ range: { from: IDS[0]!, to: IDS.at(-1)! } }, { intervalSeconds: INTERVAL_SECONDS, spread: false });
+  await new InfluencerRegistry({ pool }).register(
+    { range: { from: IDS[0], to: IDS.at(-1)! } },
+    { intervalSeconds: INTERVAL_SECONDS, spread: false },
+  );
 }, 300_000);
 
 afterAll(async () => {
@@ -87,21 +90,30 @@ test('the mock’s suspicious accounts are flagged, leave rank and average, and 
   await eventually(
     'a live sample of every influencer',
     async () => {
-      const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM influencer_latest WHERE observed_at >= $1', [new Date(liveFrom)]);
-      return rows[0]!.n === IDS.length ? true : undefined;
+      const { rows } = await pool.query<{ n: number }>(
+        'SELECT count(*)::int AS n FROM influencer_latest WHERE observed_at >= $1',
+        [new Date(liveFrom)],
+      );
+      return rows[0].n === IDS.length ? true : undefined;
     },
     120_000,
   );
 
   // Stop the writers (each flushes and commits), so the rank snapshot stays the same for the reads below.
-  for (const name of ['scheduler', 'fetcher', 'result-handler'] as ServiceName[]) expect(await services.get(name)!.stop()).toBe(0);
+  for (const name of ['scheduler', 'fetcher', 'result-handler'] as ServiceName[])
+    expect(await services.get(name)!.stop()).toBe(0);
 
-  const truthRes = await fetch(`http://127.0.0.1:${ports['mock-api']}/admin/suspicious?from=${IDS[0]}&to=${IDS.at(-1)}`);
+  const truthRes = await fetch(
+    `http://127.0.0.1:${ports['mock-api']}/admin/suspicious?from=${IDS[0]}&to=${IDS.at(-1)}`,
+  );
   const truth = new Set(((await truthRes.json()) as { ids: number[] }).ids);
   expect(truth.size).toBeGreaterThan(3);
 
   const repo = path.resolve(__dirname, '..', '..');
-  const { stdout } = await promisify(execFile)('yarn', ['-s', 'detect-suspicious'], { cwd: repo, env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' } });
+  const { stdout } = await promisify(execFile)('yarn', ['-s', 'detect-suspicious'], {
+    cwd: repo,
+    env: { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' },
+  });
   const run = JSON.parse(stdout.trim().split('\n').at(-1)!);
   expect(run).toMatchObject({ evaluated: IDS.length, skipped: 0, suspicious: truth.size });
 
@@ -113,7 +125,7 @@ test('the mock’s suspicious accounts are flagged, leave rank and average, and 
   const ranked = await allPages('/api/v1/rankings?by=followers');
   expect(ranked.filter((i) => truth.has(i.id))).toEqual([]);
   expect(ranked).toHaveLength(IDS.length - truth.size);
-  const one = [...truth][0]!;
+  const one = [...truth][0];
   const influencer = await api(`/api/v1/influencers/${one}`);
   expect(influencer).toMatchObject({ rank: null, suspicious: { reason: expect.stringMatching(/spike|erratic/) } });
 
@@ -124,7 +136,9 @@ test('the mock’s suspicious accounts are flagged, leave rank and average, and 
   expect(stats).toMatchObject({ tracked: IDS.length, ranked: IDS.length - truth.size, suspicious: truth.size });
 
   // Still polled and stored: their series holds the history and the live samples.
-  const series = await api(`/api/v1/influencers/${one}/series?from=${new Date(liveFrom - HOUR).toISOString()}&to=${new Date().toISOString()}&resolution=raw`);
+  const series = await api(
+    `/api/v1/influencers/${one}/series?from=${new Date(liveFrom - HOUR).toISOString()}&to=${new Date().toISOString()}&resolution=raw`,
+  );
   expect(series.points.filter((p: { t: string }) => Date.parse(p.t) >= liveFrom).length).toBeGreaterThan(0);
   expect(series.points.filter((p: { t: string }) => Date.parse(p.t) < liveFrom).length).toBeGreaterThan(4);
 });

@@ -55,7 +55,7 @@ export async function missing(pool: Pool, observer: Observer, w: Window): Promis
     'SELECT count(*)::int AS n FROM follower_counts WHERE observed_at >= to_timestamp($1 / 1000.0) AND observed_at < to_timestamp($2 / 1000.0)',
     [w.fromMs, w.toMs],
   );
-  return slots.length - rows[0]!.n;
+  return slots.length - rows[0].n;
 }
 
 export async function audit(
@@ -77,7 +77,8 @@ export async function audit(
   const scheduledKeys = new Set<string>();
   const examples: string[] = [];
   const example = (what: string, key: string) => {
-    if (examples.length < 6) examples.push(`${what} ${key.replace(/\|(\d+)$/, (_, ms: string) => `@${new Date(Number(ms)).toISOString()}`)}`);
+    if (examples.length < 6)
+      examples.push(`${what} ${key.replace(/\|(\d+)$/, (_, ms: string) => `@${new Date(Number(ms)).toISOString()}`)}`);
   };
   for (const s of slots) {
     const key = slotKey(s.influencerId, s.slotMs);
@@ -119,6 +120,12 @@ export async function audit(
     recoverSeconds,
     exits,
     examples,
-    ok: lost === 0 && duplicated === 0 && other.length === 0 && poisonMissing === 0 && recoverSeconds !== undefined && exits.length === 0,
+    ok:
+      lost === 0 &&
+      duplicated === 0 &&
+      other.length === 0 &&
+      poisonMissing === 0 &&
+      recoverSeconds !== undefined &&
+      exits.length === 0,
   };
 }

@@ -40,7 +40,11 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, everyMs =
 }
 
 /** True when some session of the pipeline's schema runs (or sits in the transaction of) a statement matching `pattern`. */
-async function sessionAt(ctx: FaultContext, pattern: string, state: 'active' | 'idle in transaction'): Promise<boolean> {
+async function sessionAt(
+  ctx: FaultContext,
+  pattern: string,
+  state: 'active' | 'idle in transaction',
+): Promise<boolean> {
   const { rows } = await ctx.pipeline.pool.query(
     `SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = $1 AND query ILIKE $2 LIMIT 1`,
     [state, pattern],
@@ -60,7 +64,8 @@ async function setApiFaults(ctx: FaultContext, method: 'PUT' | 'DELETE', body?: 
     headers: { 'content-type': 'application/json' },
     body: body ? JSON.stringify(body) : undefined,
   });
-  if (res.status !== 200) throw new Error(`mock API refused the faults ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
+  if (res.status !== 200)
+    throw new Error(`mock API refused the faults ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
 }
 
 export const FAULTS: Fault[] = [
@@ -75,7 +80,9 @@ export const FAULTS: Fault[] = [
     inject: async (ctx) => {
       // The claim's transaction is open and its jobs are on their way to Kafka: the claim
       // statement has run, COMMIT waits for the produce's acknowledgement.
-      await killWhen(ctx, 'scheduler', 'in an open claim transaction', () => sessionAt(ctx, '%FOR UPDATE SKIP LOCKED%', 'idle in transaction'));
+      await killWhen(ctx, 'scheduler', 'in an open claim transaction', () =>
+        sessionAt(ctx, '%FOR UPDATE SKIP LOCKED%', 'idle in transaction'),
+      );
       await ctx.pipeline.startMember('scheduler');
     },
   },
@@ -95,16 +102,18 @@ export const FAULTS: Fault[] = [
     name: 'result-handler',
     title: 'kill -9 result-handler mid-batch',
     inject: async (ctx) => {
-      await killWhen(ctx, 'result-handler', 'while its batch statement runs', () => sessionAt(ctx, '%INSERT INTO follower_counts%', 'active'));
+      await killWhen(ctx, 'result-handler', 'while its batch statement runs', () =>
+        sessionAt(ctx, '%INSERT INTO follower_counts%', 'active'),
+      );
       await ctx.pipeline.startMember('result-handler');
     },
   },
   {
     name: 'broker',
-    title: 'kill -9 partition leaders\' broker, restart after 20 s',
+    title: "kill -9 partition leaders' broker, restart after 20 s",
     inject: async (ctx) => {
       const leaders = await ctx.observer.leaders();
-      const [node, led] = [...leaders].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0]!;
+      const [node, led] = [...leaders].sort((a, b) => b[1] - a[1] || a[0] - b[0])[0];
       await ctx.engines.killBroker(node);
       ctx.log(`  kill -9 Kafka node ${node} (leader of ${led} of the pipeline's partitions)`);
       await sleep(20_000);
@@ -160,7 +169,11 @@ export const FAULTS: Fault[] = [
               const n = ctx.poison.size + i;
               const notJson = n % 2 === 0;
               const key = `poison-${topic}-${n}`;
-              return { key, value: notJson ? `{"poison": ${n}` : JSON.stringify({ poison: n, influencerId: 'x' }), reason: notJson ? 'not-json' : 'invalid' };
+              return {
+                key,
+                value: notJson ? `{"poison": ${n}` : JSON.stringify({ poison: n, influencerId: 'x' }),
+                reason: notJson ? 'not-json' : 'invalid',
+              };
             });
             await produceMany(producer, { topic, messages: messages.map(({ key, value }) => ({ key, value })) });
             for (const m of messages) ctx.poison.set(m.key, { reason: m.reason, topic });

@@ -53,7 +53,9 @@ const freshSeconds = positive('fresh', values.fresh);
 const selected: Fault[] = (values.faults ?? '').split(',').map((name) => {
   const f = FAULTS.find((x) => x.name === name.trim());
   if (!f) {
-    process.stderr.write(`--faults: unknown fault ${JSON.stringify(name)}; known: ${FAULTS.map((x) => x.name).join(', ')}\n`);
+    process.stderr.write(
+      `--faults: unknown fault ${JSON.stringify(name)}; known: ${FAULTS.map((x) => x.name).join(', ')}\n`,
+    );
     process.exit(2);
   }
   return f;
@@ -66,7 +68,13 @@ const selected: Fault[] = (values.faults ?? '').split(',').map((name) => {
  * `fromMs + freshSeconds` on. Returns the seconds since `fromMs` (at least freshSeconds), or
  * undefined after `timeoutMs`.
  */
-async function recovered(ctx: FaultContext, expected: readonly Member[], sinceMs: number, fromMs: number, timeoutMs: number): Promise<number | undefined> {
+async function recovered(
+  ctx: FaultContext,
+  expected: readonly Member[],
+  sinceMs: number,
+  fromMs: number,
+  timeoutMs: number,
+): Promise<number | undefined> {
   let good = 0;
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -77,11 +85,18 @@ async function recovered(ctx: FaultContext, expected: readonly Member[], sinceMs
       continue;
     }
     const up = expected.every((m) => ctx.pipeline.running(m));
-    const behind = up ? await missing(ctx.pipeline.pool, ctx.observer, { fromMs: sinceMs, toMs: sampleAt - freshSeconds * 1000 }).catch(() => undefined) : undefined;
+    const behind = up
+      ? await missing(ctx.pipeline.pool, ctx.observer, { fromMs: sinceMs, toMs: sampleAt - freshSeconds * 1000 }).catch(
+          () => undefined,
+        )
+      : undefined;
     const overdue = up
       ? await ctx.pipeline.pool
-          .query<{ n: number }>(`SELECT count(*)::int AS n FROM influencers WHERE active AND next_fetch_at < now() - make_interval(secs => $1)`, [freshSeconds])
-          .then((r) => r.rows[0]!.n)
+          .query<{ n: number }>(
+            `SELECT count(*)::int AS n FROM influencers WHERE active AND next_fetch_at < now() - make_interval(secs => $1)`,
+            [freshSeconds],
+          )
+          .then((r) => r.rows[0].n)
           .catch(() => undefined)
       : undefined;
     if (behind === 0 && overdue === 0) {
@@ -95,7 +110,9 @@ async function recovered(ctx: FaultContext, expected: readonly Member[], sinceMs
 
 async function main(): Promise<number> {
   const command = `yarn test:faults ${process.argv.slice(2).join(' ')}`.trim();
-  log(`${command}: ${influencers} influencers every ${intervalSeconds} s (${influencers / intervalSeconds} jobs/s); faults: ${selected.map((f) => f.name).join(', ')}`);
+  log(
+    `${command}: ${influencers} influencers every ${intervalSeconds} s (${influencers / intervalSeconds} jobs/s); faults: ${selected.map((f) => f.name).join(', ')}`,
+  );
   await buildApps();
   const engines = await FaultEngines.start(log);
   // Ctrl-C: the engines run detached from this process; stop them and remove their files.
@@ -109,11 +126,20 @@ async function main(): Promise<number> {
   let observer: Observer | undefined;
   const verdicts: Verdict[] = [];
   try {
-    pipeline = await Pipeline.create({ kafkaBrokers: engines.kafkaBrokers, databaseUrl: engines.databaseUrl, influencers, intervalSeconds });
+    pipeline = await Pipeline.create({
+      kafkaBrokers: engines.kafkaBrokers,
+      databaseUrl: engines.databaseUrl,
+      influencers,
+      intervalSeconds,
+    });
     observer = new Observer(engines.kafkaBrokers, pipeline.topics);
     await observer.start();
     await pipeline.start();
-    const kafka = createKafka({ brokers: engines.kafkaBrokers.split(','), clientId: 'fault-suite-poison', logger: createLogger('fault-suite', 'silent') });
+    const kafka = createKafka({
+      brokers: engines.kafkaBrokers.split(','),
+      clientId: 'fault-suite-poison',
+      logger: createLogger('fault-suite', 'silent'),
+    });
     const ctx: FaultContext = { pipeline, engines, observer, kafka, log, poison: new Map() };
     const rate = pipeline.jobsPerSecond;
 
@@ -121,7 +147,10 @@ async function main(): Promise<number> {
     log(`pipeline running; warming up for one interval`);
     await sleep(intervalSeconds * 1000);
     const warm = await recovered(ctx, MEMBERS, Date.now() - intervalSeconds * 1000, Date.now(), 120_000);
-    if (warm === undefined) throw new Error(`the pipeline does not keep up with ${rate} jobs/s on this machine even without a fault: use fewer --influencers or a longer --interval`);
+    if (warm === undefined)
+      throw new Error(
+        `the pipeline does not keep up with ${rate} jobs/s on this machine even without a fault: use fewer --influencers or a longer --interval`,
+      );
 
     let windowStart = Date.now();
     for (const fault of selected) {
@@ -134,18 +163,36 @@ async function main(): Promise<number> {
       const healedAt = Date.now();
       const expected = MEMBERS.filter((m) => pipeline!.running(m));
       const recoverSeconds = await recovered(ctx, expected, windowStart, healedAt, 300_000);
-      log(recoverSeconds === undefined ? '  not caught up after 300 s' : `  caught up ${recoverSeconds.toFixed(1)} s after the fault ended`);
+      log(
+        recoverSeconds === undefined
+          ? '  not caught up after 300 s'
+          : `  caught up ${recoverSeconds.toFixed(1)} s after the fault ended`,
+      );
       // One more interval, so that every influencer has a slot after the fault in the window.
       await sleep(intervalSeconds * 1000);
       const window: Window = { fromMs: windowStart, toMs: Date.now() - 2000 };
       await observer.catchUp();
       const drainDeadline = Date.now() + 120_000;
-      while ((await missing(pipeline.pool, observer, window).catch(() => 1)) > 0 && Date.now() < drainDeadline) await sleep(1000);
+      while ((await missing(pipeline.pool, observer, window).catch(() => 1)) > 0 && Date.now() < drainDeadline)
+        await sleep(1000);
       await observer.catchUp();
       const exits = pipeline.exits.slice(exitsBefore);
-      for (const e of exits) log(`  ${e.member} exited on its own (${e.signal ?? `exit code ${e.code}`}); started again. Its last output:\n${e.output}`);
+      for (const e of exits)
+        log(
+          `  ${e.member} exited on its own (${e.signal ?? `exit code ${e.code}`}); started again. Its last output:\n${e.output}`,
+        );
       const poisonProduced = [...ctx.poison.keys()].filter((k) => !poisonBefore.has(k));
-      const v = await audit(fault.title, pipeline.pool, observer, window, observer.deadLetters.slice(deadLettersBefore), ctx.poison, poisonProduced, recoverSeconds, exits.map((e) => `${e.member} (${e.signal ?? `exit ${e.code}`})`));
+      const v = await audit(
+        fault.title,
+        pipeline.pool,
+        observer,
+        window,
+        observer.deadLetters.slice(deadLettersBefore),
+        ctx.poison,
+        poisonProduced,
+        recoverSeconds,
+        exits.map((e) => `${e.member} (${e.signal ?? `exit ${e.code}`})`),
+      );
       verdicts.push(v);
       log(
         `  ${v.ok ? 'ok' : 'FAILED'}: ${v.scheduled} slots scheduled, ${v.stored} stored, ${v.lost} lost, ${v.duplicated} duplicated, ` +
@@ -156,9 +203,14 @@ async function main(): Promise<number> {
       if (fault.restore) await fault.restore(ctx);
     }
     const codes = await pipeline.stop();
-    log(`services stopped (exit codes: ${Object.entries(codes).map(([k, c]) => `${k} ${c}`).join(', ')})`);
+    log(
+      `services stopped (exit codes: ${Object.entries(codes)
+        .map(([k, c]) => `${k} ${c}`)
+        .join(', ')})`,
+    );
     if (!verdicts.every((v) => v.ok)) {
-      for (const [m, p] of pipeline.processes) log(`--- ${m} (last lines)\n${p.logs.split('\n').slice(-15).join('\n')}`);
+      for (const [m, p] of pipeline.processes)
+        log(`--- ${m} (last lines)\n${p.logs.split('\n').slice(-15).join('\n')}`);
     }
   } finally {
     await observer?.stop();
@@ -172,11 +224,20 @@ async function main(): Promise<number> {
   if (values.out && values.out !== '-') {
     const out = path.resolve(process.cwd(), values.out);
     const previous = fs.existsSync(out) ? fs.readFileSync(out, 'utf8') : '';
-    fs.writeFileSync(out, writeReport({ command, verdicts, influencers, intervalSeconds, freshSeconds, machine, date: new Date() }, previous));
+    fs.writeFileSync(
+      out,
+      writeReport(
+        { command, verdicts, influencers, intervalSeconds, freshSeconds, machine, date: new Date() },
+        previous,
+      ),
+    );
     log(`wrote ${path.relative(process.cwd(), out)}`);
   }
   const failed = verdicts.filter((v) => !v.ok);
-  if (failed.length > 0) log(`${failed.length} of ${verdicts.length} faults lost, duplicated or dead-lettered something, or did not recover: ${failed.map((v) => v.fault).join('; ')}`);
+  if (failed.length > 0)
+    log(
+      `${failed.length} of ${verdicts.length} faults lost, duplicated or dead-lettered something, or did not recover: ${failed.map((v) => v.fault).join('; ')}`,
+    );
   return failed.length === 0 ? 0 : 1;
 }
 

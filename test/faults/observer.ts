@@ -99,14 +99,28 @@ export class Observer {
 
   /** Resolves once the suite has read the jobs and DLQ topics up to where they ended when called. */
   async catchUp(timeoutMs = 120_000): Promise<void> {
-    const ends = await Promise.all([this.topics.jobs, this.topics.dlq].map(async (topic) => ({ topic, offsets: await this.admin!.fetchTopicOffsets(topic) })));
+    const ends = await Promise.all(
+      [this.topics.jobs, this.topics.dlq].map(async (topic) => ({
+        topic,
+        offsets: await this.admin!.fetchTopicOffsets(topic),
+      })),
+    );
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const behind = ends.flatMap(({ topic, offsets }) =>
-        offsets.filter((p) => Number(p.high) > Number(p.low) && (this.next.get(`${topic}:${p.partition}`) ?? Number(p.low)) < Number(p.high)).map((p) => `${topic}/${p.partition}`),
+        offsets
+          .filter(
+            (p) =>
+              Number(p.high) > Number(p.low) &&
+              (this.next.get(`${topic}:${p.partition}`) ?? Number(p.low)) < Number(p.high),
+          )
+          .map((p) => `${topic}/${p.partition}`),
       );
       if (behind.length === 0) return;
-      if (Date.now() > deadline) throw new Error(`the suite's own consumers did not read ${behind.join(', ')} to the end within ${timeoutMs / 1000} s`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `the suite's own consumers did not read ${behind.join(', ')} to the end within ${timeoutMs / 1000} s`,
+        );
       await new Promise((r) => setTimeout(r, 200));
     }
   }
@@ -116,7 +130,8 @@ export class Observer {
     const out: { influencerId: number; slotMs: number }[] = [];
     for (const [slotMs, ids] of this.bySlotTime) {
       if (slotMs < fromMs || slotMs >= toMs) continue;
-      for (const id of ids) if (!live || !this.deadSlots.has(slotKey(id, slotMs))) out.push({ influencerId: id, slotMs });
+      for (const id of ids)
+        if (!live || !this.deadSlots.has(slotKey(id, slotMs))) out.push({ influencerId: id, slotMs });
     }
     return out;
   }

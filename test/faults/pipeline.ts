@@ -87,7 +87,8 @@ export class Pipeline {
   }
 
   /** Processes that exited without being told to (each was started again). */
-  readonly exits: { member: Member; code: number | null; signal: NodeJS.Signals | null; at: number; output: string }[] = [];
+  readonly exits: { member: Member; code: number | null; signal: NodeJS.Signals | null; at: number; output: string }[] =
+    [];
   private readonly killing = new Set<ServiceProcess>();
   private stopping = false;
 

@@ -3,17 +3,30 @@ import type { Verdict } from './audit';
 
 function deadLettered(v: Verdict): string {
   const parts: string[] = [];
-  if (v.poisonDeadLettered > 0 || v.poisonMissing > 0) parts.push(`${v.poisonDeadLettered} poison${v.poisonMissing > 0 ? ` (${v.poisonMissing} missing)` : ''}`);
+  if (v.poisonDeadLettered > 0 || v.poisonMissing > 0)
+    parts.push(`${v.poisonDeadLettered} poison${v.poisonMissing > 0 ? ` (${v.poisonMissing} missing)` : ''}`);
   if (v.otherDeadLettered.length > 0) {
     const reasons = new Map<string, number>();
-    for (const d of v.otherDeadLettered) reasons.set(`${d.stage}/${d.reason}`, (reasons.get(`${d.stage}/${d.reason}`) ?? 0) + 1);
+    for (const d of v.otherDeadLettered)
+      reasons.set(`${d.stage}/${d.reason}`, (reasons.get(`${d.stage}/${d.reason}`) ?? 0) + 1);
     parts.push(`**${v.otherDeadLettered.length} not poison**: ${[...reasons].map(([r, n]) => `${n} ${r}`).join(', ')}`);
   }
   return parts.length === 0 ? '0' : parts.join('; ');
 }
 
 export function formatTable(verdicts: readonly Verdict[]): string {
-  const header = ['fault', 'slots scheduled', 'stored', 'lost', 'duplicated', 'slots emitted twice (absorbed)', 'dead-lettered', 'seconds to recover', 'processes that exited', 'verdict'];
+  const header = [
+    'fault',
+    'slots scheduled',
+    'stored',
+    'lost',
+    'duplicated',
+    'slots emitted twice (absorbed)',
+    'dead-lettered',
+    'seconds to recover',
+    'processes that exited',
+    'verdict',
+  ];
   const rows = verdicts.map((v) => [
     v.fault,
     String(v.scheduled),
@@ -34,7 +47,15 @@ export const NOTES_MARKER = '<!-- notes: kept by yarn test:faults -->';
 
 /** docs/reliability.md: the run's table and definitions, then the notes of `previous` (the file as it was). */
 export function writeReport(
-  r: { command: string; verdicts: readonly Verdict[]; influencers: number; intervalSeconds: number; freshSeconds: number; machine: string; date: Date },
+  r: {
+    command: string;
+    verdicts: readonly Verdict[];
+    influencers: number;
+    intervalSeconds: number;
+    freshSeconds: number;
+    machine: string;
+    date: Date;
+  },
   previous = '',
 ): string {
   const at = previous.indexOf(NOTES_MARKER);
@@ -42,7 +63,15 @@ export function writeReport(
   return `${generated(r)}\n${notes}`;
 }
 
-function generated(r: { command: string; verdicts: readonly Verdict[]; influencers: number; intervalSeconds: number; freshSeconds: number; machine: string; date: Date }): string {
+function generated(r: {
+  command: string;
+  verdicts: readonly Verdict[];
+  influencers: number;
+  intervalSeconds: number;
+  freshSeconds: number;
+  machine: string;
+  date: Date;
+}): string {
   return `# Reliability: the fault suite
 
 Produced by \`${r.command}\` on ${r.date.toISOString().slice(0, 16).replace('T', ' ')} UTC, ${r.machine}: ${r.influencers.toLocaleString('en-US')} influencers

@@ -47,7 +47,9 @@ afterAll(async () => {
   await pool?.end();
   await db?.drop();
   await topics?.remove();
-  console.log(`fuzzed HTTP cases: ${[...tried].map(([k, n]) => `${k} ${n}`).join(', ')}; total ${[...tried.values()].reduce((a, b) => a + b, 0)}`);
+  console.log(
+    `fuzzed HTTP cases: ${[...tried].map(([k, n]) => `${k} ${n}`).join(', ')}; total ${[...tried.values()].reduce((a, b) => a + b, 0)}`,
+  );
 });
 
 interface Answer {
@@ -79,7 +81,12 @@ function isClientErrorWithMessage(a: Answer): boolean {
   return typeof message === 'string' && message.length > 0;
 }
 
-async function property(name: string, arb: fc.Arbitrary<unknown>, check: (value: never) => Promise<void>, runs = RUNS): Promise<void> {
+async function property(
+  name: string,
+  arb: fc.Arbitrary<unknown>,
+  check: (value: never) => Promise<void>,
+  runs = RUNS,
+): Promise<void> {
   let n = 0;
   await fc.assert(
     fc.asyncProperty(arb, async (value) => {
@@ -130,7 +137,10 @@ const anyJsonText = fc.json({ maxDepth: 3 });
 const notJson = fc.oneof(
   fc.constantFrom('{', '{"ids": [1,2', '[1,,2]', "{'ids': [1]}", 'ids=1', 'undefined', '{"ids": [1]}}', '\u0000'),
   // `{` + `}` is the valid body `{}`, and `{` + `"a":1}` is JSON too: only text that does not parse
-  fc.string({ maxLength: 30 }).map((s) => `{${s}`).filter((body) => !parsesAsJson(body)),
+  fc
+    .string({ maxLength: 30 })
+    .map((s) => `{${s}`)
+    .filter((body) => !parsesAsJson(body)),
 );
 
 function parsesAsJson(body: string): boolean {
@@ -144,18 +154,29 @@ function parsesAsJson(body: string): boolean {
 
 /** Register/activate bodies of the right outer shape with wrong insides. */
 const wrongSelection = fc.oneof(
-  fc.record({ ids: fc.array(fc.oneof(badId, nastyString, fc.constant(null), fc.boolean()), { minLength: 1, maxLength: 5 }) }),
+  fc.record({
+    ids: fc.array(fc.oneof(badId, nastyString, fc.constant(null), fc.boolean()), { minLength: 1, maxLength: 5 }),
+  }),
   fc.record({ ids: fc.oneof(nastyString, badId, fc.constant(null), fc.dictionary(fc.string(), fc.integer())) }),
   fc.record({ range: fc.record({ from: fc.oneof(badId, nastyString), to: fc.oneof(badId, nastyString) }) }),
   fc.record({ range: fc.oneof(nastyString, fc.array(fc.integer())) }),
-  fc.record({ ids: fc.constant([1_000_000]), intervalSeconds: fc.oneof(fc.integer({ max: 0 }), nastyString, fc.double({ noInteger: true })) }),
+  fc.record({
+    ids: fc.constant([1_000_000]),
+    intervalSeconds: fc.oneof(fc.integer({ max: 0 }), nastyString, fc.double({ noInteger: true })),
+  }),
   fc.record({ ids: fc.constant([1_000_000]), spread: fc.oneof(nastyString, fc.integer()) }),
   fc.record({ ids: fc.constant([]) }),
 );
 
 /** Fault patches that are not valid settings. */
 const wrongFaults = fc.oneof(
-  fc.record({ errorRate: fc.oneof(fc.double({ min: 1.0001, max: 1e9, noNaN: true }), fc.double({ max: -0.0001, noNaN: true }), nastyString) }),
+  fc.record({
+    errorRate: fc.oneof(
+      fc.double({ min: 1.0001, max: 1e9, noNaN: true }),
+      fc.double({ max: -0.0001, noNaN: true }),
+      nastyString,
+    ),
+  }),
   fc.record({ latencyMs: fc.oneof(fc.integer({ max: -1 }), nastyString, fc.constant(null)) }),
   fc.record({ [uniqueName('unknown')]: fc.integer() }),
   fc.oneof(fc.array(fc.integer()), nastyString, fc.integer(), fc.constant(null)),
@@ -163,7 +184,7 @@ const wrongFaults = fc.oneof(
 
 async function registryRows(): Promise<number> {
   const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM influencers');
-  return rows[0]!.n;
+  return rows[0].n;
 }
 
 // --- the properties ------------------------------------------------------------------------------------
@@ -171,10 +192,25 @@ async function registryRows(): Promise<number> {
 describe('scheduler: /influencers', () => {
   test('register, activate and deactivate with bodies that are not JSON or not a valid selection → 400 with a message', async () => {
     const paths = fc.constantFrom('/influencers', '/influencers/activate', '/influencers/deactivate');
-    await property('scheduler bodies', fc.tuple(paths, fc.oneof(notJson, wrongSelection.map((v) => JSON.stringify(v)))), async ([path, body]: [string, string]) => {
-      const answer = await send(scheduler, 'POST', path, body);
-      expect({ path, body, status: answer.status, ok: isClientErrorWithMessage(answer) }).toEqual({ path, body, status: 400, ok: true });
-    });
+    await property(
+      'scheduler bodies',
+      fc.tuple(
+        paths,
+        fc.oneof(
+          notJson,
+          wrongSelection.map((v) => JSON.stringify(v)),
+        ),
+      ),
+      async ([path, body]: [string, string]) => {
+        const answer = await send(scheduler, 'POST', path, body);
+        expect({ path, body, status: answer.status, ok: isClientErrorWithMessage(answer) }).toEqual({
+          path,
+          body,
+          status: 400,
+          ok: true,
+        });
+      },
+    );
     // Any JSON at all: a valid registration is possible only by accident; refuse or accept, never fail.
     await property('scheduler any JSON', anyJsonText, async (body: string) => {
       const answer = await send(scheduler, 'POST', '/influencers/deactivate', body);
@@ -185,14 +221,22 @@ describe('scheduler: /influencers', () => {
 
   test('GET and DELETE /influencers/:id with ids that are not ids → 400; unknown valid ids → 404; nothing written', async () => {
     const segment = fc.oneof(nastyString, badId.map(String));
-    await property('scheduler ids', fc.tuple(fc.constantFrom('GET', 'DELETE'), segment), async ([method, raw]: [string, string]) => {
-      const answer = await send(scheduler, method, `/influencers/${encodeURIComponent(raw)}`);
-      expect({ raw, status: answer.status >= 400 && answer.status < 500, message: isClientErrorWithMessage(answer) || answer.status === 404 }).toEqual({
-        raw,
-        status: true,
-        message: true,
-      });
-    });
+    await property(
+      'scheduler ids',
+      fc.tuple(fc.constantFrom('GET', 'DELETE'), segment),
+      async ([method, raw]: [string, string]) => {
+        const answer = await send(scheduler, method, `/influencers/${encodeURIComponent(raw)}`);
+        expect({
+          raw,
+          status: answer.status >= 400 && answer.status < 500,
+          message: isClientErrorWithMessage(answer) || answer.status === 404,
+        }).toEqual({
+          raw,
+          status: true,
+          message: true,
+        });
+      },
+    );
     expect(await registryRows()).toBe(0);
   });
 
@@ -211,11 +255,27 @@ describe('mock API: /admin/faults and /api/v1/influencers/:id', () => {
   test('PUT /admin/faults with invalid patches or not JSON → 400 with a message; the settings stay as they were', async () => {
     const before = await send(mockApi, 'GET', '/admin/faults');
     expect(before.status).toBe(200);
-    await property('mock-api faults', fc.oneof(notJson, wrongFaults.map((v) => JSON.stringify(v))), async (body: string) => {
-      const answer = await send(mockApi, 'PUT', '/admin/faults', body);
-      expect({ body, status: answer.status, ok: isClientErrorWithMessage(answer) }).toEqual({ body, status: 400, ok: true });
-    });
-    const huge = await send(mockApi, 'PUT', '/admin/faults', JSON.stringify({ errorRate: 0.5, pad: 'x'.repeat(200_000) }));
+    await property(
+      'mock-api faults',
+      fc.oneof(
+        notJson,
+        wrongFaults.map((v) => JSON.stringify(v)),
+      ),
+      async (body: string) => {
+        const answer = await send(mockApi, 'PUT', '/admin/faults', body);
+        expect({ body, status: answer.status, ok: isClientErrorWithMessage(answer) }).toEqual({
+          body,
+          status: 400,
+          ok: true,
+        });
+      },
+    );
+    const huge = await send(
+      mockApi,
+      'PUT',
+      '/admin/faults',
+      JSON.stringify({ errorRate: 0.5, pad: 'x'.repeat(200_000) }),
+    );
     expect({ status: huge.status, ok: isClientErrorWithMessage(huge) }).toEqual({ status: 413, ok: true });
     tried.set('mock-api huge body', 1);
     expect((await send(mockApi, 'GET', '/admin/faults')).body).toEqual(before.body);
@@ -224,7 +284,11 @@ describe('mock API: /admin/faults and /api/v1/influencers/:id', () => {
   test('lookups of ids that are not ids → 400, never a 5xx', async () => {
     await property('mock-api ids', fc.oneof(nastyString, badId.map(String)), async (raw: string) => {
       const answer = await send(mockApi, 'GET', `/api/v1/influencers/${encodeURIComponent(raw)}`);
-      expect({ raw, clientError: answer.status >= 400 && answer.status < 500, message: isClientErrorWithMessage(answer) }).toEqual({
+      expect({
+        raw,
+        clientError: answer.status >= 400 && answer.status < 500,
+        message: isClientErrorWithMessage(answer),
+      }).toEqual({
         raw,
         clientError: true,
         message: true,
@@ -247,12 +311,18 @@ describe('api: /api/v1', () => {
       fc
         .record({ by: nastyString, window: text, limit: text, cursor: text }, { requiredKeys: ['by'] })
         .map((params) => `/api/v1/rankings?${q(params)}`),
-      fc.record({ cursor: nastyString.filter((c) => c !== ''), limit: fc.constantFrom('0', '501', '-1', '1.5', 'x') }).map((params) => `/api/v1/suspicious?${q(params)}`),
+      fc
+        .record({ cursor: nastyString.filter((c) => c !== ''), limit: fc.constantFrom('0', '501', '-1', '1.5', 'x') })
+        .map((params) => `/api/v1/suspicious?${q(params)}`),
       fc.record({ [uniqueName('unknown')]: text }).map((params) => `/api/v1/stats?${q(params)}&limit=1`),
     );
     await property('api parameters', requests, async (path: string) => {
       const answer = await send(api, 'GET', path);
-      expect({ path, clientError: answer.status >= 400 && answer.status < 500, message: isClientErrorWithMessage(answer) }).toEqual({
+      expect({
+        path,
+        clientError: answer.status >= 400 && answer.status < 500,
+        message: isClientErrorWithMessage(answer),
+      }).toEqual({
         path,
         clientError: true,
         message: true,

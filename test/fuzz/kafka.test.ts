@@ -25,7 +25,15 @@ import {
 } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { randomUUID } from 'node:crypto';
-import { createTopics, freshSchema, hoursAgo, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../support/engines';
+import {
+  createTopics,
+  freshSchema,
+  hoursAgo,
+  kafkaBrokers,
+  testKafka,
+  uniqueName,
+  type TestSchema,
+} from '../support/engines';
 import { eventually, pipelineEnvironments, ServiceProcess } from '../support/services';
 
 /** Invalid messages per topic. */
@@ -53,7 +61,8 @@ beforeAll(async () => {
     topics: { jobs: jobsTopic, results: resultsTopic, dlq: dlqTopic },
     groups: { fetchers: uniqueName('fuzzk-f'), handlers: uniqueName('fuzzk-h') },
   });
-  for (const name of ['mock-api', 'result-handler', 'fetcher'] as const) services.push(await ServiceProcess.start(name, ports[name], envs[name]));
+  for (const name of ['mock-api', 'result-handler', 'fetcher'] as const)
+    services.push(await ServiceProcess.start(name, ports[name], envs[name]));
 }, 180_000);
 
 afterAll(async () => {
@@ -73,7 +82,14 @@ const badNumber = fc.oneof(
   fc.double({ noInteger: true, noNaN: true, noDefaultInfinity: true }),
   fc.constantFrom(2 ** 53, 2 ** 63, 1e308, -1e308),
 );
-const field = fc.oneof(nasty, badNumber, fc.boolean(), fc.constant(null), fc.array(fc.integer(), { maxLength: 3 }), fc.dictionary(fc.string(), fc.integer()));
+const field = fc.oneof(
+  nasty,
+  badNumber,
+  fc.boolean(),
+  fc.constant(null),
+  fc.array(fc.integer(), { maxLength: 3 }),
+  fc.dictionary(fc.string(), fc.integer()),
+);
 
 /** A valid value with one or more fields replaced by garbage, or dropped, or an extra one. */
 function mangled<T extends Record<string, unknown>>(valid: () => T): fc.Arbitrary<unknown> {
@@ -93,7 +109,14 @@ function validJob(): Record<string, unknown> {
   return { jobId: randomUUID(), influencerId: 1_000_000, scheduledFor: new Date().toISOString(), attempt: 1 };
 }
 function validResult(): Record<string, unknown> {
-  return { jobId: randomUUID(), influencerId: 1_000_000, username: 'u', followerCount: 1, followingCount: 1, observedAt: new Date(hoursAgo(1)).toISOString() };
+  return {
+    jobId: randomUUID(),
+    influencerId: 1_000_000,
+    username: 'u',
+    followerCount: 1,
+    followingCount: 1,
+    observedAt: new Date(hoursAgo(1)).toISOString(),
+  };
 }
 
 /** Bytes that `decode` (what the consumer runs) refuses. */
@@ -119,12 +142,18 @@ const headersArb = fc.dictionary(
   { maxKeys: 3 },
 );
 
-async function produceAll(topic: string, messages: { key?: string; value: Buffer; headers?: Record<string, string> }[]): Promise<void> {
-  const producer = createProducer(createKafka({ brokers: kafkaBrokers(), clientId: uniqueName('fuzz'), logger: createLogger('fuzz', 'silent') }));
+async function produceAll(
+  topic: string,
+  messages: { key?: string; value: Buffer; headers?: Record<string, string> }[],
+): Promise<void> {
+  const producer = createProducer(
+    createKafka({ brokers: kafkaBrokers(), clientId: uniqueName('fuzz'), logger: createLogger('fuzz', 'silent') }),
+  );
   await producer.connect();
   try {
     // Small batches: some payloads carry 100 kB strings, and a request must stay under the broker's 1 MB.
-    for (let i = 0; i < messages.length; i += 8) await produceMany(producer, [{ topic, messages: messages.slice(i, i + 8) }]);
+    for (let i = 0; i < messages.length; i += 8)
+      await produceMany(producer, [{ topic, messages: messages.slice(i, i + 8) }]);
   } finally {
     await producer.disconnect();
   }
@@ -137,7 +166,11 @@ async function readDlq(n: number): Promise<DlqInfo[]> {
   try {
     await consumer.subscribe({ topics: [dlqTopic], fromBeginning: true });
     await consumer.run({ eachMessage: async ({ message }) => void seen.push(readDlqHeaders(message.headers)) });
-    await eventually(`${n} dead letters (have ${seen.length})`, async () => (seen.length >= n ? true : undefined), 120_000);
+    await eventually(
+      `${n} dead letters (have ${seen.length})`,
+      async () => (seen.length >= n ? true : undefined),
+      120_000,
+    );
     return seen;
   } finally {
     await consumer.disconnect();
@@ -146,22 +179,40 @@ async function readDlq(n: number): Promise<DlqInfo[]> {
 
 test(`${CASES} invalid jobs and ${CASES} invalid results are dead-lettered with their reasons; the valid ones after them are stored`, async () => {
   const sample = <T>(arb: fc.Arbitrary<T>) => fc.sample(arb, { numRuns: CASES, seed: 20261201 });
-  const jobs = sample(fc.record({ key: keyArb, value: invalidPayloads(validJob, parseFetchJob, decodeFetchJob), headers: headersArb }));
-  const results = sample(fc.record({ key: keyArb, value: invalidPayloads(validResult, parseFetchResult, decodeFetchResult), headers: headersArb }));
+  const jobs = sample(
+    fc.record({ key: keyArb, value: invalidPayloads(validJob, parseFetchJob, decodeFetchJob), headers: headersArb }),
+  );
+  const results = sample(
+    fc.record({
+      key: keyArb,
+      value: invalidPayloads(validResult, parseFetchResult, decodeFetchResult),
+      headers: headersArb,
+    }),
+  );
   await Promise.all([produceAll(jobsTopic, jobs), produceAll(resultsTopic, results)]);
 
   // Valid traffic after the fuzz: jobs the fetcher must fetch, results the handler must store.
   const ids = Array.from({ length: VALID }, (_, i) => 1_000_000 + i);
   await produceAll(
     jobsTopic,
-    ids.map((influencerId) => ({ key: String(influencerId), value: encodeFetchJob({ jobId: randomUUID(), influencerId, scheduledFor: new Date().toISOString(), attempt: 1 }) })),
+    ids.map((influencerId) => ({
+      key: String(influencerId),
+      value: encodeFetchJob({ jobId: randomUUID(), influencerId, scheduledFor: new Date().toISOString(), attempt: 1 }),
+    })),
   );
   const at = hoursAgo(2);
   await produceAll(
     resultsTopic,
     ids.map((influencerId, i) => ({
       key: String(influencerId + 100),
-      value: encodeFetchResult({ jobId: randomUUID(), influencerId: influencerId + 100, username: `u${i}`, followerCount: i, followingCount: i, observedAt: new Date(at).toISOString() }),
+      value: encodeFetchResult({
+        jobId: randomUUID(),
+        influencerId: influencerId + 100,
+        username: `u${i}`,
+        followerCount: i,
+        followingCount: i,
+        observedAt: new Date(at).toISOString(),
+      }),
     })),
   );
 
@@ -172,13 +223,14 @@ test(`${CASES} invalid jobs and ${CASES} invalid results are dead-lettered with 
   expect(from(resultsTopic).map((d) => d.stage)).toEqual(new Array(CASES).fill('result-handler'));
   expect(dead.filter((d) => !d.reason || !/^[a-z]+(-[a-z]+)*$/.test(d.reason))).toEqual([]);
   // Each invalid message exactly once: distinct source offsets per topic.
-  for (const topic of [jobsTopic, resultsTopic]) expect(new Set(from(topic).map((d) => `${d.sourcePartition}:${d.sourceOffset}`)).size).toBe(CASES);
+  for (const topic of [jobsTopic, resultsTopic])
+    expect(new Set(from(topic).map((d) => `${d.sourcePartition}:${d.sourceOffset}`)).size).toBe(CASES);
 
   await eventually(
     `${2 * VALID} valid samples stored`,
     async () => {
       const { rows } = await pool.query<{ n: number }>('SELECT count(*)::int AS n FROM follower_counts');
-      return rows[0]!.n === 2 * VALID ? true : undefined;
+      return rows[0].n === 2 * VALID ? true : undefined;
     },
     60_000,
   );
@@ -186,7 +238,9 @@ test(`${CASES} invalid jobs and ${CASES} invalid results are dead-lettered with 
     expect({ service: s.name, exitCode: s.child.exitCode }).toEqual({ service: s.name, exitCode: null });
     expect((await fetch(`http://127.0.0.1:${s.httpPort}/healthz`)).status).toBe(200);
   }
-  console.log(`fuzzed Kafka payloads: ${CASES} jobs, ${CASES} results; reasons: ${JSON.stringify(countBy(dead.map((d) => `${d.stage}/${d.reason}`)))}`);
+  console.log(
+    `fuzzed Kafka payloads: ${CASES} jobs, ${CASES} results; reasons: ${JSON.stringify(countBy(dead.map((d) => `${d.stage}/${d.reason}`)))}`,
+  );
 });
 
 function countBy(values: string[]): Record<string, number> {

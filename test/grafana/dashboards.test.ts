@@ -24,7 +24,8 @@ import { freshSchema, pausePolicies, type TestSchema } from '../support/engines'
 import { expandSql, panelIntervalMs, type VariableValue } from './grafana-sql';
 
 const GRAFANA = path.resolve(__dirname, '..', '..', 'volumes', 'grafana');
-const readJson = (file: string): Dashboard => JSON.parse(readFileSync(path.join(GRAFANA, 'dashboards', file), 'utf8')) as Dashboard;
+const readJson = (file: string): Dashboard =>
+  JSON.parse(readFileSync(path.join(GRAFANA, 'dashboards', file), 'utf8')) as Dashboard;
 const readYaml = (file: string): unknown => parseYaml(readFileSync(path.join(GRAFANA, 'provisioning', file), 'utf8'));
 
 // ---------------------------------------------------------------------------------------------
@@ -71,7 +72,8 @@ interface Dashboard {
 function allPanels(dashboard: Dashboard): Panel[] {
   return dashboard.panels.flatMap((p) => [p, ...(p.panels ?? [])]);
 }
-const variableSql = (v: Variable): string => (typeof v.query === 'string' ? v.query : (v.query.rawSql ?? v.query.query ?? ''));
+const variableSql = (v: Variable): string =>
+  typeof v.query === 'string' ? v.query : (v.query.rawSql ?? v.query.query ?? '');
 
 const followerGrowth = readJson('follower-growth.json');
 const pipelineHealth = readJson('pipeline-health.json');
@@ -80,7 +82,9 @@ const pipelineHealth = readJson('pipeline-health.json');
 // Files and structure
 
 describe('provisioning and dashboard files', () => {
-  const datasources = (readYaml('datasources/datasources.yml') as { datasources: (DatasourceRef & Record<string, unknown>)[] }).datasources;
+  const datasources = (
+    readYaml('datasources/datasources.yml') as { datasources: (DatasourceRef & Record<string, unknown>)[] }
+  ).datasources;
   const byUid = new Map(datasources.map((d) => [d.uid, d]));
 
   test('datasources: TimescaleDB (PostgreSQL with timescaledb) and Prometheus (default)', () => {
@@ -91,14 +95,27 @@ describe('provisioning and dashboard files', () => {
       secureJsonData: { password: '${POSTGRES_READER_PASSWORD}' },
       jsonData: { database: 'postgres', sslmode: 'disable', timescaledb: true },
     });
-    expect((byUid.get('timescaledb')!.jsonData as { postgresVersion: number }).postgresVersion).toBeGreaterThanOrEqual(1500);
-    expect(byUid.get('prometheus')).toMatchObject({ type: 'prometheus', url: 'http://prometheus:9090', isDefault: true });
+    expect((byUid.get('timescaledb')!.jsonData as { postgresVersion: number }).postgresVersion).toBeGreaterThanOrEqual(
+      1500,
+    );
+    expect(byUid.get('prometheus')).toMatchObject({
+      type: 'prometheus',
+      url: 'http://prometheus:9090',
+      isDefault: true,
+    });
     expect(datasources.filter((d) => d.isDefault === true)).toHaveLength(1);
   });
 
   test('the dashboard provider loads the folder compose mounts the dashboards into', () => {
-    const { providers } = readYaml('dashboards/dashboards.yml') as { providers: { type: string; options: { path: string } }[] };
-    expect(providers).toEqual([expect.objectContaining({ type: 'file', options: expect.objectContaining({ path: '/var/lib/grafana/dashboards' }) })]);
+    const { providers } = readYaml('dashboards/dashboards.yml') as {
+      providers: { type: string; options: { path: string } }[];
+    };
+    expect(providers).toEqual([
+      expect.objectContaining({
+        type: 'file',
+        options: expect.objectContaining({ path: '/var/lib/grafana/dashboards' }),
+      }),
+    ]);
   });
 
   test('docker-compose.yml gives Grafana these files, the password, and the hosts the datasources name', () => {
@@ -109,50 +126,66 @@ describe('provisioning and dashboard files', () => {
     const grafana = compose.services.grafana;
     const mounts = (grafana.volumes ?? []).map((v) => v.replace(/:ro$/, ''));
     expect(mounts).toEqual(
-      expect.arrayContaining(['./volumes/grafana/provisioning:/etc/grafana/provisioning', './volumes/grafana/dashboards:/var/lib/grafana/dashboards']),
+      expect.arrayContaining([
+        './volumes/grafana/provisioning:/etc/grafana/provisioning',
+        './volumes/grafana/dashboards:/var/lib/grafana/dashboards',
+      ]),
     );
     expect(grafana.environment?.POSTGRES_READER_PASSWORD).toBeDefined();
     expect(Object.keys(compose.services)).toEqual(expect.arrayContaining(['timescaledb', 'prometheus']));
     // $__rate_interval is derived from the datasource's scrape interval: keep it equal to Prometheus'.
-    const prometheus = parseYaml(readFileSync(path.join(repo, 'volumes', 'prometheus', 'prometheus.yml'), 'utf8')) as { global: { scrape_interval: string } };
-    expect((byUid.get('prometheus')!.jsonData as { timeInterval: string }).timeInterval).toBe(prometheus.global.scrape_interval);
+    const prometheus = parseYaml(readFileSync(path.join(repo, 'volumes', 'prometheus', 'prometheus.yml'), 'utf8')) as {
+      global: { scrape_interval: string };
+    };
+    expect((byUid.get('prometheus')!.jsonData as { timeInterval: string }).timeInterval).toBe(
+      prometheus.global.scrape_interval,
+    );
   });
 
   test.each([
     ['follower-growth.json', followerGrowth, 'follower-growth', 'Follower growth'],
     ['pipeline-health.json', pipelineHealth, 'pipeline-health', 'Pipeline health'],
-  ])('%s: uid, title, unique panel ids, known datasources, described panels that do not overlap', (_file, dashboard, uid, title) => {
-    expect(dashboard.uid).toBe(uid);
-    expect(dashboard.title).toBe(title);
-    const panels = allPanels(dashboard);
-    const ids = panels.map((p) => p.id);
-    expect(new Set(ids).size).toBe(ids.length);
-    for (const panel of panels) {
-      expect(panel.title).toBeTruthy();
-      if (panel.type === 'row') continue;
-      expect({ panel: panel.title, description: Boolean(panel.description) }).toEqual({ panel: panel.title, description: true });
-      expect(panel.targets?.length).toBeGreaterThan(0);
-      for (const ref of [panel.datasource, ...panel.targets!.map((t) => t.datasource)]) {
-        expect(ref).toBeDefined();
-        expect({ panel: panel.title, type: byUid.get(ref!.uid)?.type }).toEqual({ panel: panel.title, type: ref!.type });
-      }
-    }
-    for (const variable of dashboard.templating.list.filter((v) => v.datasource)) {
-      expect(byUid.get(variable.datasource!.uid)?.type).toBe(variable.datasource!.type);
-    }
-    // No two panels share a grid cell (Grafana would push one down, which hides layout mistakes).
-    const cells = new Map<string, string>();
-    for (const { title: panelTitle, gridPos: g } of panels) {
-      for (let x = g.x; x < g.x + g.w; x++) {
-        for (let y = g.y; y < g.y + g.h; y++) {
-          const key = `${x},${y}`;
-          expect({ cell: key, taken: cells.get(key) }).toEqual({ cell: key, taken: undefined });
-          cells.set(key, panelTitle);
+  ])(
+    '%s: uid, title, unique panel ids, known datasources, described panels that do not overlap',
+    (_file, dashboard, uid, title) => {
+      expect(dashboard.uid).toBe(uid);
+      expect(dashboard.title).toBe(title);
+      const panels = allPanels(dashboard);
+      const ids = panels.map((p) => p.id);
+      expect(new Set(ids).size).toBe(ids.length);
+      for (const panel of panels) {
+        expect(panel.title).toBeTruthy();
+        if (panel.type === 'row') continue;
+        expect({ panel: panel.title, description: Boolean(panel.description) }).toEqual({
+          panel: panel.title,
+          description: true,
+        });
+        expect(panel.targets?.length).toBeGreaterThan(0);
+        for (const ref of [panel.datasource, ...panel.targets!.map((t) => t.datasource)]) {
+          expect(ref).toBeDefined();
+          expect({ panel: panel.title, type: byUid.get(ref!.uid)?.type }).toEqual({
+            panel: panel.title,
+            type: ref!.type,
+          });
         }
       }
-      expect(g.x + g.w).toBeLessThanOrEqual(24);
-    }
-  });
+      for (const variable of dashboard.templating.list.filter((v) => v.datasource)) {
+        expect(byUid.get(variable.datasource!.uid)?.type).toBe(variable.datasource!.type);
+      }
+      // No two panels share a grid cell (Grafana would push one down, which hides layout mistakes).
+      const cells = new Map<string, string>();
+      for (const { title: panelTitle, gridPos: g } of panels) {
+        for (let x = g.x; x < g.x + g.w; x++) {
+          for (let y = g.y; y < g.y + g.h; y++) {
+            const key = `${x},${y}`;
+            expect({ cell: key, taken: cells.get(key) }).toEqual({ cell: key, taken: undefined });
+            cells.set(key, panelTitle);
+          }
+        }
+        expect(g.x + g.w).toBeLessThanOrEqual(24);
+      }
+    },
+  );
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -200,7 +233,8 @@ let selected: string[];
 function pickInfluencers(): { all: number[]; suspicious: number[] } {
   const ordinary = Array.from({ length: ORDINARY }, (_, i) => FIRST_ID + i);
   const suspicious: number[] = [];
-  for (let id = FIRST_ID + ORDINARY; suspicious.length < SUSPICIOUS; id++) if (profileOf(id).suspicious) suspicious.push(id);
+  for (let id = FIRST_ID + ORDINARY; suspicious.length < SUSPICIOUS; id++)
+    if (profileOf(id).suspicious) suspicious.push(id);
   return { all: [...ordinary, ...suspicious], suspicious };
 }
 
@@ -219,7 +253,8 @@ function generateSamples(): void {
       list.push({ id, t, followers: c.followerCount, following: c.followingCount });
     };
     for (let t = rawStart - HISTORY_DAYS * DAY + offset; t < rawStart; t += HOUR) add(t);
-    for (let t = rawStart + offset; t <= now; t += MINUTE) if (t < rawStart + OUTAGE[0] || t >= rawStart + OUTAGE[1]) add(t);
+    for (let t = rawStart + offset; t <= now; t += MINUTE)
+      if (t < rawStart + OUTAGE[0] || t >= rawStart + OUTAGE[1]) add(t);
     samples.set(id, list);
   });
 }
@@ -237,19 +272,34 @@ async function store(): Promise<void> {
     await pool.query(
       `INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count)
        SELECT * FROM unnest($1::bigint[], $2::timestamptz[], $3::bigint[], $4::bigint[])`,
-      [batch.map((s) => s.id), batch.map((s) => new Date(s.t).toISOString()), batch.map((s) => s.followers), batch.map((s) => s.following)],
+      [
+        batch.map((s) => s.id),
+        batch.map((s) => new Date(s.t).toISOString()),
+        batch.map((s) => s.followers),
+        batch.map((s) => s.following),
+      ],
     );
   }
   const latest = ids.map((id) => samples.get(id)!.at(-1)!);
   await pool.query(
     `INSERT INTO influencer_latest (influencer_id, username, follower_count, following_count, observed_at)
      SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::bigint[], $5::timestamptz[])`,
-    [latest.map((s) => s.id), latest.map((s) => usernameFor(s.id)), latest.map((s) => s.followers), latest.map((s) => s.following), latest.map((s) => new Date(s.t).toISOString())],
+    [
+      latest.map((s) => s.id),
+      latest.map((s) => usernameFor(s.id)),
+      latest.map((s) => s.followers),
+      latest.map((s) => s.following),
+      latest.map((s) => new Date(s.t).toISOString()),
+    ],
   );
   // Materialize most of the aggregates as the refresh policies would; the newest hours stay to
   // real-time aggregation (materialized_only = false), so queries read both parts.
-  await pool.query(`CALL refresh_continuous_aggregate('follower_counts_hourly', NULL, '${new Date(now - 6 * HOUR).toISOString()}')`);
-  await pool.query(`CALL refresh_continuous_aggregate('follower_counts_daily', NULL, '${new Date(Math.floor(now / DAY) * DAY - DAY).toISOString()}')`);
+  await pool.query(
+    `CALL refresh_continuous_aggregate('follower_counts_hourly', NULL, '${new Date(now - 6 * HOUR).toISOString()}')`,
+  );
+  await pool.query(
+    `CALL refresh_continuous_aggregate('follower_counts_daily', NULL, '${new Date(Math.floor(now / DAY) * DAY - DAY).toISOString()}')`,
+  );
 }
 
 // --- the dashboard's rules, computed from the samples --------------------------------------------
@@ -289,7 +339,10 @@ function firstLast(id: number, r: Range): { first: Sample; last: Sample } | unde
 function expectedFollowerPoints(id: number, r: Range, intervalMs: number): [number, string, number][] {
   const name = usernameFor(id);
   if (r.resolution === 'raw') {
-    return buckets(samples.get(id)!.filter((s) => inRange(s.t, r)), intervalMs).map((b) => [b.start, name, b.last.followers]);
+    return buckets(
+      samples.get(id)!.filter((s) => inRange(s.t, r)),
+      intervalMs,
+    ).map((b) => [b.start, name, b.last.followers]);
   }
   return buckets(samples.get(id)!, BUCKET_MS[r.resolution])
     .filter((b) => inRange(b.start, r))
@@ -325,15 +378,26 @@ function variables(overrides: Record<string, VariableValue> = {}): Record<string
   };
 }
 
-async function run(sql: string, r: Range, vars = variables(), maxDataPoints = MAX_DATA_POINTS): Promise<Record<string, unknown>[]> {
-  const expanded = expandSql(sql, { from: r.from, to: r.to, intervalMs: intervalOf(r, maxDataPoints), variables: vars });
+async function run(
+  sql: string,
+  r: Range,
+  vars = variables(),
+  maxDataPoints = MAX_DATA_POINTS,
+): Promise<Record<string, unknown>[]> {
+  const expanded = expandSql(sql, {
+    from: r.from,
+    to: r.to,
+    intervalMs: intervalOf(r, maxDataPoints),
+    variables: vars,
+  });
   try {
     return (await db.pool.query(expanded)).rows;
   } catch (err) {
-    throw new Error(`${(err as Error).message}\nin:\n${expanded}`);
+    throw new Error(`${(err as Error).message}\nin:\n${expanded}`, { cause: err });
   }
 }
-const intervalOf = (r: Range, maxDataPoints = MAX_DATA_POINTS) => panelIntervalMs(r.from, r.to, maxDataPoints, MIN_INTERVAL_MS);
+const intervalOf = (r: Range, maxDataPoints = MAX_DATA_POINTS) =>
+  panelIntervalMs(r.from, r.to, maxDataPoints, MIN_INTERVAL_MS);
 const panelByTitle = (title: string): Panel => {
   const panel = allPanels(followerGrowth).find((p) => p.title === title);
   if (!panel) throw new Error(`no panel "${title}" in follower-growth.json`);
@@ -369,24 +433,41 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
     await db.pool.query('SELECT refresh_rankings()');
 
     // A 1 h window around an hour in which a suspicious influencer's count jumped (by the rule above).
-    const day: Range = { name: '', from: new Date(now - DAY + 2 * HOUR), to: new Date(now - 2 * HOUR), resolution: 'hourly' };
+    const day: Range = {
+      name: '',
+      from: new Date(now - DAY + 2 * HOUR),
+      to: new Date(now - 2 * HOUR),
+      resolution: 'hourly',
+    };
     const jumpHour = ids
       .flatMap((id) => buckets(samples.get(id)!, HOUR).map((b, i, all) => ({ id, b, previous: all[i - 1] })))
       .find(
         ({ b, previous }) =>
-          previous?.start === b.start - HOUR && inRange(b.start, day) && b.maxFollowers > previous.last.followers * (1 + JUMP_THRESHOLD / 100),
+          previous?.start === b.start - HOUR &&
+          inRange(b.start, day) &&
+          b.maxFollowers > previous.last.followers * (1 + JUMP_THRESHOLD / 100),
       );
     if (!jumpHour) throw new Error('the generated day holds no jump: pick other suspicious influencers');
     ranges = [
       { name: 'last 1 h', from: new Date(now - HOUR), to: new Date(now), resolution: 'raw' },
-      { name: '1 h around a jump', from: new Date(jumpHour.b.start - HOUR / 2), to: new Date(jumpHour.b.start + HOUR / 2), resolution: 'raw' },
+      {
+        name: '1 h around a jump',
+        from: new Date(jumpHour.b.start - HOUR / 2),
+        to: new Date(jumpHour.b.start + HOUR / 2),
+        resolution: 'raw',
+      },
       { name: 'last 2 days', from: new Date(now - 2 * DAY), to: new Date(now), resolution: 'hourly' },
       { name: 'last 30 days', from: new Date(now - 30 * DAY), to: new Date(now), resolution: 'daily' },
     ];
 
     // The influencers a user would chart: the top of the drop-down, plus the one that jumped.
     const { rows: options } = await db.pool.query<{ __value: string }>(
-      expandSql(variableSql(influencerVariable), { from: ranges[0].from, to: ranges[0].to, intervalMs: MINUTE, searchFilter: '' }),
+      expandSql(variableSql(influencerVariable), {
+        from: ranges[0].from,
+        to: ranges[0].to,
+        intervalMs: MINUTE,
+        searchFilter: '',
+      }),
     );
     selected = [...new Set([...options.slice(0, 3).map((o) => String(o.__value)), String(jumpHour.id)])];
   }, 300_000);
@@ -399,7 +480,12 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
     expect(influencerVariable).toMatchObject({ type: 'query', multi: true, datasource: { uid: 'timescaledb' } });
     const query = (searchFilter: string) =>
       db.pool.query<{ __value: string; __text: string }>(
-        expandSql(variableSql(influencerVariable), { from: ranges[0].from, to: ranges[0].to, intervalMs: MINUTE, searchFilter }),
+        expandSql(variableSql(influencerVariable), {
+          from: ranges[0].from,
+          to: ranges[0].to,
+          intervalMs: MINUTE,
+          searchFilter,
+        }),
       );
     // Nothing typed: every influencer with data, most followed first.
     const { rows: all, fields } = await query('');
@@ -413,17 +499,23 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
     const part = name.slice(2, 6).toUpperCase();
     const { rows: byName } = await query(part);
     expect(byName.map((r) => Number(r.__value))).toEqual(
-      newest.filter((s) => usernameFor(s.id).toUpperCase().includes(part) || String(s.id).startsWith(part)).map((s) => s.id),
+      newest
+        .filter((s) => usernameFor(s.id).toUpperCase().includes(part) || String(s.id).startsWith(part))
+        .map((s) => s.id),
     );
     expect(byName.map((r) => Number(r.__value))).toContain(suspiciousIds[0]);
     const { rows: byId } = await query('100001');
-    expect(byId.map((r) => Number(r.__value)).sort()).toEqual(ids.filter((id) => String(id).startsWith('100001')).sort());
+    expect(byId.map((r) => Number(r.__value)).sort()).toEqual(
+      ids.filter((id) => String(id).startsWith('100001')).sort(),
+    );
   });
 
   test('every panel query runs for every range; the charts read exactly one source per range, in time order', async () => {
     for (const r of ranges) {
       for (const panel of sqlPanels()) {
-        const results = await Promise.all(panel.targets!.map(async (t) => ({ target: t, rows: await run(t.rawSql!, r) })));
+        const results = await Promise.all(
+          panel.targets!.map(async (t) => ({ target: t, rows: await run(t.rawSql!, r) })),
+        );
         const total = results.reduce((n, x) => n + x.rows.length, 0);
         const where = `${panel.title} / ${r.name}`;
         if (panel.title.startsWith('Sudden jumps')) {
@@ -433,7 +525,11 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
         }
         for (const { target, rows } of results.filter((x) => x.target.format === 'time_series')) {
           const source = resolutionOf(target.rawSql!);
-          expect({ where, source, hasRows: rows.length > 0 }).toEqual({ where, source, hasRows: source === r.resolution });
+          expect({ where, source, hasRows: rows.length > 0 }).toEqual({
+            where,
+            source,
+            hasRows: source === r.resolution,
+          });
           const times = rows.map((row) => time(row.time));
           expect(times.every((t, i) => i === 0 || times[i - 1] <= t)).toBe(true);
         }
@@ -444,7 +540,14 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
   test('every range has its resolution exercised and a jump to find where the data holds one', () => {
     expect(new Set(ranges.map((r) => r.resolution))).toEqual(new Set(['raw', 'hourly', 'daily']));
     for (const name of ['1 h around a jump', 'last 2 days', 'last 30 days']) {
-      expect({ name, jumps: expectedJumps(ranges.find((r) => r.name === name)!, JUMP_THRESHOLD).size > 0 }).toEqual({ name, jumps: true });
+      expect({
+        name,
+        jumps:
+          expectedJumps(
+            ranges.find((r) => r.name === name)!,
+            JUMP_THRESHOLD,
+          ).size > 0,
+      }).toEqual({ name, jumps: true });
     }
   });
 
@@ -453,13 +556,19 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
     // A wide panel (1 min buckets at 1 h: one sample each) and a tiny one (2 min: several samples).
     for (const maxDataPoints of [MAX_DATA_POINTS, 20]) {
       for (const r of ranges) {
-        const rows = (await Promise.all(panel.targets!.map((t) => run(t.rawSql!, r, variables(), maxDataPoints)))).flat();
+        const rows = (
+          await Promise.all(panel.targets!.map((t) => run(t.rawSql!, r, variables(), maxDataPoints)))
+        ).flat();
         const got = rows.map((row) => [time(row.time), row.metric, num(row.followers)]);
         const expected = selected
           .flatMap((id) => expectedFollowerPoints(Number(id), r, intervalOf(r, maxDataPoints)))
           .sort((a, b) => a[0] - b[0] || String(a[1]).localeCompare(String(b[1])));
         got.sort((a, b) => (a[0] as number) - (b[0] as number) || String(a[1]).localeCompare(String(b[1])));
-        expect({ range: r.name, maxDataPoints, points: got }).toEqual({ range: r.name, maxDataPoints, points: expected });
+        expect({ range: r.name, maxDataPoints, points: got }).toEqual({
+          range: r.name,
+          maxDataPoints,
+          points: expected,
+        });
       }
     }
   });
@@ -467,11 +576,19 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
   test('Following and the ratio: the same points as Followers, with their own values', async () => {
     for (const r of ranges) {
       const points = async (title: string) =>
-        (await Promise.all(panelByTitle(title).targets!.map((t) => run(t.rawSql!, r)))).flat().sort((a, b) => time(a.time) - time(b.time) || String(a.metric).localeCompare(String(b.metric)));
-      const [followers, following, ratio] = await Promise.all([points('Followers'), points('Following'), points('Follower / following ratio')]);
+        (await Promise.all(panelByTitle(title).targets!.map((t) => run(t.rawSql!, r))))
+          .flat()
+          .sort((a, b) => time(a.time) - time(b.time) || String(a.metric).localeCompare(String(b.metric)));
+      const [followers, following, ratio] = await Promise.all([
+        points('Followers'),
+        points('Following'),
+        points('Follower / following ratio'),
+      ]);
       expect(following.map((p) => [time(p.time), p.metric])).toEqual(followers.map((p) => [time(p.time), p.metric]));
       expect(ratio.map((p) => [time(p.time), p.metric])).toEqual(followers.map((p) => [time(p.time), p.metric]));
-      ratio.forEach((p, i) => expect(num(p.ratio)).toBeCloseTo(num(followers[i].followers) / num(following[i].following), 9));
+      ratio.forEach((p, i) =>
+        expect(num(p.ratio)).toBeCloseTo(num(followers[i].followers) / num(following[i].following), 9),
+      );
     }
   });
 
@@ -481,20 +598,32 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
       const growth = ids
         .map((id) => ({ id, fl: firstLast(id, r) }))
         .filter((x) => x.fl !== undefined)
-        .map(({ id, fl }) => ({ id, first: fl!.first.followers, last: fl!.last.followers, growth: fl!.last.followers - fl!.first.followers }));
+        .map(({ id, fl }) => ({
+          id,
+          first: fl!.first.followers,
+          last: fl!.last.followers,
+          growth: fl!.last.followers - fl!.first.followers,
+        }));
       const byAbsolute = [...growth].sort((a, b) => b.growth - a.growth || a.id - b.id).slice(0, 25);
       const rows = await run(sql, r);
-      expect({ range: r.name, rows: rows.map((x) => [num(x.ID), num(x.First), num(x.Last), num(x.Growth), x.Influencer]) }).toEqual({
+      expect({
+        range: r.name,
+        rows: rows.map((x) => [num(x.ID), num(x.First), num(x.Last), num(x.Growth), x.Influencer]),
+      }).toEqual({
         range: r.name,
         rows: byAbsolute.map((g) => [g.id, g.first, g.last, g.growth, usernameFor(g.id)]),
       });
       // "Growth %" is rounded to 2 decimals: within half a hundredth of the exact share.
-      rows.forEach((x) => expect(Math.abs(num(x['Growth %']) - (100 * num(x.Growth)) / num(x.First))).toBeLessThanOrEqual(0.005 + 1e-9));
+      rows.forEach((x) =>
+        expect(Math.abs(num(x['Growth %']) - (100 * num(x.Growth)) / num(x.First))).toBeLessThanOrEqual(0.005 + 1e-9),
+      );
 
       const byPercent = await run(sql, r, variables({ rank_by: { value: 'percent' } }));
       const percents = byPercent.map((x) => num(x['Growth %']));
       expect(percents.every((p, i) => i === 0 || percents[i - 1] >= p)).toBe(true);
-      expect(Math.abs(percents[0] - Math.max(...growth.map((g) => (100 * g.growth) / g.first)))).toBeLessThanOrEqual(0.005 + 1e-9);
+      expect(Math.abs(percents[0] - Math.max(...growth.map((g) => (100 * g.growth) / g.first)))).toBeLessThanOrEqual(
+        0.005 + 1e-9,
+      );
     }
   });
 
@@ -505,7 +634,11 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
         const expected = expectedJumps(r, threshold);
         const rows = await run(sql, r, variables({ jump_threshold: { value: String(threshold) } }));
         const got = new Map(rows.map((x) => [num(x.ID), { jumps: num(x.Jumps), largest: num(x['Largest jump %']) }]));
-        expect({ range: r.name, threshold, ids: [...got.keys()].sort() }).toEqual({ range: r.name, threshold, ids: [...expected.keys()].sort() });
+        expect({ range: r.name, threshold, ids: [...got.keys()].sort() }).toEqual({
+          range: r.name,
+          threshold,
+          ids: [...expected.keys()].sort(),
+        });
         for (const [id, e] of expected) {
           expect(got.get(id)!.jumps).toBe(e.jumps);
           expect(Math.abs(got.get(id)!.largest - 100 * e.largest)).toBeLessThanOrEqual(0.05 + 1e-9);
@@ -518,7 +651,10 @@ describe('Follower growth: every SQL query on TimescaleDB', () => {
   test('stats and the latest-counts table', async () => {
     const r = ranges[0];
     const [influencers] = await run(panelByTitle('Influencers').targets![0].rawSql!, r);
-    expect({ active: num(influencers.Active), registered: num(influencers.Registered) }).toEqual({ active: ids.length - INACTIVE, registered: ids.length });
+    expect({ active: num(influencers.Active), registered: num(influencers.Registered) }).toEqual({
+      active: ids.length - INACTIVE,
+      registered: ids.length,
+    });
     const [newest] = await run(panelByTitle('Newest sample').targets![0].rawSql!, r);
     const newestSample = Math.max(...ids.map((id) => samples.get(id)!.at(-1)!.t));
     expect(num(newest['Newest sample age'])).toBeGreaterThanOrEqual((now - newestSample) / 1000 - 1);
@@ -567,7 +703,13 @@ async function exposedMetrics(): Promise<Map<string, Exposed>> {
       for (const name of names) {
         const seen = out.get(name);
         if (seen) seen.service.add(service);
-        else out.set(name, { type, labels: name.endsWith('_bucket') ? new Set([...labels, 'le']) : labels, values, service: new Set([service]) });
+        else
+          out.set(name, {
+            type,
+            labels: name.endsWith('_bucket') ? new Set([...labels, 'le']) : labels,
+            values,
+            service: new Set([service]),
+          });
       }
     }
     registry.clear();
@@ -591,9 +733,11 @@ function analyse(expr: string): { errors: string[]; selectors: SelectorUse[]; gr
   const tree = parser.parse(text);
   tree.iterate({
     enter(ref) {
-      if (ref.type.isError) errors.push(`syntax error at ${ref.from}: "${text.slice(Math.max(0, ref.from - 10), ref.to + 10)}"`);
+      if (ref.type.isError)
+        errors.push(`syntax error at ${ref.from}: "${text.slice(Math.max(0, ref.from - 10), ref.to + 10)}"`);
       if (ref.name === 'GroupingLabels') {
-        for (let c = ref.node.firstChild; c; c = c.nextSibling) if (c.name === 'LabelName') groupingLabels.push(text.slice(c.from, c.to));
+        for (let c = ref.node.firstChild; c; c = c.nextSibling)
+          if (c.name === 'LabelName') groupingLabels.push(text.slice(c.from, c.to));
       }
       if (ref.name !== 'VectorSelector') return;
       const node = ref.node;
@@ -603,7 +747,12 @@ function analyse(expr: string): { errors: string[]; selectors: SelectorUse[]; gr
         const label = m.getChild('LabelName');
         const op = m.getChild('MatchOp');
         const value = m.getChild('StringLiteral');
-        if (label && op && value) matchers.push({ label: text.slice(label.from, label.to), op: text.slice(op.from, op.to), value: JSON.parse(text.slice(value.from, value.to)) as string });
+        if (label && op && value)
+          matchers.push({
+            label: text.slice(label.from, label.to),
+            op: text.slice(op.from, op.to),
+            value: JSON.parse(text.slice(value.from, value.to)) as string,
+          });
       }
       const functions: string[] = [];
       for (let p = node.parent; p; p = p.parent) {
@@ -619,7 +768,9 @@ function analyse(expr: string): { errors: string[]; selectors: SelectorUse[]; gr
 }
 
 describe('Pipeline health: PromQL names what the services expose', () => {
-  const expressions = allPanels(pipelineHealth).flatMap((p) => (p.targets ?? []).filter((t) => t.expr !== undefined).map((t) => ({ panel: p.title, expr: t.expr! })));
+  const expressions = allPanels(pipelineHealth).flatMap((p) =>
+    (p.targets ?? []).filter((t) => t.expr !== undefined).map((t) => ({ panel: p.title, expr: t.expr! })),
+  );
   let exposed: Map<string, Exposed>;
 
   beforeAll(async () => {
@@ -628,7 +779,11 @@ describe('Pipeline health: PromQL names what the services expose', () => {
 
   test('every panel is a Prometheus panel with queries', () => {
     for (const panel of allPanels(pipelineHealth).filter((p) => p.type !== 'row')) {
-      expect({ panel: panel.title, uid: panel.datasource?.uid, queries: (panel.targets ?? []).every((t) => t.expr) }).toEqual({ panel: panel.title, uid: 'prometheus', queries: true });
+      expect({
+        panel: panel.title,
+        uid: panel.datasource?.uid,
+        queries: (panel.targets ?? []).every((t) => t.expr),
+      }).toEqual({ panel: panel.title, uid: 'prometheus', queries: true });
     }
     expect(expressions.length).toBeGreaterThan(20);
   });
@@ -669,11 +824,17 @@ describe('Pipeline health: PromQL names what the services expose', () => {
           continue;
         }
         known.labels.forEach((l) => labelsHere.add(l));
-        const counterLike = known.type === 'counter' || known.type === 'histogram' || (known.type === 'summary' && metric !== metric.replace(/_(sum|count)$/, ''));
+        const counterLike =
+          known.type === 'counter' ||
+          known.type === 'histogram' ||
+          (known.type === 'summary' && metric !== metric.replace(/_(sum|count)$/, ''));
         const rated = ['rate', 'irate', 'increase'].includes(functions[0]);
-        if (counterLike && !rated) problems.push(`${at}: ${metric} is a ${known.type} series: wrap it in rate() or increase()`);
-        if (!counterLike && ['rate', 'irate', 'increase'].includes(functions[0])) problems.push(`${at}: ${metric} is a gauge: rate() is meaningless on it`);
-        if (metric.endsWith('_bucket') && !functions.includes('histogram_quantile')) problems.push(`${at}: ${metric} outside histogram_quantile()`);
+        if (counterLike && !rated)
+          problems.push(`${at}: ${metric} is a ${known.type} series: wrap it in rate() or increase()`);
+        if (!counterLike && ['rate', 'irate', 'increase'].includes(functions[0]))
+          problems.push(`${at}: ${metric} is a gauge: rate() is meaningless on it`);
+        if (metric.endsWith('_bucket') && !functions.includes('histogram_quantile'))
+          problems.push(`${at}: ${metric} outside histogram_quantile()`);
         for (const { label, op, value } of matchers) {
           if (!known.labels.has(label)) problems.push(`${at}: ${metric} has no label ${label}`);
           const values = known.values.get(label);
@@ -682,7 +843,8 @@ describe('Pipeline health: PromQL names what the services expose', () => {
           }
         }
       }
-      for (const label of groupingLabels) if (!labelsHere.has(label)) problems.push(`${at}: grouping by ${label}, which none of its metrics has`);
+      for (const label of groupingLabels)
+        if (!labelsHere.has(label)) problems.push(`${at}: grouping by ${label}, which none of its metrics has`);
     }
     expect(problems).toEqual([]);
   });
@@ -690,9 +852,16 @@ describe('Pipeline health: PromQL names what the services expose', () => {
   test('the checker itself rejects what it should', () => {
     expect(analyse('sum(rate(foo_total[5m])').errors.length).toBeGreaterThan(0);
     expect(analyse('rate(fetcher_requests_total{outcome="2xx"}[$__rate_interval])').selectors).toEqual([
-      { metric: 'fetcher_requests_total', functions: ['rate'], matchers: [{ label: 'outcome', op: '=', value: '2xx' }] },
+      {
+        metric: 'fetcher_requests_total',
+        functions: ['rate'],
+        matchers: [{ label: 'outcome', op: '=', value: '2xx' }],
+      },
     ]);
-    expect(analyse('histogram_quantile(0.9, sum by (le) (rate(x_bucket[1m])))').selectors[0].functions).toEqual(['rate', 'histogram_quantile']);
+    expect(analyse('histogram_quantile(0.9, sum by (le) (rate(x_bucket[1m])))').selectors[0].functions).toEqual([
+      'rate',
+      'histogram_quantile',
+    ]);
     expect(exposed.has('fetcher_requests_total')).toBe(true);
     expect(exposed.get('result_handler_batch_size_bucket')?.labels.has('le')).toBe(true);
     expect(exposed.has('fetcher_request_duration_seconds')).toBe(false); // a histogram is only its _bucket/_sum/_count

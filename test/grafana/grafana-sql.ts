@@ -50,7 +50,9 @@ export function expandSql(sql: string, options: ExpandOptions): string {
   const server = replaceMacros(replaceIntervals(browser, options), options);
   const left = /\$\w+|\$\{[^}]*\}?|\[\[\w+/.exec(server);
   if (left) {
-    throw new Error(`"${left[0]}" is left unexpanded (unknown variable or macro: teach test/grafana/grafana-sql.ts) in:\n${server}`);
+    throw new Error(
+      `"${left[0]}" is left unexpanded (unknown variable or macro: teach test/grafana/grafana-sql.ts) in:\n${server}`,
+    );
   }
   return server;
 }
@@ -59,17 +61,20 @@ export function expandSql(sql: string, options: ExpandOptions): string {
 // Step 1: template variables (browser)
 
 function replaceVariables(sql: string, options: ExpandOptions): string {
-  return sql.replace(VARIABLE_REGEX, (match, g1?: string, g2?: string, g3?: string, g4?: string, fieldPath?: string, g6?: string) => {
-    const name = g1 ?? g2 ?? g4;
-    const format = g3 ?? g6;
-    if (name === undefined) return match;
-    if (fieldPath !== undefined) throw new Error(`${match}: field paths are not supported by this expander`);
-    const builtIn = builtInVariable(name, options);
-    if (builtIn !== undefined) return format === undefined ? builtIn : formatValue(builtIn, format);
-    const variable = options.variables?.[name];
-    if (variable === undefined) return match; // Grafana leaves unknown names alone (macros, typos)
-    return format === undefined ? sqlInterpolate(variable) : formatValue(variable.value, format);
-  });
+  return sql.replace(
+    VARIABLE_REGEX,
+    (match, g1?: string, g2?: string, g3?: string, g4?: string, fieldPath?: string, g6?: string) => {
+      const name = g1 ?? g2 ?? g4;
+      const format = g3 ?? g6;
+      if (name === undefined) return match;
+      if (fieldPath !== undefined) throw new Error(`${match}: field paths are not supported by this expander`);
+      const builtIn = builtInVariable(name, options);
+      if (builtIn !== undefined) return format === undefined ? builtIn : formatValue(builtIn, format);
+      const variable = options.variables?.[name];
+      if (variable === undefined) return match; // Grafana leaves unknown names alone (macros, typos)
+      return format === undefined ? sqlInterpolate(variable) : formatValue(variable.value, format);
+    },
+  );
 }
 
 function builtInVariable(name: string, options: ExpandOptions): string | undefined {
@@ -171,7 +176,9 @@ function evaluateMacro(name: string, args: string[], { from, to }: ExpandOptions
     case '__unixEpochFilter':
       return `${column()} >= ${Math.floor(from.getTime() / 1000)} AND ${column()} <= ${Math.floor(to.getTime() / 1000)}`;
     default:
-      throw new Error(`unknown macro "$${name}" (Grafana would answer: unknown macro); teach test/grafana/grafana-sql.ts if it is real`);
+      throw new Error(
+        `unknown macro "$${name}" (Grafana would answer: unknown macro); teach test/grafana/grafana-sql.ts if it is real`,
+      );
   }
 }
 
@@ -211,11 +218,35 @@ export function formatInterval(ms: number): string {
 /** Grafana's rangeutil.roundInterval: the "nice" interval for a raw one, in ms. */
 export function roundInterval(ms: number): number {
   const steps: [number, number][] = [
-    [10, 1], [15, 10], [35, 20], [75, 50], [150, 100], [350, 200], [750, 500], [1500, 1000], [3500, 2000],
-    [7500, 5000], [12500, 10000], [17500, 15000], [25000, 20000], [45000, 30000], [90000, 60000],
-    [210000, 120000], [450000, 300000], [750000, 600000], [1050000, 900000], [1500000, 1200000],
-    [2700000, 1800000], [5400000, 3600000], [9000000, 7200000], [16200000, 10800000], [32400000, 21600000],
-    [86400000, 43200000], [604800000, 86400000], [1814400000, 604800000], [3628800000, 2592000000],
+    [10, 1],
+    [15, 10],
+    [35, 20],
+    [75, 50],
+    [150, 100],
+    [350, 200],
+    [750, 500],
+    [1500, 1000],
+    [3500, 2000],
+    [7500, 5000],
+    [12500, 10000],
+    [17500, 15000],
+    [25000, 20000],
+    [45000, 30000],
+    [90000, 60000],
+    [210000, 120000],
+    [450000, 300000],
+    [750000, 600000],
+    [1050000, 900000],
+    [1500000, 1200000],
+    [2700000, 1800000],
+    [5400000, 3600000],
+    [9000000, 7200000],
+    [16200000, 10800000],
+    [32400000, 21600000],
+    [86400000, 43200000],
+    [604800000, 86400000],
+    [1814400000, 604800000],
+    [3628800000, 2592000000],
   ];
   for (const [below, nice] of steps) if (ms < below) return nice;
   return 31536000000;

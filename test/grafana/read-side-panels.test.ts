@@ -20,18 +20,25 @@ interface Panel {
   title: string;
   targets: { rawSql: string }[];
 }
-const dashboard = JSON.parse(readFileSync(path.resolve(__dirname, '..', '..', 'volumes', 'grafana', 'dashboards', 'follower-growth.json'), 'utf8')) as { panels: Panel[] };
+const dashboard = JSON.parse(
+  readFileSync(path.resolve(__dirname, '..', '..', 'volumes', 'grafana', 'dashboards', 'follower-growth.json'), 'utf8'),
+) as { panels: Panel[] };
 const sqlOf = (title: string): string => {
   const panel = dashboard.panels.find((p) => p.title === title);
   if (!panel) throw new Error(`no panel "${title}"`);
-  return panel.targets[0]!.rawSql;
+  return panel.targets[0].rawSql;
 };
 
 let db: TestSchema;
 const now = Date.now();
 
 async function run(title: string, selected: number[] = []): Promise<Record<string, unknown>[]> {
-  const sql = expandSql(sqlOf(title), { from: new Date(now - 6 * HOUR), to: new Date(now), intervalMs: 60_000, variables: { influencer: { value: selected.map(String), multi: true } } });
+  const sql = expandSql(sqlOf(title), {
+    from: new Date(now - 6 * HOUR),
+    to: new Date(now),
+    intervalMs: 60_000,
+    variables: { influencer: { value: selected.map(String), multi: true } },
+  });
   return (await db.pool.query(sql)).rows;
 }
 
@@ -47,8 +54,8 @@ afterAll(async () => {
 it('before any data: the average panel still answers one row (empty, or zeros once the refresh job ran), the lists none', async () => {
   const rows = await run('Average followers (not suspicious)');
   expect(rows).toHaveLength(1);
-  expect(rows[0]!['Average followers']).toBeNull();
-  expect([null, '0']).toContain(rows[0]!.Ranked);
+  expect(rows[0]['Average followers']).toBeNull();
+  expect([null, '0']).toContain(rows[0].Ranked);
   expect(await run('Suspicious influencers')).toEqual([]);
 });
 
@@ -69,8 +76,8 @@ describe('with a day of history, detection and a rank refresh', () => {
       [suspicious],
     );
     const [row] = await run('Average followers (not suspicious)');
-    expect(Number(row!['Average followers'])).toBeCloseTo(rows[0]!.avg, 6);
-    expect([Number(row!.Ranked), Number(row!.Suspicious)]).toEqual([IDS.length - suspicious.length, suspicious.length]);
+    expect(Number(row['Average followers'])).toBeCloseTo(rows[0].avg, 6);
+    expect([Number(row.Ranked), Number(row.Suspicious)]).toEqual([IDS.length - suspicious.length, suspicious.length]);
   });
 
   it('Rank of the selected influencers: rank by followers without the suspicious, ties to the smaller id; flagged ones unranked', async () => {
@@ -78,14 +85,14 @@ describe('with a day of history, detection and a rank refresh', () => {
       'SELECT influencer_id::int AS id FROM influencer_latest ORDER BY follower_count DESC, influencer_id',
     );
     const ranked = latest.filter((r) => !suspicious.includes(r.id));
-    const selected = [ranked[0]!.id, ranked[5]!.id, suspicious[0]!];
+    const selected = [ranked[0].id, ranked[5].id, suspicious[0]];
     const rows = await run('Rank of the selected influencers', selected);
     expect(rows.map((r) => [Number(r.ID), r.Rank === null ? null : Number(r.Rank), r.Suspicious])).toEqual([
-      [ranked[0]!.id, 1, 'no'],
-      [ranked[5]!.id, 6, 'no'],
+      [ranked[0].id, 1, 'no'],
+      [ranked[5].id, 6, 'no'],
       [suspicious[0], null, expect.stringMatching(/^yes \((spike|erratic)\)$/)],
     ]);
-    expect(rows[0]!['Ranked at']).toBeInstanceOf(Date);
+    expect(rows[0]['Ranked at']).toBeInstanceOf(Date);
   });
 
   it('Suspicious influencers: the flagged, most suspicious first, with the reason', async () => {

@@ -13,7 +13,11 @@
 import { randomUUID } from 'node:crypto';
 import { createPool, DATABASE_ROLES, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { WRITE_NEW_RESULTS_SQL, WRITE_RESULTS_SQL, resultParameters } from '../../apps/result-handler/src/sql/writeResults';
+import {
+  WRITE_NEW_RESULTS_SQL,
+  WRITE_RESULTS_SQL,
+  resultParameters,
+} from '../../apps/result-handler/src/sql/writeResults';
 import { claimDueInfluencers } from '../../apps/scheduler/src/sql/claimDueInfluencers';
 import { databaseUrl, freshSchema, pausePolicies, withSearchPath, type TestSchema } from '../support/engines';
 import { Pool as PgPool } from 'pg';
@@ -32,7 +36,9 @@ beforeAll(async () => {
   await pool.query(
     `INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count) VALUES (1, now() - interval '1 minute', 10, 1)`,
   );
-  await pool.query(`INSERT INTO influencer_latest (influencer_id, username, follower_count, following_count, observed_at) VALUES (1, 'a', 10, 1, now() - interval '1 minute')`);
+  await pool.query(
+    `INSERT INTO influencer_latest (influencer_id, username, follower_count, following_count, observed_at) VALUES (1, 'a', 10, 1, now() - interval '1 minute')`,
+  );
 }, 120_000);
 
 afterAll(async () => {
@@ -41,7 +47,12 @@ afterAll(async () => {
 });
 
 /** Runs `sql` as `role` and rolls back; resolves with the rows, or with the SQLSTATE it failed with. */
-async function as(role: string, sql: string, values: unknown[] = [], on: Pool = pool): Promise<{ rows: unknown[] } | { code: string; message: string }> {
+async function as(
+  role: string,
+  sql: string,
+  values: unknown[] = [],
+  on: Pool = pool,
+): Promise<{ rows: unknown[] } | { code: string; message: string }> {
   const client = await on.connect();
   try {
     await client.query('BEGIN');
@@ -62,17 +73,32 @@ const DENIED = '42501'; // insufficient_privilege (also "must be owner of ...")
 
 async function expectDenied(role: string, sql: string, values: unknown[] = []): Promise<void> {
   const outcome = await as(role, sql, values);
-  expect({ role, sql, outcome: 'code' in outcome ? outcome.code : 'succeeded' }).toEqual({ role, sql, outcome: DENIED });
+  expect({ role, sql, outcome: 'code' in outcome ? outcome.code : 'succeeded' }).toEqual({
+    role,
+    sql,
+    outcome: DENIED,
+  });
 }
 
 async function expectAllowed(role: string, sql: string, values: unknown[] = []): Promise<unknown[]> {
   const outcome = await as(role, sql, values);
-  expect({ role, sql, outcome: 'code' in outcome ? `${outcome.code}: ${outcome.message}` : 'succeeded' }).toEqual({ role, sql, outcome: 'succeeded' });
+  expect({ role, sql, outcome: 'code' in outcome ? `${outcome.code}: ${outcome.message}` : 'succeeded' }).toEqual({
+    role,
+    sql,
+    outcome: 'succeeded',
+  });
   return 'rows' in outcome ? outcome.rows : [];
 }
 
 function result(influencerId: number, observedAt: string) {
-  return { jobId: randomUUID(), influencerId, username: `u${influencerId}`, followerCount: 100, followingCount: 5, observedAt };
+  return {
+    jobId: randomUUID(),
+    influencerId,
+    username: `u${influencerId}`,
+    followerCount: 100,
+    followingCount: 5,
+    observedAt,
+  };
 }
 
 /** Every table, view and continuous aggregate of the schema (what the reader must be able to read). */
@@ -97,10 +123,14 @@ describe('mockstagram_result_handler', () => {
   test('stores a batch with both of its statements (samples inserted, latest upserted)', async () => {
     const now = new Date().toISOString();
     const rows = [result(1, now), result(2, now)];
-    expect(await expectAllowed(resultHandler, WRITE_NEW_RESULTS_SQL, [...resultParameters(rows)])).toEqual([{ inserted: 2 }]);
+    expect(await expectAllowed(resultHandler, WRITE_NEW_RESULTS_SQL, [...resultParameters(rows)])).toEqual([
+      { inserted: 2 },
+    ]);
     // the redelivery path: ON CONFLICT DO NOTHING on the sample, the upsert of latest moving forward
     const again = [result(1, now), result(1, new Date(Date.now() + 1000).toISOString())];
-    expect(await expectAllowed(resultHandler, WRITE_RESULTS_SQL, [...resultParameters(again)])).toEqual([{ inserted: 2 }]);
+    expect(await expectAllowed(resultHandler, WRITE_RESULTS_SQL, [...resultParameters(again)])).toEqual([
+      { inserted: 2 },
+    ]);
   });
 
   test('cannot touch the registry', async () => {
@@ -131,7 +161,10 @@ describe('mockstagram_result_handler', () => {
 
 describe('mockstagram_scheduler', () => {
   test('registers, claims and deactivates influencers', async () => {
-    await expectAllowed(scheduler, `INSERT INTO influencers (id) VALUES (10) ON CONFLICT (id) DO UPDATE SET active = true`);
+    await expectAllowed(
+      scheduler,
+      `INSERT INTO influencers (id) VALUES (10) ON CONFLICT (id) DO UPDATE SET active = true`,
+    );
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
@@ -147,9 +180,15 @@ describe('mockstagram_scheduler', () => {
   });
 
   test('cannot write samples or latest, nor change the registry’s shape', async () => {
-    await expectDenied(scheduler, `INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count) VALUES (1, now(), 1, 1)`);
+    await expectDenied(
+      scheduler,
+      `INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count) VALUES (1, now(), 1, 1)`,
+    );
     await expectDenied(scheduler, 'DELETE FROM follower_counts');
-    await expectDenied(scheduler, `INSERT INTO influencer_latest (influencer_id, username, follower_count, following_count, observed_at) VALUES (5, 'x', 1, 1, now())`);
+    await expectDenied(
+      scheduler,
+      `INSERT INTO influencer_latest (influencer_id, username, follower_count, following_count, observed_at) VALUES (5, 'x', 1, 1, now())`,
+    );
     await expectDenied(scheduler, 'UPDATE influencer_latest SET follower_count = 0');
     await expectDenied(scheduler, 'SELECT * FROM follower_counts');
     await expectDenied(scheduler, 'TRUNCATE influencers');
@@ -161,9 +200,24 @@ describe('mockstagram_scheduler', () => {
 describe('mockstagram_reader', () => {
   test('reads every table, view and continuous aggregate of the schema', async () => {
     const names = await relations();
-    expect(names).toEqual(expect.arrayContaining(['influencers', 'follower_counts', 'influencer_latest', 'follower_counts_hourly', 'follower_counts_daily', 'follower_rankings', 'follower_stats', 'suspicious_influencers', 'suspicious_events', 'suspicious_detection_runs']));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'influencers',
+        'follower_counts',
+        'influencer_latest',
+        'follower_counts_hourly',
+        'follower_counts_daily',
+        'follower_rankings',
+        'follower_stats',
+        'suspicious_influencers',
+        'suspicious_events',
+        'suspicious_detection_runs',
+      ]),
+    );
     for (const name of names) await expectAllowed(reader, `SELECT count(*) FROM "${name}"`);
-    expect(await expectAllowed(reader, 'SELECT follower_count_last FROM follower_counts_hourly WHERE influencer_id = 1')).toEqual([{ follower_count_last: 10 }]);
+    expect(
+      await expectAllowed(reader, 'SELECT follower_count_last FROM follower_counts_hourly WHERE influencer_id = 1'),
+    ).toEqual([{ follower_count_last: 10 }]);
   });
 
   test('writes nothing: no insert, update, delete or truncate on any table', async () => {
@@ -172,7 +226,7 @@ describe('mockstagram_reader', () => {
         `SELECT attname AS column FROM pg_attribute WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped AND attidentity = '' AND attgenerated = '' ORDER BY attnum LIMIT 1`,
         [`"${db.schema}"."${name}"`],
       );
-      const column = rows[0]!.column;
+      const column = rows[0].column;
       await expectDenied(reader, `INSERT INTO "${name}" DEFAULT VALUES`);
       await expectDenied(reader, `UPDATE "${name}" SET "${column}" = "${column}"`);
       await expectDenied(reader, `DELETE FROM "${name}"`);
@@ -194,7 +248,9 @@ describe('mockstagram_reader', () => {
     await pool.query(`ALTER TABLE follower_stats ADD COLUMN probe int`); // a change of a later migration
     await pool.query(`CREATE TABLE later_table (x int)`);
     try {
-      expect(await expectAllowed(reader, 'SELECT influencer_id FROM follower_rankings ORDER BY rank')).toEqual([{ influencer_id: 1 }]);
+      expect(await expectAllowed(reader, 'SELECT influencer_id FROM follower_rankings ORDER BY rank')).toEqual([
+        { influencer_id: 1 },
+      ]);
       await expectAllowed(reader, 'SELECT probe FROM follower_stats');
       await expectAllowed(reader, 'SELECT * FROM later_table');
       await expectDenied(reader, 'INSERT INTO later_table VALUES (1)');
@@ -249,12 +305,17 @@ describe('migrations run as mockstagram_migrator', () => {
       `SELECT job_id FROM timescaledb_information.jobs WHERE proc_schema = $1 AND proc_name = 'refresh_rankings_job'`,
       [schema],
     );
-    await own.query('CALL run_job($1)', [rows[0]!.job_id]);
-    const { rows: owner } = await own.query<{ owner: string }>(`SELECT tableowner AS owner FROM pg_tables WHERE schemaname = $1 AND tablename = 'follower_rankings'`, [schema]);
+    await own.query('CALL run_job($1)', [rows[0].job_id]);
+    const { rows: owner } = await own.query<{ owner: string }>(
+      `SELECT tableowner AS owner FROM pg_tables WHERE schemaname = $1 AND tablename = 'follower_rankings'`,
+      [schema],
+    );
     expect(owner).toEqual([{ owner: migrator }]);
     const admin = createPool({ connectionString: withSearchPath(databaseUrl(), schema), max: 1 });
     try {
-      expect(await as(reader, 'SELECT count(*)::int AS n FROM follower_rankings', [], admin)).toEqual({ rows: [{ n: 0 }] });
+      expect(await as(reader, 'SELECT count(*)::int AS n FROM follower_rankings', [], admin)).toEqual({
+        rows: [{ n: 0 }],
+      });
       expect(await as(reader, 'DELETE FROM follower_rankings', [], admin)).toMatchObject({ code: DENIED });
     } finally {
       await admin.end();

@@ -29,7 +29,9 @@ interface AlertTest {
   alert_rule_test?: Array<{ alertname: string; exp_alerts: unknown[] }>;
 }
 
-const rules = (parseYaml(fs.readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap((g) => g.rules);
+const rules = (parseYaml(fs.readFileSync(RULES, 'utf8')) as { groups: Array<{ rules: Rule[] }> }).groups.flatMap(
+  (g) => g.rules,
+);
 const fixtures = (parseYaml(fs.readFileSync(FIXTURES, 'utf8')) as { tests: AlertTest[] }).tests;
 
 /** The alerts the issue asks for, each with what it must watch. */
@@ -62,7 +64,7 @@ function exportedMetrics(): Set<string> {
   for (const app of fs.readdirSync(path.join(ROOT, 'apps'))) {
     const file = path.join(ROOT, 'apps', app, 'src', 'metrics.ts');
     if (!fs.existsSync(file)) continue;
-    for (const m of fs.readFileSync(file, 'utf8').matchAll(/name: '([a-z_:][a-z0-9_:]*)'/g)) names.add(m[1]!);
+    for (const m of fs.readFileSync(file, 'utf8').matchAll(/name: '([a-z_:][a-z0-9_:]*)'/g)) names.add(m[1]);
   }
   return names;
 }
@@ -77,7 +79,10 @@ test('the issue’s alerts are all there, each on what it must watch, with a sev
     const rule = rules.find((r) => r.alert === alert);
     expect({ alert, found: rule !== undefined }).toEqual({ alert, found: true });
     expect({ alert, metrics: metrics.filter((m) => metricsIn(rule!.expr).includes(m)) }).toEqual({ alert, metrics });
-    expect({ alert, severity: rule!.labels?.severity }).toEqual({ alert, severity: expect.stringMatching(/^(warning|critical)$/) });
+    expect({ alert, severity: rule!.labels?.severity }).toEqual({
+      alert,
+      severity: expect.stringMatching(/^(warning|critical)$/),
+    });
     expect({ alert, summary: typeof rule!.annotations?.summary }).toEqual({ alert, summary: 'string' });
   }
 });
@@ -85,7 +90,11 @@ test('the issue’s alerts are all there, each on what it must watch, with a sev
 test('every metric an alert names is exported by a service (or is Prometheus’ own up)', () => {
   const exported = exportedMetrics();
   exported.add('up');
-  const unknown = rules.flatMap((r) => metricsIn(r.expr).filter((m) => !exported.has(m)).map((m) => `${r.alert}: ${m}`));
+  const unknown = rules.flatMap((r) =>
+    metricsIn(r.expr)
+      .filter((m) => !exported.has(m))
+      .map((m) => `${r.alert}: ${m}`),
+  );
   expect(unknown).toEqual([]);
 });
 
@@ -97,7 +106,11 @@ test('promtool check rules accepts the file', async () => {
 test('every alert has a fixture where it fires and one where it stays quiet', () => {
   for (const rule of rules) {
     const evals = fixtures.flatMap((t) => (t.alert_rule_test ?? []).filter((a) => a.alertname === rule.alert));
-    expect({ alert: rule.alert, fires: evals.some((e) => e.exp_alerts.length > 0), quiet: evals.some((e) => e.exp_alerts.length === 0) }).toEqual({
+    expect({
+      alert: rule.alert,
+      fires: evals.some((e) => e.exp_alerts.length > 0),
+      quiet: evals.some((e) => e.exp_alerts.length === 0),
+    }).toEqual({
       alert: rule.alert,
       fires: true,
       quiet: true,
@@ -106,18 +119,24 @@ test('every alert has a fixture where it fires and one where it stays quiet', ()
 });
 
 test('promtool test rules: every fixture passes', async () => {
-  const result = await run(promtoolBin, ['test', 'rules', FIXTURES]).catch((err: { stdout: string; stderr: string }) => err);
+  const result = await run(promtoolBin, ['test', 'rules', FIXTURES]).catch(
+    (err: { stdout: string; stderr: string }) => err,
+  );
   expect(`${result.stdout}${result.stderr}`).toMatch(/SUCCESS/);
   expect(`${result.stdout}${result.stderr}`).not.toMatch(/FAILED/);
 });
 
 test('compose’s Prometheus loads the rules, and the container has the file', () => {
-  const config = parseYaml(fs.readFileSync(path.join(ROOT, 'volumes/prometheus/prometheus.yml'), 'utf8')) as { rule_files?: string[] };
+  const config = parseYaml(fs.readFileSync(path.join(ROOT, 'volumes/prometheus/prometheus.yml'), 'utf8')) as {
+    rule_files?: string[];
+  };
   expect(config.rule_files).toEqual(['alerts.yml']);
   const compose = parseYaml(fs.readFileSync(path.join(ROOT, 'docker-compose.yml'), 'utf8'), { merge: true }) as {
     services: Record<string, { volumes?: string[] }>;
   };
-  expect(compose.services.prometheus!.volumes).toContain('./volumes/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro');
+  expect(compose.services.prometheus.volumes).toContain(
+    './volumes/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro',
+  );
 });
 
 test('the README says what to do when each alert fires', () => {
@@ -125,6 +144,9 @@ test('the README says what to do when each alert fires', () => {
   const section = /^### Alerts\s*$([\s\S]*?)(?=^##)/m.exec(readme)?.[1] ?? '';
   for (const rule of rules) {
     const entry = new RegExp(`\\*\\*${rule.alert}\\*\\*([^\\n]*\\n(?!- ))*`).exec(section)?.[0] ?? '';
-    expect({ alert: rule.alert, documented: entry.length > rule.alert.length + 60 }).toEqual({ alert: rule.alert, documented: true });
+    expect({ alert: rule.alert, documented: entry.length > rule.alert.length + 60 }).toEqual({
+      alert: rule.alert,
+      documented: true,
+    });
   }
 });

@@ -1,7 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { Pool } from 'pg';
-import { createKafka, createLogger, DATABASE_ROLE_PASSWORD_VARIABLES, databaseUrlAs, ensureTopics, type DatabaseRole, type KafkaClient } from '@mockstagram/shared';
+import {
+  createKafka,
+  createLogger,
+  DATABASE_ROLE_PASSWORD_VARIABLES,
+  databaseUrlAs,
+  ensureTopics,
+  type DatabaseRole,
+  type KafkaClient,
+} from '@mockstagram/shared';
 
 /** Connection details of the engines the test run uses (set by test/global-setup.ts). */
 export const kafkaBrokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
@@ -143,8 +151,11 @@ export async function pausePolicies(pool: Pool, schema: string): Promise<number>
   const ids = rows.map((r) => r.job_id);
   for (const id of ids) await pool.query('SELECT alter_job($1, scheduled => false)', [id]);
   // A run that started before the pause still finishes: wait for it.
-  for (const deadline = Date.now() + 60_000; ; ) {
-    const running = await pool.query(`SELECT 1 FROM timescaledb_information.job_stats WHERE job_id = ANY($1) AND job_status = 'Running'`, [ids]);
+  for (const deadline = Date.now() + 60_000; ;) {
+    const running = await pool.query(
+      `SELECT 1 FROM timescaledb_information.job_stats WHERE job_id = ANY($1) AND job_status = 'Running'`,
+      [ids],
+    );
     if (running.rowCount === 0) return ids.length;
     if (Date.now() > deadline) throw new Error(`jobs ${ids.join(', ')} of schema ${schema} still running after 60 s`);
     await new Promise((r) => setTimeout(r, 100));

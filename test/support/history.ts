@@ -32,7 +32,7 @@ export async function writeHistory(pool: Pool, options: HistoryOptions): Promise
   const flush = async () => {
     if (batch.length === 0) return;
     const outcome = await storeResults(pool, batch);
-    if (outcome.rejected.length > 0) throw outcome.rejected[0]!.error;
+    if (outcome.rejected.length > 0) throw outcome.rejected[0].error;
     inserted += outcome.inserted;
     batch = [];
   };
@@ -40,7 +40,14 @@ export async function writeHistory(pool: Pool, options: HistoryOptions): Promise
     const observedAt = new Date(t).toISOString();
     for (const id of ids) {
       const c = countsAt(id, t, counts);
-      batch.push({ jobId: randomUUID(), influencerId: id, username: c.username, followerCount: c.followerCount, followingCount: c.followingCount, observedAt });
+      batch.push({
+        jobId: randomUUID(),
+        influencerId: id,
+        username: c.username,
+        followerCount: c.followerCount,
+        followingCount: c.followingCount,
+        observedAt,
+      });
       if (batch.length >= batchSize) await flush();
     }
   }

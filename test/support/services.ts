@@ -24,7 +24,9 @@ export function freePort(): Promise<number> {
 
 /** An app's `start` script, split into words (e.g. `node --max-old-space-size=128 dist/main.js`). */
 export function startCommand(name: ServiceName): string[] {
-  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'apps', name, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'apps', name, 'package.json'), 'utf8')) as {
+    scripts?: Record<string, string>;
+  };
   const start = pkg.scripts?.start;
   if (!start) throw new Error(`apps/${name}/package.json has no start script`);
   return start.split(/\s+/);
@@ -51,7 +53,12 @@ export class ServiceProcess {
    * Start the app as its `start` script does (`node <flags> dist/main.js`, the built app the image
    * runs too; jest's global setup builds it), with `env`, and wait until its /readyz answers 200.
    */
-  static async start(name: ServiceName, httpPort: number, env: NodeJS.ProcessEnv, readyTimeoutMs = 60_000): Promise<ServiceProcess> {
+  static async start(
+    name: ServiceName,
+    httpPort: number,
+    env: NodeJS.ProcessEnv,
+    readyTimeoutMs = 60_000,
+  ): Promise<ServiceProcess> {
     const [command, ...args] = startCommand(name);
     if (command !== 'node') throw new Error(`apps/${name}'s start script should run node, not ${command}`);
     const child = spawn(process.execPath, ['--enable-source-maps', ...args], {
@@ -103,7 +110,12 @@ export class ServiceProcess {
 }
 
 /** Poll `check` until it returns a value that is not undefined, or fail after timeoutMs saying `what`. */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 60_000,
+  intervalMs = 250,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -124,7 +136,8 @@ export function metricSum(text: string, name: string, labels: Record<string, str
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
     if (!m || m[1] !== name) continue;
     const have = new Map<string, string>();
-    for (const pair of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) have.set(pair[1], pair[2]);
+    for (const pair of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+      have.set(pair[1], pair[2]);
     if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[4]);
   }
   return sum;
@@ -146,8 +159,8 @@ export function startMain(app: ServiceName, env: Record<string, string>): MainPr
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, output: () => out, exited };
 }

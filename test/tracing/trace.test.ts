@@ -116,8 +116,15 @@ beforeAll(async () => {
   const deadline = Date.now() + 60_000;
   for (;;) {
     const spans = exporter.getFinishedSpans();
-    const stored = spans.some((s) => s.instrumentationScope.name === 'result-handler' && s.name === 'fetch-result process');
-    const dead = spans.some((s) => s.instrumentationScope.name === 'fetcher' && s.name === 'fetch-job process' && s.attributes['mockstagram.influencer_id'] === MISSING);
+    const stored = spans.some(
+      (s) => s.instrumentationScope.name === 'result-handler' && s.name === 'fetch-result process',
+    );
+    const dead = spans.some(
+      (s) =>
+        s.instrumentationScope.name === 'fetcher' &&
+        s.name === 'fetch-job process' &&
+        s.attributes['mockstagram.influencer_id'] === MISSING,
+    );
     if (stored && dead) break;
     if (Date.now() > deadline) throw new Error(`spans not complete after 60 s: ${spans.map(describe).join(', ')}`);
     await new Promise((r) => setTimeout(r, 50));
@@ -139,10 +146,21 @@ const describe = (s: ReadableSpan) => `${s.instrumentationScope.name}:${s.name}`
 const ids = (c: SpanContext) => ({ traceId: c.traceId, spanId: c.spanId });
 
 /** The one finished span matching; fails naming what was there otherwise. */
-function only(spans: ReadableSpan[], scope: string, name: string | RegExp, filter: (s: ReadableSpan) => boolean = () => true): ReadableSpan {
-  const found = spans.filter((s) => s.instrumentationScope.name === scope && (typeof name === 'string' ? s.name === name : name.test(s.name)) && filter(s));
-  if (found.length !== 1) throw new Error(`expected one ${scope}:${name}, found ${found.length} among ${spans.map(describe).join(', ')}`);
-  return found[0]!;
+function only(
+  spans: ReadableSpan[],
+  scope: string,
+  name: string | RegExp,
+  filter: (s: ReadableSpan) => boolean = () => true,
+): ReadableSpan {
+  const found = spans.filter(
+    (s) =>
+      s.instrumentationScope.name === scope &&
+      (typeof name === 'string' ? s.name === name : name.test(s.name)) &&
+      filter(s),
+  );
+  if (found.length !== 1)
+    throw new Error(`expected one ${scope}:${name}, found ${found.length} among ${spans.map(describe).join(', ')}`);
+  return found[0];
 }
 
 /** `child`'s parent is `parent` (same trace). */
@@ -158,21 +176,33 @@ test('one job is one trace: scheduler publish → fetcher process (→ HTTP → 
   const publish = only(spans, 'scheduler', 'fetch-job publish', isFound);
   expect(publish.kind).toBe(SpanKind.PRODUCER);
   expect(publish.parentSpanContext).toBeUndefined(); // the root of the job's trace
-  expect(publish.attributes).toMatchObject({ 'messaging.system': 'kafka', 'messaging.destination.name': topics.names[0] });
+  expect(publish.attributes).toMatchObject({
+    'messaging.system': 'kafka',
+    'messaging.destination.name': topics.names[0],
+  });
   const traceId = publish.spanContext().traceId;
   const inTrace = spans.filter((s) => s.spanContext().traceId === traceId);
 
   const process = only(inTrace, 'fetcher', 'fetch-job process');
   expect(process.kind).toBe(SpanKind.CONSUMER);
   expectChild(process, publish);
-  expect(process.attributes).toMatchObject({ 'mockstagram.influencer_id': FOUND, 'messaging.destination.name': topics.names[0] });
+  expect(process.attributes).toMatchObject({
+    'mockstagram.influencer_id': FOUND,
+    'messaging.destination.name': topics.names[0],
+  });
   expect(process.status.code).not.toBe(SpanStatusCode.ERROR);
 
   const http = only(inTrace, 'fetcher', 'GET /api/v1/influencers/:id');
   expect(http.kind).toBe(SpanKind.CLIENT);
   expectChild(http, process);
-  expect(http.attributes).toMatchObject({ 'http.request.method': 'GET', 'http.response.status_code': 200, 'server.address': '127.0.0.1' });
-  expect(String(http.attributes['url.full'])).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:\\d+/api/v1/influencers/${FOUND}$`));
+  expect(http.attributes).toMatchObject({
+    'http.request.method': 'GET',
+    'http.response.status_code': 200,
+    'server.address': '127.0.0.1',
+  });
+  expect(String(http.attributes['url.full'])).toMatch(
+    new RegExp(`^http://127\\.0\\.0\\.1:\\d+/api/v1/influencers/${FOUND}$`),
+  );
 
   const server = only(inTrace, 'mock-api', 'GET /api/v1/influencers/:id');
   expect(server.kind).toBe(SpanKind.SERVER);
@@ -186,7 +216,10 @@ test('one job is one trace: scheduler publish → fetcher process (→ HTTP → 
   const consume = only(inTrace, 'result-handler', 'fetch-result process');
   expect(consume.kind).toBe(SpanKind.CONSUMER);
   expectChild(consume, resultPublish);
-  expect(consume.attributes).toMatchObject({ 'mockstagram.influencer_id': FOUND, 'messaging.destination.name': topics.names[1] });
+  expect(consume.attributes).toMatchObject({
+    'mockstagram.influencer_id': FOUND,
+    'messaging.destination.name': topics.names[1],
+  });
 
   // Nothing else in the job's trace, and everything from one trace id.
   expect(inTrace.map(describe).sort()).toEqual(
@@ -194,24 +227,39 @@ test('one job is one trace: scheduler publish → fetcher process (→ HTTP → 
   );
 
   // The batch insert: a trace of its own, linking to the message it stored.
-  const insert = only(spans, 'result-handler', 'follower_counts insert', (s) => s.links.some((l) => l.context.spanId === consume.spanContext().spanId));
+  const insert = only(spans, 'result-handler', 'follower_counts insert', (s) =>
+    s.links.some((l) => l.context.spanId === consume.spanContext().spanId),
+  );
   expect(insert.kind).toBe(SpanKind.CLIENT);
   expect(insert.parentSpanContext).toBeUndefined();
   expect(insert.spanContext().traceId).not.toBe(traceId);
   expect(insert.links.map((l) => ids(l.context))).toContainEqual(ids(consume.spanContext()));
-  expect(insert.attributes).toMatchObject({ 'db.system': 'postgresql', 'db.collection.name': 'follower_counts', 'mockstagram.rows': 1, 'mockstagram.rows_inserted': 1 });
+  expect(insert.attributes).toMatchObject({
+    'db.system': 'postgresql',
+    'db.collection.name': 'follower_counts',
+    'mockstagram.rows': 1,
+    'mockstagram.rows_inserted': 1,
+  });
   expect(consume.attributes['mockstagram.insert_trace_id']).toBe(insert.spanContext().traceId);
 
   // The consume span ended after the row was committed (it covers the wait for the batch and the write).
   expect(hrMs(consume.endTime)).toBeGreaterThanOrEqual(hrMs(insert.endTime));
 
-  const { rows } = await pool.query<{ n: number }>('SELECT count(*) AS n FROM follower_counts WHERE influencer_id = $1', [FOUND]);
-  expect(rows[0]!.n).toBe(1);
+  const { rows } = await pool.query<{ n: number }>(
+    'SELECT count(*) AS n FROM follower_counts WHERE influencer_id = $1',
+    [FOUND],
+  );
+  expect(rows[0].n).toBe(1);
 });
 
 test('a dead-lettered job: its process span is an error, the DLQ record is published as its child, and the log line carries its trace and influencer_id', () => {
   const spans = exporter.getFinishedSpans();
-  const publish = only(spans, 'scheduler', 'fetch-job publish', (s) => s.attributes['mockstagram.influencer_id'] === MISSING);
+  const publish = only(
+    spans,
+    'scheduler',
+    'fetch-job publish',
+    (s) => s.attributes['mockstagram.influencer_id'] === MISSING,
+  );
   const inTrace = spans.filter((s) => s.spanContext().traceId === publish.spanContext().traceId);
   const process = only(inTrace, 'fetcher', 'fetch-job process');
   expectChild(process, publish);

@@ -28,7 +28,9 @@ test('time macros: RFC 3339 in UTC, trailing zeros trimmed like Go', () => {
 });
 
 test('$__timeGroup with timescaledb: time_bucket with seconds to 3 decimals; the alias form adds AS "time"', () => {
-  expect(expandSql('$__timeGroupAlias(fc.observed_at, $__interval)', base)).toBe(`time_bucket('300.000s',fc.observed_at) AS "time"`);
+  expect(expandSql('$__timeGroupAlias(fc.observed_at, $__interval)', base)).toBe(
+    `time_bucket('300.000s',fc.observed_at) AS "time"`,
+  );
   expect(expandSql("$__timeGroup(t, '1h')", base)).toBe(`time_bucket('3600.000s',t)`);
   // Pre-5.3 spelling: $__timeGroup directly followed by a comma gets the alias too.
   expect(expandSql('SELECT $__timeGroup(t, 1m), v', base)).toBe(`SELECT time_bucket('60.000s',t) AS "time", v`);

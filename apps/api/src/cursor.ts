@@ -14,7 +14,10 @@ export function encodeCursor(kind: CursorKind, values: readonly (number | string
 const cursorShape = z.object({ k: z.string(), v: z.array(z.union([z.number(), z.string()])) });
 
 /** The cursor's values, or a message saying why it is not one of `kind`'s cursors. */
-export function decodeCursor(kind: CursorKind, cursor: string): { ok: true; values: (number | string)[] } | { ok: false; message: string } {
+export function decodeCursor(
+  kind: CursorKind,
+  cursor: string,
+): { ok: true; values: (number | string)[] } | { ok: false; message: string } {
   let parsed: unknown;
   try {
     parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
@@ -23,7 +26,10 @@ export function decodeCursor(kind: CursorKind, cursor: string): { ok: true; valu
   }
   const result = cursorShape.safeParse(parsed);
   if (!result.success || result.data.k !== kind) {
-    return { ok: false, message: `cursor is not a cursor of this list (${kind}); pass the nextCursor of the previous page, or leave it out for the first page` };
+    return {
+      ok: false,
+      message: `cursor is not a cursor of this list (${kind}); pass the nextCursor of the previous page, or leave it out for the first page`,
+    };
   }
   return { ok: true, values: result.data.v };
 }

@@ -13,16 +13,25 @@ import { refreshRankings } from './sql/refreshRankings';
 async function main(): Promise<void> {
   const config = configOrExit(detectEnv);
   const logger = createLogger('detect-suspicious', config.LOG_LEVEL);
-  const pool = createPool({ connectionString: config.DATABASE_URL, max: 1, logger, applicationName: 'detect-suspicious' });
+  const pool = createPool({
+    connectionString: config.DATABASE_URL,
+    max: 1,
+    logger,
+    applicationName: 'detect-suspicious',
+  });
   try {
     const settings = await getDetectionJobSettings(pool);
     const run = await detectSuspicious(pool, settings);
     const snapshot = await refreshRankings(pool);
-    logger.info({ run, rankingsRefreshMs: snapshot.durationMs }, `detection: ${run.evaluated} judged, ${run.flagged} flagged, ${run.cleared} cleared, ${run.suspicious} suspicious now (${Math.round(run.durationMs)} ms)`);
+    logger.info(
+      { run, rankingsRefreshMs: snapshot.durationMs },
+      `detection: ${run.evaluated} judged, ${run.flagged} flagged, ${run.cleared} cleared, ${run.suspicious} suspicious now (${Math.round(run.durationMs)} ms)`,
+    );
     process.stdout.write(`${JSON.stringify(run)}\n`);
   } catch (err) {
     logger.error({ err }, 'detection failed');
-    const hint = (err as { code?: string }).code === '42883' ? ' (no detect_suspicious() here: run "yarn migrate" first)' : '';
+    const hint =
+      (err as { code?: string }).code === '42883' ? ' (no detect_suspicious() here: run "yarn migrate" first)' : '';
     process.stderr.write(`detect-suspicious: ${(err as Error).message}${hint}\n`);
     process.exitCode = 1;
   } finally {

@@ -15,8 +15,19 @@ import { startApiServer } from './server';
 async function main(): Promise<void> {
   const config = configOrExit(apiEnv);
   const logger = createLogger('api', config.LOG_LEVEL);
-  const pool = createPool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE, logger, applicationName: 'api' });
-  const http = await startApiServer({ db: pool, port: config.API_HTTP_PORT, host: config.API_HTTP_HOST, registry: createRegistry('api'), logger });
+  const pool = createPool({
+    connectionString: config.DATABASE_URL,
+    max: config.DATABASE_POOL_SIZE,
+    logger,
+    applicationName: 'api',
+  });
+  const http = await startApiServer({
+    db: pool,
+    port: config.API_HTTP_PORT,
+    host: config.API_HTTP_HOST,
+    registry: createRegistry('api'),
+    logger,
+  });
   onShutdown(logger, [
     { name: 'http', run: () => http.close() },
     { name: 'database pool', run: () => pool.end() },

@@ -32,14 +32,29 @@ export function openApiDocument(): Json {
 
 function build(): Json {
   const registry = z.registry<{ id: string }>();
-  for (const schema of [errorBody, suspicionBody, influencerBody, seriesBody, statsBody, rankingsBody, suspiciousBody]) {
+  for (const schema of [
+    errorBody,
+    suspicionBody,
+    influencerBody,
+    seriesBody,
+    statsBody,
+    rankingsBody,
+    suspiciousBody,
+  ]) {
     registry.add(schema, { id: z.globalRegistry.get(schema)!.id as string });
   }
-  const { schemas } = z.toJSONSchema(registry, { target: 'draft-2020-12', io: 'output', uri: (id) => `#/components/schemas/${id}` });
+  const { schemas } = z.toJSONSchema(registry, {
+    target: 'draft-2020-12',
+    io: 'output',
+    uri: (id) => `#/components/schemas/${id}`,
+  });
   for (const s of Object.values(schemas)) delete (s as Json).$schema;
 
   const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
-  const json = (id: string, description: string) => ({ description, content: { 'application/json': { schema: ref(id) } } });
+  const json = (id: string, description: string) => ({
+    description,
+    content: { 'application/json': { schema: ref(id) } },
+  });
   const errors = {
     '400': json('Error', 'invalid input: `message` and `issues` say which parameter and why'),
     '503': json('Error', 'the database is not reachable'),
@@ -67,20 +82,30 @@ function build(): Json {
         get: {
           summary: 'An influencer: latest counts, ratio, rank, whether suspicious, last seen',
           parameters: [idParameter],
-          responses: { '200': json('Influencer', 'the influencer'), ...errors, '404': json('Error', 'nothing stored for this id') },
+          responses: {
+            '200': json('Influencer', 'the influencer'),
+            ...errors,
+            '404': json('Error', 'nothing stored for this id'),
+          },
         },
       },
       '/api/v1/influencers/{id}/series': {
         get: {
           summary: 'Followers, following and ratio over time',
-          description: 'raw and 1m serve ranges up to 7 days, 1h up to 400 days, 1d up to 3660 days; a finer resolution is refused with the ones to use instead.',
+          description:
+            'raw and 1m serve ranges up to 7 days, 1h up to 400 days, 1d up to 3660 days; a finer resolution is refused with the ones to use instead.',
           parameters: [idParameter, ...queryParameters(seriesQuery)],
-          responses: { '200': json('Series', 'the series, oldest first'), ...errors, '404': json('Error', 'nothing stored for this id') },
+          responses: {
+            '200': json('Series', 'the series, oldest first'),
+            ...errors,
+            '404': json('Error', 'nothing stored for this id'),
+          },
         },
       },
       '/api/v1/stats': {
         get: {
-          summary: 'Average followers of the influencers not suspicious; how many tracked and suspicious; the newest sample',
+          summary:
+            'Average followers of the influencers not suspicious; how many tracked and suspicious; the newest sample',
           responses: { '200': json('Stats', 'the figures'), '400': errors['400'], '503': errors['503'] },
         },
       },
@@ -99,7 +124,10 @@ function build(): Json {
         },
       },
       '/api/v1/openapi.json': {
-        get: { summary: 'This document', responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } },
+        get: {
+          summary: 'This document',
+          responses: { '200': { description: 'OpenAPI 3.1', content: { 'application/json': {} } } },
+        },
       },
     },
     components: { schemas },

@@ -8,7 +8,10 @@ import path from 'node:path';
 import type { Express } from 'express';
 
 /** dist/public beside the built main.js, or apps/api/dist/public when run from src. */
-export const PUBLIC_DIR = path.basename(__dirname) === 'dist' ? path.join(__dirname, 'public') : path.resolve(__dirname, '..', 'dist', 'public');
+export const PUBLIC_DIR =
+  path.basename(__dirname) === 'dist'
+    ? path.join(__dirname, 'public')
+    : path.resolve(__dirname, '..', 'dist', 'public');
 const HTML = path.resolve(__dirname, path.basename(__dirname) === 'dist' ? 'public' : 'page', 'index.html');
 
 export function pageRoutes(app: Express): void {
@@ -35,6 +38,7 @@ async function buildOnDemand(): Promise<void> {
     // Only reached from source, where the repo's scripts and esbuild are present.
     const buildScript = path.resolve(__dirname, '..', '..', '..', 'scripts', 'build');
     // A runtime require of a path the bundler cannot see (the built api never gets here).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the build script is loaded only when the page must be built
     const { buildPage } = require(buildScript) as { buildPage: () => Promise<void> };
     await buildPage();
   })();

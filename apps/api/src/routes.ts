@@ -70,7 +70,8 @@ export function apiRouter(options: ApiRoutesOptions): Router {
   router.use((req, res, next) => {
     const started = performance.now();
     res.on('finish', () => {
-      const route = req.route?.path ? `/api/v1${String(req.route.path)}` : 'unmatched';
+      const matched = (req.route as { path?: unknown } | undefined)?.path;
+      const route = typeof matched === 'string' ? `/api/v1${matched}` : 'unmatched';
       metrics.answered(route, res.statusCode, (performance.now() - started) / 1000);
     });
     next();
@@ -94,7 +95,9 @@ export function apiRouter(options: ApiRoutesOptions): Router {
       lastSeenAt: row.observedAt.toISOString(),
       rank: row.rank,
       rankedAt: row.rankedAt?.toISOString() ?? null,
-      suspicious: row.flaggedAt ? { flaggedAt: row.flaggedAt.toISOString(), score: row.score!, reason: row.reason! } : null,
+      suspicious: row.flaggedAt
+        ? { flaggedAt: row.flaggedAt.toISOString(), score: row.score!, reason: row.reason! }
+        : null,
       history: row.history.map((e) => ({ event: e.event, at: e.at.toISOString(), score: e.score, reason: e.reason })),
     };
     cache(res, 15);
@@ -138,7 +141,8 @@ export function apiRouter(options: ApiRoutesOptions): Router {
     const query = parse(rankingsQuery, req.query);
     let body: RankingsBody;
     if (query.by === 'followers') {
-      if (query.window !== undefined) throw badRequest('window', 'window applies to by=growth only; leave it out for by=followers');
+      if (query.window !== undefined)
+        throw badRequest('window', 'window applies to by=growth only; leave it out for by=followers');
       const afterRank = query.cursor === undefined ? 0 : Number(cursorValues('followers', query.cursor, 1)[0]);
       const [rows, stats] = await Promise.all([listTopFollowers(db, afterRank, query.limit), getStats(db)]);
       const last = rows.at(-1);
@@ -177,7 +181,10 @@ export function apiRouter(options: ApiRoutesOptions): Router {
           growthRate: r.growthRate,
           lastSeenAt: r.observedAt.toISOString(),
         })),
-        nextCursor: rows.length === query.limit && last ? encodeCursor('growth', [last.growth, last.id, offset + rows.length]) : null,
+        nextCursor:
+          rows.length === query.limit && last
+            ? encodeCursor('growth', [last.growth, last.id, offset + rows.length])
+            : null,
       };
     }
     cache(res, 15);
@@ -187,7 +194,11 @@ export function apiRouter(options: ApiRoutesOptions): Router {
   router.get('/suspicious', async (req, res) => {
     const query = parse(suspiciousQuery, req.query);
     const values = query.cursor === undefined ? undefined : cursorValues('suspicious', query.cursor, 2);
-    const rows = await listSuspicious(db, query.limit, values ? { score: Number(values[0]), id: Number(values[1]) } : undefined);
+    const rows = await listSuspicious(
+      db,
+      query.limit,
+      values ? { score: Number(values[0]), id: Number(values[1]) } : undefined,
+    );
     const last = rows.at(-1);
     const body: SuspiciousBody = {
       items: rows.map((r) => ({
@@ -212,14 +223,24 @@ export function apiRouter(options: ApiRoutesOptions): Router {
   router.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     res.set('Cache-Control', 'no-store');
     if (err instanceof HttpError) {
-      const body: ErrorBody = { error: err.status === 400 ? 'bad_request' : 'not_found', message: err.message, ...(err.issues ? { issues: err.issues } : {}) };
+      const body: ErrorBody = {
+        error: err.status === 400 ? 'bad_request' : 'not_found',
+        message: err.message,
+        ...(err.issues ? { issues: err.issues } : {}),
+      };
       res.status(err.status).json(body);
       return;
     }
     const code = (err as { code?: string }).code;
-    if (code === undefined || /^(08|57P|53|ECONN|ETIMEDOUT|ENOTFOUND)/.test(code) || (err as Error).message?.includes('timeout exceeded when trying to connect')) {
+    if (
+      code === undefined ||
+      /^(08|57P|53|ECONN|ETIMEDOUT|ENOTFOUND)/.test(code) ||
+      (err as Error).message?.includes('timeout exceeded when trying to connect')
+    ) {
       logger.warn({ err }, 'database unavailable');
-      res.status(503).json({ error: 'unavailable', message: 'the database is not reachable; retry shortly' } satisfies ErrorBody);
+      res
+        .status(503)
+        .json({ error: 'unavailable', message: 'the database is not reachable; retry shortly' } satisfies ErrorBody);
       return;
     }
     logger.error({ err }, 'request failed');
@@ -238,8 +259,15 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, parameter?: strin
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const issues = result.error.issues.map((issue) => {
-    const name = parameter ?? (issue.path.length > 0 ? issue.path.join('.') : issue.code === 'unrecognized_keys' ? issue.keys.join(', ') : 'query');
-    const message = issue.code === 'unrecognized_keys' ? `unknown parameter(s) ${issue.keys.join(', ')}` : issue.message;
+    const name =
+      parameter ??
+      (issue.path.length > 0
+        ? issue.path.join('.')
+        : issue.code === 'unrecognized_keys'
+          ? issue.keys.join(', ')
+          : 'query');
+    const message =
+      issue.code === 'unrecognized_keys' ? `unknown parameter(s) ${issue.keys.join(', ')}` : issue.message;
     return { parameter: name, message };
   });
   throw new HttpError(400, issues.map((i) => `${i.parameter}: ${i.message}`).join('; '), issues);
@@ -248,7 +276,12 @@ function parse<S extends z.ZodType>(schema: S, value: unknown, parameter?: strin
 function cursorValues(kind: 'followers' | 'growth' | 'suspicious', cursor: string, arity: number): (number | string)[] {
   const decoded = decodeCursor(kind, cursor);
   if (!decoded.ok || decoded.values.length !== arity || decoded.values.some((v) => !Number.isFinite(Number(v)))) {
-    throw badRequest('cursor', decoded.ok ? `cursor is not a cursor of this list (${kind}); pass the nextCursor of the previous page, or leave it out for the first page` : decoded.message);
+    throw badRequest(
+      'cursor',
+      decoded.ok
+        ? `cursor is not a cursor of this list (${kind}); pass the nextCursor of the previous page, or leave it out for the first page`
+        : decoded.message,
+    );
   }
   return decoded.values;
 }
@@ -258,5 +291,8 @@ function badRequest(parameter: string, message: string): HttpError {
 }
 
 function notFound(id: number): HttpError {
-  return new HttpError(404, `no influencer ${id}: nothing has been stored for it (is it registered? yarn workspace @mockstagram/scheduler register ${id})`);
+  return new HttpError(
+    404,
+    `no influencer ${id}: nothing has been stored for it (is it registered? yarn workspace @mockstagram/scheduler register ${id})`,
+  );
 }

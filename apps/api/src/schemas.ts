@@ -28,12 +28,18 @@ export const MAX_RANGE_SECONDS: Record<Resolution, number> = {
   '1d': 3660 * 86_400,
 };
 
-const isoTime = z.iso.datetime({ offset: true, message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-01T00:00:00Z' });
+const isoTime = z.iso.datetime({
+  offset: true,
+  message: 'must be an ISO 8601 date-time with a time zone, e.g. 2026-12-01T00:00:00Z',
+});
 
 export const seriesQuery = z.strictObject({
   from: isoTime.optional().describe('start, inclusive; default: 24 hours before `to`'),
   to: isoTime.optional().describe('end, exclusive; default: now'),
-  resolution: z.enum(RESOLUTIONS).optional().describe('raw, 1m, 1h or 1d; default: the finest one that serves the range'),
+  resolution: z
+    .enum(RESOLUTIONS)
+    .optional()
+    .describe('raw, 1m, 1h or 1d; default: the finest one that serves the range'),
 });
 
 export const GROWTH_WINDOWS = { '1h': 3600, '24h': 86_400, '7d': 7 * 86_400, '30d': 30 * 86_400 } as const;
@@ -93,11 +99,26 @@ export const influencerBody = z
     followingCount: z.number().int(),
     ratio,
     lastSeenAt: time.describe('time of the newest sample'),
-    rank: z.number().int().nullable().describe('1 = most followers among influencers not suspicious (ties: smaller id first); null when suspicious or not ranked yet'),
-    rankedAt: time.nullable().describe('when the rank snapshot was computed: rank is at most one refresh (1 minute by default) old'),
+    rank: z
+      .number()
+      .int()
+      .nullable()
+      .describe(
+        '1 = most followers among influencers not suspicious (ties: smaller id first); null when suspicious or not ranked yet',
+      ),
+    rankedAt: time
+      .nullable()
+      .describe('when the rank snapshot was computed: rank is at most one refresh (1 minute by default) old'),
     suspicious: suspicionBody.nullable(),
     history: z
-      .array(z.object({ event: z.enum(['flagged', 'cleared']), at: time, score: z.number().nullable(), reason: z.enum(['spike', 'erratic']).nullable() }))
+      .array(
+        z.object({
+          event: z.enum(['flagged', 'cleared']),
+          at: time,
+          score: z.number().nullable(),
+          reason: z.enum(['spike', 'erratic']).nullable(),
+        }),
+      )
       .describe('the latest flags and clears, newest first (at most 20)'),
   })
   .meta({ id: 'Influencer' });
@@ -121,11 +142,16 @@ export const seriesBody = z
 
 export const statsBody = z
   .object({
-    averageFollowers: z.number().nullable().describe('mean follower count of the influencers not suspicious; null when none'),
+    averageFollowers: z
+      .number()
+      .nullable()
+      .describe('mean follower count of the influencers not suspicious; null when none'),
     tracked: z.number().int().describe('influencers with at least one sample'),
     ranked: z.number().int().describe('of those, not suspicious'),
     suspicious: z.number().int(),
-    computedAt: time.nullable().describe('when these figures were computed (the rank snapshot, at most one refresh old)'),
+    computedAt: time
+      .nullable()
+      .describe('when these figures were computed (the rank snapshot, at most one refresh old)'),
     newestSampleAt: time.nullable().describe('the newest sample stored, as of computedAt'),
   })
   .meta({ id: 'Stats' });

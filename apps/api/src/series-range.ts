@@ -1,6 +1,7 @@
 import { MAX_RANGE_SECONDS, RESOLUTIONS, type Resolution } from './schemas';
 
-export type RangeChoice = { ok: true; from: Date; to: Date; resolution: Resolution } | { ok: false; parameter: string; message: string };
+export type RangeChoice =
+  { ok: true; from: Date; to: Date; resolution: Resolution } | { ok: false; parameter: string; message: string };
 
 const DEFAULT_RANGE_MS = 86_400_000;
 
@@ -9,16 +10,28 @@ const DEFAULT_RANGE_MS = 86_400_000;
  * resolution = the finest that serves the range), and a resolution too fine for the range
  * refused with the ones that would serve it.
  */
-export function chooseSeriesRange(query: { from?: string; to?: string; resolution?: Resolution }, now: number): RangeChoice {
+export function chooseSeriesRange(
+  query: { from?: string; to?: string; resolution?: Resolution },
+  now: number,
+): RangeChoice {
   const to = query.to === undefined ? new Date(now) : new Date(query.to);
   const from = query.from === undefined ? new Date(to.getTime() - DEFAULT_RANGE_MS) : new Date(query.from);
-  if (!(from < to)) return { ok: false, parameter: 'from', message: `from (${from.toISOString()}) must be before to (${to.toISOString()})` };
+  if (!(from < to))
+    return {
+      ok: false,
+      parameter: 'from',
+      message: `from (${from.toISOString()}) must be before to (${to.toISOString()})`,
+    };
   const seconds = (to.getTime() - from.getTime()) / 1000;
   const serving = RESOLUTIONS.filter((r) => seconds <= MAX_RANGE_SECONDS[r]);
   if (serving.length === 0) {
-    return { ok: false, parameter: 'from', message: `a range of ${describe(seconds)} is longer than any resolution serves (1d: up to ${describe(MAX_RANGE_SECONDS['1d'])}); narrow from/to` };
+    return {
+      ok: false,
+      parameter: 'from',
+      message: `a range of ${describe(seconds)} is longer than any resolution serves (1d: up to ${describe(MAX_RANGE_SECONDS['1d'])}); narrow from/to`,
+    };
   }
-  if (query.resolution === undefined) return { ok: true, from, to, resolution: serving[0]! };
+  if (query.resolution === undefined) return { ok: true, from, to, resolution: serving[0] };
   if (!serving.includes(query.resolution)) {
     return {
       ok: false,

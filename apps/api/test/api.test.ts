@@ -52,10 +52,17 @@ beforeAll(async () => {
     { influencerId: TIE_A, followerCount: 77_777, followingCount: 10 },
     { influencerId: TIE_B, followerCount: 77_777, followingCount: 20 },
   ];
-  await storeResults(env.pool, extra.map((e) => ({ ...e, jobId: randomUUID(), username: `extra_${e.influencerId}`, observedAt })));
+  await storeResults(
+    env.pool,
+    extra.map((e) => ({ ...e, jobId: randomUUID(), username: `extra_${e.influencerId}`, observedAt })),
+  );
   await detectSuspicious(env.pool, {});
   await refreshRankings(env.pool);
-  suspicious = new Set((await env.pool.query<{ id: number }>('SELECT influencer_id AS id FROM suspicious_influencers')).rows.map((r) => r.id));
+  suspicious = new Set(
+    (await env.pool.query<{ id: number }>('SELECT influencer_id AS id FROM suspicious_influencers')).rows.map(
+      (r) => r.id,
+    ),
+  );
   contract = new ContractChecker((await getJson(env.base, '/api/v1/openapi.json')).body);
 });
 
@@ -69,16 +76,25 @@ describe('GET /api/v1/influencers/:id', () => {
     const { status, body } = await get(`/api/v1/influencers/${id}`);
     expect(status).toBe(200);
     const last = countsAt(id, end - 5 * 60_000, COUNTS);
-    expect(body).toMatchObject({ id, username: last.username, followerCount: last.followerCount, followingCount: last.followingCount, suspicious: null });
+    expect(body).toMatchObject({
+      id,
+      username: last.username,
+      followerCount: last.followerCount,
+      followingCount: last.followingCount,
+      suspicious: null,
+    });
     expect(body.ratio).toBeCloseTo(last.followerCount / last.followingCount, 9);
     expect(body.lastSeenAt).toBe(new Date(end - 5 * 60_000).toISOString());
-    const { rows } = await env.pool.query<{ rank: number }>('SELECT rank FROM follower_rankings WHERE influencer_id = $1', [id]);
-    expect(body.rank).toBe(rows[0]!.rank);
+    const { rows } = await env.pool.query<{ rank: number }>(
+      'SELECT rank FROM follower_rankings WHERE influencer_id = $1',
+      [id],
+    );
+    expect(body.rank).toBe(rows[0].rank);
     expect(body.rankedAt).not.toBeNull();
   });
 
   it('a suspicious influencer has no rank, its flag and its history', async () => {
-    const id = [...suspicious][0]!;
+    const id = [...suspicious][0];
     const { body } = await get(`/api/v1/influencers/${id}`);
     expect(body.rank).toBeNull();
     expect(body.suspicious).toMatchObject({ reason: expect.stringMatching(/^(spike|erratic)$/) });
@@ -93,16 +109,26 @@ describe('GET /api/v1/influencers/:id', () => {
     );
     const at = (k: number) => new Date(end - (30 - k) * HOUR + 123);
     for (let k = 0; k < 25; k++) {
-      await env.pool.query('INSERT INTO suspicious_events (run_id, influencer_id, event, at, score, reason) VALUES ($1, $2, $3, $4, $5, $6)', [
-        rows[0]!.id, id, k % 2 === 0 ? 'flagged' : 'cleared', at(k), k % 2 === 0 ? 6.5 + k : null, k % 2 === 0 ? 'spike' : null,
-      ]);
+      await env.pool.query(
+        'INSERT INTO suspicious_events (run_id, influencer_id, event, at, score, reason) VALUES ($1, $2, $3, $4, $5, $6)',
+        [
+          rows[0].id,
+          id,
+          k % 2 === 0 ? 'flagged' : 'cleared',
+          at(k),
+          k % 2 === 0 ? 6.5 + k : null,
+          k % 2 === 0 ? 'spike' : null,
+        ],
+      );
     }
     try {
       const { body } = await get(`/api/v1/influencers/${id}`);
       expect(body.history).toHaveLength(20);
       expect(body.history[0]).toEqual({ event: 'flagged', at: at(24).toISOString(), score: 30.5, reason: 'spike' });
       expect(body.history[1]).toEqual({ event: 'cleared', at: at(23).toISOString(), score: null, reason: null });
-      expect(body.history.map((e: { at: string }) => e.at)).toEqual(Array.from({ length: 20 }, (_, i) => at(24 - i).toISOString()));
+      expect(body.history.map((e: { at: string }) => e.at)).toEqual(
+        Array.from({ length: 20 }, (_, i) => at(24 - i).toISOString()),
+      );
     } finally {
       await env.pool.query('DELETE FROM suspicious_events WHERE influencer_id = $1', [id]);
     }
@@ -127,7 +153,7 @@ describe('GET /api/v1/influencers/:id', () => {
 });
 
 describe('GET /api/v1/influencers/:id/series', () => {
-  const id = IDS[3]!;
+  const id = IDS[3];
 
   it('raw by default for a day: every sample in the range, oldest first', async () => {
     const from = new Date(end - 2 * HOUR).toISOString();
@@ -149,39 +175,55 @@ describe('GET /api/v1/influencers/:id/series', () => {
     ['1m', 2 * HOUR, 24],
     ['1h', 24 * HOUR, 24],
     ['1d', 26 * HOUR, 2],
-  ])('resolution=%s: one point per bucket with a sample, the last sample of the bucket', async (resolution, span, points) => {
-    const from = new Date(end - span).toISOString();
-    const { body } = await get(`/api/v1/influencers/${id}/series?from=${from}&to=${new Date(end).toISOString()}&resolution=${resolution}`);
-    expect(body.resolution).toBe(resolution);
-    expect(body.points.length).toBeGreaterThanOrEqual(points);
-    if (resolution === '1h') {
-      const bucket = end - 3 * HOUR;
-      const point = body.points.find((p: { t: string }) => p.t === new Date(bucket).toISOString());
-      expect(point.followers).toBe(countsAt(id, bucket + HOUR - 5 * 60_000, COUNTS).followerCount);
-    }
-  });
+  ])(
+    'resolution=%s: one point per bucket with a sample, the last sample of the bucket',
+    async (resolution, span, points) => {
+      const from = new Date(end - span).toISOString();
+      const { body } = await get(
+        `/api/v1/influencers/${id}/series?from=${from}&to=${new Date(end).toISOString()}&resolution=${resolution}`,
+      );
+      expect(body.resolution).toBe(resolution);
+      expect(body.points.length).toBeGreaterThanOrEqual(points);
+      if (resolution === '1h') {
+        const bucket = end - 3 * HOUR;
+        const point = body.points.find((p: { t: string }) => p.t === new Date(bucket).toISOString());
+        expect(point.followers).toBe(countsAt(id, bucket + HOUR - 5 * 60_000, COUNTS).followerCount);
+      }
+    },
+  );
 
   it('a known influencer with nothing in the range: no points (not a 404)', async () => {
     const from = new Date(end - 50 * 24 * HOUR).toISOString();
     const to = new Date(end - 50 * 24 * HOUR + 12 * HOUR).toISOString();
     for (const resolution of ['raw', '1m', '1h', '1d']) {
-      const { status, body } = await get(`/api/v1/influencers/${id}/series?from=${from}&to=${to}&resolution=${resolution}`);
+      const { status, body } = await get(
+        `/api/v1/influencers/${id}/series?from=${from}&to=${to}&resolution=${resolution}`,
+      );
       expect([resolution, status, body.points]).toEqual([resolution, 200, []]);
     }
   });
 
   it('refuses a resolution too fine for the range, saying which to use', async () => {
-    const { status, body } = await get(`/api/v1/influencers/${id}/series?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&resolution=1m`);
+    const { status, body } = await get(
+      `/api/v1/influencers/${id}/series?from=2026-01-01T00:00:00Z&to=2026-03-01T00:00:00Z&resolution=1m`,
+    );
     expect(status).toBe(400);
     expect(body.message).toMatch(/resolution=1m serves ranges up to 7 days.*use resolution=1h/);
     expect(body.issues).toEqual([expect.objectContaining({ parameter: 'resolution' })]);
   });
 
   it('400 for bad dates, an empty range, unknown parameters; 404 for an unknown id', async () => {
-    expect((await get(`/api/v1/influencers/${id}/series?from=yesterday`)).body.issues[0]).toMatchObject({ parameter: 'from', message: expect.stringMatching(/ISO 8601/) });
-    expect((await get(`/api/v1/influencers/${id}/series?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z`)).body.message).toMatch(/must be before to/);
+    expect((await get(`/api/v1/influencers/${id}/series?from=yesterday`)).body.issues[0]).toMatchObject({
+      parameter: 'from',
+      message: expect.stringMatching(/ISO 8601/),
+    });
+    expect(
+      (await get(`/api/v1/influencers/${id}/series?from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z`)).body.message,
+    ).toMatch(/must be before to/);
     expect((await get(`/api/v1/influencers/${id}/series?resolution=5m`)).body.issues[0].parameter).toBe('resolution');
-    expect((await get(`/api/v1/influencers/${id}/series?form=2026-01-01T00:00:00Z`)).body.message).toMatch(/unknown parameter\(s\) form/);
+    expect((await get(`/api/v1/influencers/${id}/series?form=2026-01-01T00:00:00Z`)).body.message).toMatch(
+      /unknown parameter\(s\) form/,
+    );
     expect((await get('/api/v1/influencers/1999998/series')).status).toBe(404);
   });
 });
@@ -193,8 +235,13 @@ describe('GET /api/v1/stats', () => {
       SELECT avg(follower_count)::float8 AS avg, count(*)::int AS n, (SELECT count(*)::int FROM influencer_latest) AS all
         FROM influencer_latest l WHERE NOT EXISTS (SELECT 1 FROM suspicious_influencers s WHERE s.influencer_id = l.influencer_id)`);
     expect(suspicious.size).toBeGreaterThan(0);
-    expect(body.averageFollowers).toBeCloseTo(rows[0]!.avg, 6);
-    expect(body).toMatchObject({ tracked: rows[0]!.all, ranked: rows[0]!.n, suspicious: suspicious.size, newestSampleAt: new Date(end - 60_000).toISOString() });
+    expect(body.averageFollowers).toBeCloseTo(rows[0].avg, 6);
+    expect(body).toMatchObject({
+      tracked: rows[0].all,
+      ranked: rows[0].n,
+      suspicious: suspicious.size,
+      newestSampleAt: new Date(end - 60_000).toISOString(),
+    });
   });
 });
 
@@ -265,11 +312,14 @@ describe('HTTP', () => {
     expect((await fetch(`${env.base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${env.base}/metrics`)).text();
     expect(metrics).toMatch(/api_http_requests_total\{[^}]*route="\/api\/v1\/stats",status="200"[^}]*\} [1-9]/);
-    expect(metrics).toMatch(/api_http_requests_total\{[^}]*route="\/api\/v1\/influencers\/:id",status="400"[^}]*\} [1-9]/);
+    expect(metrics).toMatch(
+      /api_http_requests_total\{[^}]*route="\/api\/v1\/influencers\/:id",status="400"[^}]*\} [1-9]/,
+    );
   });
 
   it('every documented path was answered (and checked against the document) by the tests above', () => {
     const templates = new Set([...contract.seen].map((s) => s.split(' ')[0]));
-    for (const path of Object.keys(contract.doc.paths)) if (path !== '/api/v1/openapi.json') expect(templates).toContain(path);
+    for (const path of Object.keys(contract.doc.paths))
+      if (path !== '/api/v1/openapi.json') expect(templates).toContain(path);
   });
 });

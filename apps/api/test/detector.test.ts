@@ -41,12 +41,34 @@ const spikeThenPurge = (at: number) => (t: number) => (t < at ? 0 : Math.max(0, 
 
 const histories: Record<number, { from: number; to: number; value: (t: number) => number; following?: number }> = {
   [STEADY]: { from: START, to: AFTER, value: (t) => followers(50_000, 0.004, t) },
-  [SPIKE_PURGE]: { from: START, to: AFTER, value: (t) => followers(80_000, 0.002, t, spikeThenPurge(AS_OF - 8 * HOUR)(t)) },
-  [SHORT]: { from: AS_OF - 5 * HOUR, to: AS_OF, value: (t) => followers(10_000, 0.01, t, spikeThenPurge(AS_OF - 3 * HOUR)(t)) },
+  [SPIKE_PURGE]: {
+    from: START,
+    to: AFTER,
+    value: (t) => followers(80_000, 0.002, t, spikeThenPurge(AS_OF - 8 * HOUR)(t)),
+  },
+  [SHORT]: {
+    from: AS_OF - 5 * HOUR,
+    to: AS_OF,
+    value: (t) => followers(10_000, 0.01, t, spikeThenPurge(AS_OF - 3 * HOUR)(t)),
+  },
   [ZERO_FOLLOWING]: { from: START, to: AFTER, value: (t) => followers(30_000, 0.003, t), following: 0 },
-  [REFORMED]: { from: START, to: AFTER, value: (t) => followers(60_000, 0.001, t, spikeThenPurge(AS_OF - 12 * HOUR)(t)) },
+  [REFORMED]: {
+    from: START,
+    to: AFTER,
+    value: (t) => followers(60_000, 0.001, t, spikeThenPurge(AS_OF - 12 * HOUR)(t)),
+  },
   // Buys and purges all the time: a jump of 5-25 % every hour, half of it gone by the next.
-  [ERRATIC]: { from: START, to: AFTER, value: (t) => followers(40_000, 0.001, t, 0.05 + 0.2 * Math.abs(Math.sin(Math.floor(t / HOUR) * 1.7)) * (1 - (t % HOUR) / (2 * HOUR))) },
+  [ERRATIC]: {
+    from: START,
+    to: AFTER,
+    value: (t) =>
+      followers(
+        40_000,
+        0.001,
+        t,
+        0.05 + 0.2 * Math.abs(Math.sin(Math.floor(t / HOUR) * 1.7)) * (1 - (t % HOUR) / (2 * HOUR)),
+      ),
+  },
   [SHRINKING]: { from: START, to: AFTER, value: (t) => followers(200_000, -0.0015, t) },
   // 120 followers: one follower more or less is ~0.8 %, never a 2 % hour.
   [TINY]: { from: START, to: AFTER, value: (t) => 120 + (Math.floor(t / (5 * HOUR)) % 2) },
@@ -59,7 +81,14 @@ beforeAll(async () => {
   const rows: FetchResult[] = [];
   for (const [id, h] of Object.entries(histories)) {
     for (let t = h.from; t < h.to; t += STEP) {
-      rows.push({ jobId: randomUUID(), influencerId: Number(id), username: `synthetic_${id}`, followerCount: h.value(t), followingCount: h.following ?? 300, observedAt: new Date(t).toISOString() });
+      rows.push({
+        jobId: randomUUID(),
+        influencerId: Number(id),
+        username: `synthetic_${id}`,
+        followerCount: h.value(t),
+        followingCount: h.following ?? 300,
+        observedAt: new Date(t).toISOString(),
+      });
     }
   }
   for (let i = 0; i < rows.length; i += 5000) await storeResults(env.pool, rows.slice(i, i + 5000));
@@ -70,25 +99,44 @@ afterAll(async () => {
 });
 
 async function flags(): Promise<Map<number, string>> {
-  const { rows } = await env.pool.query<{ id: number; reason: string }>('SELECT influencer_id AS id, reason FROM suspicious_influencers');
+  const { rows } = await env.pool.query<{ id: number; reason: string }>(
+    'SELECT influencer_id AS id, reason FROM suspicious_influencers',
+  );
   return new Map(rows.map((r) => [r.id, r.reason]));
 }
 
 describe('detect_suspicious()', () => {
   it('flags the spike-then-purge, the reformed (at its spike) and the erratic; not the steady, shrinking, tiny or zero-following; skips the short history', async () => {
     const run = await detectSuspicious(env.pool, {}, new Date(AS_OF));
-    expect(await flags()).toEqual(new Map([[SPIKE_PURGE, 'spike'], [REFORMED, 'spike'], [ERRATIC, 'erratic']]));
-    expect(run).toMatchObject({ evaluated: 7, skipped: 1, flagged: 3, cleared: 0, suspicious: 3, triggeredBy: 'manual' });
+    expect(await flags()).toEqual(
+      new Map([
+        [SPIKE_PURGE, 'spike'],
+        [REFORMED, 'spike'],
+        [ERRATIC, 'erratic'],
+      ]),
+    );
+    expect(run).toMatchObject({
+      evaluated: 7,
+      skipped: 1,
+      flagged: 3,
+      cleared: 0,
+      suspicious: 3,
+      triggeredBy: 'manual',
+    });
     expect(run.windowEnd).toEqual(new Date(AS_OF));
     expect(run.windowStart).toEqual(new Date(AS_OF - 24 * HOUR));
     expect(run.durationMs).toBeGreaterThan(0);
-    const { rows } = await env.pool.query(`SELECT influencer_id AS id, event, reason FROM suspicious_events ORDER BY influencer_id`);
+    const { rows } = await env.pool.query(
+      `SELECT influencer_id AS id, event, reason FROM suspicious_events ORDER BY influencer_id`,
+    );
     expect(rows).toEqual([
       { id: SPIKE_PURGE, event: 'flagged', reason: 'spike' },
       { id: REFORMED, event: 'flagged', reason: 'spike' },
       { id: ERRATIC, event: 'flagged', reason: 'erratic' },
     ]);
-    const details = (await env.pool.query(`SELECT score, details FROM suspicious_influencers WHERE influencer_id = $1`, [SPIKE_PURGE])).rows[0];
+    const details = (
+      await env.pool.query(`SELECT score, details FROM suspicious_influencers WHERE influencer_id = $1`, [SPIKE_PURGE])
+    ).rows[0];
     expect(details.score).toBeGreaterThan(6);
     expect(details.details).toMatchObject({ hours: 24, maxGrowth: expect.any(Number) });
     expect(details.details.maxGrowth).toBeGreaterThan(0.2);
@@ -100,7 +148,10 @@ describe('detect_suspicious()', () => {
     expect(run).toMatchObject({ flagged: 0, cleared: 0, suspicious: 3 });
     expect(await flags()).toEqual(before);
     expect((await env.pool.query('SELECT count(*)::int AS n FROM suspicious_events')).rows[0].n).toBe(3);
-    expect((await env.pool.query('SELECT count(*)::int AS n FROM suspicious_detection_runs WHERE finished_at IS NOT NULL')).rows[0].n).toBe(2);
+    expect(
+      (await env.pool.query('SELECT count(*)::int AS n FROM suspicious_detection_runs WHERE finished_at IS NOT NULL'))
+        .rows[0].n,
+    ).toBe(2);
   });
 
   it('clears an influencer who stops being suspicious, keeping the history of both', async () => {
@@ -108,7 +159,10 @@ describe('detect_suspicious()', () => {
     // Two days on, the window holds quiet hours for all but the erratic one; the short history has stopped.
     expect(await flags()).toEqual(new Map([[ERRATIC, 'erratic']]));
     expect(run).toMatchObject({ flagged: 0, cleared: 2, suspicious: 1, skipped: 0, evaluated: 7 });
-    const { rows } = await env.pool.query(`SELECT event FROM suspicious_events WHERE influencer_id = $1 ORDER BY at, id`, [REFORMED]);
+    const { rows } = await env.pool.query(
+      `SELECT event FROM suspicious_events WHERE influencer_id = $1 ORDER BY at, id`,
+      [REFORMED],
+    );
     expect(rows.map((r) => r.event)).toEqual(['flagged', 'cleared']);
   });
 
@@ -117,10 +171,17 @@ describe('detect_suspicious()', () => {
     const { rows } = await env.pool.query(`SELECT influencer_id AS id FROM follower_rankings ORDER BY rank`);
     expect(rows.map((r) => r.id)).not.toContain(ERRATIC);
     expect(rows).toHaveLength(Object.keys(histories).length - 1);
-    const stats = (await env.pool.query('SELECT ranked, suspicious, tracked, average_followers FROM follower_stats')).rows[0];
-    const average = (await env.pool.query('SELECT avg(follower_count)::float8 AS a FROM influencer_latest WHERE influencer_id <> $1', [ERRATIC])).rows[0].a;
+    const stats = (await env.pool.query('SELECT ranked, suspicious, tracked, average_followers FROM follower_stats'))
+      .rows[0];
+    const average = (
+      await env.pool.query('SELECT avg(follower_count)::float8 AS a FROM influencer_latest WHERE influencer_id <> $1', [
+        ERRATIC,
+      ])
+    ).rows[0].a;
     expect(stats).toEqual({ ranked: 7, suspicious: 1, tracked: 8, average_followers: average });
-    const stored = (await env.pool.query('SELECT count(*)::int AS n FROM follower_counts WHERE influencer_id = $1', [ERRATIC])).rows[0].n;
+    const stored = (
+      await env.pool.query('SELECT count(*)::int AS n FROM follower_counts WHERE influencer_id = $1', [ERRATIC])
+    ).rows[0].n;
     expect(stored).toBe((AFTER - START) / STEP);
   });
 
@@ -150,19 +211,29 @@ describe('the scheduled job and yarn detect-suspicious', () => {
   });
 
   it('the job, run by the server, records a run triggered by "job"', async () => {
-    const { rows } = await env.pool.query(`SELECT job_id FROM timescaledb_information.jobs WHERE proc_schema = $1 AND proc_name = 'detect_suspicious_job'`, [env.db.schema]);
+    const { rows } = await env.pool.query(
+      `SELECT job_id FROM timescaledb_information.jobs WHERE proc_schema = $1 AND proc_name = 'detect_suspicious_job'`,
+      [env.db.schema],
+    );
     await env.pool.query('CALL run_job($1)', [rows[0].job_id]);
-    const last = (await env.pool.query(`SELECT triggered_by, finished_at FROM suspicious_detection_runs ORDER BY id DESC LIMIT 1`)).rows[0];
+    const last = (
+      await env.pool.query(`SELECT triggered_by, finished_at FROM suspicious_detection_runs ORDER BY id DESC LIMIT 1`)
+    ).rows[0];
     expect(last.triggered_by).toBe('job');
     expect(last.finished_at).not.toBeNull();
   });
 
   it('yarn detect-suspicious runs one pass against DATABASE_URL and prints the run', async () => {
     const repo = path.resolve(__dirname, '..', '..', '..');
-    const { stdout } = await promisify(execFile)('yarn', ['-s', 'detect-suspicious'], { cwd: repo, env: { ...process.env, DATABASE_URL: env.db.url, LOG_LEVEL: 'silent' } });
+    const { stdout } = await promisify(execFile)('yarn', ['-s', 'detect-suspicious'], {
+      cwd: repo,
+      env: { ...process.env, DATABASE_URL: env.db.url, LOG_LEVEL: 'silent' },
+    });
     const run = JSON.parse(stdout.trim().split('\n').at(-1)!);
     expect(run).toMatchObject({ triggeredBy: 'manual', settings: expect.objectContaining({ lookback: '1 day' }) });
-    const count = (await env.pool.query(`SELECT count(*)::int AS n FROM suspicious_detection_runs WHERE id = $1`, [run.id])).rows[0].n;
+    const count = (
+      await env.pool.query(`SELECT count(*)::int AS n FROM suspicious_detection_runs WHERE id = $1`, [run.id])
+    ).rows[0].n;
     expect(count).toBe(1);
   });
 });

@@ -28,10 +28,17 @@ const suspicious = IDS.filter((id) => profileOf(id, COUNTS).suspicious);
 const honest = IDS.filter((id) => !profileOf(id, COUNTS).suspicious);
 
 beforeAll(async () => {
-  if (!fs.existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the CI script .ci/run installs it)`);
+  if (!fs.existsSync(CHROMIUM))
+    throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (the CI script .ci/run installs it)`);
   env = await startApiEnv('page');
   const end = Math.floor(Date.now() / HOUR) * HOUR;
-  await writeHistory(env.pool, { ids: IDS, from: end - 26 * HOUR, to: end + 10 * 60_000, stepMs: 10 * 60_000, counts: COUNTS });
+  await writeHistory(env.pool, {
+    ids: IDS,
+    from: end - 26 * HOUR,
+    to: end + 10 * 60_000,
+    stepMs: 10 * 60_000,
+    counts: COUNTS,
+  });
   await detectSuspicious(env.pool, {});
   await refreshRankings(env.pool);
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'api-page-chromium-'));
@@ -39,7 +46,16 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1280, height: 1000 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
   page = context.pages()[0] ?? (await context.newPage());
 }, 180_000);
@@ -59,9 +75,11 @@ async function open(hash: string): Promise<void> {
 }
 
 it('shows an influencer: chart with followers, following and ratio, rank, not flagged', async () => {
-  const id = honest[0]!;
+  const id = honest[0];
   await open(`#id=${id}&range=24h`);
-  const rank = (await env.pool.query<{ rank: number }>('SELECT rank FROM follower_rankings WHERE influencer_id = $1', [id])).rows[0]!.rank;
+  const rank = (
+    await env.pool.query<{ rank: number }>('SELECT rank FROM follower_rankings WHERE influencer_id = $1', [id])
+  ).rows[0].rank;
   await expect(page.textContent('#influencer h2')).resolves.toContain(`#${id}`);
   await expect(page.textContent('#flag')).resolves.toBe('not flagged');
   await expect(page.textContent('#influencer')).resolves.toContain(`#${rank}`);
@@ -73,10 +91,20 @@ it('shows an influencer: chart with followers, following and ratio, rank, not fl
 
 it('the leaderboard is the rank order without the suspicious; the suspicious list holds the flagged', async () => {
   await open('');
-  const leaderIds = (await page.locator('#leaderboard a').evaluateAll((as) => as.map((a) => new URLSearchParams(a.getAttribute('href')!.slice(1)).get('id')))).map(Number);
-  const top = (await env.pool.query<{ id: number }>('SELECT influencer_id AS id FROM follower_rankings ORDER BY rank LIMIT 15')).rows.map((r) => r.id);
+  const leaderIds = (
+    await page
+      .locator('#leaderboard a')
+      .evaluateAll((as) => as.map((a) => new URLSearchParams(a.getAttribute('href')!.slice(1)).get('id')))
+  ).map(Number);
+  const top = (
+    await env.pool.query<{ id: number }>('SELECT influencer_id AS id FROM follower_rankings ORDER BY rank LIMIT 15')
+  ).rows.map((r) => r.id);
   expect(leaderIds).toEqual(top);
-  const flaggedIds = (await page.locator('#suspicious a').evaluateAll((as) => as.map((a) => new URLSearchParams(a.getAttribute('href')!.slice(1)).get('id')))).map(Number);
+  const flaggedIds = (
+    await page
+      .locator('#suspicious a')
+      .evaluateAll((as) => as.map((a) => new URLSearchParams(a.getAttribute('href')!.slice(1)).get('id')))
+  ).map(Number);
   expect(new Set(flaggedIds)).toEqual(new Set(suspicious.slice(0, 15)));
   expect(leaderIds.filter((id) => suspicious.includes(id))).toEqual([]);
 });

@@ -23,7 +23,13 @@ export async function startApiEnv(prefix: string): Promise<ApiEnv> {
   const db = await freshSchema(prefix);
   const pool = createPool({ connectionString: db.url, max: 4 });
   await migrate({ pool });
-  const http = await startApiServer({ db: pool, port: 0, host: '127.0.0.1', registry: createRegistry('api'), logger: createLogger('api', 'silent') });
+  const http = await startApiServer({
+    db: pool,
+    port: 0,
+    host: '127.0.0.1',
+    registry: createRegistry('api'),
+    logger: createLogger('api', 'silent'),
+  });
   return {
     db,
     pool,
@@ -53,7 +59,11 @@ export class ContractChecker {
   readonly seen = new Set<string>();
 
   constructor(readonly doc: Json) {
-    this.ajv.addFormat('date-time', { type: 'string', validate: (s: string) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)) });
+    this.ajv.addFormat('date-time', {
+      type: 'string',
+      validate: (s: string) =>
+        /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)),
+    });
     this.ajv.addKeyword('components'); // the document's section that holds the schemas $ref points into
     this.ajv.addSchema({ $id: 'openapi.json', components: doc.components });
     this.templates = Object.keys(doc.paths).map((template) => ({
@@ -67,14 +77,19 @@ export class ContractChecker {
     const match = this.templates.find((t) => t.pattern.test(pathname));
     if (!match) throw new Error(`${pathname} is not in the OpenAPI document`);
     const response = this.doc.paths[match.template].get.responses[String(answer.status)];
-    if (!response) throw new Error(`${match.template} does not document status ${answer.status} (body ${JSON.stringify(answer.body)})`);
+    if (!response)
+      throw new Error(
+        `${match.template} does not document status ${answer.status} (body ${JSON.stringify(answer.body)})`,
+      );
     this.seen.add(`${match.template} ${answer.status}`);
     const ref: string | undefined = response.content?.['application/json']?.schema?.$ref;
     if (!ref) return;
     const validate = this.ajv.getSchema(`openapi.json${ref}`);
     if (!validate) throw new Error(`no schema ${ref}`);
     if (!validate(answer.body)) {
-      throw new Error(`${path} ${answer.status}: body does not match ${ref}: ${this.ajv.errorsText(validate.errors)}\n${JSON.stringify(answer.body).slice(0, 500)}`);
+      throw new Error(
+        `${path} ${answer.status}: body does not match ${ref}: ${this.ajv.errorsText(validate.errors)}\n${JSON.stringify(answer.body).slice(0, 500)}`,
+      );
     }
   }
 }

@@ -23,7 +23,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import os from 'node:os';
-import { createAdmin, createKafka, createLogger, createProducer, encodeFetchJob, ensureTopics, produceMany, type FetchJob } from '@mockstagram/shared';
+import {
+  createAdmin,
+  createKafka,
+  createLogger,
+  createProducer,
+  encodeFetchJob,
+  ensureTopics,
+  produceMany,
+  type FetchJob,
+} from '@mockstagram/shared';
 import { startMockApi, wrk } from '../../../bench/lib/mock-api';
 import { has } from '../../../bench/lib/proc';
 import { buildApps } from '../../../scripts/build';
@@ -47,18 +56,34 @@ async function main(): Promise<void> {
   await buildApps(['mock-api']);
   const api = await startMockApi(0);
   const apiUrl = api.url;
-  const kafka = createKafka({ brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','), clientId: 'fetcher-bench', logger });
+  const kafka = createKafka({
+    brokers: (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(','),
+    clientId: 'fetcher-bench',
+    logger,
+  });
   const suffix = `${Date.now().toString(36)}.${randomUUID().slice(0, 6)}`;
-  const topics = { jobs: `bench.fetch-jobs.${suffix}`, results: `bench.fetch-results.${suffix}`, dlq: `bench.dlq.${suffix}` };
+  const topics = {
+    jobs: `bench.fetch-jobs.${suffix}`,
+    results: `bench.fetch-results.${suffix}`,
+    dlq: `bench.dlq.${suffix}`,
+  };
   const admin = createAdmin(kafka);
   try {
-    console.log(`node ${process.version}, ${os.cpus().length} cores, load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `node ${process.version}, ${os.cpus().length} cores, load average ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
     console.log(`mock API: ${api.command}`);
 
     let ceiling: number | undefined;
     if (RUN_WRK) ceiling = await runWrk(apiUrl);
 
-    await ensureTopics(kafka, Object.values(topics).map((topic) => ({ topic, numPartitions: 12 })));
+    await ensureTopics(
+      kafka,
+      Object.values(topics).map((topic) => ({ topic, numPartitions: 12 })),
+    );
     await produceJobs(kafka, topics.jobs, JOBS);
 
     const config = loadFetcherConfig({
@@ -97,18 +122,21 @@ async function main(): Promise<void> {
     const dlq = await value(metrics.dlqMessages);
     await fetcher.stop();
 
-    const knobs = [
-      'FETCH_CONCURRENCY',
-      'FETCH_CONNECTIONS',
-      'FETCH_TIMEOUT_MS',
-      'FETCH_CHUNK_SIZE',
-    ] as const;
-    console.log(`fetcher: ${knobs.map((k) => `${k}=${config[k]}`).join(' ')} (in process, unpinned; Kafka broker on the same 2 cores)`);
-    console.log(`fetcher: ${JOBS} jobs → ${results} results + ${dlq} dead letters in ${seconds.toFixed(2)} s (first consume → last result acknowledged)`);
-    console.log(`fetcher: ${Math.round(requests / seconds)} requests/s, ${Math.round(JOBS / seconds)} jobs/s, CPU ${((cpu.user + cpu.system) / JOBS).toFixed(1)} µs per job (${((cpu.user + cpu.system) / 1e4 / seconds).toFixed(0)} % of a core)`);
+    const knobs = ['FETCH_CONCURRENCY', 'FETCH_CONNECTIONS', 'FETCH_TIMEOUT_MS', 'FETCH_CHUNK_SIZE'] as const;
+    console.log(
+      `fetcher: ${knobs.map((k) => `${k}=${config[k]}`).join(' ')} (in process, unpinned; Kafka broker on the same 2 cores)`,
+    );
+    console.log(
+      `fetcher: ${JOBS} jobs → ${results} results + ${dlq} dead letters in ${seconds.toFixed(2)} s (first consume → last result acknowledged)`,
+    );
+    console.log(
+      `fetcher: ${Math.round(requests / seconds)} requests/s, ${Math.round(JOBS / seconds)} jobs/s, CPU ${((cpu.user + cpu.system) / JOBS).toFixed(1)} µs per job (${((cpu.user + cpu.system) / 1e4 / seconds).toFixed(0)} % of a core)`,
+    );
     console.log(`api client alone (no Kafka): ${Math.round(clientOnly)} requests/s`);
     if (ceiling !== undefined) {
-      console.log(`ceiling: ${Math.round(ceiling)} requests/s (wrk)  → fetcher reaches ${((100 * requests) / seconds / ceiling).toFixed(0)}% of it`);
+      console.log(
+        `ceiling: ${Math.round(ceiling)} requests/s (wrk)  → fetcher reaches ${((100 * requests) / seconds / ceiling).toFixed(0)}% of it`,
+      );
     }
   } finally {
     await admin.deleteTopics({ topics: Object.values(topics) }).catch(() => undefined);
@@ -163,7 +191,12 @@ async function produceJobs(kafka: ReturnType<typeof createKafka>, topic: string,
     for (let i = 0; i < count; i += 5000) {
       const messages = [];
       for (let j = i; j < Math.min(count, i + 5000); j++) {
-        const job: FetchJob = { jobId: randomUUID(), influencerId: 1_000_000 + ((j * 7919) % 1_000_000), scheduledFor: now, attempt: 1 };
+        const job: FetchJob = {
+          jobId: randomUUID(),
+          influencerId: 1_000_000 + ((j * 7919) % 1_000_000),
+          scheduledFor: now,
+          attempt: 1,
+        };
         messages.push({ key: String(job.influencerId), value: encodeFetchJob(job) });
       }
       await produceMany(producer, { topic, messages });

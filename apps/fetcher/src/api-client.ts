@@ -54,7 +54,14 @@ import { UpstreamHealth, type OutageSettings } from './upstream-health';
 import { Exchange, type Answer } from './exchange';
 import type { FetcherConfig } from './config';
 import type { FetcherMetrics } from './metrics';
-import { classifyStatus, parseRetryAfter, retryDelayMs, statusLabel, type BackoffSettings, type RequestOutcomeLabel } from './retry-policy';
+import {
+  classifyStatus,
+  parseRetryAfter,
+  retryDelayMs,
+  statusLabel,
+  type BackoffSettings,
+  type RequestOutcomeLabel,
+} from './retry-policy';
 
 /** Path of the influencer resource; the id is appended. */
 export const INFLUENCER_PATH = '/api/v1/influencers/';
@@ -93,7 +100,8 @@ export interface InfluencerObservation {
 }
 
 /** Why a lookup gave up; the same codes are the DLQ reasons. */
-export type FetchFailureReason = 'not-found' | 'upstream-4xx' | 'malformed-response' | 'retries-exhausted' | 'unexpected-status';
+export type FetchFailureReason =
+  'not-found' | 'upstream-4xx' | 'malformed-response' | 'retries-exhausted' | 'unexpected-status';
 
 /** The result of {@link ApiClient.fetchInfluencer}. `attempts` counts HTTP attempts made (>= 1). */
 export type FetchOutcome =
@@ -211,7 +219,7 @@ export class ApiClient {
         return attempt;
       }, signal);
       const last = signal ? await raceAbort(run, signal) : await run;
-      if (last.kind === 'final') return { ...last.outcome, attempts } as FetchOutcome;
+      if (last.kind === 'final') return { ...last.outcome, attempts };
       // Out of attempts while most of everyone's attempts failed too: the upstream is down, not this job. The job
       // keeps its place (its partition commits nothing past it; backpressure pauses fetching)
       // and starts a new round of attempts after the longest backoff.
@@ -240,12 +248,23 @@ export class ApiClient {
 
   // -------------------------------------------------------------------------------------------
 
-  private async attempt(id: number, signal: AbortSignal | undefined, traceContext: Context | undefined, attempt: number): Promise<Attempt> {
+  private async attempt(
+    id: number,
+    signal: AbortSignal | undefined,
+    traceContext: Context | undefined,
+    attempt: number,
+  ): Promise<Attempt> {
     if (signal?.aborted) throw abortError(signal);
     const { timeoutMs, metrics } = this.options;
     const path = `${INFLUENCER_PATH}${id}`;
-    const span = traceContext !== undefined && trace.getSpan(traceContext)?.isRecording() ? this.clientSpan(path, traceContext, attempt) : undefined;
-    const headers = span === undefined ? undefined : (injectTraceHeaders(trace.setSpan(traceContext!, span), {}) as Record<string, string>);
+    const span =
+      traceContext !== undefined && trace.getSpan(traceContext)?.isRecording()
+        ? this.clientSpan(path, traceContext, attempt)
+        : undefined;
+    const headers =
+      span === undefined
+        ? undefined
+        : (injectTraceHeaders(trace.setSpan(traceContext!, span), {}) as Record<string, string>);
     const exchange = new Exchange();
     const unwatch = signal ? onAbort(signal, () => exchange.abort(signal.reason)) : undefined;
     metrics?.inflight.inc();
@@ -262,11 +281,18 @@ export class ApiClient {
     } catch (err) {
       const code = (err as { code?: unknown }).code;
       const timedOut = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT';
-      failure = timedOut ? 'timeout' : signal?.aborted ? 'aborted' : ((code as string | undefined) ?? (err as Error).name);
+      failure = timedOut
+        ? 'timeout'
+        : signal?.aborted
+          ? 'aborted'
+          : ((code as string | undefined) ?? (err as Error).name);
       if (signal?.aborted) throw abortError(signal);
       if (timedOut) {
         label = 'timeout';
-        return { kind: 'transient', error: `GET ${path}: no complete answer within ${timeoutMs} ms (FETCH_TIMEOUT_MS)` };
+        return {
+          kind: 'transient',
+          error: `GET ${path}: no complete answer within ${timeoutMs} ms (FETCH_TIMEOUT_MS)`,
+        };
       }
       label = 'error';
       return { kind: 'transient', error: `GET ${path}: ${describeError(err)}` };
@@ -304,12 +330,7 @@ export class ApiClient {
     return span;
   }
 
-  private interpret(
-    id: number,
-    path: string,
-    { status, date, retryAfter, body }: Answer,
-    receivedAt: number,
-  ): Attempt {
+  private interpret(id: number, path: string, { status, date, retryAfter, body }: Answer, receivedAt: number): Attempt {
     const dated = date === undefined ? NaN : Date.parse(date);
     // A Date header that does not parse, or names a year ISO 8601 cannot write plainly, is ignored.
     const serverNow = dated >= ISO_MIN_MS && dated <= ISO_MAX_MS ? dated : undefined;
@@ -331,11 +352,20 @@ export class ApiClient {
         return { kind: 'transient', retryAfterMs, error };
       }
       case 'not-found':
-        return { kind: 'final', outcome: { ok: false, reason: 'not-found', error: `GET ${path} → 404: ${errorText(body)}` } };
+        return {
+          kind: 'final',
+          outcome: { ok: false, reason: 'not-found', error: `GET ${path} → 404: ${errorText(body)}` },
+        };
       case 'client-error':
-        return { kind: 'final', outcome: { ok: false, reason: 'upstream-4xx', error: `GET ${path} → ${status}: ${errorText(body)}` } };
+        return {
+          kind: 'final',
+          outcome: { ok: false, reason: 'upstream-4xx', error: `GET ${path} → ${status}: ${errorText(body)}` },
+        };
       default:
-        return { kind: 'final', outcome: { ok: false, reason: 'unexpected-status', error: `GET ${path} → ${status}: ${errorText(body)}` } };
+        return {
+          kind: 'final',
+          outcome: { ok: false, reason: 'unexpected-status', error: `GET ${path} → ${status}: ${errorText(body)}` },
+        };
     }
   }
 }
@@ -354,24 +384,48 @@ function endClientSpan(span: Span, status: number | undefined, failure: string |
 }
 
 /** A 2xx body → the observation, or `malformed-response` saying what is wrong with it. */
-function parseObservation(id: number, path: string, status: number, body: string, observedAtMs: number): DistributiveOmit<FetchOutcome, 'attempts'> {
+function parseObservation(
+  id: number,
+  path: string,
+  status: number,
+  body: string,
+  observedAtMs: number,
+): DistributiveOmit<FetchOutcome, 'attempts'> {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch (err) {
-    return { ok: false, reason: 'malformed-response', error: `GET ${path} → ${status} with a body that is not JSON (${(err as Error).message}): ${snippet(body)}` };
+    return {
+      ok: false,
+      reason: 'malformed-response',
+      error: `GET ${path} → ${status} with a body that is not JSON (${(err as Error).message}): ${snippet(body)}`,
+    };
   }
   const parsed = InfluencerResponseSchema.safeParse(json);
   if (!parsed.success) {
-    return { ok: false, reason: 'malformed-response', error: `GET ${path} → ${status} with an unexpected body: ${summarizeIssues(parsed.error.issues, json)}` };
+    return {
+      ok: false,
+      reason: 'malformed-response',
+      error: `GET ${path} → ${status} with an unexpected body: ${summarizeIssues(parsed.error.issues, json)}`,
+    };
   }
   if (parsed.data.pk !== id) {
-    return { ok: false, reason: 'malformed-response', error: `GET ${path} → ${status} for a different influencer (pk ${parsed.data.pk})` };
+    return {
+      ok: false,
+      reason: 'malformed-response',
+      error: `GET ${path} → ${status} for a different influencer (pk ${parsed.data.pk})`,
+    };
   }
   const { username, followerCount, followingCount } = parsed.data;
   return {
     ok: true,
-    observation: { influencerId: id, username, followerCount, followingCount, observedAt: new Date(observedAtMs).toISOString() },
+    observation: {
+      influencerId: id,
+      username,
+      followerCount,
+      followingCount,
+      observedAt: new Date(observedAtMs).toISOString(),
+    },
   };
 }
 

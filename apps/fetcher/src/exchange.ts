@@ -65,7 +65,11 @@ export class Exchange implements Dispatcher.DispatchHandler {
     if (this.aborted) controller.abort(asError(this.aborted.reason));
   }
 
-  onResponseStart(_controller: Controller, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+  onResponseStart(
+    _controller: Controller,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
     this.status = statusCode;
     this.date = single(headers.date);
     this.retryAfter = single(headers['retry-after']);
@@ -77,7 +81,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     const { chunks } = this;
-    const body = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+    const body = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
     this.resolve({ status: this.status!, date: this.date, retryAfter: this.retryAfter, body });
   }
 

@@ -87,7 +87,9 @@ export class Fetcher {
     this.config = config;
     this.logger = logger;
     this.metrics = options.metrics ?? createFetcherMetrics();
-    this.kafka = options.kafka ?? createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? 'fetcher', logger });
+    this.kafka =
+      options.kafka ??
+      createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? 'fetcher', logger });
     this.ownsApi = options.api === undefined;
     this.api = options.api ?? new ApiClient(apiClientOptionsFrom(config, this.metrics));
     this.stage = new Stage({
@@ -132,13 +134,22 @@ export class Fetcher {
     const { config, logger } = this;
     await ensureTopics(
       this.kafka,
-      [config.TOPIC_FETCH_JOBS, config.TOPIC_FETCH_RESULTS, config.TOPIC_DLQ].map((topic) => ({ topic, numPartitions: config.TOPIC_PARTITIONS })),
+      [config.TOPIC_FETCH_JOBS, config.TOPIC_FETCH_RESULTS, config.TOPIC_DLQ].map((topic) => ({
+        topic,
+        numPartitions: config.TOPIC_PARTITIONS,
+      })),
       { ...topicReplication(config), logger },
     );
     if (this.stopped) throw new Error('Fetcher stopped while starting');
     await this.stage.start();
     logger.info(
-      { topic: config.TOPIC_FETCH_JOBS, groupId: config.FETCHER_GROUP_ID, api: config.MOCK_API_URL, concurrency: config.FETCH_CONCURRENCY, connections: config.FETCH_CONNECTIONS },
+      {
+        topic: config.TOPIC_FETCH_JOBS,
+        groupId: config.FETCHER_GROUP_ID,
+        api: config.MOCK_API_URL,
+        concurrency: config.FETCH_CONCURRENCY,
+        connections: config.FETCH_CONNECTIONS,
+      },
       'fetcher consuming',
     );
   }
@@ -157,7 +168,8 @@ export class Fetcher {
   private async doStop(): Promise<void> {
     await this.starting?.catch(() => undefined); // a start in progress gets as far as it can first
     const { abandoned } = await this.stage.stop();
-    if (abandoned > 0) this.logger.info({ uncommitted: abandoned }, 'fetcher stopped; the uncommitted jobs will be redelivered');
+    if (abandoned > 0)
+      this.logger.info({ uncommitted: abandoned }, 'fetcher stopped; the uncommitted jobs will be redelivered');
     if (this.ownsApi) await this.api.close();
   }
 
@@ -177,7 +189,9 @@ export class Fetcher {
     const parent = contextFromHeaders(message.headers);
     const span = tracer.startSpan('fetch-job process', { kind: SpanKind.CONSUMER }, parent);
     if (span.isRecording()) {
-      span.setAttributes(kafkaProcessAttributes(message.topic, message.partition, message.offset, this.config.FETCHER_GROUP_ID));
+      span.setAttributes(
+        kafkaProcessAttributes(message.topic, message.partition, message.offset, this.config.FETCHER_GROUP_ID),
+      );
     }
     const ctx = trace.setSpan(parent, span);
     // The context goes to the HTTP client explicitly. It is also made active (for the trace ids
@@ -191,9 +205,14 @@ export class Fetcher {
       endSpan(span, err);
       throw err;
     }
-    if (outcome.kind === 'dlq') span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${outcome.reason}` });
+    if (outcome.kind === 'dlq')
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${outcome.reason}` });
     const topic = outcome.kind === 'result' ? this.config.TOPIC_FETCH_RESULTS : this.config.TOPIC_DLQ;
-    const publish = tracer.startSpan(outcome.kind === 'result' ? 'fetch-result publish' : 'dead-letter publish', { kind: SpanKind.PRODUCER }, ctx);
+    const publish = tracer.startSpan(
+      outcome.kind === 'result' ? 'fetch-result publish' : 'dead-letter publish',
+      { kind: SpanKind.PRODUCER },
+      ctx,
+    );
     if (publish.isRecording()) {
       publish.setAttributes({
         [A.messagingSystem]: 'kafka',
@@ -223,10 +242,21 @@ export class Fetcher {
   }
 
   private async process(message: ConsumedMessage, span: Span, ctx: Context, signal: AbortSignal): Promise<Outcome> {
-    const source = { topic: message.topic, partition: message.partition, offset: message.offset, key: message.key, value: message.value, headers: message.headers };
+    const source = {
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      key: message.key,
+      value: message.value,
+      headers: message.headers,
+    };
     const decoded = decodeFetchJob(message.value);
     if (!decoded.ok) {
-      return { kind: 'dlq', reason: decoded.reason, message: dlqMessage({ source, stage: 'fetcher', reason: decoded.reason, error: decoded.error, attempts: 1 }) };
+      return {
+        kind: 'dlq',
+        reason: decoded.reason,
+        message: dlqMessage({ source, stage: 'fetcher', reason: decoded.reason, error: decoded.error, attempts: 1 }),
+      };
     }
     const job = decoded.value;
     if (span.isRecording()) span.setAttributes({ [A.influencerId]: job.influencerId, [A.jobId]: job.jobId });
@@ -237,13 +267,29 @@ export class Fetcher {
       // Every field was validated on its way in (the job's jobId, the response against
       // FetchResultSchema's field schemas, observedAt a plain ISO date), so no second check.
       const result = { jobId: job.jobId, ...outcome.observation, scheduledFor: job.scheduledFor };
-      return { kind: 'result', message: { key: String(job.influencerId), value: serializeFetchResult(result), headers: traceHeaders(message.headers) } };
+      return {
+        kind: 'result',
+        message: {
+          key: String(job.influencerId),
+          value: serializeFetchResult(result),
+          headers: traceHeaders(message.headers),
+        },
+      };
     }
     return this.dead(source, job, outcome.reason, outcome.error, outcome.attempts);
   }
 
-  private dead(source: Parameters<typeof dlqMessage>[0]['source'], job: FetchJob, reason: string, error: string, attempts: number): Outcome {
-    this.logger.warn({ influencer_id: job.influencerId, job_id: job.jobId, reason, attempts, error }, `job dead-lettered: ${reason}`);
+  private dead(
+    source: Parameters<typeof dlqMessage>[0]['source'],
+    job: FetchJob,
+    reason: string,
+    error: string,
+    attempts: number,
+  ): Outcome {
+    this.logger.warn(
+      { influencer_id: job.influencerId, job_id: job.jobId, reason, attempts, error },
+      `job dead-lettered: ${reason}`,
+    );
     return { kind: 'dlq', reason, message: dlqMessage({ source, stage: 'fetcher', reason, error, attempts }) };
   }
 }

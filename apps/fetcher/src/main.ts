@@ -40,7 +40,7 @@ async function main(): Promise<void> {
     { name: 'http', run: () => http.close() },
     { name: 'telemetry (export the last spans)', run: () => telemetry.shutdown() },
   ]);
-  shutdown = handle.shutdown;
+  shutdown = (reason, exitCode) => handle.shutdown(reason, exitCode);
 
   try {
     await fetcher.start();

@@ -40,14 +40,22 @@ export function createFetcherMetrics(registry: Registry = new Registry()): Fetch
     registers,
   });
   // Children exist from the start, so dashboards and rate() see zeros rather than gaps.
-  for (const outcome of ['2xx', '4xx', '429', '5xx', 'timeout', 'error'] satisfies RequestOutcomeLabel[]) requests.labels(outcome);
+  for (const outcome of ['2xx', '4xx', '429', '5xx', 'timeout', 'error'] satisfies RequestOutcomeLabel[])
+    requests.labels(outcome);
   const dlqMessages = new Counter({
     name: 'fetcher_dlq_messages_total',
     help: 'Jobs sent to the dead-letter topic (acknowledged), by x-dlq-reason',
     labelNames: ['reason'] as const,
     registers,
   });
-  for (const reason of ['not-json', 'invalid', 'not-found', 'upstream-4xx', 'malformed-response', 'retries-exhausted']) {
+  for (const reason of [
+    'not-json',
+    'invalid',
+    'not-found',
+    'upstream-4xx',
+    'malformed-response',
+    'retries-exhausted',
+  ]) {
     dlqMessages.labels(reason);
   }
   return {

@@ -73,7 +73,11 @@ export interface BackoffSettings {
  * Jitter"): before retry `retry` (1 = the first retry) wait a uniformly random time in
  * `[0, min(maxMs, baseMs * 2^(retry-1)))`. Spreads the retries of many jobs that failed together.
  */
-export function fullJitterDelayMs(retry: number, settings: BackoffSettings, random: () => number = Math.random): number {
+export function fullJitterDelayMs(
+  retry: number,
+  settings: BackoffSettings,
+  random: () => number = Math.random,
+): number {
   const window = Math.min(settings.maxMs, settings.baseMs * 2 ** Math.max(0, retry - 1));
   return Math.floor(random() * window);
 }

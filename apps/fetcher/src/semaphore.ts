@@ -9,7 +9,8 @@ export class Semaphore {
   private readonly waiters: Array<{ grant: () => void }> = [];
 
   constructor(readonly permits: number) {
-    if (!(Number.isInteger(permits) && permits >= 1)) throw new RangeError(`permits must be an integer >= 1, got ${permits}`);
+    if (!(Number.isInteger(permits) && permits >= 1))
+      throw new RangeError(`permits must be an integer >= 1, got ${permits}`);
     this.available = permits;
   }
 
@@ -58,7 +59,8 @@ export class Semaphore {
       if (released) return;
       released = true;
       const next = this.waiters.shift();
-      if (next) next.grant(); // the permit passes straight to the next waiter
+      if (next)
+        next.grant(); // the permit passes straight to the next waiter
       else this.available += 1;
     };
   }

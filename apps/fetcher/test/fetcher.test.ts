@@ -48,7 +48,11 @@ afterEach(async () => {
 });
 
 function startFetcher(extra: Record<string, string> = {}): Promise<Fetcher> {
-  const f = new Fetcher({ config: testConfig(topics, api.url, extra), logger: testLogger(), metrics: createFetcherMetrics() });
+  const f = new Fetcher({
+    config: testConfig(topics, api.url, extra),
+    logger: testLogger(),
+    metrics: createFetcherMetrics(),
+  });
   fetcher = f;
   return f.start().then(() => f);
 }
@@ -89,9 +93,13 @@ function expectCountsMatch(result: FetchResult): void {
 
 test('200 jobs → 200 results keyed by influencer, each the API counts at observedAt; offsets committed', async () => {
   const jobs = ids(200).map((id) => job(id));
-  const traced = jobs[0]!;
+  const traced = jobs[0];
   await produce(topics.jobs, [
-    { key: String(traced.influencerId), value: JSON.stringify(traced), headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } },
+    {
+      key: String(traced.influencerId),
+      value: JSON.stringify(traced),
+      headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+    },
     ...jobs.slice(1),
   ]);
   const f = await startFetcher();
@@ -115,7 +123,10 @@ test('200 jobs → 200 results keyed by influencer, each the API counts at obser
   expect(await metricValue(f, 'fetcher_jobs_consumed_total')).toBe(200);
   expect(await metricValue(f, 'fetcher_requests_total', { outcome: '2xx' })).toBe(200);
   expect(await metricValue(f, 'fetcher_inflight_requests')).toBe(0);
-  await until(async () => sum(await committedOffsets(f.config.FETCHER_GROUP_ID, topics.jobs)) === 200n, 'offsets of all 200 jobs committed');
+  await until(
+    async () => sum(await committedOffsets(f.config.FETCHER_GROUP_ID, topics.jobs)) === 200n,
+    'offsets of all 200 jobs committed',
+  );
 
   // kafka_consumer_lag{topic,partition} (the result-handler's name and labels): one series per
   // partition that had a batch, 0 once everything produced has been fetched.
@@ -147,15 +158,21 @@ test('404 → one request, one DLQ record not-found with attempts 1; 400 → ups
   const malformedId = job(-7);
   const fine = job(1_234_567);
   // same partition, in this order
-  await produce(topics.jobs, [missing, malformedId, fine].map((j) => ({ key: 'k', value: JSON.stringify(j), partition: 0 })));
+  await produce(
+    topics.jobs,
+    [missing, malformedId, fine].map((j) => ({ key: 'k', value: JSON.stringify(j), partition: 0 })),
+  );
   const f = await startFetcher();
   await out.waitFor((items) => items.length >= 3, '3 outputs');
   // nothing more arrives
-  await until(async () => sum(await committedOffsets(f.config.FETCHER_GROUP_ID, topics.jobs)) === 3n, 'offsets committed');
+  await until(
+    async () => sum(await committedOffsets(f.config.FETCHER_GROUP_ID, topics.jobs)) === 3n,
+    'offsets committed',
+  );
 
   expect(dlq()).toHaveLength(2);
   const [notFound, bad] = [missing, malformedId].map((j) => dlq().find((d) => (d.json as FetchJob).jobId === j.jobId)!);
-  expect(readDlqHeaders(notFound!.message.headers)).toMatchObject({
+  expect(readDlqHeaders(notFound.message.headers)).toMatchObject({
     reason: 'not-found',
     stage: 'fetcher',
     attempts: 1,
@@ -163,9 +180,13 @@ test('404 → one request, one DLQ record not-found with attempts 1; 400 → ups
     sourcePartition: 0,
     sourceOffset: '0',
   });
-  expect(notFound!.headers['x-dlq-error']).toMatch(/404.*does not exist/);
-  expect(notFound!.message.value!.toString()).toBe(JSON.stringify(missing)); // the original payload
-  expect(readDlqHeaders(bad!.message.headers)).toMatchObject({ reason: 'upstream-4xx', attempts: 1, sourceOffset: '1' });
+  expect(notFound.headers['x-dlq-error']).toMatch(/404.*does not exist/);
+  expect(notFound.message.value!.toString()).toBe(JSON.stringify(missing)); // the original payload
+  expect(readDlqHeaders(bad.message.headers)).toMatchObject({
+    reason: 'upstream-4xx',
+    attempts: 1,
+    sourceOffset: '1',
+  });
   expect(api.requestsFor(5)).toHaveLength(1);
   expect(api.requestsFor(-7)).toHaveLength(1);
   expect(results().map((r) => resultOf(r).jobId)).toEqual([fine.jobId]);
@@ -182,10 +203,10 @@ test('429 with Retry-After: 1 → the retry arrives no earlier than 1 s later, a
   const f = await startFetcher({ FETCH_BACKOFF_BASE_MS: '1', FETCH_BACKOFF_MAX_MS: '1' });
   await out.waitFor((items) => items.length >= 1, 'the result');
 
-  expect(resultOf(results()[0]!).jobId).toBe(j.jobId);
+  expect(resultOf(results()[0]).jobId).toBe(j.jobId);
   const [first, second, ...rest] = api.requestsFor(1_500_000);
   expect(rest).toHaveLength(0);
-  expect(second!.at - first!.at).toBeGreaterThanOrEqual(1000);
+  expect(second.at - first.at).toBeGreaterThanOrEqual(1000);
   expect(await metricValue(f, 'fetcher_requests_total', { outcome: '429' })).toBe(1);
   expect(await metricValue(f, 'fetcher_retries_total')).toBe(1);
 });
@@ -198,11 +219,11 @@ test('429 every time → DLQ retries-exhausted after FETCH_MAX_ATTEMPTS, each re
   await out.waitFor((items) => items.length >= 1, 'the dead letter');
 
   expect(results()).toHaveLength(0);
-  expect(readDlqHeaders(dlq()[0]!.message.headers)).toMatchObject({ reason: 'retries-exhausted', attempts: 3 });
-  expect(dlq()[0]!.headers['x-dlq-error']).toMatch(/429/);
+  expect(readDlqHeaders(dlq()[0].message.headers)).toMatchObject({ reason: 'retries-exhausted', attempts: 3 });
+  expect(dlq()[0].headers['x-dlq-error']).toMatch(/429/);
   const times = api.requestsFor(1_500_001).map((r) => r.at);
   expect(times).toHaveLength(3);
-  for (let i = 1; i < times.length; i++) expect(times[i]! - times[i - 1]!).toBeGreaterThanOrEqual(1000);
+  for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBeGreaterThanOrEqual(1000);
   expect(await metricValue(f, 'fetcher_dlq_messages_total', { reason: 'retries-exhausted' })).toBe(1);
 });
 
@@ -213,8 +234,8 @@ test('a 200 with a body that is not JSON → DLQ malformed-response at once (not
   await startFetcher();
   await out.waitFor((items) => items.length >= 1, 'the dead letter');
 
-  expect(readDlqHeaders(dlq()[0]!.message.headers)).toMatchObject({ reason: 'malformed-response', attempts: 1 });
-  expect(dlq()[0]!.headers['x-dlq-error']).toMatch(/not JSON/);
+  expect(readDlqHeaders(dlq()[0].message.headers)).toMatchObject({ reason: 'malformed-response', attempts: 1 });
+  expect(dlq()[0].headers['x-dlq-error']).toMatch(/not JSON/);
   expect(api.requestsFor(1_600_000)).toHaveLength(1);
 });
 
@@ -226,10 +247,10 @@ test('a hanging request is aborted after FETCH_TIMEOUT_MS and retried', async ()
   const f = await startFetcher({ FETCH_TIMEOUT_MS: '400', FETCH_BACKOFF_BASE_MS: '1', FETCH_BACKOFF_MAX_MS: '1' });
   await out.waitFor((items) => items.length >= 1, 'the result');
 
-  expectCountsMatch(resultOf(results()[0]!));
+  expectCountsMatch(resultOf(results()[0]));
   const [first, second] = api.requestsFor(1_700_000);
-  expect(second!.at - first!.at).toBeGreaterThanOrEqual(400 - 5);
-  expect(second!.at - first!.at).toBeLessThan(3000);
+  expect(second.at - first.at).toBeGreaterThanOrEqual(400 - 5);
+  expect(second.at - first.at).toBeLessThan(3000);
   expect(await metricValue(f, 'fetcher_requests_total', { outcome: 'timeout' })).toBe(1);
   expect(await metricValue(f, 'fetcher_retries_total')).toBe(1);
 });
@@ -241,8 +262,8 @@ test('hanging every time → retries-exhausted after the attempts, each one time
   const f = await startFetcher({ FETCH_TIMEOUT_MS: '200', FETCH_MAX_ATTEMPTS: '3' });
   await out.waitFor((items) => items.length >= 1, 'the dead letter');
 
-  expect(readDlqHeaders(dlq()[0]!.message.headers)).toMatchObject({ reason: 'retries-exhausted', attempts: 3 });
-  expect(dlq()[0]!.headers['x-dlq-error']).toMatch(/no complete answer within 200 ms/);
+  expect(readDlqHeaders(dlq()[0].message.headers)).toMatchObject({ reason: 'retries-exhausted', attempts: 3 });
+  expect(dlq()[0].headers['x-dlq-error']).toMatch(/no complete answer within 200 ms/);
   expect(api.requestsFor(1_700_001)).toHaveLength(3);
   expect(await metricValue(f, 'fetcher_requests_total', { outcome: 'timeout' })).toBe(3);
 });
@@ -257,8 +278,8 @@ test('connection refused is transient: retried, then retries-exhausted', async (
   fetcher = new Fetcher({ config: testConfig(topics, url, { FETCH_MAX_ATTEMPTS: '2' }), logger: testLogger() });
   await fetcher.start();
   await out.waitFor((items) => items.length >= 1, 'the dead letter');
-  expect(readDlqHeaders(dlq()[0]!.message.headers)).toMatchObject({ reason: 'retries-exhausted', attempts: 2 });
-  expect(dlq()[0]!.headers['x-dlq-error']).toMatch(/ECONNREFUSED/);
+  expect(readDlqHeaders(dlq()[0].message.headers)).toMatchObject({ reason: 'retries-exhausted', attempts: 2 });
+  expect(dlq()[0].headers['x-dlq-error']).toMatch(/ECONNREFUSED/);
   expect(await metricValue(fetcher, 'fetcher_requests_total', { outcome: 'error' })).toBe(2);
 });
 
@@ -280,7 +301,11 @@ test('an upstream outage (every request a 500): jobs out of attempts are held, n
   api.server.faults.reset();
   await out.waitFor((items) => items.length >= jobs.length, 'a result for every job');
   expect(dlq()).toHaveLength(0);
-  expect(results().map((r) => resultOf(r).jobId).sort()).toEqual(jobs.map((j) => j.jobId).sort());
+  expect(
+    results()
+      .map((r) => resultOf(r).jobId)
+      .sort(),
+  ).toEqual(jobs.map((j) => j.jobId).sort());
   expect(await metricValue(f, 'fetcher_dlq_messages_total')).toBe(0);
 });
 
@@ -299,11 +324,14 @@ test('a poison message (not JSON) and an invalid job → DLQ not-json / invalid,
     expect.objectContaining({ reason: 'not-json', attempts: 1, sourcePartition: 3, sourceOffset: '0' }),
     expect.objectContaining({ reason: 'invalid', attempts: 1, sourcePartition: 3, sourceOffset: '1' }),
   ]);
-  expect(dlq()[0]!.message.value!.toString()).toBe('this is not json');
-  expect(dlq()[1]!.headers['x-dlq-error']).toMatch(/jobId/);
-  expect(resultOf(results()[0]!).jobId).toBe(fine.jobId);
+  expect(dlq()[0].message.value!.toString()).toBe('this is not json');
+  expect(dlq()[1].headers['x-dlq-error']).toMatch(/jobId/);
+  expect(resultOf(results()[0]).jobId).toBe(fine.jobId);
   expect(api.requests).toHaveLength(1);
-  await until(async () => (await committedOffsets(f.config.FETCHER_GROUP_ID, topics.jobs)).get(3) === 3n, 'partition 3 committed to 3');
+  await until(
+    async () => (await committedOffsets(f.config.FETCHER_GROUP_ID, topics.jobs)).get(3) === 3n,
+    'partition 3 committed to 3',
+  );
 });
 
 test('stop() mid-way commits only what Kafka acknowledged; a second fetcher in the group does the rest', async () => {
@@ -313,7 +341,9 @@ test('stop() mid-way commits only what Kafka acknowledged; a second fetcher in t
   await produce(topics.jobs, jobs);
   const jobsIn = await collect([topics.jobs]);
   await jobsIn.waitFor((items) => items.length >= 300, 'the jobs read back');
-  const offsetOf = new Map(jobsIn.items.map((i) => [(i.json as FetchJob).jobId, { partition: i.partition, offset: BigInt(i.message.offset) }]));
+  const offsetOf = new Map(
+    jobsIn.items.map((i) => [(i.json as FetchJob).jobId, { partition: i.partition, offset: BigInt(i.message.offset) }]),
+  );
   await jobsIn.stop();
 
   const extra = { FETCH_CONCURRENCY: '8', FETCH_CHUNK_SIZE: '4', FETCHER_SHUTDOWN_GRACE_MS: '0' };
@@ -335,9 +365,16 @@ test('stop() mid-way commits only what Kafka acknowledged; a second fetcher in t
   expect(Number(committedCount)).toBeLessThanOrEqual(produced.size);
 
   // The same group picks up from the committed offsets: every job ends with a result.
-  fetcher = new Fetcher({ config: { ...testConfig(topics, api.url, extra), FETCHER_GROUP_ID: groupId, FETCH_CONCURRENCY: 64 }, logger: testLogger() });
+  fetcher = new Fetcher({
+    config: { ...testConfig(topics, api.url, extra), FETCHER_GROUP_ID: groupId, FETCH_CONCURRENCY: 64 },
+    logger: testLogger(),
+  });
   await fetcher.start();
-  await out.waitFor(() => new Set(results().map((r) => resultOf(r).jobId)).size >= 300, 'a result for every job', 90_000);
+  await out.waitFor(
+    () => new Set(results().map((r) => resultOf(r).jobId)).size >= 300,
+    'a result for every job',
+    90_000,
+  );
   expect(dlq()).toHaveLength(0);
 });
 

@@ -84,7 +84,12 @@ describe('as a process', () => {
     const back = await collect([topics.jobs]);
     try {
       await back.waitFor((items) => items.length >= count, `${count} jobs read back`);
-      return new Map(back.items.map((i) => [(i.json as FetchJob).jobId, { partition: i.partition, offset: BigInt(i.message.offset) }]));
+      return new Map(
+        back.items.map((i) => [
+          (i.json as FetchJob).jobId,
+          { partition: i.partition, offset: BigInt(i.message.offset) },
+        ]),
+      );
     } finally {
       await back.stop();
     }
@@ -101,7 +106,10 @@ describe('as a process', () => {
     );
 
   /** No job below a committed offset lacks its result (offsets are committed only after the ack). */
-  async function expectCommittedHaveResults(groupId: string, offsets: Map<string, { partition: number; offset: bigint }>): Promise<number> {
+  async function expectCommittedHaveResults(
+    groupId: string,
+    offsets: Map<string, { partition: number; offset: bigint }>,
+  ): Promise<number> {
     const committed = await committedOffsets(groupId, topics.jobs);
     const produced = resultIds();
     let below = 0;

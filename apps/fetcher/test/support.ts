@@ -4,7 +4,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { createKafka, createLogger, createProducer, encodeFetchJob, produceMany, Registry, type FetchJob, type Logger } from '@mockstagram/shared';
+import {
+  createKafka,
+  createLogger,
+  createProducer,
+  encodeFetchJob,
+  produceMany,
+  Registry,
+  type FetchJob,
+  type Logger,
+} from '@mockstagram/shared';
 import { API_PREFIX, Faults, MockApiServer, createMockApiMetrics, type FaultPatch } from '@mockstagram/mock-api';
 import type { Consumer, IHeaders, KafkaMessage, Message } from 'kafkajs';
 import { createTopics, kafkaBrokers, testKafka, uniqueName } from '../../../test/support/engines';
@@ -37,7 +46,13 @@ export interface TestApi {
 /** Starts the real mock API on 127.0.0.1:0 and records the arrival of each API request (server side). */
 export async function startTestApi(): Promise<TestApi> {
   const registry = new Registry();
-  const server = new MockApiServer({ idMin: ID_MIN, idMax: ID_MAX, faults: new Faults(), registry, metrics: createMockApiMetrics(registry) });
+  const server = new MockApiServer({
+    idMin: ID_MIN,
+    idMax: ID_MAX,
+    faults: new Faults(),
+    registry,
+    metrics: createMockApiMetrics(registry),
+  });
   const requests: ApiRequest[] = [];
   // Runs before the server's own handler: the arrival time is taken before any answer.
   server.server.prependListener('request', (req: IncomingMessage) => {
@@ -53,7 +68,11 @@ export async function startTestApi(): Promise<TestApi> {
     requestsFor: (id) => requests.filter((r) => r.id === String(id)),
     // through the admin endpoint, as an operator would
     setFaults: async (patch) => {
-      const res = await fetch(`${url}/admin/faults`, { method: 'PUT', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
+      const res = await fetch(`${url}/admin/faults`, {
+        method: 'PUT',
+        body: JSON.stringify(patch),
+        headers: { 'content-type': 'application/json' },
+      });
       if (res.status !== 200) throw new Error(`PUT /admin/faults → ${res.status}: ${await res.text()}`);
       await res.text();
     },
@@ -71,9 +90,9 @@ export interface TestTopics {
 export async function createTestTopics(partitions = 12): Promise<TestTopics> {
   const { names, remove } = await createTopics(['fetcher.jobs', 'fetcher.results', 'fetcher.dlq'], partitions);
   return {
-    jobs: names[0]!,
-    results: names[1]!,
-    dlq: names[2]!,
+    jobs: names[0],
+    results: names[1],
+    dlq: names[2],
     // Clean-up only: a delete that kafkajs retried after a slow first try reports "does not host
     // this topic-partition" for a topic that is gone already; that is not what a test checks.
     remove: () => remove().catch(() => undefined),
@@ -107,7 +126,13 @@ export function job(influencerId: number, attempt = 1): FetchJob {
  * after a partition-level error right after topic creation writes the other partitions twice).
  */
 export async function produce(topic: string, messages: Array<FetchJob | Message>): Promise<void> {
-  const producer = createProducer(createKafka({ brokers: kafkaBrokers(), clientId: uniqueName('test-producer'), logger: createLogger('test', 'silent') }));
+  const producer = createProducer(
+    createKafka({
+      brokers: kafkaBrokers(),
+      clientId: uniqueName('test-producer'),
+      logger: createLogger('test', 'silent'),
+    }),
+  );
   await producer.connect();
   try {
     const encoded = messages.map((m) => ('jobId' in m ? { key: String(m.influencerId), value: encodeFetchJob(m) } : m));

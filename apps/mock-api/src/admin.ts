@@ -15,7 +15,13 @@ export interface AdminLogger {
  * - `DELETE` back to the settings the environment gave at start
  * Each answers 200 with the settings now in force.
  */
-export function handleAdmin(req: IncomingMessage, res: ServerResponse, path: string, faults: Faults, logger?: AdminLogger): void {
+export function handleAdmin(
+  req: IncomingMessage,
+  res: ServerResponse,
+  path: string,
+  faults: Faults,
+  logger?: AdminLogger,
+): void {
   if (path !== '/admin/faults') {
     sendJson(res, 404, { error: 'not_found', message: `no admin route ${path}; try /admin/faults` });
     return;
@@ -47,7 +53,10 @@ export function handleAdmin(req: IncomingMessage, res: ServerResponse, path: str
       return;
     default:
       res.setHeader('allow', 'GET, PUT, DELETE');
-      sendJson(res, 405, { error: 'method_not_allowed', message: `${req.method} is not allowed on ${path}; use GET, PUT or DELETE` });
+      sendJson(res, 405, {
+        error: 'method_not_allowed',
+        message: `${req.method} is not allowed on ${path}; use GET, PUT or DELETE`,
+      });
   }
 }
 
@@ -85,6 +94,9 @@ function readJsonBody(
 
 export function sendJson(res: ServerResponse, status: number, value: unknown): void {
   const body = JSON.stringify(value);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(body),
+  });
   res.end(body);
 }

@@ -27,25 +27,29 @@ const share = (defaultValue: number) =>
  *   `OTEL_TRACES_SAMPLER_ARG`, `DEPLOYMENT_ENVIRONMENT` (see `telemetryEnv` in @mockstagram/shared;
  *   read first by src/telemetry.ts).
  */
-export const mockApiEnv = z
-  .object({
-    ...logEnv.shape,
-    ...telemetryEnv.shape,
-    MOCK_API_PORT: envVar.port(3001),
-    MOCK_API_HOST: envVar.host('127.0.0.1'),
-    MOCK_API_ID_MIN: envVar.positiveInt(1_000_000),
-    MOCK_API_ID_MAX: envVar.positiveInt(1_999_999),
-    MOCK_API_SEED: z.coerce.number().int().describe('an integer').default(DEFAULT_COUNTS_OPTIONS.seed),
-    MOCK_API_BUCKET_SECONDS: z.coerce.number().int().positive().describe('a whole number of seconds > 0').default(DEFAULT_COUNTS_OPTIONS.bucketSeconds),
-    MOCK_API_SUSPICIOUS_SHARE: share(DEFAULT_COUNTS_OPTIONS.suspiciousShare),
-    MOCK_API_ERROR_RATE: share(NO_FAULTS.errorRate),
-    MOCK_API_RATE_LIMIT_RATE: share(NO_FAULTS.rateLimitRate),
-    MOCK_API_RETRY_AFTER_SECONDS: envVar.nonNegativeInt(NO_FAULTS.retryAfterSeconds),
-    MOCK_API_LATENCY_MS: envVar.nonNegativeInt(NO_FAULTS.latencyMs),
-    MOCK_API_LATENCY_JITTER_MS: envVar.nonNegativeInt(NO_FAULTS.latencyJitterMs),
-    MOCK_API_HANG_RATE: share(NO_FAULTS.hangRate),
-    MOCK_API_MALFORMED_RATE: share(NO_FAULTS.malformedRate),
-  });
+export const mockApiEnv = z.object({
+  ...logEnv.shape,
+  ...telemetryEnv.shape,
+  MOCK_API_PORT: envVar.port(3001),
+  MOCK_API_HOST: envVar.host('127.0.0.1'),
+  MOCK_API_ID_MIN: envVar.positiveInt(1_000_000),
+  MOCK_API_ID_MAX: envVar.positiveInt(1_999_999),
+  MOCK_API_SEED: z.coerce.number().int().describe('an integer').default(DEFAULT_COUNTS_OPTIONS.seed),
+  MOCK_API_BUCKET_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .describe('a whole number of seconds > 0')
+    .default(DEFAULT_COUNTS_OPTIONS.bucketSeconds),
+  MOCK_API_SUSPICIOUS_SHARE: share(DEFAULT_COUNTS_OPTIONS.suspiciousShare),
+  MOCK_API_ERROR_RATE: share(NO_FAULTS.errorRate),
+  MOCK_API_RATE_LIMIT_RATE: share(NO_FAULTS.rateLimitRate),
+  MOCK_API_RETRY_AFTER_SECONDS: envVar.nonNegativeInt(NO_FAULTS.retryAfterSeconds),
+  MOCK_API_LATENCY_MS: envVar.nonNegativeInt(NO_FAULTS.latencyMs),
+  MOCK_API_LATENCY_JITTER_MS: envVar.nonNegativeInt(NO_FAULTS.latencyJitterMs),
+  MOCK_API_HANG_RATE: share(NO_FAULTS.hangRate),
+  MOCK_API_MALFORMED_RATE: share(NO_FAULTS.malformedRate),
+});
 
 export type MockApiConfig = z.output<typeof mockApiEnv>;
 

@@ -133,7 +133,10 @@ export interface InfluencerProfile {
  * The hidden parameters of influencer `id` (for tests and sanity checks): what `countsAt`
  * draws from id + seed. `suspicious` is `suspiciousDraw < suspiciousShare`.
  */
-export function profileOf(id: number, options: Partial<CountsOptions> = {}): InfluencerProfile & { suspicious: boolean } {
+export function profileOf(
+  id: number,
+  options: Partial<CountsOptions> = {},
+): InfluencerProfile & { suspicious: boolean } {
   return profileWithShare(
     id,
     options.seed ?? DEFAULT_COUNTS_OPTIONS.seed,
@@ -247,7 +250,28 @@ function knotValue(k: number, knot: number): number {
 // ---------------------------------------------------------------------------------------------
 // Usernames: pronounceable, deterministic from the id alone (not the seed), unique by the id suffix.
 
-const ONSETS = ['b', 'd', 'f', 'g', 'j', 'k', 'l', 'm', 'n', 'p', 'r', 's', 't', 'v', 'z', 'ch', 'sh', 'br', 'tr', 'st'];
+const ONSETS = [
+  'b',
+  'd',
+  'f',
+  'g',
+  'j',
+  'k',
+  'l',
+  'm',
+  'n',
+  'p',
+  'r',
+  's',
+  't',
+  'v',
+  'z',
+  'ch',
+  'sh',
+  'br',
+  'tr',
+  'st',
+];
 const VOWELS = ['a', 'e', 'i', 'o', 'u', 'ai', 'io', 'ea'];
 
 /** Username of influencer `id`, e.g. `kavitro_1234567`. Independent of the seed. */

@@ -18,6 +18,13 @@ export {
   type InfluencerCounts,
   type InfluencerProfile,
 } from './counts';
-export { Faults, NO_FAULTS, faultSettingsSchema, faultPatchSchema, type FaultSettings, type FaultPatch } from './faults';
+export {
+  Faults,
+  NO_FAULTS,
+  faultSettingsSchema,
+  faultPatchSchema,
+  type FaultSettings,
+  type FaultPatch,
+} from './faults';
 export { MockApiServer, PortInUseError, API_PREFIX, type MockApiOptions } from './server';
 export { createMockApiMetrics, type MockApiMetrics } from './metrics';

@@ -75,8 +75,15 @@ export class MockApiServer {
   private closed: Promise<void> | undefined;
 
   constructor(private readonly options: MockApiOptions) {
-    if (!(Number.isSafeInteger(options.idMin) && Number.isSafeInteger(options.idMax) && options.idMin >= 1 && options.idMin <= options.idMax)) {
-      throw new RangeError(`id range must be positive integers with idMin <= idMax, got ${options.idMin}..${options.idMax}`);
+    if (!(
+      Number.isSafeInteger(options.idMin) &&
+      Number.isSafeInteger(options.idMax) &&
+      options.idMin >= 1 &&
+      options.idMin <= options.idMax
+    )) {
+      throw new RangeError(
+        `id range must be positive integers with idMin <= idMax, got ${options.idMin}..${options.idMax}`,
+      );
     }
     this.idMin = options.idMin;
     this.idMax = options.idMax;
@@ -144,7 +151,10 @@ export class MockApiServer {
   private handleSuspicious(req: IncomingMessage, res: ServerResponse, query: string): void {
     if (req.method !== 'GET') {
       res.setHeader('allow', 'GET');
-      sendJson(res, 405, { error: 'method_not_allowed', message: `${req.method} is not allowed on /admin/suspicious; use GET` });
+      sendJson(res, 405, {
+        error: 'method_not_allowed',
+        message: `${req.method} is not allowed on /admin/suspicious; use GET`,
+      });
       return;
     }
     const params = new URLSearchParams(query);
@@ -152,16 +162,25 @@ export class MockApiServer {
       const raw = params.get(name);
       if (raw === null) return fallback;
       const n = Number(raw);
-      return /^[0-9]{1,16}$/.test(raw) && n >= this.idMin && n <= this.idMax ? n : `${name} must be an id within ${this.idMin}..${this.idMax}, got "${raw}"`;
+      return /^[0-9]{1,16}$/.test(raw) && n >= this.idMin && n <= this.idMax
+        ? n
+        : `${name} must be an id within ${this.idMin}..${this.idMax}, got "${raw}"`;
     };
     const from = bound('from', this.idMin);
     const to = bound('to', this.idMax);
     if (typeof from === 'string' || typeof to === 'string' || from > to) {
-      const message = typeof from === 'string' ? from : typeof to === 'string' ? to : `from (${from}) must not be above to (${to})`;
+      const message =
+        typeof from === 'string' ? from : typeof to === 'string' ? to : `from (${from}) must not be above to (${to})`;
       sendJson(res, 400, { error: 'bad_request', message });
       return;
     }
-    sendJson(res, 200, { from, to, seed: this.counts.seed, suspiciousShare: this.counts.suspiciousShare, ids: suspiciousIds(from, to, this.counts) });
+    sendJson(res, 200, {
+      from,
+      to,
+      seed: this.counts.seed,
+      suspiciousShare: this.counts.suspiciousShare,
+      ids: suspiciousIds(from, to, this.counts),
+    });
   }
 
   private readonly onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -255,11 +274,23 @@ export class MockApiServer {
     const id = valid ? Number(url.slice(API_PREFIX.length, end)) : NaN;
     if (!(id >= 1 && id <= Number.MAX_SAFE_INTEGER)) {
       const raw = url.slice(API_PREFIX.length, end);
-      this.sendError(res, 400, start, 'invalid_id', `influencer id must be a positive integer, got ${JSON.stringify(safeDecode(raw))}`);
+      this.sendError(
+        res,
+        400,
+        start,
+        'invalid_id',
+        `influencer id must be a positive integer, got ${JSON.stringify(safeDecode(raw))}`,
+      );
       return;
     }
     if (id < this.idMin || id > this.idMax) {
-      this.sendError(res, 404, start, 'not_found', `influencer ${id} does not exist (ids are ${this.idMin}..${this.idMax})`);
+      this.sendError(
+        res,
+        404,
+        start,
+        'not_found',
+        `influencer ${id} does not exist (ids are ${this.idMin}..${this.idMax})`,
+      );
       return;
     }
     // The Date header comes from the same clock reading as the counts (buckets are whole seconds),
@@ -342,7 +373,8 @@ function traceRequest(req: IncomingMessage, res: ServerResponse, url: string): v
   res.once('close', () => {
     span.setAttribute('http.response.status_code', res.statusCode);
     if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-    if (!res.writableFinished) span.setStatus({ code: SpanStatusCode.ERROR, message: 'connection closed before the response was sent' });
+    if (!res.writableFinished)
+      span.setStatus({ code: SpanStatusCode.ERROR, message: 'connection closed before the response was sent' });
     span.end();
   });
 }

@@ -55,7 +55,11 @@ describe('main', () => {
     await new Promise<void>((r) => collector.listen(0, '127.0.0.1', r));
     const endpoint = `http://127.0.0.1:${(collector.address() as net.AddressInfo).port}`;
     const port = await freePort();
-    const proc = startMain('mock-api', { MOCK_API_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, DEPLOYMENT_ENVIRONMENT: 'main-test' });
+    const proc = startMain('mock-api', {
+      MOCK_API_PORT: String(port),
+      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+      DEPLOYMENT_ENVIRONMENT: 'main-test',
+    });
     try {
       await waitFor(() => proc.output().includes('mock-api listening'));
       expect(proc.output()).toContain(`tracing on; exporting spans to ${endpoint}/v1/traces`);
@@ -70,10 +74,11 @@ describe('main', () => {
       expect(proc.output()).toContain('shutdown: telemetry (export the last spans) done');
       const traces = posts.filter((p) => p.path === '/v1/traces');
       expect(traces.length).toBeGreaterThan(0);
-      expect(traces[0]!.type).toBe('application/x-protobuf');
+      expect(traces[0].type).toBe('application/x-protobuf');
       const body = Buffer.concat(traces.map((p) => p.body));
       expect(body.includes(Buffer.from(traceId, 'hex'))).toBe(true); // the span continues the caller's trace
-      for (const text of ['mock-api', 'GET /api/v1/influencers/:id', 'main-test', 'service.version']) expect(body.includes(text)).toBe(true);
+      for (const text of ['mock-api', 'GET /api/v1/influencers/:id', 'main-test', 'service.version'])
+        expect(body.includes(text)).toBe(true);
     } finally {
       proc.child.kill('SIGKILL');
       collector.close();
@@ -83,7 +88,10 @@ describe('main', () => {
   test('tracing: an OTLP endpoint that refuses connections does not hold up the shutdown', async () => {
     const port = await freePort();
     const closed = await freePort();
-    const proc = startMain('mock-api', { MOCK_API_PORT: String(port), OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}` });
+    const proc = startMain('mock-api', {
+      MOCK_API_PORT: String(port),
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${closed}`,
+    });
     try {
       await waitFor(() => proc.output().includes('mock-api listening'));
       const res = await fetch(`http://127.0.0.1:${port}/api/v1/influencers/1234567`, {

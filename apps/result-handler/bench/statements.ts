@@ -26,12 +26,15 @@ const { values: args } = parseArgs({
 
 async function main(): Promise<void> {
   const n = Number(args.rows);
-  console.log(`command: yarn workspace @mockstagram/result-handler bench:statements ${process.argv.slice(2).join(' ')}`.trim());
+  console.log(
+    `command: yarn workspace @mockstagram/result-handler bench:statements ${process.argv.slice(2).join(' ')}`.trim(),
+  );
   const db = await freshSchema('rh_stmt');
   const pool = createPool({ connectionString: db.url, max: 2 });
   try {
     await migrate({ pool });
-    if (args.fillfactor) await pool.query(`ALTER TABLE influencer_latest SET (fillfactor = ${Number(args.fillfactor)})`);
+    if (args.fillfactor)
+      await pool.query(`ALTER TABLE influencer_latest SET (fillfactor = ${Number(args.fillfactor)})`);
     const start = Date.now() - 3600_000;
     for (let round = 0; round < Number(args.rounds); round++) {
       const rows = Array.from({ length: n }, (_, i) => ({
@@ -45,7 +48,9 @@ async function main(): Promise<void> {
       const t0 = performance.now();
       await writeNewResults(pool, rows);
       const total = performance.now() - t0;
-      console.log(`round ${round}: ${n} rows  writeNewResults ${total.toFixed(0)} ms  (${Math.round((n / total) * 1000)} rows/s)`);
+      console.log(
+        `round ${round}: ${n} rows  writeNewResults ${total.toFixed(0)} ms  (${Math.round((n / total) * 1000)} rows/s)`,
+      );
     }
   } finally {
     await pool.end();

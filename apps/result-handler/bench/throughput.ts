@@ -50,11 +50,11 @@ const { values: args } = parseArgs({
 const messages = Number(args.messages);
 const influencers = Number(args.influencers);
 const partitions = Number(args.partitions);
-const batchSizes = args['batch-sizes']!.split(',').map(Number);
+const batchSizes = args['batch-sizes'].split(',').map(Number);
 const concurrencies = args.concurrency ? args.concurrency.split(',').map(Number) : [partitions];
-const maxBytesPerPartitionList = args['max-bytes-per-partition']!.split(',').map(Number);
-const maxBytesList = args['max-bytes']!.split(',').map(Number);
-let maxBytes = maxBytesList[0]!;
+const maxBytesPerPartitionList = args['max-bytes-per-partition'].split(',').map(Number);
+const maxBytesList = args['max-bytes'].split(',').map(Number);
+let maxBytes = maxBytesList[0];
 const flushMs = Number(args['flush-ms']);
 const maxPendingList = args['max-pending'] ? args['max-pending'].split(',').map(Number) : [undefined];
 
@@ -176,7 +176,9 @@ async function run(
 async function main(): Promise<void> {
   const command = `yarn workspace @mockstagram/result-handler bench ${process.argv.slice(2).join(' ')}`.trim();
   console.log(`command: ${command}`);
-  console.log(`kafka ${kafkaBrokers().join(',')}, database ${(process.env.DATABASE_URL ?? 'devstack default').replace(/:[^:@/]*@/, ':***@')}`);
+  console.log(
+    `kafka ${kafkaBrokers().join(',')}, database ${(process.env.DATABASE_URL ?? 'devstack default').replace(/:[^:@/]*@/, ':***@')}`,
+  );
   const topics = await createTopics(['rh-bench-results', 'rh-bench-dlq'], partitions);
   const [topic, dlqTopic] = topics.names as [string, string];
   try {
@@ -185,36 +187,38 @@ async function main(): Promise<void> {
       `prefilled ${messages} results (${influencers} influencers, ${partitions} partitions) in ${prefillSeconds.toFixed(1)} s`,
     );
     if (args.warmup) {
-      await run(topic, dlqTopic, batchSizes[0]!, concurrencies[0]!, maxBytesPerPartitionList[0]!, maxPendingList[0]);
+      await run(topic, dlqTopic, batchSizes[0], concurrencies[0], maxBytesPerPartitionList[0], maxPendingList[0]);
       console.log('(warm-up run done, not reported)');
     }
-    console.log('batch  concurrency  maxBytes/partition  maxPending  seconds    rows/s  flushes  rows/flush  ms/flush  handler CPU s  maxBytes');
+    console.log(
+      'batch  concurrency  maxBytes/partition  maxPending  seconds    rows/s  flushes  rows/flush  ms/flush  handler CPU s  maxBytes',
+    );
     for (const mb of maxBytesList) {
-    maxBytes = mb;
-    for (const maxBytesPerPartition of maxBytesPerPartitionList) {
-      for (const concurrency of concurrencies) {
-        for (const maxPending of maxPendingList) {
-          for (const batchSize of batchSizes) {
-            const r = await run(topic, dlqTopic, batchSize, concurrency, maxBytesPerPartition, maxPending);
-            console.log(
-              [
-                String(r.batchSize).padStart(5),
-                String(r.concurrency).padStart(12),
-                String(r.maxBytesPerPartition).padStart(19),
-                String(r.maxPending ?? 2 * r.batchSize).padStart(11),
-                r.seconds.toFixed(1).padStart(8),
-                Math.round(r.rowsPerSecond).toString().padStart(9),
-                String(r.flushes).padStart(8),
-                r.meanBatch.toFixed(0).padStart(11),
-                r.meanFlushMs.toFixed(0).padStart(9),
-                r.cpuSeconds.toFixed(1).padStart(14),
-                String(maxBytes).padStart(9),
-              ].join(' '),
-            );
+      maxBytes = mb;
+      for (const maxBytesPerPartition of maxBytesPerPartitionList) {
+        for (const concurrency of concurrencies) {
+          for (const maxPending of maxPendingList) {
+            for (const batchSize of batchSizes) {
+              const r = await run(topic, dlqTopic, batchSize, concurrency, maxBytesPerPartition, maxPending);
+              console.log(
+                [
+                  String(r.batchSize).padStart(5),
+                  String(r.concurrency).padStart(12),
+                  String(r.maxBytesPerPartition).padStart(19),
+                  String(r.maxPending ?? 2 * r.batchSize).padStart(11),
+                  r.seconds.toFixed(1).padStart(8),
+                  Math.round(r.rowsPerSecond).toString().padStart(9),
+                  String(r.flushes).padStart(8),
+                  r.meanBatch.toFixed(0).padStart(11),
+                  r.meanFlushMs.toFixed(0).padStart(9),
+                  r.cpuSeconds.toFixed(1).padStart(14),
+                  String(maxBytes).padStart(9),
+                ].join(' '),
+              );
+            }
           }
         }
       }
-    }
     }
   } finally {
     await topics.remove();

@@ -85,7 +85,7 @@ export class Batcher<T> {
       if (batch.items.length === 0 && !this.draining) this.startTimer();
       const room = this.maxSize - batch.items.length;
       const end = Math.min(items.length, i + room);
-      for (; i < end; i++) batch.items.push(items[i]!);
+      for (; i < end; i++) batch.items.push(items[i]);
       if (first === undefined) first = batch.promise;
       else (more ??= [first]).push(batch.promise);
       if (batch.items.length >= this.maxSize) this.seal();

@@ -237,7 +237,14 @@ export class ResultHandler {
     await this.stage.start();
     const s = this.stage.settings;
     this.logger.info(
-      { topic: this.options.resultsTopic, dlqTopic: this.options.dlqTopic, groupId: this.groupId, batchSize: s.batchSize, flushMs: s.batchWaitMs, maxPendingMessages: s.maxInFlight },
+      {
+        topic: this.options.resultsTopic,
+        dlqTopic: this.options.dlqTopic,
+        groupId: this.groupId,
+        batchSize: s.batchSize,
+        flushMs: s.batchWaitMs,
+        maxPendingMessages: s.maxInFlight,
+      },
       'result-handler consuming',
     );
   }
@@ -306,7 +313,10 @@ export class ResultHandler {
     const dead = items.filter((item) => !item.result);
     let outcome: StoreOutcome;
     try {
-      outcome = rows.length === 0 ? { inserted: 0, rejected: [] } : await this.store(rows, rowItems, items.length, parameters, signal);
+      outcome =
+        rows.length === 0
+          ? { inserted: 0, rejected: [] }
+          : await this.store(rows, rowItems, items.length, parameters, signal);
     } catch (err) {
       this.abandon(items, err);
       throw err;
@@ -328,7 +338,15 @@ export class ResultHandler {
         this.metrics.batchSize.observe(items.length);
         const seconds = (performance.now() - started) / 1000;
         this.metrics.flushDuration.observe(seconds);
-        this.logger.debug({ messages: items.length, inserted: outcome.inserted, dlq: dead.length + outcome.rejected.length, ms: Math.round(seconds * 1000) }, 'batch stored and committed');
+        this.logger.debug(
+          {
+            messages: items.length,
+            inserted: outcome.inserted,
+            dlq: dead.length + outcome.rejected.length,
+            ms: Math.round(seconds * 1000),
+          },
+          'batch stored and committed',
+        );
       },
     };
   }
@@ -343,13 +361,18 @@ export class ResultHandler {
       if (from > 0) await yieldToIo();
       const to = Math.min(messages.length, from + DECODE_SLICE);
       for (let i = from; i < to; i++) {
-        const message = messages[i]!;
+        const message = messages[i];
         const { topic, partition } = message;
-        const span = tracer.startSpan('fetch-result process', { kind: SpanKind.CONSUMER }, contextFromHeaders(message.headers));
+        const span = tracer.startSpan(
+          'fetch-result process',
+          { kind: SpanKind.CONSUMER },
+          contextFromHeaders(message.headers),
+        );
         const decoded = decodeFetchResult(message.value);
         if (span.isRecording()) {
           span.setAttributes(kafkaProcessAttributes(topic, partition, message.offset, this.groupId));
-          if (decoded.ok) span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
+          if (decoded.ok)
+            span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
         }
         items[i] = decoded.ok
           ? { topic, partition, message, span, result: decoded.value }
@@ -363,7 +386,12 @@ export class ResultHandler {
    * After the batch is stored (and the test hook): its dead letters, for the stage to produce
    * before it commits the batch's offsets. A promise, so the next batch is stored meanwhile.
    */
-  private async letters(rowItems: Consumed[], dead: Consumed[], outcome: StoreOutcome, reasons: string[]): Promise<Array<{ topic: string; messages: Message[] }>> {
+  private async letters(
+    rowItems: Consumed[],
+    dead: Consumed[],
+    outcome: StoreOutcome,
+    reasons: string[],
+  ): Promise<Array<{ topic: string; messages: Message[] }>> {
     if (this.options.afterStore) await this.options.afterStore();
     const letters: Message[] = [];
     for (const item of dead) {
@@ -372,7 +400,7 @@ export class ResultHandler {
       item.span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${item.reason}` });
     }
     for (const { index, error } of outcome.rejected) {
-      const item = rowItems[index]!;
+      const item = rowItems[index];
       const code = (error as { code?: string }).code;
       const detail = code ? `${code}: ${error.message}` : error.message;
       letters.push(this.deadLetter(item, 'db-rejected', detail));
@@ -381,7 +409,13 @@ export class ResultHandler {
       // Written inside the message's span: the line carries the job's trace id.
       context.with(trace.setSpan(ROOT_CONTEXT, item.span), () =>
         this.logger.warn(
-          { err: error, influencer_id: item.result!.influencerId, topic: item.topic, partition: item.partition, offset: item.message.offset },
+          {
+            err: error,
+            influencer_id: item.result!.influencerId,
+            topic: item.topic,
+            partition: item.partition,
+            offset: item.message.offset,
+          },
           'database refused a result; sent to the DLQ',
         ),
       );
@@ -392,8 +426,12 @@ export class ResultHandler {
   /** Logs messages left uncommitted (stop() gave up on a failing write). */
   private abandon(items: Consumed[], err: unknown): void {
     if (items.length === 0) return;
-    this.logger.error({ err, messages: items.length }, 'batch abandoned; its messages are not committed and will be redelivered');
-    for (const item of items) endSpan(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
+    this.logger.error(
+      { err, messages: items.length },
+      'batch abandoned; its messages are not committed and will be redelivered',
+    );
+    for (const item of items)
+      endSpan(item.span, 'not stored: the batch was abandoned at shutdown; it will be redelivered');
   }
 
   /**
@@ -404,7 +442,13 @@ export class ResultHandler {
    * `createSampler`). Each stored message's span gets the insert's trace id as
    * `mockstagram.insert_trace_id`, to jump from a job's trace to the insert.
    */
-  private async store(rows: FetchResult[], rowItems: Consumed[], messages: number, parameters: ResultParameters, signal: AbortSignal): Promise<StoreOutcome> {
+  private async store(
+    rows: FetchResult[],
+    rowItems: Consumed[],
+    messages: number,
+    parameters: ResultParameters,
+    signal: AbortSignal,
+  ): Promise<StoreOutcome> {
     const links: Link[] = [];
     let sampled = 0;
     for (const item of rowItems) {
@@ -425,14 +469,19 @@ export class ResultHandler {
         'mockstagram.links_dropped': sampled - links.length,
       });
       const insertTraceId = span.spanContext().traceId;
-      for (const item of rowItems) if (item.span.isRecording()) item.span.setAttribute('mockstagram.insert_trace_id', insertTraceId);
+      for (const item of rowItems)
+        if (item.span.isRecording()) item.span.setAttribute('mockstagram.insert_trace_id', insertTraceId);
     }
     this.storeSpan = span;
     try {
       const outcome = await context.with(trace.setSpan(ROOT_CONTEXT, span), () =>
         this.withRetry('database write', signal, () => storeResults(this.options.pool, rows, parameters)),
       );
-      if (span.isRecording()) span.setAttributes({ 'mockstagram.rows_inserted': outcome.inserted, 'mockstagram.rows_rejected': outcome.rejected.length });
+      if (span.isRecording())
+        span.setAttributes({
+          'mockstagram.rows_inserted': outcome.inserted,
+          'mockstagram.rows_rejected': outcome.rejected.length,
+        });
       span.end();
       return outcome;
     } catch (err) {

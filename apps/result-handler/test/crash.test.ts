@@ -40,7 +40,10 @@ afterAll(async () => {
 it('loses nothing and duplicates nothing after a crash between the database commit and the offset commit', async () => {
   const total = 600;
   const results = Array.from({ length: total }, (_, i) => result(i, { influencerId: 1_000_000 + (i % 200) }));
-  await produce(env.resultsTopic, results.map((r) => resultMessage(r)));
+  await produce(
+    env.resultsTopic,
+    results.map((r) => resultMessage(r)),
+  );
   const groupId = uniqueName('rh-crash-group');
 
   child = spawnTs(
@@ -56,7 +59,9 @@ it('loses nothing and duplicates nothing after a crash between the database comm
   );
   await waitFor(
     'the child to store its first batch',
-    () => child!.stdout().includes('stored') || (child!.proc.exitCode !== null && Promise.reject(new Error(child!.stderr()))),
+    () =>
+      child!.stdout().includes('stored') ||
+      (child!.proc.exitCode !== null && Promise.reject(new Error(child!.stderr()))),
     60_000,
   );
   const storedByChild = await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts');
@@ -70,7 +75,11 @@ it('loses nothing and duplicates nothing after a crash between the database comm
 
   // Same group: once the dead member's session (6 s) expires, the new one gets every partition.
   rh = await startHandler(env, { groupId });
-  await waitFor('every offset committed', async () => (await committedTotal(groupId, env.resultsTopic)) === total, 60_000);
+  await waitFor(
+    'every offset committed',
+    async () => (await committedTotal(groupId, env.resultsTopic)) === total,
+    60_000,
+  );
 
   expect(total).toBe(results.length);
   await expectStoredExactlyOnce(env.db.pool, results);

@@ -60,12 +60,18 @@ it('pauses while the database is down for 10 s, resumes, and stores every sample
   const flow = (async () => {
     // ~15 s of traffic: 100 results every 500 ms.
     for (let i = 0; i < total && flowing; i += 100) {
-      await produce(env.resultsTopic, results.slice(i, i + 100).map((r) => resultMessage(r)));
+      await produce(
+        env.resultsTopic,
+        results.slice(i, i + 100).map((r) => resultMessage(r)),
+      );
       await new Promise((r) => setTimeout(r, 500));
     }
   })();
 
-  await waitFor('first rows stored', async () => (await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts')) > 0);
+  await waitFor(
+    'first rows stored',
+    async () => (await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts')) > 0,
+  );
 
   const outageStarted = Date.now();
   await proxy.stop();
@@ -95,7 +101,8 @@ it('pauses while the database is down for 10 s, resumes, and stores every sample
   // A COMMIT whose answer was lost is retried and then counts as duplicate: together they add up.
   await waitFor(
     'rows_written + rows_duplicate to cover every result',
-    async () => (await metricValue(handler.metrics.rowsWritten)) + (await metricValue(handler.metrics.rowsDuplicate)) >= total,
+    async () =>
+      (await metricValue(handler.metrics.rowsWritten)) + (await metricValue(handler.metrics.rowsDuplicate)) >= total,
     5000,
   );
   expect(handler.groupJoins - joinsAtStart).toBe(0); // never kicked out of the group, no rebalance
@@ -109,9 +116,17 @@ it('on stop while the database stays down, abandons the batch without committing
   const groupId = uniqueName('rh-outage-stop-group');
   try {
     await proxy.stop();
-    const first = await startHandler(scoped, { groupId, databaseUrl: proxy.url(env.db.url), stopTimeoutMs: 2000, retryMaxDelayMs: 500 });
+    const first = await startHandler(scoped, {
+      groupId,
+      databaseUrl: proxy.url(env.db.url),
+      stopTimeoutMs: 2000,
+      retryMaxDelayMs: 500,
+    });
     const results = Array.from({ length: 100 }, (_, i) => result(i, { influencerId: 3_000_000 + i }));
-    await produce(resultsTopic, results.map((r) => resultMessage(r)));
+    await produce(
+      resultsTopic,
+      results.map((r) => resultMessage(r)),
+    );
     await waitFor('paused', async () => (await metricValue(first.handler.metrics.paused)) === 1, 15_000);
 
     const t0 = Date.now();
@@ -123,7 +138,9 @@ it('on stop while the database stays down, abandons the batch without committing
     const second = await startHandler(scoped, { groupId });
     try {
       await waitFor('all offsets committed', async () => (await committedTotal(groupId, resultsTopic)) === 100, 30_000);
-      expect(await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id >= 3000000')).toBe(100);
+      expect(await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id >= 3000000')).toBe(
+        100,
+      );
     } finally {
       await second.stop();
     }

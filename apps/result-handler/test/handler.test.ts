@@ -43,7 +43,10 @@ describe('valid results', () => {
 
   it('stores 2,000 results as 2,000 rows with exactly the values sent', async () => {
     const written0 = await metricValue(rh.handler.metrics.rowsWritten);
-    await produce(env.resultsTopic, results.map((r) => resultMessage(r)));
+    await produce(
+      env.resultsTopic,
+      results.map((r) => resultMessage(r)),
+    );
     await waitFor('2000 rows', async () => (await rowsOf(env.db.pool, 1_000_000, 1_000_100)) === 2000);
 
     const { rows } = await env.db.pool.query(
@@ -58,10 +61,19 @@ describe('valid results', () => {
       jobId: r.job_id as string,
     }));
     const expected = results
-      .map(({ influencerId, observedAt, followerCount, followingCount, jobId }) => ({ influencerId, observedAt, followerCount, followingCount, jobId }))
+      .map(({ influencerId, observedAt, followerCount, followingCount, jobId }) => ({
+        influencerId,
+        observedAt,
+        followerCount,
+        followingCount,
+        jobId,
+      }))
       .sort((a, b) => a.influencerId - b.influencerId || a.observedAt.localeCompare(b.observedAt));
     expect(actual).toEqual(expected);
-    await waitFor('rows_written metric', async () => (await metricValue(rh.handler.metrics.rowsWritten)) - written0 === 2000);
+    await waitFor(
+      'rows_written metric',
+      async () => (await metricValue(rh.handler.metrics.rowsWritten)) - written0 === 2000,
+    );
     // Every offset is committed once the rows are stored.
     await waitFor('offsets committed', async () => (await committedTotal(groupId, env.resultsTopic)) === 2000);
   });
@@ -75,25 +87,43 @@ describe('valid results', () => {
     const { rows } = await env.db.pool.query(
       'SELECT influencer_id, username, follower_count, following_count, observed_at FROM influencer_latest WHERE influencer_id < 1000100 ORDER BY influencer_id',
     );
-    expect(rows.map((r) => ({
-      influencerId: Number(r.influencer_id),
-      username: r.username as string,
-      followerCount: Number(r.follower_count),
-      followingCount: Number(r.following_count),
-      observedAt: (r.observed_at as Date).toISOString(),
-    }))).toEqual(
+    expect(
+      rows.map((r) => ({
+        influencerId: Number(r.influencer_id),
+        username: r.username as string,
+        followerCount: Number(r.follower_count),
+        followingCount: Number(r.following_count),
+        observedAt: (r.observed_at as Date).toISOString(),
+      })),
+    ).toEqual(
       [...newest.values()]
         .sort((a, b) => a.influencerId - b.influencerId)
-        .map(({ influencerId, username, followerCount, followingCount, observedAt }) => ({ influencerId, username, followerCount, followingCount, observedAt })),
+        .map(({ influencerId, username, followerCount, followingCount, observedAt }) => ({
+          influencerId,
+          username,
+          followerCount,
+          followingCount,
+          observedAt,
+        })),
     );
   });
 
   it('does not move influencer_latest back when an older result arrives later', async () => {
     const before = (await env.db.pool.query('SELECT * FROM influencer_latest WHERE influencer_id = 1000007')).rows[0];
-    const older = result(7, { observedAt: new Date(SAMPLES_FROM - 3_600_000).toISOString(), followerCount: 1, username: 'renamed_long_ago' });
+    const older = result(7, {
+      observedAt: new Date(SAMPLES_FROM - 3_600_000).toISOString(),
+      followerCount: 1,
+      username: 'renamed_long_ago',
+    });
     await produce(env.resultsTopic, [resultMessage(older)]);
-    await waitFor('the older sample stored', async () =>
-      (await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id = 1000007 AND observed_at = $1', [older.observedAt])) === 1,
+    await waitFor(
+      'the older sample stored',
+      async () =>
+        (await count(
+          env.db.pool,
+          'SELECT count(*) AS n FROM follower_counts WHERE influencer_id = 1000007 AND observed_at = $1',
+          [older.observedAt],
+        )) === 1,
     );
     const after = (await env.db.pool.query('SELECT * FROM influencer_latest WHERE influencer_id = 1000007')).rows[0];
     expect(after).toEqual(before);
@@ -107,7 +137,10 @@ describe('redelivery', () => {
     const r = result(0, { influencerId: 1_100_000, username: 'twice' });
     await produce(env.resultsTopic, [resultMessage(r)]);
     await produce(env.resultsTopic, [resultMessage(r)]);
-    await waitFor('both copies processed', async () => (await metricValue(rh.handler.metrics.rowsDuplicate)) - dup0 === 1);
+    await waitFor(
+      'both copies processed',
+      async () => (await metricValue(rh.handler.metrics.rowsDuplicate)) - dup0 === 1,
+    );
     expect(await rowsOf(env.db.pool, 1_100_000, 1_100_001)).toBe(1);
     expect((await metricValue(rh.handler.metrics.rowsWritten)) - written0).toBe(1);
   });
@@ -120,16 +153,45 @@ describe('poison messages', () => {
     const poison = [
       { reason: 'not-json', why: 'not json', value: Buffer.from('this is {not json') },
       { reason: 'not-json', why: 'empty', value: Buffer.alloc(0) },
-      { reason: 'invalid', why: 'wrong types', value: Buffer.from(JSON.stringify({ ...base, followerCount: '12' })), error: 'followerCount' },
-      { reason: 'invalid', why: 'negative count', value: Buffer.from(JSON.stringify({ ...base, followingCount: -1 })), error: 'followingCount' },
-      { reason: 'invalid', why: 'missing field', value: Buffer.from(JSON.stringify({ ...base, username: undefined })), error: 'username' },
+      {
+        reason: 'invalid',
+        why: 'wrong types',
+        value: Buffer.from(JSON.stringify({ ...base, followerCount: '12' })),
+        error: 'followerCount',
+      },
+      {
+        reason: 'invalid',
+        why: 'negative count',
+        value: Buffer.from(JSON.stringify({ ...base, followingCount: -1 })),
+        error: 'followingCount',
+      },
+      {
+        reason: 'invalid',
+        why: 'missing field',
+        value: Buffer.from(JSON.stringify({ ...base, username: undefined })),
+        error: 'username',
+      },
       // Valid for the schema, refused by PostgreSQL: year 0 does not exist; text cannot hold NUL.
-      { reason: 'db-rejected', why: 'year 0', value: Buffer.from(JSON.stringify({ ...base, observedAt: '0000-01-01T00:00:00.000Z' })), error: '22' },
-      { reason: 'db-rejected', why: 'NUL in username', value: Buffer.from(JSON.stringify({ ...base, username: 'a\u0000b' })), error: '22' },
+      {
+        reason: 'db-rejected',
+        why: 'year 0',
+        value: Buffer.from(JSON.stringify({ ...base, observedAt: '0000-01-01T00:00:00.000Z' })),
+        error: '22',
+      },
+      {
+        reason: 'db-rejected',
+        why: 'NUL in username',
+        value: Buffer.from(JSON.stringify({ ...base, username: 'a\u0000b' })),
+        error: '22',
+      },
     ];
     const messages = valid.map((r) => resultMessage(r));
     poison.forEach((p, i) =>
-      messages.splice(i * 7 + 3, 0, { key: `poison-${i}`, value: p.value, headers: { traceparent: `00-${'a'.repeat(31)}${i}-${'b'.repeat(16)}-01`, why: p.why } }),
+      messages.splice(i * 7 + 3, 0, {
+        key: `poison-${i}`,
+        value: p.value,
+        headers: { traceparent: `00-${'a'.repeat(31)}${i}-${'b'.repeat(16)}-01`, why: p.why },
+      }),
     );
     const dlq0 = await metricValue(rh.handler.metrics.dlqMessages);
     await produce(env.resultsTopic, messages);

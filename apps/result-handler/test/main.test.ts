@@ -72,7 +72,10 @@ it('on SIGTERM flushes the open batch, commits its offsets and exits 0', async (
   await waitFor('/readyz 200', async () => (await get(port, '/readyz')).status === 200, 60_000);
 
   const total = 300;
-  await produce(env.resultsTopic, Array.from({ length: total }, (_, i) => resultMessage(result(i))));
+  await produce(
+    env.resultsTopic,
+    Array.from({ length: total }, (_, i) => resultMessage(result(i))),
+  );
   await waitFor(
     'all messages consumed',
     async () => metric((await get(port, '/metrics')).body, 'result_handler_messages_consumed_total') === total,

@@ -44,7 +44,10 @@ it('stores every sample exactly once while members join and leave', async () => 
   let produced = 0;
   const flow = (async () => {
     for (let i = 0; i < total && flowing; i += 200) {
-      await produce(env.resultsTopic, results.slice(i, i + 200).map((r) => resultMessage(r)));
+      await produce(
+        env.resultsTopic,
+        results.slice(i, i + 200).map((r) => resultMessage(r)),
+      );
       produced = i + 200;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -57,11 +60,18 @@ it('stores every sample exactly once while members join and leave', async () => 
   await a.stop(); // rebalance: b takes everything; a flushed and committed what it had
   await flow;
 
-  await waitFor('every offset committed', async () => (await committedTotal(groupId, env.resultsTopic)) === total, 60_000);
+  await waitFor(
+    'every offset committed',
+    async () => (await committedTotal(groupId, env.resultsTopic)) === total,
+    60_000,
+  );
   expect(total).toBe(results.length);
   await expectStoredExactlyOnce(env.db.pool, results);
-  const written = (await metricValue(a.handler.metrics.rowsWritten)) + (await metricValue(b.handler.metrics.rowsWritten));
+  const written =
+    (await metricValue(a.handler.metrics.rowsWritten)) + (await metricValue(b.handler.metrics.rowsWritten));
   expect(written).toBe(total);
   expect(await count(env.db.pool, 'SELECT count(*) AS n FROM influencer_latest')).toBe(500);
-  expect((await metricValue(a.handler.metrics.dlqMessages)) + (await metricValue(b.handler.metrics.dlqMessages))).toBe(0);
+  expect((await metricValue(a.handler.metrics.dlqMessages)) + (await metricValue(b.handler.metrics.dlqMessages))).toBe(
+    0,
+  );
 });

@@ -67,16 +67,26 @@ it("a batch's finish does not resume consumption while the next batch's store is
       // The first batch is stored. Cut the database off, then give the handler a next batch,
       // whose store now fails and is retried (and pauses consumption) while this finish waits.
       await proxy.stop();
-      await produce(env.resultsTopic, second.map((r) => resultMessage(r)));
+      await produce(
+        env.resultsTopic,
+        second.map((r) => resultMessage(r)),
+      );
       await waitFor('the next batch to fail and pause consumption', () => rh!.handler.paused, 30_000);
       firstFinishReleased = true;
     },
   });
   const handler = rh.handler;
-  await produce(env.resultsTopic, first.map((r) => resultMessage(r)));
+  await produce(
+    env.resultsTopic,
+    first.map((r) => resultMessage(r)),
+  );
 
   // The first batch's finish has run to its end: its offsets are committed.
-  await waitFor('the first batch committed', async () => firstFinishReleased && (await committedTotal(groupId, env.resultsTopic)) > 0, 60_000);
+  await waitFor(
+    'the first batch committed',
+    async () => firstFinishReleased && (await committedTotal(groupId, env.resultsTopic)) > 0,
+    60_000,
+  );
   // The database is still down and the next batch is still being retried: still paused, and
   // nothing ever said the write succeeded.
   expect(await metricValue(handler.metrics.dbRetries)).toBeGreaterThan(0);
@@ -89,9 +99,17 @@ it("a batch's finish does not resume consumption while the next batch's store is
   await waitFor('resumed', async () => (await metricValue(handler.metrics.paused)) === 0, 30_000);
   expect(handler.paused).toBe(false);
   expect(resumedLines()).toHaveLength(1);
-  expect(resumedLines()[0]!.msg).toBe('database write succeeded; consumption resumed');
-  await waitFor('every row stored', async () => (await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts')) === 200, 60_000);
+  expect(resumedLines()[0].msg).toBe('database write succeeded; consumption resumed');
+  await waitFor(
+    'every row stored',
+    async () => (await count(env.db.pool, 'SELECT count(*) AS n FROM follower_counts')) === 200,
+    60_000,
+  );
   await expectStoredExactlyOnce(env.db.pool, [...first, ...second]);
-  await waitFor('every offset committed', async () => (await committedTotal(groupId, env.resultsTopic)) === 200, 30_000);
+  await waitFor(
+    'every offset committed',
+    async () => (await committedTotal(groupId, env.resultsTopic)) === 200,
+    30_000,
+  );
   expect(await metricValue(handler.metrics.dlqMessages)).toBe(0);
 });

@@ -27,7 +27,8 @@ it('stores every good row and returns each refused one with its own error', asyn
   const rows = Array.from({ length: 1000 }, (_, i) => result(i, { influencerId: 2_000_000 + i }));
   const bad = [0, 1, 333, 334, 998, 999, 500];
   for (const i of bad) {
-    rows[i] = i % 2 === 0 ? { ...rows[i]!, observedAt: '0000-06-01T00:00:00.000Z' } : { ...rows[i]!, username: `nul\u0000${i}` };
+    rows[i] =
+      i % 2 === 0 ? { ...rows[i], observedAt: '0000-06-01T00:00:00.000Z' } : { ...rows[i], username: `nul\u0000${i}` };
   }
   const outcome = await storeResults(pool, rows);
   expect(outcome.rejected.map((r) => r.index).sort((a, b) => a - b)).toEqual([...bad].sort((a, b) => a - b));
@@ -36,8 +37,12 @@ it('stores every good row and returns each refused one with its own error', asyn
     expect((r.error as { code?: string }).code).toMatch(/^22/);
   }
   expect(outcome.inserted).toBe(1000 - bad.length);
-  expect(await count(pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id >= 2000000')).toBe(1000 - bad.length);
-  expect(await count(pool, 'SELECT count(*) AS n FROM influencer_latest WHERE influencer_id >= 2000000')).toBe(1000 - bad.length);
+  expect(await count(pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id >= 2000000')).toBe(
+    1000 - bad.length,
+  );
+  expect(await count(pool, 'SELECT count(*) AS n FROM influencer_latest WHERE influencer_id >= 2000000')).toBe(
+    1000 - bad.length,
+  );
 
   // Again: nothing new inserted, the same rows refused.
   const again = await storeResults(pool, rows);
@@ -46,9 +51,23 @@ it('stores every good row and returns each refused one with its own error', asyn
 });
 
 it('stores values exactly as received: usernames with quotes, backslashes, tabs, newlines; sub-millisecond times; offsets', async () => {
-  const usernames = ['tab\there', 'line\nbreak', 'cr\rhere', 'back\\slash', '\\N', '\\.', 'ünï€ode 🙂', ' spaced ', '"quoted",comma'];
+  const usernames = [
+    'tab\there',
+    'line\nbreak',
+    'cr\rhere',
+    'back\\slash',
+    '\\N',
+    '\\.',
+    'ünï€ode 🙂',
+    ' spaced ',
+    '"quoted",comma',
+  ];
   const rows = usernames.map((username, i) =>
-    result(i, { influencerId: 2_200_000 + i, username, observedAt: i % 2 ? `${DAY}T12:00:00.123456Z` : `${DAY}T14:00:00.5+02:00` }),
+    result(i, {
+      influencerId: 2_200_000 + i,
+      username,
+      observedAt: i % 2 ? `${DAY}T12:00:00.123456Z` : `${DAY}T14:00:00.5+02:00`,
+    }),
   );
   expect(await storeResults(pool, rows)).toEqual({ inserted: rows.length, rejected: [] });
   const latest = await pool.query<{ influencer_id: number; username: string; observed_at: string }>(
@@ -56,7 +75,9 @@ it('stores values exactly as received: usernames with quotes, backslashes, tabs,
        FROM influencer_latest WHERE influencer_id >= 2200000 AND influencer_id < 2300000 ORDER BY influencer_id`,
   );
   expect(latest.rows.map((r) => r.username)).toEqual(usernames);
-  expect(latest.rows.map((r) => r.observed_at)).toEqual(rows.map((_, i) => (i % 2 ? `${DAY} 12:00:00.123456` : `${DAY} 12:00:00.500000`)));
+  expect(latest.rows.map((r) => r.observed_at)).toEqual(
+    rows.map((_, i) => (i % 2 ? `${DAY} 12:00:00.123456` : `${DAY} 12:00:00.500000`)),
+  );
   const stored = await pool.query<{ job_id: string; follower_count: number }>(
     'SELECT job_id, follower_count FROM follower_counts WHERE influencer_id >= 2200000 AND influencer_id < 2300000 ORDER BY influencer_id',
   );
@@ -68,7 +89,9 @@ it('absorbs samples stored already (a redelivery overlapping new ones): only the
   expect(await storeResults(pool, rows.slice(0, 10))).toEqual({ inserted: 10, rejected: [] });
   expect(await storeResults(pool, rows.slice(5))).toEqual({ inserted: 10, rejected: [] });
   expect(await storeResults(pool, rows)).toEqual({ inserted: 0, rejected: [] });
-  expect(await count(pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id BETWEEN 2300000 AND 2300009')).toBe(20);
+  expect(
+    await count(pool, 'SELECT count(*) AS n FROM follower_counts WHERE influencer_id BETWEEN 2300000 AND 2300009'),
+  ).toBe(20);
   const latest = await pool.query<{ follower_count: number }>(
     'SELECT follower_count FROM influencer_latest WHERE influencer_id BETWEEN 2300000 AND 2300009 ORDER BY influencer_id',
   );
@@ -76,12 +99,17 @@ it('absorbs samples stored already (a redelivery overlapping new ones): only the
 });
 
 it('refuses a single bad row alone', async () => {
-  const outcome = await storeResults(pool, [result(1, { influencerId: 2_100_000, observedAt: '0000-01-01T00:00:00Z' })]);
+  const outcome = await storeResults(pool, [
+    result(1, { influencerId: 2_100_000, observedAt: '0000-01-01T00:00:00Z' }),
+  ]);
   expect(outcome).toMatchObject({ inserted: 0, rejected: [{ index: 0 }] });
 });
 
 it('throws errors that are not about a row (the caller retries the batch)', async () => {
-  const broken = createPool({ connectionString: env.db.url.replace(/search_path%3D[^%&]+/, 'search_path%3Dno_such_schema'), max: 1 });
+  const broken = createPool({
+    connectionString: env.db.url.replace(/search_path%3D[^%&]+/, 'search_path%3Dno_such_schema'),
+    max: 1,
+  });
   try {
     await expect(storeResults(broken, [result(1)])).rejects.toMatchObject({ code: '42P01' });
   } finally {
@@ -101,7 +129,9 @@ describe('exactly one sample per (influencer, slot)', () => {
     });
   }
 
-  async function stored(id: number): Promise<{ observed_at: string; fetched_at: string; job_id: string; follower_count: number }[]> {
+  async function stored(
+    id: number,
+  ): Promise<{ observed_at: string; fetched_at: string; job_id: string; follower_count: number }[]> {
     const { rows } = await pool.query(
       `SELECT to_char(observed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS observed_at,
               to_char(fetched_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS fetched_at, job_id, follower_count
@@ -134,7 +164,10 @@ describe('exactly one sample per (influencer, slot)', () => {
 
   it('a job fetched again after a redelivery (same job, later fetch, other counts) stores nothing new', async () => {
     const first = forSlot(2_400_001, SLOT, 500);
-    const again = { ...forSlot(2_400_001, SLOT, 9_000, { followerCount: first.followerCount + 77 }), jobId: first.jobId };
+    const again = {
+      ...forSlot(2_400_001, SLOT, 9_000, { followerCount: first.followerCount + 77 }),
+      jobId: first.jobId,
+    };
     expect(await storeResults(pool, [first])).toEqual({ inserted: 1, rejected: [] });
     expect(await storeResults(pool, [again])).toEqual({ inserted: 0, rejected: [] });
     expect(await stored(2_400_001)).toEqual([
@@ -162,7 +195,9 @@ describe('exactly one sample per (influencer, slot)', () => {
     const b = forSlot(2_400_003, SLOT, 5, { followerCount: a.followerCount + 5 });
     const c = forSlot(2_400_003, SLOT, 20, { followerCount: a.followerCount + 9 });
     expect(await storeResults(pool, [a, b, c])).toEqual({ inserted: 1, rejected: [] });
-    expect(await stored(2_400_003)).toEqual([{ observed_at: SLOT, fetched_at: a.observedAt, job_id: a.jobId, follower_count: a.followerCount }]);
+    expect(await stored(2_400_003)).toEqual([
+      { observed_at: SLOT, fetched_at: a.observedAt, job_id: a.jobId, follower_count: a.followerCount },
+    ]);
     expect(await latest(2_400_003)).toEqual({ observed_at: SLOT, follower_count: a.followerCount });
   });
 

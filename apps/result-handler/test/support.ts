@@ -19,7 +19,16 @@ import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createTopics, freshSchema, hoursAgo, kafkaBrokers, testKafka, testKafkaClient, uniqueName, type TestSchema } from '../../../test/support/engines';
+import {
+  createTopics,
+  freshSchema,
+  hoursAgo,
+  kafkaBrokers,
+  testKafka,
+  testKafkaClient,
+  uniqueName,
+  type TestSchema,
+} from '../../../test/support/engines';
 import { ResultHandler, type ResultHandlerOptions } from '../src/result-handler';
 
 export { uniqueName };
@@ -103,13 +112,15 @@ export async function waitFor<T>(
       last = err;
     }
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`,
+      );
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
-export async function count(pool: Pool | TestSchema['pool'], sql: string, params: unknown[] = []): Promise<number> {
+export async function count(pool: Pool, sql: string, params: unknown[] = []): Promise<number> {
   const { rows } = await pool.query(sql, params);
   return Number(rows[0].n);
 }
@@ -118,7 +129,7 @@ export async function count(pool: Pool | TestSchema['pool'], sql: string, params
  * Every result stored exactly once: as many rows as results, one per (influencer, observed_at),
  * and the followers add up to the results' own values.
  */
-export async function expectStoredExactlyOnce(pool: Pool | TestSchema['pool'], results: FetchResult[]): Promise<void> {
+export async function expectStoredExactlyOnce(pool: Pool, results: FetchResult[]): Promise<void> {
   const { rows } = await pool.query(
     'SELECT count(*) AS n, count(DISTINCT (influencer_id, observed_at)) AS d, sum(follower_count) AS s FROM follower_counts',
   );
@@ -196,7 +207,12 @@ export async function startHandler(
   options: Partial<ResultHandlerOptions> & { databaseUrl?: string } = {},
 ): Promise<RunningHandler> {
   const logger = createLogger('result-handler', (process.env.TEST_LOG_LEVEL as 'info' | undefined) ?? 'silent');
-  const pool = createPool({ connectionString: options.databaseUrl ?? env.db.url, max: 4, logger, connectionTimeoutMs: 3000 });
+  const pool = createPool({
+    connectionString: options.databaseUrl ?? env.db.url,
+    max: 4,
+    logger,
+    connectionTimeoutMs: 3000,
+  });
   const registry = new Registry();
   const handler = new ResultHandler({
     kafka: createKafka({ brokers: kafkaBrokers(), clientId: uniqueName('rh'), logger }),
@@ -215,8 +231,7 @@ export async function startHandler(
     handler,
     pool,
     registry,
-    stop: () =>
-      (stopped ??= handler.stop().finally(() => pool.end())),
+    stop: () => (stopped ??= handler.stop().finally(() => pool.end())),
   };
 }
 
@@ -314,8 +329,10 @@ export function spawnTs(file: string, env: Record<string, string>, mode: 'tsx' |
   });
   let out = '';
   let err = '';
-  proc.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | string>((resolve) => proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  proc.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = new Promise<number | string>((resolve) =>
+    proc.on('exit', (code, signal) => resolve(code ?? signal ?? -1)),
+  );
   return { proc, stdout: () => out, stderr: () => err, exited };
 }

@@ -25,7 +25,9 @@ async function timed<T>(label: string, fn: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   const result = await fn();
   const ms = performance.now() - t0;
-  console.log(`${label.padEnd(58)} ${(ms / 1000).toFixed(2).padStart(7)} s  (${Math.round((n / ms) * 1000).toLocaleString('en')}/s)`);
+  console.log(
+    `${label.padEnd(58)} ${(ms / 1000).toFixed(2).padStart(7)} s  (${Math.round((n / ms) * 1000).toLocaleString('en')}/s)`,
+  );
   return result;
 }
 
@@ -48,19 +50,29 @@ async function main(): Promise<void> {
     const registry = new InfluencerRegistry({ pool });
     console.log(`N = ${n.toLocaleString('en')} influencers; database ${url.host}, Kafka ${brokers.join(',')}`);
     await timed(`register 1..N (one range, spread over 60 s)`, () => registry.register({ range: { from: 1, to: n } }));
-    await timed(`re-register 1..N (all known and active: no-op)`, () => registry.register({ range: { from: 1, to: n } }));
+    await timed(`re-register 1..N (all known and active: no-op)`, () =>
+      registry.register({ range: { from: 1, to: n } }),
+    );
     await timed(`deactivate 1..N`, () => registry.deactivate({ range: { from: 1, to: n } }));
-    await timed(`activate 1..N (spread: false → all due now)`, () => registry.activate({ range: { from: 1, to: n } }, { spread: false }));
+    await timed(`activate 1..N (spread: false → all due now)`, () =>
+      registry.activate({ range: { from: 1, to: n } }, { spread: false }),
+    );
 
     const t0 = performance.now();
     await getRegistryStats(pool);
-    console.log(`${'stats query (count, Σ 1/interval over active)'.padEnd(58)} ${((performance.now() - t0) / 1000).toFixed(3).padStart(7)} s`);
+    console.log(
+      `${'stats query (count, Σ 1/interval over active)'.padEnd(58)} ${((performance.now() - t0) / 1000).toFixed(3).padStart(7)} s`,
+    );
     const t1 = performance.now();
     await getSchedulerLag(pool);
-    console.log(`${'lag query (min next_fetch_at among due)'.padEnd(58)} ${((performance.now() - t1) / 1000).toFixed(3).padStart(7)} s`);
+    console.log(
+      `${'lag query (min next_fetch_at among due)'.padEnd(58)} ${((performance.now() - t1) / 1000).toFixed(3).padStart(7)} s`,
+    );
 
     const scheduler = new Scheduler({ pool, producer, topic, logger, maxJobsPerTick: n });
-    const result = await timed(`one tick: claim + produce (acks=all) + commit N jobs, 5,000/batch`, () => scheduler.tick());
+    const result = await timed(`one tick: claim + produce (acks=all) + commit N jobs, 5,000/batch`, () =>
+      scheduler.tick(),
+    );
     if (result.status !== 'ran' || result.jobs !== n) throw new Error(`tick: ${JSON.stringify(result)}`);
   } finally {
     await producer.disconnect();

@@ -25,7 +25,10 @@ async function main(): Promise<number> {
   const logger = createLogger('scheduler-cli', config.LOG_LEVEL);
   const pool = createPool({ connectionString: config.DATABASE_URL, max: 1, logger, applicationName: 'scheduler-cli' });
   try {
-    const registry = new InfluencerRegistry({ pool, defaultIntervalSeconds: config.SCHEDULER_DEFAULT_INTERVAL_SECONDS });
+    const registry = new InfluencerRegistry({
+      pool,
+      defaultIntervalSeconds: config.SCHEDULER_DEFAULT_INTERVAL_SECONDS,
+    });
     return await runCommand(cmd, registry, (line) => process.stdout.write(`${line}\n`));
   } catch (err) {
     process.stderr.write(`error: ${explain(err)}\n`);
@@ -38,7 +41,8 @@ async function main(): Promise<number> {
 function explain(err: unknown): string {
   const e = err as { code?: string; message?: string };
   if (e.code === '42P01') return `${e.message}: the database has no influencers table yet; run "yarn migrate" first`;
-  if (e.code === 'ECONNREFUSED') return `cannot reach the database (${e.message}); start it ("yarn devstack up") or set DATABASE_URL`;
+  if (e.code === 'ECONNREFUSED')
+    return `cannot reach the database (${e.message}); start it ("yarn devstack up") or set DATABASE_URL`;
   return e.message ?? String(err);
 }
 

@@ -38,7 +38,8 @@ export type Command =
 /** Parses `register 1000000-1099999 --interval 60` and the like. @throws {@link UsageError} */
 export function parseCommand(argv: readonly string[]): Command {
   const [command, ...rest] = argv;
-  if (command === undefined || command === 'help' || command === '--help' || command === '-h') return { command: 'help' };
+  if (command === undefined || command === 'help' || command === '--help' || command === '-h')
+    return { command: 'help' };
   if (!['register', 'activate', 'deactivate', 'show'].includes(command)) {
     throw new UsageError(`unknown command "${command}"; expected register, activate, deactivate or show`);
   }
@@ -47,26 +48,33 @@ export function parseCommand(argv: readonly string[]): Command {
   let interval: string | undefined;
   let spread = true;
   for (let i = 0; i < rest.length; i++) {
-    const arg = rest[i]!;
+    const arg = rest[i];
     if (arg === '--no-spread') spread = false;
     else if (arg === '--interval') {
       interval = rest[++i];
       if (interval === undefined) throw new UsageError('--interval needs a number of seconds');
     } else if (arg.startsWith('--interval=')) interval = arg.slice('--interval='.length);
     else if (arg.startsWith('-')) throw new UsageError(`unknown option "${arg}"`);
-    else tokens.push(...arg.split(',').map((t) => t.trim()).filter((t) => t.length > 0));
+    else
+      tokens.push(
+        ...arg
+          .split(',')
+          .map((t) => t.trim())
+          .filter((t) => t.length > 0),
+      );
   }
   if (tokens.length === 0) throw new UsageError(`${command} needs ids or ranges, e.g. ${command} 1000000-1000999`);
 
   if (command === 'show') {
-    if (tokens.length !== 1 || !/^\d+$/.test(tokens[0]!)) throw new UsageError('show takes exactly one id');
+    if (tokens.length !== 1 || !/^\d+$/.test(tokens[0])) throw new UsageError('show takes exactly one id');
     return { command: 'show', id: Number(tokens[0]) };
   }
   if (interval !== undefined && command !== 'register') throw new UsageError('--interval is for register only');
 
   let intervalSeconds: number | undefined;
   if (interval !== undefined) {
-    if (!/^\d+$/.test(interval)) throw new UsageError(`--interval must be a whole number of seconds, got "${interval}"`);
+    if (!/^\d+$/.test(interval))
+      throw new UsageError(`--interval must be a whole number of seconds, got "${interval}"`);
     intervalSeconds = Number(interval);
   }
 
@@ -99,7 +107,11 @@ export function parseCommand(argv: readonly string[]): Command {
 }
 
 /** Runs a parsed command, writing one summary line per selection to `out`. Returns the exit code. */
-export async function runCommand(cmd: Command, registry: InfluencerRegistry, out: (line: string) => void): Promise<number> {
+export async function runCommand(
+  cmd: Command,
+  registry: InfluencerRegistry,
+  out: (line: string) => void,
+): Promise<number> {
   switch (cmd.command) {
     case 'help':
       out(USAGE);
@@ -125,7 +137,10 @@ export async function runCommand(cmd: Command, registry: InfluencerRegistry, out
     case 'activate':
     case 'deactivate':
       for (const selection of cmd.selections) {
-        const r = cmd.command === 'activate' ? await registry.activate(selection, { spread: cmd.spread }) : await registry.deactivate(selection);
+        const r =
+          cmd.command === 'activate'
+            ? await registry.activate(selection, { spread: cmd.spread })
+            : await registry.deactivate(selection);
         const unknown = r.requested - r.found;
         out(
           `${cmd.command}d ${describe(selection)}: ${r.changed} changed, ${r.found - r.changed} already ${cmd.command}d` +

@@ -22,7 +22,11 @@ export interface InfluencerRoutesOptions {
   onChange?: () => void;
 }
 
-export function influencerRoutes(registry: InfluencerRegistry, logger: Logger, options: InfluencerRoutesOptions = {}): (app: Express) => void {
+export function influencerRoutes(
+  registry: InfluencerRegistry,
+  logger: Logger,
+  options: InfluencerRoutesOptions = {},
+): (app: Express) => void {
   const changed = () => options.onChange?.();
   return (app) => {
     const router = express.Router();
@@ -44,7 +48,8 @@ export function influencerRoutes(registry: InfluencerRegistry, logger: Logger, o
         const parsed = SetActiveRequestSchema.safeParse(req.body);
         if (!parsed.success) return badRequest(res, describeIssues(parsed.error));
         const { selection, spread } = parsed.data;
-        const result = action === 'activate' ? await registry.activate(selection, { spread }) : await registry.deactivate(selection);
+        const result =
+          action === 'activate' ? await registry.activate(selection, { spread }) : await registry.deactivate(selection);
         logger.info(result, `${action}d ${result.changed} influencers`);
         changed();
         res.json(result);
@@ -71,9 +76,17 @@ export function influencerRoutes(registry: InfluencerRegistry, logger: Logger, o
       res.json(await registry.get(id.data));
     });
 
-    const onError: ErrorRequestHandler = (err: { type?: string; status?: number; message?: string }, _req, res, _next) => {
+    const onError: ErrorRequestHandler = (
+      err: { type?: string; status?: number; message?: string },
+      _req,
+      res,
+      _next,
+    ) => {
       if (err.type === 'entity.parse.failed') return badRequest(res, `the body is not valid JSON (${err.message})`);
-      if (err.type === 'entity.too.large') return res.status(413).json({ error: 'the body is too large (16 MB at most); split the request or use a range' });
+      if (err.type === 'entity.too.large')
+        return res
+          .status(413)
+          .json({ error: 'the body is too large (16 MB at most); split the request or use a range' });
       logger.error({ err }, 'influencer API request failed');
       res.status(500).json({ error: `internal error: ${err.message ?? String(err)}` });
     };

@@ -27,7 +27,12 @@ async function main(): Promise<void> {
   const config = configOrExit(schedulerEnv);
   const logger = createLogger('scheduler', config.LOG_LEVEL);
 
-  const pool = createPool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE, logger, applicationName: 'scheduler' });
+  const pool = createPool({
+    connectionString: config.DATABASE_URL,
+    max: config.DATABASE_POOL_SIZE,
+    logger,
+    applicationName: 'scheduler',
+  });
   await waitForRegistryTable(pool, logger);
 
   const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? 'scheduler', logger });
@@ -51,7 +56,10 @@ async function main(): Promise<void> {
     produceTimeoutMs: config.SCHEDULER_PRODUCE_TIMEOUT_MS,
     statsRefreshMs: config.SCHEDULER_STATS_REFRESH_SECONDS * 1000,
   });
-  const influencers = new InfluencerRegistry({ pool, defaultIntervalSeconds: config.SCHEDULER_DEFAULT_INTERVAL_SECONDS });
+  const influencers = new InfluencerRegistry({
+    pool,
+    defaultIntervalSeconds: config.SCHEDULER_DEFAULT_INTERVAL_SECONDS,
+  });
 
   const http = await startServiceHttp({
     port: config.SCHEDULER_HTTP_PORT,

@@ -95,7 +95,12 @@ export class InfluencerRegistry {
         add(await registerRange(this.pool, { from, to, ...common }));
       }
     }
-    return { requested, ...total, unchanged: requested - total.inserted - total.updated, durationMs: Date.now() - started };
+    return {
+      requested,
+      ...total,
+      unchanged: requested - total.inserted - total.updated,
+      durationMs: Date.now() - started,
+    };
   }
 
   /** Deactivates the selected influencers: no more jobs for them. Unknown ids are ignored (see `found`). */
@@ -127,7 +132,8 @@ export class InfluencerRegistry {
     if ('ids' in selection) {
       const ids = [...new Set(selection.ids)];
       requested = ids.length;
-      for (const chunk of chunks(ids, this.idsChunkSize)) add(await setActiveIds(this.pool, { ids: chunk, active, spread }));
+      for (const chunk of chunks(ids, this.idsChunkSize))
+        add(await setActiveIds(this.pool, { ids: chunk, active, spread }));
     } else {
       requested = selection.range.to - selection.range.from + 1;
       for (const [from, to] of rangeChunks(selection.range, this.rangeChunkSize)) {

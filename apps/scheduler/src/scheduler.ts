@@ -126,7 +126,8 @@ export class Scheduler {
 
     const problem = cronProblem(this.tickCron);
     if (problem) throw new Error(`invalid tick cron expression "${this.tickCron}": ${problem}`);
-    if (!(Number.isInteger(this.batchSize) && this.batchSize > 0)) throw new Error(`batchSize must be a positive integer, got ${this.batchSize}`);
+    if (!(Number.isInteger(this.batchSize) && this.batchSize > 0))
+      throw new Error(`batchSize must be a positive integer, got ${this.batchSize}`);
     if (this.maxJobsOption !== 'auto' && !(Number.isInteger(this.maxJobsOption) && this.maxJobsOption > 0)) {
       throw new Error(`maxJobsPerTick must be a positive integer or "auto", got ${this.maxJobsOption}`);
     }
@@ -144,7 +145,13 @@ export class Scheduler {
     });
     void this.task.start();
     this.logger.info(
-      { tickCron: this.tickCron, tickSeconds: this.tickSeconds, batchSize: this.batchSize, maxJobsPerTick: this.maxJobsOption, topic: this.topic },
+      {
+        tickCron: this.tickCron,
+        tickSeconds: this.tickSeconds,
+        batchSize: this.batchSize,
+        maxJobsPerTick: this.maxJobsOption,
+        topic: this.topic,
+      },
       'scheduler started',
     );
   }
@@ -218,13 +225,17 @@ export class Scheduler {
       this.metrics.lag.set(lagSeconds);
       const durationMs = performance.now() - started;
       const summary = { jobs, batches, maxJobs, lagSeconds: round(lagSeconds), durationMs: Math.round(durationMs) };
-      if (jobs >= maxJobs) this.logger.info(summary, `tick emitted its cap of ${maxJobs} jobs; the backlog continues next tick`);
+      if (jobs >= maxJobs)
+        this.logger.info(summary, `tick emitted its cap of ${maxJobs} jobs; the backlog continues next tick`);
       else this.logger.debug(summary, 'tick done');
       return { status: 'ran', jobs, batches, maxJobs, lagSeconds, durationMs };
     } catch (err) {
       const error = err instanceof Error ? err : new Error(String(err));
       this.metrics.tickErrors.inc();
-      this.logger.error({ err: error, jobs, batches }, `tick failed after ${jobs} jobs; the failed batch was rolled back and stays due`);
+      this.logger.error(
+        { err: error, jobs, batches },
+        `tick failed after ${jobs} jobs; the failed batch was rolled back and stays due`,
+      );
       return { status: 'failed', jobs, batches, maxJobs, durationMs: performance.now() - started, error };
     } finally {
       endTimer();
@@ -251,7 +262,8 @@ export class Scheduler {
         await withTimeout(
           produceMany(this.producer, { topic: this.topic, messages }),
           this.produceTimeoutMs,
-          () => `Kafka did not acknowledge ${messages.length} jobs on "${this.topic}" within ${this.produceTimeoutMs} ms`,
+          () =>
+            `Kafka did not acknowledge ${messages.length} jobs on "${this.topic}" within ${this.produceTimeoutMs} ms`,
           (lateError) => this.logger.warn({ err: lateError }, 'a timed-out produce failed later too'),
         );
       } catch (err) {
@@ -331,7 +343,7 @@ function longestGapSeconds(expression: string): number {
   try {
     const runs = probe.getNextRuns(50).map((d) => d.getTime());
     let longest = 0;
-    for (let i = 1; i < runs.length; i++) longest = Math.max(longest, runs[i]! - runs[i - 1]!);
+    for (let i = 1; i < runs.length; i++) longest = Math.max(longest, runs[i] - runs[i - 1]);
     return longest > 0 ? longest / 1000 : 60;
   } finally {
     void probe.destroy();
@@ -342,7 +354,12 @@ function longestGapSeconds(expression: string): number {
  * Rejects when `promise` has not settled within `ms`. The promise itself cannot be cancelled; if
  * it rejects later, `onLateError` hears of it (instead of an unhandled rejection).
  */
-function withTimeout<T>(promise: Promise<T>, ms: number, message: () => string, onLateError: (err: unknown) => void): Promise<T> {
+function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  message: () => string,
+  onLateError: (err: unknown) => void,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   let timedOut = false;
   const timeout = new Promise<never>((_, reject) => {

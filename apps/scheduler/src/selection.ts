@@ -15,7 +15,8 @@ export const MAX_IDS = 1_000_000;
 export const MAX_INTERVAL_SECONDS = 7 * 24 * 3600;
 
 /** A message for a wrong type only; other issues (e.g. unknown keys) keep zod's own message. */
-const onlyType = (message: string) => (issue: { code?: string }) => (issue.code === 'invalid_type' ? message : undefined);
+const onlyType = (message: string) => (issue: { code?: string }) =>
+  issue.code === 'invalid_type' ? message : undefined;
 
 const influencerId = z
   .int({ error: 'an influencer id must be a positive integer' })
@@ -44,7 +45,10 @@ const selectionFields = {
 
 function exactlyOne(value: { ids?: number[]; range?: { from: number; to: number } }, ctx: z.RefinementCtx): void {
   if ((value.ids === undefined) === (value.range === undefined)) {
-    ctx.addIssue({ code: 'custom', message: 'give either "ids" (a list) or "range" ({ from, to }), not both and not neither' });
+    ctx.addIssue({
+      code: 'custom',
+      message: 'give either "ids" (a list) or "range" ({ from, to }), not both and not neither',
+    });
   }
 }
 

@@ -3,7 +3,15 @@ import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { createTopics } from '../../../test/support/engines';
 import { InfluencerRegistry } from '../src/registry';
 import { Scheduler } from '../src/scheduler';
-import { connectedProducer, eventually, migratedSchema, nextFetchTimes, quietLogger, TopicReader, type RegistryDb } from './support';
+import {
+  connectedProducer,
+  eventually,
+  migratedSchema,
+  nextFetchTimes,
+  quietLogger,
+  TopicReader,
+  type RegistryDb,
+} from './support';
 
 let db: RegistryDb;
 let topics: { names: string[]; remove: () => Promise<void> };
@@ -21,10 +29,13 @@ afterAll(async () => {
 });
 
 test('two schedulers ticking on one registry for 3+ intervals emit every due slot exactly once', async () => {
-  const topic = topics.names[0]!;
+  const topic = topics.names[0];
   const n = 40;
   const interval = 2;
-  await new InfluencerRegistry({ pool: db.pool }).register({ range: { from: 1, to: n } }, { spread: false, intervalSeconds: interval });
+  await new InfluencerRegistry({ pool: db.pool }).register(
+    { range: { from: 1, to: n } },
+    { spread: false, intervalSeconds: interval },
+  );
   const initial = await nextFetchTimes(db.pool);
 
   // Two scheduler processes' worth: separate pools, separate producers, same topic and table.
@@ -32,7 +43,14 @@ test('two schedulers ticking on one registry for 3+ intervals emit every due slo
   for (let i = 0; i < 2; i++) {
     const pool = createPool({ connectionString: db.url, max: 2, logger: quietLogger });
     const producer = await connectedProducer();
-    const scheduler = new Scheduler({ pool, producer, topic, logger: quietLogger, tickCron: '* * * * * *', batchSize: 7 });
+    const scheduler = new Scheduler({
+      pool,
+      producer,
+      topic,
+      logger: quietLogger,
+      tickCron: '* * * * * *',
+      batchSize: 7,
+    });
     parts.push({ pool, producer, scheduler });
   }
   try {
@@ -51,7 +69,10 @@ test('two schedulers ticking on one registry for 3+ intervals emit every due slo
   }
 
   const emittedBy = await Promise.all(
-    parts.map(async (p) => (await p.scheduler.registry.getSingleMetric('scheduler_jobs_scheduled_total')!.get()).values[0]!.value),
+    parts.map(
+      async (p) =>
+        (await p.scheduler.registry.getSingleMetric('scheduler_jobs_scheduled_total')!.get()).values[0].value,
+    ),
   );
   for (const p of parts) {
     await p.producer.disconnect();
@@ -60,7 +81,7 @@ test('two schedulers ticking on one registry for 3+ intervals emit every due slo
 
   const jobs = await reader.all(topic);
   const final = await nextFetchTimes(db.pool);
-  expect(emittedBy[0]! + emittedBy[1]!).toBe(jobs.length);
+  expect(emittedBy[0] + emittedBy[1]).toBe(jobs.length);
 
   // No (influencer, slot) twice.
   const pairs = jobs.map((j) => `${j.job.influencerId}@${j.job.scheduledFor}`);

@@ -42,7 +42,10 @@ describe('the service', () => {
     const base = `http://127.0.0.1:${port}`;
     try {
       await eventually(
-        async () => (await fetch(`${base}/readyz`).then((r) => r.status).catch(() => 0)) === 200,
+        async () =>
+          (await fetch(`${base}/readyz`)
+            .then((r) => r.status)
+            .catch(() => 0)) === 200,
         60_000,
         `/readyz (output so far: ${proc.output().slice(-500)})`,
       );
@@ -57,7 +60,11 @@ describe('the service', () => {
       await eventually(async () => (await messageCount(topic)) >= 20, 20_000, '20 jobs on the topic');
       // the counter moves after Kafka's ack and the claim's commit, so it can trail the topic
       const counted = /^scheduler_jobs_scheduled_total\{service="scheduler"\} 20$/m;
-      await eventually(async () => counted.test(await (await fetch(`${base}/metrics`)).text()), 20_000, 'the scheduled-jobs counter at 20');
+      await eventually(
+        async () => counted.test(await (await fetch(`${base}/metrics`)).text()),
+        20_000,
+        'the scheduled-jobs counter at 20',
+      );
       const metrics = await (await fetch(`${base}/metrics`)).text();
       expect(metrics).toMatch(/^scheduler_jobs_scheduled_total\{service="scheduler"\} 20$/m);
       expect(metrics).toContain('scheduler_tick_duration_seconds_bucket');

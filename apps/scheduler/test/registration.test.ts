@@ -14,7 +14,12 @@ let registry: InfluencerRegistry;
 
 beforeAll(async () => {
   db = await migratedSchema('sched_reg');
-  registry = new InfluencerRegistry({ pool: db.pool, defaultIntervalSeconds: 60, rangeChunkSize: 1000, idsChunkSize: 100 });
+  registry = new InfluencerRegistry({
+    pool: db.pool,
+    defaultIntervalSeconds: 60,
+    rangeChunkSize: 1000,
+    idsChunkSize: 100,
+  });
 });
 afterAll(async () => {
   await db?.close();
@@ -38,13 +43,13 @@ describe('InfluencerRegistry', () => {
     expect(result).toMatchObject({ requested: 2500, inserted: 2500, updated: 0, unchanged: 0 });
     const all = await rows();
     expect(all).toHaveLength(2500);
-    expect(all[0]!.id).toBe(1_000_000);
+    expect(all[0].id).toBe(1_000_000);
     expect(all.at(-1)!.id).toBe(1_002_499);
     expect(all.every((r) => r.active && r.every === 60)).toBe(true);
     // Spread: offsets within [0, 60) s, and not bunched (each 6 s tenth of the interval gets a share).
     expect(all.every((r) => r.offset >= 0 && r.offset < 60)).toBe(true);
     const tenths = new Array<number>(10).fill(0);
-    for (const r of all) tenths[Math.floor(r.offset / 6)]! += 1;
+    for (const r of all) tenths[Math.floor(r.offset / 6)] += 1;
     for (const n of tenths) expect(n).toBeGreaterThan(150); // 250 expected each
   });
 
@@ -96,9 +101,17 @@ describe('InfluencerRegistry', () => {
 
   test('deactivate and activate report found / changed; unknown ids are not created', async () => {
     await registry.register({ range: { from: 100, to: 109 } });
-    expect(await registry.deactivate({ range: { from: 105, to: 120 } })).toMatchObject({ requested: 16, found: 5, changed: 5 });
+    expect(await registry.deactivate({ range: { from: 105, to: 120 } })).toMatchObject({
+      requested: 16,
+      found: 5,
+      changed: 5,
+    });
     expect(await registry.deactivate({ ids: [105, 106, 999] })).toMatchObject({ requested: 3, found: 2, changed: 0 });
-    expect(await registry.activate({ ids: [105, 999] }, { spread: false })).toMatchObject({ requested: 2, found: 1, changed: 1 });
+    expect(await registry.activate({ ids: [105, 999] }, { spread: false })).toMatchObject({
+      requested: 2,
+      found: 1,
+      changed: 1,
+    });
     expect(await registry.get(999)).toBeUndefined();
     const row = await registry.get(105);
     expect(row).toMatchObject({ id: 105, active: true, fetchIntervalSeconds: 60, username: null });
@@ -158,7 +171,9 @@ describe('CLI arguments', () => {
     );
     expect(counts[0]).toEqual({ active: 91, total: 101 });
 
-    const bad = await run(process.execPath, ['--import', 'tsx', cli, 'register', '10-1'], { env }).catch((e: { code: number; stderr: string }) => e);
+    const bad = await run(process.execPath, ['--import', 'tsx', cli, 'register', '10-1'], { env }).catch(
+      (e: { code: number; stderr: string }) => e,
+    );
     expect(bad).toMatchObject({ code: 2 });
     expect((bad as { stderr: string }).stderr).toContain('range.from must be <= range.to');
   });
@@ -183,7 +198,11 @@ describe('HTTP API', () => {
     await http?.close();
   });
 
-  async function call(method: string, route: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+  async function call(
+    method: string,
+    route: string,
+    body?: unknown,
+  ): Promise<{ status: number; body: Record<string, unknown> }> {
     const res = await fetch(`${base}${route}`, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -193,7 +212,9 @@ describe('HTTP API', () => {
   }
 
   test('POST /influencers with a range or ids; GET and DELETE one', async () => {
-    expect(await call('POST', '/influencers', { range: { from: 10, to: 19 }, intervalSeconds: 15, spread: false })).toMatchObject({
+    expect(
+      await call('POST', '/influencers', { range: { from: 10, to: 19 }, intervalSeconds: 15, spread: false }),
+    ).toMatchObject({
       status: 200,
       body: { requested: 10, inserted: 10, updated: 0, unchanged: 0 },
     });
@@ -202,7 +223,10 @@ describe('HTTP API', () => {
       body: { requested: 2, inserted: 1, updated: 0, unchanged: 1 },
     });
     const one = await call('GET', '/influencers/12');
-    expect(one).toMatchObject({ status: 200, body: { id: 12, active: true, fetchIntervalSeconds: 15, username: null } });
+    expect(one).toMatchObject({
+      status: 200,
+      body: { id: 12, active: true, fetchIntervalSeconds: 15, username: null },
+    });
     expect(typeof one.body.nextFetchAt).toBe('string');
 
     expect(await call('DELETE', '/influencers/12')).toMatchObject({ status: 200, body: { id: 12, active: false } });
@@ -220,7 +244,10 @@ describe('HTTP API', () => {
   });
 
   test('unknown ids → 404', async () => {
-    expect(await call('GET', '/influencers/424242')).toEqual({ status: 404, body: { error: 'influencer 424242 is not registered' } });
+    expect(await call('GET', '/influencers/424242')).toEqual({
+      status: 404,
+      body: { error: 'influencer 424242 is not registered' },
+    });
     expect(await call('DELETE', '/influencers/424242')).toMatchObject({ status: 404 });
   });
 
@@ -247,7 +274,10 @@ describe('HTTP API', () => {
     const bad = await call('POST', '/influencers', '{"ids": [1,');
     expect(bad.status).toBe(400);
     expect(bad.body.error).toContain('the body is not valid JSON');
-    expect(await call('GET', '/influencers/abc')).toEqual({ status: 400, body: { error: 'the id must be a positive integer' } });
+    expect(await call('GET', '/influencers/abc')).toEqual({
+      status: 400,
+      body: { error: 'the id must be a positive integer' },
+    });
     expect(await call('DELETE', '/influencers/-3')).toMatchObject({ status: 400 });
     expect((await call('POST', '/influencers/deactivate', { range: { from: 1, to: 0 } })).status).toBe(400);
   });

@@ -9,7 +9,10 @@ import type { Consumer } from 'kafkajs';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../../test/support/engines';
 
-export const quietLogger: Logger = createLogger('scheduler-test', (process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent');
+export const quietLogger: Logger = createLogger(
+  'scheduler-test',
+  (process.env.TEST_LOG_LEVEL as 'silent' | undefined) ?? 'silent',
+);
 
 export interface RegistryDb {
   schema: TestSchema;
@@ -85,7 +88,8 @@ export class TopicReader {
     for (;;) {
       const got = this.received.get(topic) ?? [];
       if (got.length >= total) return [...got];
-      if (Date.now() > deadline) throw new Error(`read ${got.length} of ${total} messages of ${topic} in ${timeoutMs} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`read ${got.length} of ${total} messages of ${topic} in ${timeoutMs} ms`);
       await sleep(50);
     }
   }
@@ -110,7 +114,11 @@ export async function messageCount(topic: string): Promise<number> {
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a truthy value or `timeoutMs` passes. */
-export async function eventually<T>(check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, what = 'condition'): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 20_000,
+  what = 'condition',
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();
@@ -122,6 +130,8 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
 
 /** `next_fetch_at` per id, as epoch ms. */
 export async function nextFetchTimes(pool: Pool): Promise<Map<number, number>> {
-  const { rows } = await pool.query<{ id: number; next: Date }>('SELECT id, next_fetch_at AS next FROM influencers ORDER BY id');
+  const { rows } = await pool.query<{ id: number; next: Date }>(
+    'SELECT id, next_fetch_at AS next FROM influencers ORDER BY id',
+  );
   return new Map(rows.map((r) => [r.id, r.next.getTime()]));
 }

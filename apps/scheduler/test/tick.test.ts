@@ -3,7 +3,16 @@ import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { createTopics, testKafka, testKafkaClient } from '../../../test/support/engines';
 import { InfluencerRegistry } from '../src/registry';
 import { Scheduler, type SchedulerOptions } from '../src/scheduler';
-import { connectedProducer, eventually, messageCount, migratedSchema, nextFetchTimes, quietLogger, TopicReader, type RegistryDb } from './support';
+import {
+  connectedProducer,
+  eventually,
+  messageCount,
+  migratedSchema,
+  nextFetchTimes,
+  quietLogger,
+  TopicReader,
+  type RegistryDb,
+} from './support';
 
 const TOPICS = ['due', 'nothing', 'deactivate', 'catchup', 'down', 'missing', 'overlap'] as const;
 type TopicKey = (typeof TOPICS)[number];
@@ -13,12 +22,15 @@ let registry: InfluencerRegistry;
 let producer: Producer;
 let reader: TopicReader;
 let topics: { names: string[]; remove: () => Promise<void> };
-const topic = (key: TopicKey) => topics.names[TOPICS.indexOf(key)]!;
+const topic = (key: TopicKey) => topics.names[TOPICS.indexOf(key)];
 
 beforeAll(async () => {
   db = await migratedSchema('sched_tick');
   registry = new InfluencerRegistry({ pool: db.pool, defaultIntervalSeconds: 60 });
-  topics = await createTopics([...TOPICS].map((t) => `sched-${t}`), 4);
+  topics = await createTopics(
+    [...TOPICS].map((t) => `sched-${t}`),
+    4,
+  );
   producer = await connectedProducer();
   reader = await TopicReader.start(topics.names);
 });
@@ -108,15 +120,17 @@ test('deactivated influencers get no more jobs', async () => {
 test('catch-up: 10 intervals behind → one job per influencer, spread over ticks by the cap, next slot in the future on the same phase', async () => {
   const n = 25;
   await registry.register({ range: { from: 500, to: 500 + n - 1 } }, { spread: false, intervalSeconds: 60 });
-  await db.pool.query(`UPDATE influencers SET next_fetch_at = date_trunc('second', now()) - interval '600 seconds' - (id - 500) * interval '1 second'`);
+  await db.pool.query(
+    `UPDATE influencers SET next_fetch_at = date_trunc('second', now()) - interval '600 seconds' - (id - 500) * interval '1 second'`,
+  );
   const before = await nextFetchTimes(db.pool);
 
   const s = scheduler('catchup', { maxJobsPerTick: 10, batchSize: 4 });
   const results = [];
   for (let i = 0; i < 4; i++) results.push(await s.tick());
   expect(results.map((r) => r.jobs)).toEqual([10, 10, 5, 0]);
-  expect(results[0]!.lagSeconds).toBeGreaterThan(600); // still behind after the first capped tick
-  expect(results[3]!.lagSeconds).toBe(0);
+  expect(results[0].lagSeconds).toBeGreaterThan(600); // still behind after the first capped tick
+  expect(results[3].lagSeconds).toBe(0);
 
   const jobs = await reader.all(topic('catchup'));
   expect(jobs).toHaveLength(n);
@@ -132,7 +146,10 @@ test('catch-up: 10 intervals behind → one job per influencer, spread over tick
     expect((next - slot) % 60_000).toBe(0); // ... on the same phase
   }
   // Oldest first: the first tick took the 10 most overdue.
-  const firstTick = jobs.slice().sort((a, b) => Date.parse(a.job.scheduledFor) - Date.parse(b.job.scheduledFor)).slice(0, 10);
+  const firstTick = jobs
+    .slice()
+    .sort((a, b) => Date.parse(a.job.scheduledFor) - Date.parse(b.job.scheduledFor))
+    .slice(0, 10);
   expect(firstTick.map((j) => j.job.influencerId).sort()).toEqual([515, 516, 517, 518, 519, 520, 521, 522, 523, 524]);
 });
 
@@ -141,7 +158,7 @@ test('a slot only a little late keeps its successor (no slot skipped for a slow 
   await db.pool.query(`UPDATE influencers SET next_fetch_at = date_trunc('second', now()) - interval '90 seconds'`);
   const [slot] = [...(await nextFetchTimes(db.pool)).values()];
   expect(await scheduler('catchup').tick()).toMatchObject({ jobs: 1 });
-  expect((await nextFetchTimes(db.pool)).get(42)).toBe(slot! + 60_000); // still 30 s in the past: due next tick
+  expect((await nextFetchTimes(db.pool)).get(42)).toBe(slot + 60_000); // still 30 s in the past: due next tick
 });
 
 test('the auto cap is twice the steady-state jobs per tick, at least one batch', async () => {
@@ -160,17 +177,30 @@ test('Kafka unreachable during a tick → rolled back, slots still due; the next
 
   // A producer for a broker that is not there (nothing listens on port 1): its send fails.
   const deadProducer = createProducer(
-    createKafka({ brokers: ['127.0.0.1:1'], clientId: 'sched-test-dead', logger: quietLogger, connectionTimeoutMs: 200 }),
+    createKafka({
+      brokers: ['127.0.0.1:1'],
+      clientId: 'sched-test-dead',
+      logger: quietLogger,
+      connectionTimeoutMs: 200,
+    }),
   );
-  const broken = new Scheduler({ pool: db.pool, producer: deadProducer, topic: topic('down'), logger: quietLogger, produceTimeoutMs: 3000 });
+  const broken = new Scheduler({
+    pool: db.pool,
+    producer: deadProducer,
+    topic: topic('down'),
+    logger: quietLogger,
+    produceTimeoutMs: 3000,
+  });
   const failed = await broken.tick();
   expect(failed.status).toBe('failed');
   expect(failed.jobs).toBe(0);
   expect(failed.error?.message).toBeTruthy();
   expect(await metric(broken, 'scheduler_tick_errors_total')).toBe(1);
   expect(await nextFetchTimes(db.pool)).toEqual(before);
-  const { rows } = await db.pool.query<{ due: number }>('SELECT count(*)::int AS due FROM influencers WHERE next_fetch_at <= now()');
-  expect(rows[0]!.due).toBe(30);
+  const { rows } = await db.pool.query<{ due: number }>(
+    'SELECT count(*)::int AS due FROM influencers WHERE next_fetch_at <= now()',
+  );
+  expect(rows[0].due).toBe(30);
 
   expect(await scheduler('down').tick()).toMatchObject({ status: 'ran', jobs: 30 });
   const jobs = await reader.all(topic('down'));
@@ -183,7 +213,13 @@ test('a missing topic → the batch times out and rolls back; a late acknowledge
   const lateTopic = `${topic('missing')}.late`;
   const own = await connectedProducer();
   try {
-    const s = new Scheduler({ pool: db.pool, producer: own, topic: lateTopic, logger: quietLogger, produceTimeoutMs: 2000 });
+    const s = new Scheduler({
+      pool: db.pool,
+      producer: own,
+      topic: lateTopic,
+      logger: quietLogger,
+      produceTimeoutMs: 2000,
+    });
     const started = Date.now();
     const result = await s.tick();
     expect(result.status).toBe('failed');

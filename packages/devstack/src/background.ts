@@ -78,7 +78,7 @@ export async function startProgram(p: BackgroundProgram): Promise<{ pid: number;
   } catch (err) {
     if (!exited && isAlive(pid)) await stopPid(p.pidFile, 10_000);
     fs.rmSync(p.pidFile, { force: true });
-    throw new Error(`${(err as Error).message}\n${logTail(p.logFile)}`);
+    throw new Error(`${(err as Error).message}\n${logTail(p.logFile)}`, { cause: err });
   }
   return { pid, alreadyRunning: false };
 }

@@ -44,7 +44,8 @@ async function main(argv: string[]): Promise<number> {
       const unknown = rest.filter((a) => a !== '--fresh' && a !== '--observability');
       if (unknown.length > 0) throw new Error(`unknown option ${unknown[0]} for "up"\n\n${usage}`);
       const engines = localEngines();
-      if (!engines.kafka) log(`kafka: KAFKA_BROKERS is set (${process.env.KAFKA_BROKERS}); not starting a local broker`);
+      if (!engines.kafka)
+        log(`kafka: KAFKA_BROKERS is set (${process.env.KAFKA_BROKERS}); not starting a local broker`);
       if (!engines.timescale) log(`timescaledb: DATABASE_URL is set; not starting a local database`);
       // --fresh wipes the directory Jaeger and Prometheus keep their files in too.
       if (rest.includes('--fresh')) await downObservability(s, log);
@@ -62,10 +63,16 @@ async function main(argv: string[]): Promise<number> {
         log(`${name.padEnd(12)} ${x.running ? `running  pid ${x.pid}  ${where}` : 'stopped'}  log: ${logFile}`);
       if (st.kafka.nodes.length === 1) line('kafka', st.kafka, s.kafkaBrokers, st.kafka.nodes[0].serverLog);
       else {
-        for (const [i, node] of st.kafka.nodes.entries()) line(`kafka-${node.id}`, node, `${s.host}:${s.kafkaNodes[i].port}`, node.serverLog);
+        for (const [i, node] of st.kafka.nodes.entries())
+          line(`kafka-${node.id}`, node, `${s.host}:${s.kafkaNodes[i].port}`, node.serverLog);
       }
       const ts = st.timescale;
-      line('timescaledb', ts, ts.running ? `${s.databaseUrl}  ${ts.engine}: ${ts.versions}` : s.databaseUrl, ts.logFile);
+      line(
+        'timescaledb',
+        ts,
+        ts.running ? `${s.databaseUrl}  ${ts.engine}: ${ts.versions}` : s.databaseUrl,
+        ts.logFile,
+      );
       for (const l of observabilityStatusLines(s)) log(l);
       return st.kafka.running && st.timescale.running ? 0 : 3;
     }
@@ -73,7 +80,9 @@ async function main(argv: string[]): Promise<number> {
       const url = process.env.DATABASE_URL ?? s.databaseUrl;
       const result = spawnSync('psql', [url, ...rest], { stdio: 'inherit' });
       if (result.error && (result.error as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error('psql is not installed: install the PostgreSQL client (Debian: apt-get install postgresql-client)');
+        throw new Error(
+          'psql is not installed: install the PostgreSQL client (Debian: apt-get install postgresql-client)',
+        );
       }
       return result.status ?? 1;
     }
@@ -91,9 +100,17 @@ async function main(argv: string[]): Promise<number> {
       const topic = rest.find((a) => !a.startsWith('-'));
       const unknown = rest.filter((a) => a.startsWith('-') && a !== '--from-beginning' && a !== '--headers');
       if (!topic || unknown.length > 0 || rest.filter((a) => !a.startsWith('-')).length > 1) {
-        throw new Error(`usage: yarn devstack tail <topic> [--from-beginning] [--headers]${unknown.length ? ` (unknown option ${unknown[0]})` : ''}`);
+        throw new Error(
+          `usage: yarn devstack tail <topic> [--from-beginning] [--headers]${unknown.length ? ` (unknown option ${unknown[0]})` : ''}`,
+        );
       }
-      const tail = await tailTopic(bootstrap(s), topic, { fromBeginning: rest.includes('--from-beginning') }, (m) => log(formatMessage(m, { headers: rest.includes('--headers') })), log);
+      const tail = await tailTopic(
+        bootstrap(s),
+        topic,
+        { fromBeginning: rest.includes('--from-beginning') },
+        (m) => log(formatMessage(m, { headers: rest.includes('--headers') })),
+        log,
+      );
       process.once('SIGINT', tail.stop);
       process.once('SIGTERM', tail.stop);
       await tail.done;

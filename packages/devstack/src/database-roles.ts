@@ -38,7 +38,7 @@ export async function assertMigratedByMigrator(client: Client): Promise<void> {
     throw new Error(
       `the devstack's database was migrated as ${owner}, before the services had their own roles; ` +
         `${DATABASE_ROLES.migrator} cannot migrate tables it does not own. ` +
-        'Recreate it with `yarn devstack up --fresh` (wipes the devstack\'s data), or set DATABASE_URL to run everything as one role.',
+        "Recreate it with `yarn devstack up --fresh` (wipes the devstack's data), or set DATABASE_URL to run everything as one role.",
     );
   }
 }

@@ -37,7 +37,11 @@ const roles = {
 
 function tsx(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [require.resolve('tsx/cli'), ...args], { cwd: repoRoot, env, stdio: 'inherit' });
+    const child = spawn(process.execPath, [require.resolve('tsx/cli'), ...args], {
+      cwd: repoRoot,
+      env,
+      stdio: 'inherit',
+    });
     child.once('error', reject);
     child.once('exit', (code, signal) =>
       code === 0 ? resolve() : reject(new Error(`tsx ${args.join(' ')} exited with ${signal ?? code}`)),
@@ -70,13 +74,17 @@ async function main(argv: string[]): Promise<void> {
     ...process.env,
     KAFKA_BROKERS: process.env.KAFKA_BROKERS ?? settings.kafkaBrokers,
     // the fetcher follows the mock API when MOCK_API_PORT moves it
-    ...(process.env.MOCK_API_PORT && !process.env.MOCK_API_URL ? { MOCK_API_URL: `http://127.0.0.1:${process.env.MOCK_API_PORT}` } : {}),
+    ...(process.env.MOCK_API_PORT && !process.env.MOCK_API_URL
+      ? { MOCK_API_URL: `http://127.0.0.1:${process.env.MOCK_API_PORT}` }
+      : {}),
   };
   const observabilityStartedHere = observability && !observabilityStatus(settings).jaeger.running;
   if (observability) {
     await upObservability(settings, log, { targets: localTargets(settings.host, env) });
     env.OTEL_EXPORTER_OTLP_ENDPOINT = process.env.OTEL_EXPORTER_OTLP_ENDPOINT || settings.otlpEndpoint;
-    log(`traces: ${settings.jaegerUrl} (query API ${settings.jaegerUrl}/api/traces), metrics and alerts: ${settings.prometheusUrl}`);
+    log(
+      `traces: ${settings.jaegerUrl} (query API ${settings.jaegerUrl}/api/traces), metrics and alerts: ${settings.prometheusUrl}`,
+    );
   }
   // (PGlite runs every session as its superuser, so there the owner is always postgres.)
   if (!process.env.DATABASE_URL && status(settings).timescale.engine === 'native') {
@@ -87,7 +95,10 @@ async function main(argv: string[]): Promise<void> {
       await client.end();
     }
   }
-  await tsx([path.join('packages', 'shared', 'src', 'migrate-cli.ts')], { ...env, DATABASE_URL: databaseUrl(roles.migrate) });
+  await tsx([path.join('packages', 'shared', 'src', 'migrate-cli.ts')], {
+    ...env,
+    DATABASE_URL: databaseUrl(roles.migrate),
+  });
   if (count > 0) {
     await tsx([path.join('apps', 'scheduler', 'src', 'cli.ts'), 'register', `1000000-${1000000 + count - 1}`], {
       ...env,

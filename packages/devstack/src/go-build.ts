@@ -37,7 +37,10 @@ export const PROMETHEUS: GoTool = {
   module: 'github.com/prometheus/prometheus',
   version: 'v0.307.3',
   packages: ['./cmd/prometheus', './cmd/promtool'],
-  ldflags: ['-X github.com/prometheus/common/version.Version=3.7.3', '-X github.com/prometheus/common/version.Branch=v3.7.3'],
+  ldflags: [
+    '-X github.com/prometheus/common/version.Version=3.7.3',
+    '-X github.com/prometheus/common/version.Branch=v3.7.3',
+  ],
 };
 
 export type Log = (message: string) => void;
@@ -87,7 +90,10 @@ export async function checkGo(): Promise<string> {
     return output.trim();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(`Go is required to build the devstack's Jaeger and Prometheus, but \`go\` was not found on PATH. ${goInstallHint}`);
+      throw new Error(
+        `Go is required to build the devstack's Jaeger and Prometheus, but \`go\` was not found on PATH. ${goInstallHint}`,
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -104,7 +110,9 @@ export async function moduleSource(tool: GoTool, logFile?: string): Promise<stri
   const dir = download.code === 0 ? /"Dir":\s*("(?:[^"\\]|\\.)*")/.exec(download.output)?.[1] : undefined;
   if (!dir) {
     const where = logFile ? `; see ${logFile}` : '';
-    throw new Error(`${tool.name}: \`go mod download ${tool.module}@${tool.version}\` failed (exit ${download.code})${where}:\n${lastLines(download.output, 20)}`);
+    throw new Error(
+      `${tool.name}: \`go mod download ${tool.module}@${tool.version}\` failed (exit ${download.code})${where}:\n${lastLines(download.output, 20)}`,
+    );
   }
   return JSON.parse(dir) as string;
 }
@@ -116,7 +124,11 @@ const building = new Map<string, Promise<Record<string, string>>>();
  * The tool's binaries, building them first when they are not in the cache. A failed build
  * throws with the end of its log and the log's path; nothing half-built is left in the cache.
  */
-export function ensureGoTool(tool: GoTool, log: Log, env: NodeJS.ProcessEnv = process.env): Promise<Record<string, string>> {
+export function ensureGoTool(
+  tool: GoTool,
+  log: Log,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Record<string, string>> {
   const built = builtBinaries(tool, env);
   if (built) return Promise.resolve(built);
   const key = toolDir(tool, env);
@@ -135,7 +147,9 @@ async function build(tool: GoTool, log: Log, env: NodeJS.ProcessEnv): Promise<Re
   fs.mkdirSync(path.dirname(dir), { recursive: true });
   fs.writeFileSync(logFile, `${goVersion}\n`);
   const started = Date.now();
-  log(`${tool.name}: building ${tool.module}@${tool.version} from source with Go (once; several minutes on a small machine; log: ${logFile})`);
+  log(
+    `${tool.name}: building ${tool.module}@${tool.version} from source with Go (once; several minutes on a small machine; log: ${logFile})`,
+  );
 
   const sourceDir = await moduleSource(tool, logFile);
 
@@ -148,7 +162,9 @@ async function build(tool: GoTool, log: Log, env: NodeJS.ProcessEnv): Promise<Re
   const result = await run('go', [...args, ...tool.packages], { cwd: sourceDir, logFile });
   if (result.code !== 0) {
     fs.rmSync(tmp, { recursive: true, force: true });
-    throw new Error(`${tool.name}: \`go build\` of ${tool.module}@${tool.version} failed (exit ${result.code}); see ${logFile}:\n${lastLines(result.output, 20)}`);
+    throw new Error(
+      `${tool.name}: \`go build\` of ${tool.module}@${tool.version} failed (exit ${result.code}); see ${logFile}:\n${lastLines(result.output, 20)}`,
+    );
   }
   try {
     fs.renameSync(tmp, dir);
@@ -158,7 +174,10 @@ async function build(tool: GoTool, log: Log, env: NodeJS.ProcessEnv): Promise<Re
     if (!builtBinaries(tool, env)) throw err;
   }
   const binaries = builtBinaries(tool, env);
-  if (!binaries) throw new Error(`${tool.name}: the build finished but ${dir} lacks ${binaryNames(tool).join(', ')}; see ${logFile}`);
+  if (!binaries)
+    throw new Error(
+      `${tool.name}: the build finished but ${dir} lacks ${binaryNames(tool).join(', ')}; see ${logFile}`,
+    );
   log(`${tool.name}: built in ${((Date.now() - started) / 1000).toFixed(0)} s into ${dir}`);
   return binaries;
 }

@@ -98,7 +98,10 @@ exporters:
 
 /** True when Jaeger's health check says it is up and its query API answers. */
 export async function jaegerAnswers(host: string, ports: JaegerPorts): Promise<boolean> {
-  return (await answers200(`http://${host}:${ports.healthPort}/status`)) && (await answers200(`http://${host}:${ports.uiPort}/api/services`));
+  return (
+    (await answers200(`http://${host}:${ports.healthPort}/status`)) &&
+    (await answers200(`http://${host}:${ports.uiPort}/api/services`))
+  );
 }
 
 export async function startJaeger(opts: {
@@ -114,7 +117,9 @@ export async function startJaeger(opts: {
     await ensureGoTool(JAEGER, log);
     fs.mkdirSync(paths.root, { recursive: true });
     fs.writeFileSync(paths.config, jaegerConfig(ports));
-    log(`jaeger: starting (UI and query API ${host}:${ports.uiPort}, OTLP ${host}:${ports.otlpGrpcPort} gRPC / ${host}:${ports.otlpHttpPort} HTTP; log: ${paths.logFile})`);
+    log(
+      `jaeger: starting (UI and query API ${host}:${ports.uiPort}, OTLP ${host}:${ports.otlpGrpcPort} gRPC / ${host}:${ports.otlpHttpPort} HTTP; log: ${paths.logFile})`,
+    );
   }
   return startProgram({
     name: `Jaeger on ${host}:${ports.uiPort}`,

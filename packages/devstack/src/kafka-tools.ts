@@ -61,7 +61,13 @@ async function runTool(mainClass: string, args: string[], log: Log): Promise<str
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.once('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'ENOENT' ? new Error(`\`${javaBin()}\` was not found: install a JRE 17+ (Debian: apt-get install openjdk-17-jre-headless)`) : e),
+      reject(
+        e.code === 'ENOENT'
+          ? new Error(
+              `\`${javaBin()}\` was not found: install a JRE 17+ (Debian: apt-get install openjdk-17-jre-headless)`,
+            )
+          : e,
+      ),
     );
     child.once('close', (code) => {
       if (code === 0) resolve(out);
@@ -105,8 +111,9 @@ export async function listTopics(bootstrap: string, log: Log): Promise<TopicInfo
     if (!m) continue;
     const [, topic, count] = m;
     let messages = 0;
-    for (let p = 0; p < Number(count); p++) messages += (end.get(`${topic}:${p}`) ?? 0) - (start.get(`${topic}:${p}`) ?? 0);
-    topics.push({ topic: topic!, partitions: Number(count), messages });
+    for (let p = 0; p < Number(count); p++)
+      messages += (end.get(`${topic}:${p}`) ?? 0) - (start.get(`${topic}:${p}`) ?? 0);
+    topics.push({ topic: topic, partitions: Number(count), messages });
   }
   return topics.sort((a, b) => a.topic.localeCompare(b.topic));
 }
@@ -127,24 +134,30 @@ export interface PartitionLag {
 }
 
 export async function consumerLag(bootstrap: string, log: Log, group?: string): Promise<PartitionLag[]> {
-  const text = await runTool(TOOL_CLASSES.groups, ['--bootstrap-server', bootstrap, '--describe', ...(group ? ['--group', group] : ['--all-groups'])], log);
+  const text = await runTool(
+    TOOL_CLASSES.groups,
+    ['--bootstrap-server', bootstrap, '--describe', ...(group ? ['--group', group] : ['--all-groups'])],
+    log,
+  );
   const rows: PartitionLag[] = [];
   for (const line of text.split('\n')) {
     const cells = line.trim().split(/\s+/);
-    if (cells.length < 6 || cells[0] === 'GROUP' || !/^\d+$/.test(cells[2]!)) continue;
+    if (cells.length < 6 || cells[0] === 'GROUP' || !/^\d+$/.test(cells[2])) continue;
     const [g, topic, partition, current, end, lag, consumer] = cells;
     const endOffset = Number(end);
     rows.push({
-      group: g!,
-      topic: topic!,
+      group: g,
+      topic: topic,
       partition: Number(partition),
-      committed: /^\d+$/.test(current!) ? Number(current) : undefined,
+      committed: /^\d+$/.test(current) ? Number(current) : undefined,
       end: endOffset,
-      lag: /^\d+$/.test(lag!) ? Number(lag) : endOffset,
+      lag: /^\d+$/.test(lag) ? Number(lag) : endOffset,
       consumer: consumer && consumer !== '-' ? consumer : undefined,
     });
   }
-  return rows.sort((a, b) => a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic) || a.partition - b.partition);
+  return rows.sort(
+    (a, b) => a.group.localeCompare(b.group) || a.topic.localeCompare(b.topic) || a.partition - b.partition,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -172,7 +185,7 @@ function parseRecord(topic: string, record: string): TailedMessage | undefined {
   const [time, partition, offset, headers, key, ...value] = fields;
   const headerMap: Record<string, string> = {};
   if (headers !== 'NO_HEADERS') {
-    for (const h of headers!.split(HEADER)) {
+    for (const h of headers.split(HEADER)) {
       const colon = h.indexOf(':');
       if (colon > 0) headerMap[h.slice(0, colon)] = h.slice(colon + 1);
     }
@@ -184,13 +197,13 @@ function parseRecord(topic: string, record: string): TailedMessage | undefined {
   } catch {
     // not JSON: shown as text
   }
-  const ms = Number(time!.replace(/^\D+:/, ''));
+  const ms = Number(time.replace(/^\D+:/, ''));
   return {
     topic,
-    partition: Number(partition!.replace(/^Partition:/, '')),
-    offset: Number(offset!.replace(/^Offset:/, '')),
-    timestamp: Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : time!,
-    key: key === 'null' ? null : key!,
+    partition: Number(partition.replace(/^Partition:/, '')),
+    offset: Number(offset.replace(/^Offset:/, '')),
+    timestamp: Number.isFinite(ms) && ms > 0 ? new Date(ms).toISOString() : time,
+    key: key === 'null' ? null : key,
     headers: headerMap,
     value: parsed,
   };
@@ -217,23 +230,36 @@ export async function tailTopic(
   log: Log,
 ): Promise<{ stop: () => void; done: Promise<void> }> {
   const args = [
-    '--bootstrap-server', bootstrap,
-    '--topic', topic,
-    '--property', 'print.timestamp=true',
-    '--property', 'print.partition=true',
-    '--property', 'print.offset=true',
-    '--property', 'print.headers=true',
-    '--property', 'print.key=true',
-    '--property', `key.separator=${FIELD}`,
-    '--property', `headers.separator=${HEADER}`,
-    '--property', `line.separator=${RECORD}`,
+    '--bootstrap-server',
+    bootstrap,
+    '--topic',
+    topic,
+    '--property',
+    'print.timestamp=true',
+    '--property',
+    'print.partition=true',
+    '--property',
+    'print.offset=true',
+    '--property',
+    'print.headers=true',
+    '--property',
+    'print.key=true',
+    '--property',
+    `key.separator=${FIELD}`,
+    '--property',
+    `headers.separator=${HEADER}`,
+    '--property',
+    `line.separator=${RECORD}`,
     // read only: commit nothing, so tailing never moves anyone's offsets
-    '--consumer-property', 'enable.auto.commit=false',
+    '--consumer-property',
+    'enable.auto.commit=false',
   ];
   if (opts.fromBeginning) args.push('--from-beginning');
   if (opts.maxMessages !== undefined) args.push('--max-messages', String(opts.maxMessages));
   if (opts.idleTimeoutMs !== undefined) args.push('--timeout-ms', String(opts.idleTimeoutMs));
-  const child = spawn(javaBin(), await javaArgs(TOOL_CLASSES.consumer, args, log), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(javaBin(), await javaArgs(TOOL_CLASSES.consumer, args, log), {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let buffer = '';
   let err = '';
   child.stdout.on('data', (d: Buffer) => {
@@ -269,7 +295,10 @@ export async function tailTopic(
 // Printing
 
 export function formatTopics(topics: TopicInfo[]): string {
-  return table(['TOPIC', 'PARTITIONS', 'MESSAGES'], topics.map((t) => [t.topic, String(t.partitions), String(t.messages)]));
+  return table(
+    ['TOPIC', 'PARTITIONS', 'MESSAGES'],
+    topics.map((t) => [t.topic, String(t.partitions), String(t.messages)]),
+  );
 }
 
 export function formatLag(rows: PartitionLag[]): string {
@@ -283,7 +312,14 @@ export function formatLag(rows: PartitionLag[]): string {
     out.push(
       table(
         ['TOPIC', 'PARTITION', 'COMMITTED', 'END', 'LAG', 'CONSUMER'],
-        mine.map((r) => [r.topic, String(r.partition), r.committed === undefined ? '-' : String(r.committed), String(r.end), String(r.lag), r.consumer ?? '-']),
+        mine.map((r) => [
+          r.topic,
+          String(r.partition),
+          r.committed === undefined ? '-' : String(r.committed),
+          String(r.end),
+          String(r.lag),
+          r.consumer ?? '-',
+        ]),
       ),
       '',
     );
@@ -296,7 +332,9 @@ export function formatLag(rows: PartitionLag[]): string {
  * there), every other header with `headers`, and its value as indented JSON.
  */
 export function formatMessage(m: TailedMessage, opts: { headers: boolean }): string {
-  const lines = [`--- ${m.topic} partition ${m.partition} offset ${m.offset}  ${m.timestamp}  key ${m.key ?? '(none)'}`];
+  const lines = [
+    `--- ${m.topic} partition ${m.partition} offset ${m.offset}  ${m.timestamp}  key ${m.key ?? '(none)'}`,
+  ];
   const dlq = (name: string) => name.startsWith('x-dlq-');
   const names = Object.keys(m.headers)
     .filter((name) => opts.headers || dlq(name))
@@ -307,6 +345,13 @@ export function formatMessage(m: TailedMessage, opts: { headers: boolean }): str
 }
 
 function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  return [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n');
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  return [header, ...rows]
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }

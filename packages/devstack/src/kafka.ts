@@ -75,13 +75,16 @@ export function nodePaths(dataDir: string, nodeId: number, size: number): KafkaN
 
 /** Every node directory under <dataDir>/kafka, of either layout: what `down` stops. */
 function allNodePaths(dataDir: string): KafkaNodePaths[] {
-  let entries: string[] = [];
+  let entries: string[];
   try {
     entries = fs.readdirSync(path.join(dataDir, 'kafka'));
   } catch {
     return [];
   }
-  const ids = entries.flatMap((e) => /^node-(\d+)$/.exec(e)?.[1] ?? []).map(Number).sort((x, y) => x - y);
+  const ids = entries
+    .flatMap((e) => /^node-(\d+)$/.exec(e)?.[1] ?? [])
+    .map(Number)
+    .sort((x, y) => x - y);
   return [kafkaPaths(dataDir), ...ids.map((id) => kafkaPaths(dataDir, id))];
 }
 
@@ -103,7 +106,10 @@ export async function checkJava(): Promise<void> {
     result = await run(javaBin(), ['-version']);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new Error(`Java 17+ is required to run the devstack's Kafka broker, but \`${javaBin()}\` was not found. ${javaInstallHint}`);
+      throw new Error(
+        `Java 17+ is required to run the devstack's Kafka broker, but \`${javaBin()}\` was not found. ${javaInstallHint}`,
+        { cause: err },
+      );
     }
     throw err;
   }
@@ -154,21 +160,28 @@ export async function resolveKafkaClasspath(log: Log): Promise<string> {
   let result;
   try {
     fs.writeFileSync(mvnLog, '');
-    result = await run('mvn', ['-q', '-B', '-f', pomFile, 'dependency:build-classpath', `-Dmdep.outputFile=${tmpFile}`], {
-      logFile: mvnLog,
-    });
+    result = await run(
+      'mvn',
+      ['-q', '-B', '-f', pomFile, 'dependency:build-classpath', `-Dmdep.outputFile=${tmpFile}`],
+      {
+        logFile: mvnLog,
+      },
+    );
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new Error(
         'Maven (`mvn`) is required to fetch the Kafka broker jars, but it was not found on PATH. ' +
           'Install it (Debian/Ubuntu: `sudo apt-get install maven`) and run the devstack again.',
+        { cause: err },
       );
     }
     throw err;
   }
   if (result.code !== 0 || !fs.existsSync(tmpFile)) {
     fs.rmSync(tmpFile, { force: true });
-    throw new Error(`mvn dependency:build-classpath failed (exit ${result.code}); see ${mvnLog}:\n${tail(result.output, 20)}`);
+    throw new Error(
+      `mvn dependency:build-classpath failed (exit ${result.code}); see ${mvnLog}:\n${tail(result.output, 20)}`,
+    );
   }
   const classpath = fs.readFileSync(tmpFile, 'utf8').trim();
   const latest = `${path.join(dir, 'classpath.txt')}.${process.pid}.tmp`;
@@ -209,7 +222,9 @@ export function serverProperties(opts: { host: string; node: KafkaNode; nodes: K
     `default.replication.factor=${replication}`,
     `min.insync.replicas=${minIsr}`,
     '',
-    size === 1 ? '# A single node cannot replicate internal topics.' : '# Internal topics as durable as the data topics.',
+    size === 1
+      ? '# A single node cannot replicate internal topics.'
+      : '# Internal topics as durable as the data topics.',
     `offsets.topic.replication.factor=${replication}`,
     `transaction.state.log.replication.factor=${replication}`,
     `transaction.state.log.min.isr=${minIsr}`,
@@ -419,10 +434,14 @@ export interface StartedKafka {
 
 function spawnNode(classpath: string, paths: KafkaNodePaths): Promise<{ pid: number; exited: () => boolean }> {
   const out = fs.openSync(paths.stdoutLog, 'a');
-  const child = spawn(javaBin(), [...jvmArgs(classpath, paths.logsDir, paths.log4j2Properties), 'kafka.Kafka', paths.serverProperties], {
-    detached: true,
-    stdio: ['ignore', out, out],
-  });
+  const child = spawn(
+    javaBin(),
+    [...jvmArgs(classpath, paths.logsDir, paths.log4j2Properties), 'kafka.Kafka', paths.serverProperties],
+    {
+      detached: true,
+      stdio: ['ignore', out, out],
+    },
+  );
   fs.closeSync(out);
   let exited = false;
   child.once('exit', () => {
@@ -471,7 +490,9 @@ export async function startKafka(opts: StartKafkaOptions): Promise<StartedKafka>
     for (const i of toStart) {
       const n = nodes[i];
       const where = size === 1 ? 'the broker' : `node ${n.id}`;
-      log(`kafka: starting ${where} on ${host}:${n.port} (controller ${host}:${n.controllerPort}; log: ${paths[i].serverLog})`);
+      log(
+        `kafka: starting ${where} on ${host}:${n.port} (controller ${host}:${n.controllerPort}; log: ${paths[i].serverLog})`,
+      );
       started.set(i, await spawnNode(classpath, paths[i]));
     }
   }
@@ -497,9 +518,10 @@ export async function startKafka(opts: StartKafkaOptions): Promise<StartedKafka>
       if (!s.exited() && isAlive(s.pid)) await stopPid(paths[i].pidFile, 10_000);
       fs.rmSync(paths[i].pidFile, { force: true });
     }
-    const lastCheck = lastProblem && !(err as Error).message.includes(lastProblem) ? ` (last check: ${lastProblem})` : '';
+    const lastCheck =
+      lastProblem && !(err as Error).message.includes(lastProblem) ? ` (last check: ${lastProblem})` : '';
     const excerpts = [...started.keys()].map((i) => logExcerpt(paths[i].serverLog) || logExcerpt(paths[i].stdoutLog));
-    throw new Error(`${(err as Error).message}${lastCheck}\n${excerpts.join('\n')}`);
+    throw new Error(`${(err as Error).message}${lastCheck}\n${excerpts.join('\n')}`, { cause: err });
   }
   const list = nodes.map((n, i) => ({
     id: n.id,
@@ -524,7 +546,13 @@ export async function stopKafka(dataDir: string, timeoutMs = 30_000): Promise<bo
  * not running. `kill`: SIGKILL at once, no controlled shutdown (a crash, for fault tests); its
  * pid file stays behind like after any crash, and startKafka starts it again.
  */
-export function stopKafkaNode(dataDir: string, nodeId: number, size: number, timeoutMs = 30_000, { kill = false } = {}): Promise<boolean> {
+export function stopKafkaNode(
+  dataDir: string,
+  nodeId: number,
+  size: number,
+  timeoutMs = 30_000,
+  { kill = false } = {},
+): Promise<boolean> {
   const paths = nodePaths(dataDir, nodeId, size);
   return kill ? killPid(paths.pidFile) : stopNodeAt(paths, timeoutMs);
 }
@@ -555,7 +583,9 @@ export function kafkaStatus(
   const list = nodes.map((n) => {
     const p = nodePaths(dataDir, n.id, nodes.length);
     const pid = runningKafkaPid(p.pidFile);
-    return pid === undefined ? { id: n.id, running: false, serverLog: p.serverLog } : { id: n.id, running: true, pid, serverLog: p.serverLog };
+    return pid === undefined
+      ? { id: n.id, running: false, serverLog: p.serverLog }
+      : { id: n.id, running: true, pid, serverLog: p.serverLog };
   });
   return { running: list.every((n) => n.running), pid: list[0]?.pid, nodes: list };
 }

@@ -88,7 +88,10 @@ function dataLocation(root: string, user: string | undefined, log: Log): string 
   if (fs.existsSync(paths.pointer)) return paths.data;
   fs.mkdirSync(root, { recursive: true });
   if (canReach(user, root) || user === undefined) return paths.data;
-  const elsewhere = path.join('/var/lib/mockstagram-devstack', crypto.createHash('sha256').update(root).digest('hex').slice(0, 16));
+  const elsewhere = path.join(
+    '/var/lib/mockstagram-devstack',
+    crypto.createHash('sha256').update(root).digest('hex').slice(0, 16),
+  );
   fs.mkdirSync(elsewhere, { recursive: true, mode: 0o755 });
   fs.writeFileSync(paths.pointer, `${path.join(elsewhere, 'data')}\n`);
   log(`timescaledb: ${user} cannot reach ${root}; the data directory is ${path.join(elsewhere, 'data')}`);
@@ -148,7 +151,9 @@ async function prepareDatabase(host: string, port: number, timeoutMs: number): P
   const client = await connectAsPostgres(host, port);
   try {
     await client.query('CREATE EXTENSION IF NOT EXISTS timescaledb WITH SCHEMA public');
-    const { rows } = await client.query<{ v: string }>(`SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`);
+    const { rows } = await client.query<{ v: string }>(
+      `SELECT extversion AS v FROM pg_extension WHERE extname = 'timescaledb'`,
+    );
     if (rows[0]?.v !== TIMESCALEDB_VERSION) {
       // ALTER EXTENSION UPDATE must be the first statement of a session.
       const fresh = await connectAsPostgres(host, port);
@@ -211,7 +216,8 @@ export async function probeJobRunner(host: string, port: number, timeoutMs = 60_
           );
           throw new JobRunnerBroken(err.rows[0]?.message ?? 'no error recorded');
         }
-        if (Date.now() > deadline) throw new Error(`TimescaleDB's job runner did not run a probe job within ${timeoutMs / 1000} s`);
+        if (Date.now() > deadline)
+          throw new Error(`TimescaleDB's job runner did not run a probe job within ${timeoutMs / 1000} s`);
         await sleep(200);
       }
     } finally {
@@ -251,7 +257,9 @@ export async function startNative(opts: NativeStartOptions): Promise<{ pid: numb
 
   const current = nativeStatus(opts.dataDir);
   if (current.running && current.pid !== undefined) {
-    await waitFor(`TimescaleDB (pid ${current.pid}) on ${host}:${port}`, () => answers(host, port), { timeoutMs: readyTimeoutMs });
+    await waitFor(`TimescaleDB (pid ${current.pid}) on ${host}:${port}`, () => answers(host, port), {
+      timeoutMs: readyTimeoutMs,
+    });
     return { pid: current.pid, alreadyRunning: true };
   }
 
@@ -260,13 +268,25 @@ export async function startNative(opts: NativeStartOptions): Promise<{ pid: numb
     fs.mkdirSync(data, { recursive: true, mode: 0o700 });
     chownTo(user, path.dirname(data));
     log(`timescaledb: initdb ${data}${user ? ` (as ${user})` : ''}`);
-    const init = runAs(user, [path.join(build.bindir, 'initdb'), '-D', data, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
+    const init = runAs(user, [
+      path.join(build.bindir, 'initdb'),
+      '-D',
+      data,
+      '-U',
+      'postgres',
+      '--auth=trust',
+      '-E',
+      'UTF8',
+      '--locale=C.UTF-8',
+    ]);
     if (init.code !== 0) throw new Error(`initdb failed:\n${init.output}`);
     fs.appendFileSync(path.join(data, 'postgresql.conf'), "\ninclude_if_exists = 'devstack.conf'\n");
   } else {
     const made = Number.parseInt(fs.readFileSync(path.join(data, 'PG_VERSION'), 'utf8'), 10);
     if (made !== pg.major) {
-      throw new Error(`${data} was made by PostgreSQL ${made}, but the server is ${pg.major}: wipe it with "yarn devstack up --fresh"`);
+      throw new Error(
+        `${data} was made by PostgreSQL ${made}, but the server is ${pg.major}: wipe it with "yarn devstack up --fresh"`,
+      );
     }
   }
   fs.writeFileSync(path.join(data, 'devstack.conf'), devstackConf(host, port));
@@ -275,23 +295,44 @@ export async function startNative(opts: NativeStartOptions): Promise<{ pid: numb
   chownTo(user, path.join(data, 'devstack.conf'));
 
   const logOffset = fs.statSync(paths.logFile).size;
-  log(`timescaledb: starting PostgreSQL ${pg.serverVersion} with TimescaleDB ${TIMESCALEDB_VERSION} (log: ${paths.logFile})`);
-  const started = runAs(user, [pgCtl(build), '-D', data, '-l', paths.logFile, '-w', '-t', String(Math.ceil(readyTimeoutMs / 1000)), 'start']);
-  const fail = (why: string) => new Error(`TimescaleDB did not start: ${why}. End of ${paths.logFile}:\n${logSince(paths.logFile, logOffset, 30)}`);
+  log(
+    `timescaledb: starting PostgreSQL ${pg.serverVersion} with TimescaleDB ${TIMESCALEDB_VERSION} (log: ${paths.logFile})`,
+  );
+  const started = runAs(user, [
+    pgCtl(build),
+    '-D',
+    data,
+    '-l',
+    paths.logFile,
+    '-w',
+    '-t',
+    String(Math.ceil(readyTimeoutMs / 1000)),
+    'start',
+  ]);
+  const fail = (why: string) =>
+    new Error(`TimescaleDB did not start: ${why}. End of ${paths.logFile}:\n${logSince(paths.logFile, logOffset, 30)}`);
   if (started.code !== 0) throw fail(`pg_ctl start failed (${started.output})`);
   const pid = readPid(paths.pidFile);
   if (pid === undefined) throw fail('no postmaster.pid');
 
   try {
-    await waitFor(`TimescaleDB on ${host}:${port}`, () => answers(host, port), { timeoutMs: readyTimeoutMs, alive: () => isAlive(pid) });
+    await waitFor(`TimescaleDB on ${host}:${port}`, () => answers(host, port), {
+      timeoutMs: readyTimeoutMs,
+      alive: () => isAlive(pid),
+    });
     await prepareDatabase(host, port, readyTimeoutMs);
-    const record: EngineRecord = { engine: 'native', postgres: pg.serverVersion, timescaledb: TIMESCALEDB_VERSION, build: build.key };
+    const record: EngineRecord = {
+      engine: 'native',
+      postgres: pg.serverVersion,
+      timescaledb: TIMESCALEDB_VERSION,
+      build: build.key,
+    };
     const previous = nativeStatus(opts.dataDir).record;
     if (previous?.build !== record.build) {
       try {
         await probeJobRunner(host, port);
       } catch (err) {
-        if (err instanceof JobRunnerBroken) throw new Error(jobRunnerAdvice(pg, err));
+        if (err instanceof JobRunnerBroken) throw new Error(jobRunnerAdvice(pg, err), { cause: err });
         throw err;
       }
       fs.writeFileSync(paths.record, `${JSON.stringify(record, null, 2)}\n`);
@@ -308,11 +349,30 @@ export async function startNative(opts: NativeStartOptions): Promise<{ pid: numb
  * power cut) and the server starts again, replaying its WAL (crash recovery). Resolves once it
  * accepts connections again; throws when it was not running or did not come back.
  */
-export async function restartNativeImmediate(dataDir: string, build: TimescaleBuild, host: string, port: number, timeoutMs = 120_000): Promise<void> {
+export async function restartNativeImmediate(
+  dataDir: string,
+  build: TimescaleBuild,
+  host: string,
+  port: number,
+  timeoutMs = 120_000,
+): Promise<void> {
   const paths = nativePaths(dataDir);
   const pid = readPid(paths.pidFile);
-  if (pid === undefined || !isAlive(pid)) throw new Error(`TimescaleDB is not running (no live pid in ${paths.pidFile})`);
-  const r = runAs(serverUser(), [pgCtl(build), '-D', paths.data, '-l', paths.logFile, '-m', 'immediate', '-w', '-t', String(Math.ceil(timeoutMs / 1000)), 'restart']);
+  if (pid === undefined || !isAlive(pid))
+    throw new Error(`TimescaleDB is not running (no live pid in ${paths.pidFile})`);
+  const r = runAs(serverUser(), [
+    pgCtl(build),
+    '-D',
+    paths.data,
+    '-l',
+    paths.logFile,
+    '-m',
+    'immediate',
+    '-w',
+    '-t',
+    String(Math.ceil(timeoutMs / 1000)),
+    'restart',
+  ]);
   if (r.code !== 0) throw new Error(`pg_ctl restart -m immediate failed (${r.output}); see ${paths.logFile}`);
   await waitFor(`TimescaleDB on ${host}:${port} after an immediate restart`, () => answers(host, port), { timeoutMs });
 }

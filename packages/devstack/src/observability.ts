@@ -10,7 +10,11 @@ import type { DevstackSettings } from './settings';
  */
 
 /** Start Jaeger and Prometheus unless they run; ports are checked first and named with their variables. */
-export async function upObservability(s: DevstackSettings, log: Log, opts: { targets?: Record<string, string[]> } = {}): Promise<void> {
+export async function upObservability(
+  s: DevstackSettings,
+  log: Log,
+  opts: { targets?: Record<string, string[]> } = {},
+): Promise<void> {
   const st = observabilityStatus(s);
   if (!st.jaeger.running) {
     const j = s.jaeger;
@@ -25,7 +29,12 @@ export async function upObservability(s: DevstackSettings, log: Log, opts: { tar
     }
   }
   if (!st.prometheus.running) {
-    await assertPortFree({ what: 'Prometheus', host: s.host, port: s.prometheusPort, variable: 'DEVSTACK_PROMETHEUS_PORT' });
+    await assertPortFree({
+      what: 'Prometheus',
+      host: s.host,
+      port: s.prometheusPort,
+      variable: 'DEVSTACK_PROMETHEUS_PORT',
+    });
   }
   // One after the other: the first start builds each from source, and builds share the cores.
   const jaeger = await timed(() => startJaeger({ dataDir: s.dir, host: s.host, ports: s.jaeger, log }));
@@ -34,7 +43,9 @@ export async function upObservability(s: DevstackSettings, log: Log, opts: { tar
       ? `jaeger: already running (pid ${jaeger.pid}) at ${s.jaegerUrl}`
       : `jaeger: ready at ${s.jaegerUrl}, OTLP at ${s.otlpEndpoint} (pid ${jaeger.pid}, ${jaeger.seconds} s)`,
   );
-  const prometheus = await timed(() => startPrometheus({ dataDir: s.dir, host: s.host, port: s.prometheusPort, log, targets: opts.targets }));
+  const prometheus = await timed(() =>
+    startPrometheus({ dataDir: s.dir, host: s.host, port: s.prometheusPort, log, targets: opts.targets }),
+  );
   log(
     prometheus.alreadyRunning
       ? `prometheus: already running (pid ${prometheus.pid}) at ${s.prometheusUrl}; configuration reloaded`

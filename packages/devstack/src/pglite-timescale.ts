@@ -73,7 +73,9 @@ export async function startPglite(opts: StartTimescaleOptions): Promise<{ pid: n
 
   // Otherwise whatever listens there would answer the readiness check.
   if (!(await portFree(host, port))) {
-    throw new Error(`TimescaleDB cannot start: ${host}:${port} is already in use by another program; stop it or choose another port`);
+    throw new Error(
+      `TimescaleDB cannot start: ${host}:${port} is already in use by another program; stop it or choose another port`,
+    );
   }
 
   fs.mkdirSync(paths.root, { recursive: true });
@@ -90,7 +92,8 @@ export async function startPglite(opts: StartTimescaleOptions): Promise<{ pid: n
     fs.closeSync(out);
   }
   const pid = child.pid;
-  if (pid === undefined) throw new Error(`could not start the TimescaleDB server (${process.execPath} tsx ${serverScript})`);
+  if (pid === undefined)
+    throw new Error(`could not start the TimescaleDB server (${process.execPath} tsx ${serverScript})`);
   let exited: number | string | undefined;
   child.on('exit', (code, signal) => {
     exited = code ?? signal ?? 'unknown';
@@ -110,7 +113,7 @@ export async function startPglite(opts: StartTimescaleOptions): Promise<{ pid: n
     if (exited === undefined && isAlive(pid)) await stopPid(paths.pidFile, 10_000);
     else fs.rmSync(paths.pidFile, { force: true });
     const why = exited !== undefined ? `the server exited (${exited})` : (err as Error).message;
-    throw new Error(`TimescaleDB did not start: ${why}. End of ${paths.logFile}:\n${tail}`);
+    throw new Error(`TimescaleDB did not start: ${why}. End of ${paths.logFile}:\n${tail}`, { cause: err });
   }
   return { pid, alreadyRunning: false };
 }

@@ -81,7 +81,9 @@ export function readInstall(pgConfig: string): PostgresInstall | undefined {
 export function findPostgres(pgConfig?: string): PostgresInstall | undefined {
   if (pgConfig) {
     if (!fs.existsSync(pgConfig)) {
-      throw new Error(`DEVSTACK_PG_CONFIG=${JSON.stringify(pgConfig)}: no such file; point it at the pg_config of a PostgreSQL 15–17 server`);
+      throw new Error(
+        `DEVSTACK_PG_CONFIG=${JSON.stringify(pgConfig)}: no such file; point it at the pg_config of a PostgreSQL 15–17 server`,
+      );
     }
     return readInstall(pgConfig);
   }

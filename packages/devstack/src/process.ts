@@ -91,7 +91,11 @@ function killGroup(pid: number): void {
 export async function waitFor(
   what: string,
   check: () => Promise<boolean>,
-  { timeoutMs = 60_000, intervalMs = 250, alive }: { timeoutMs?: number; intervalMs?: number; alive?: () => boolean } = {},
+  {
+    timeoutMs = 60_000,
+    intervalMs = 250,
+    alive,
+  }: { timeoutMs?: number; intervalMs?: number; alive?: () => boolean } = {},
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
@@ -114,7 +118,11 @@ export async function waitFor(
  * Run a command to completion; resolves with its exit code and its stdout and stderr together,
  * which are also appended to `logFile` when given.
  */
-export function run(cmd: string, args: string[], opts: { cwd?: string; logFile?: string } = {}): Promise<{ code: number; output: string }> {
+export function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; logFile?: string } = {},
+): Promise<{ code: number; output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: process.env });
     const chunks: Buffer[] = [];
@@ -141,7 +149,14 @@ export function run(cmd: string, args: string[], opts: { cwd?: string; logFile?:
 /** What a log got since `offset` (its size before a start), its last `lines` lines. */
 export function logSince(file: string, offset: number, lines = 40): string {
   try {
-    return fs.readFileSync(file).subarray(offset).toString('utf8').split('\n').slice(-lines - 1).join('\n').trimEnd();
+    return fs
+      .readFileSync(file)
+      .subarray(offset)
+      .toString('utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n')
+      .trimEnd();
   } catch {
     return '(no log)';
   }

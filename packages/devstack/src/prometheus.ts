@@ -38,7 +38,7 @@ export function prometheusBinary(env: NodeJS.ProcessEnv = process.env): string {
 
 /** promtool of the same build, built first if needed. */
 export async function promtool(log: Log): Promise<string> {
-  return (await ensureGoTool(PROMETHEUS, log)).promtool!;
+  return (await ensureGoTool(PROMETHEUS, log)).promtool;
 }
 
 interface PrometheusConfig {
@@ -72,7 +72,8 @@ export function writeScrapeTargets(dataDir: string, targets: Record<string, stri
   const { targetsDir } = prometheusPaths(dataDir);
   fs.mkdirSync(targetsDir, { recursive: true });
   for (const [job, list] of Object.entries(targets)) {
-    if (!SCRAPED_SERVICES.some((s) => s.job === job)) throw new Error(`no Prometheus job "${job}"; jobs: ${SCRAPED_SERVICES.map((s) => s.job).join(', ')}`);
+    if (!SCRAPED_SERVICES.some((s) => s.job === job))
+      throw new Error(`no Prometheus job "${job}"; jobs: ${SCRAPED_SERVICES.map((s) => s.job).join(', ')}`);
     const file = path.join(targetsDir, `${job}.json`);
     const tmp = `${file}.${process.pid}.tmp`;
     fs.writeFileSync(tmp, `${JSON.stringify([{ targets: list }], null, 2)}\n`);
@@ -103,12 +104,16 @@ export async function startPrometheus(opts: StartPrometheusOptions): Promise<{ p
 
   fs.mkdirSync(paths.data, { recursive: true });
   // Prometheus reads YAML; JSON is YAML.
-  fs.writeFileSync(paths.config, `${JSON.stringify(devstackConfig({ host, port, targetsDir: paths.targetsDir }), null, 2)}\n`);
+  fs.writeFileSync(
+    paths.config,
+    `${JSON.stringify(devstackConfig({ host, port, targetsDir: paths.targetsDir }), null, 2)}\n`,
+  );
   writeScrapeTargets(dataDir, opts.targets ?? localTargets(host));
 
   if (running) {
     const res = await fetch(`${url}/-/reload`, { method: 'POST' });
-    if (!res.ok) throw new Error(`Prometheus at ${url} refused the new configuration (${res.status}): ${await res.text()}`);
+    if (!res.ok)
+      throw new Error(`Prometheus at ${url} refused the new configuration (${res.status}): ${await res.text()}`);
   } else {
     log(`prometheus: starting on ${url} (config ${paths.config}; log: ${paths.logFile})`);
   }
@@ -151,19 +156,40 @@ export async function currentAlerts(url: string): Promise<AlertState[]> {
   try {
     res = await fetch(`${url}/api/v1/alerts`, { signal: AbortSignal.timeout(5_000) });
   } catch (err) {
-    throw new Error(`Prometheus at ${url} does not answer (${(err as Error).message}); start it with \`yarn devstack up --observability\``);
+    throw new Error(
+      `Prometheus at ${url} does not answer (${(err as Error).message}); start it with \`yarn devstack up --observability\``,
+      { cause: err },
+    );
   }
   const body = (await res.json()) as {
-    data: { alerts: Array<{ labels: Record<string, string>; annotations: Record<string, string>; state: string; activeAt: string }> };
+    data: {
+      alerts: Array<{
+        labels: Record<string, string>;
+        annotations: Record<string, string>;
+        state: string;
+        activeAt: string;
+      }>;
+    };
   };
   return body.data.alerts
     .filter((a): a is typeof a & { state: AlertState['state'] } => a.state === 'pending' || a.state === 'firing')
-    .map(({ labels: { alertname, ...labels }, annotations, state, activeAt }) => ({ name: alertname!, state, labels, summary: annotations.summary, activeAt }))
+    .map(({ labels: { alertname, ...labels }, annotations, state, activeAt }) => ({
+      name: alertname,
+      state,
+      labels,
+      summary: annotations.summary,
+      activeAt,
+    }))
     .sort((a, b) => Number(b.state === 'firing') - Number(a.state === 'firing') || a.name.localeCompare(b.name));
 }
 
 /** One line per alert: state, name, since when, its summary; README.md "Alerts" says what to do. */
 export function formatAlerts(alerts: AlertState[]): string {
   if (alerts.length === 0) return 'no alerts firing or pending';
-  return alerts.map((a) => `${a.state.toUpperCase().padEnd(8)} ${a.name}  since ${a.activeAt}  ${a.summary ?? JSON.stringify(a.labels)}`).join('\n');
+  return alerts
+    .map(
+      (a) =>
+        `${a.state.toUpperCase().padEnd(8)} ${a.name}  since ${a.activeAt}  ${a.summary ?? JSON.stringify(a.labels)}`,
+    )
+    .join('\n');
 }

@@ -37,7 +37,10 @@ export function composeScrapeConfigs(prometheusPort = 9090): ScrapeConfig[] {
     { job_name: 'prometheus', static_configs: [{ targets: [`localhost:${prometheusPort}`] }] },
     ...SCRAPED_SERVICES.map((s): ScrapeConfig =>
       s.scalable
-        ? { job_name: s.job, dns_sd_configs: [{ names: [s.job], type: 'A', port: s.defaultPort, refresh_interval: '10s' }] }
+        ? {
+            job_name: s.job,
+            dns_sd_configs: [{ names: [s.job], type: 'A', port: s.defaultPort, refresh_interval: '10s' }],
+          }
         : { job_name: s.job, static_configs: [{ targets: [`${s.job}:${s.defaultPort}`] }] },
     ),
   ];

@@ -148,16 +148,23 @@ function nodeSettings(s: Parsed): KafkaNodeSettings[] {
     });
   }
   const taken = new Map<number, string>([[s.DEVSTACK_PG_PORT, 'DEVSTACK_PG_PORT']]);
-  for (const [port, variable] of nodes.flatMap((n) => [
-    [n.port, n.portVariable],
-    [n.controllerPort, n.controllerPortVariable],
-  ] as const)) {
+  for (const [port, variable] of nodes.flatMap(
+    (n) =>
+      [
+        [n.port, n.portVariable],
+        [n.controllerPort, n.controllerPortVariable],
+      ] as const,
+  )) {
     if (port > 65535) {
-      throw new Error(`invalid devstack configuration:\n  ${variable} would be ${port} (node 1's port + DEVSTACK_KAFKA_PORT_STEP): set ${variable} or a smaller DEVSTACK_KAFKA_PORT_STEP`);
+      throw new Error(
+        `invalid devstack configuration:\n  ${variable} would be ${port} (node 1's port + DEVSTACK_KAFKA_PORT_STEP): set ${variable} or a smaller DEVSTACK_KAFKA_PORT_STEP`,
+      );
     }
     const other = taken.get(port);
     if (other) {
-      throw new Error(`invalid devstack configuration:\n  ${variable} and ${other} are both ${port}: give each its own port`);
+      throw new Error(
+        `invalid devstack configuration:\n  ${variable} and ${other} are both ${port}: give each its own port`,
+      );
     }
     taken.set(port, variable);
   }

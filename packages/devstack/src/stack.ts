@@ -48,7 +48,12 @@ export async function up(s: DevstackSettings, engines: Engines, log: Log, { fres
     for (const node of s.kafkaNodes.filter((n) => !kafka.nodes.find((x) => x.id === n.id)?.running)) {
       const which = s.kafkaNodes.length === 1 ? 'the Kafka' : `Kafka node ${node.id}'s`;
       await assertPortFree({ what: `${which} broker`, host: s.host, port: node.port, variable: node.portVariable });
-      await assertPortFree({ what: `${which} controller`, host: s.host, port: node.controllerPort, variable: node.controllerPortVariable });
+      await assertPortFree({
+        what: `${which} controller`,
+        host: s.host,
+        port: node.controllerPort,
+        variable: node.controllerPortVariable,
+      });
     }
   }
   if (engines.timescale && !timescaleRunning) {

@@ -28,7 +28,11 @@ function isDebian12(): boolean {
 }
 
 function canInstall(): boolean {
-  return process.getuid?.() === 0 && isDebian12() && spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0;
+  return (
+    process.getuid?.() === 0 &&
+    isDebian12() &&
+    spawnSync('sh', ['-c', 'command -v apt-get'], { stdio: 'ignore' }).status === 0
+  );
 }
 
 /** What apt should install for the native engine now; empty when nothing is missing. */
@@ -43,7 +47,9 @@ export function missingPackages(pgConfig?: string): string[] {
   const serverDebian = debianVersion(pg.serverVersion);
   const wanted: string[] = [];
   if (!pg.headersVersion || pg.headersVersion !== pg.serverVersion) {
-    wanted.push(serverDebian ? `postgresql-server-dev-${pg.major}=${serverDebian}` : `postgresql-server-dev-${pg.major}`);
+    wanted.push(
+      serverDebian ? `postgresql-server-dev-${pg.major}=${serverDebian}` : `postgresql-server-dev-${pg.major}`,
+    );
   }
   return [...wanted, ...BUILD_PACKAGES];
 }
@@ -58,14 +64,20 @@ export function installNativePrerequisites(log: Log, pgConfig?: string): boolean
   if (packages.length === 0) return true;
   log(`timescaledb: installing the native engine's prerequisites with apt-get: ${packages.join(' ')}`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const update = spawnSync('apt-get', ['update', '-qq'], { stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env });
+  const update = spawnSync('apt-get', ['update', '-qq'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    encoding: 'utf8',
+    env,
+  });
   const install = spawnSync('apt-get', ['install', '-y', '-qq', '--allow-downgrades', ...packages], {
     stdio: ['ignore', 'ignore', 'pipe'],
     encoding: 'utf8',
     env,
   });
   if (update.status !== 0 || install.status !== 0) {
-    log(`timescaledb: apt-get could not install them (${(install.stderr || update.stderr || '').trim().split('\n').slice(-2).join(' ')})`);
+    log(
+      `timescaledb: apt-get could not install them (${(install.stderr || update.stderr || '').trim().split('\n').slice(-2).join(' ')})`,
+    );
     return false;
   }
   return true;

@@ -46,16 +46,24 @@ export function chooseEngine(s: DevstackSettings): EngineChoice {
   if (s.db === 'native') {
     if (!pg) throw new Error(`DEVSTACK_DB=native, but no PostgreSQL server is installed: ${nativeInstallHint}`);
     if (!supported(pg)) {
-      throw new Error(`DEVSTACK_DB=native, but PostgreSQL ${pg.serverVersion} is installed and TimescaleDB ${TIMESCALEDB_VERSION} needs 15–17 (${pg.pgConfig}); set DEVSTACK_PG_CONFIG to another server's pg_config`);
+      throw new Error(
+        `DEVSTACK_DB=native, but PostgreSQL ${pg.serverVersion} is installed and TimescaleDB ${TIMESCALEDB_VERSION} needs 15–17 (${pg.pgConfig}); set DEVSTACK_PG_CONFIG to another server's pg_config`,
+      );
     }
     return { engine: 'native', why: 'DEVSTACK_DB=native', pg };
   }
-  if (!pg) return { engine: 'pglite', why: `no PostgreSQL server is installed (for the native engine, ${nativeInstallHint})` };
+  if (!pg)
+    return { engine: 'pglite', why: `no PostgreSQL server is installed (for the native engine, ${nativeInstallHint})` };
   if (!supported(pg)) {
-    return { engine: 'pglite', why: `PostgreSQL ${pg.serverVersion} is installed, but TimescaleDB ${TIMESCALEDB_VERSION} needs 15–17` };
+    return {
+      engine: 'pglite',
+      why: `PostgreSQL ${pg.serverVersion} is installed, but TimescaleDB ${TIMESCALEDB_VERSION} needs 15–17`,
+    };
   }
-  if (cachedBuild(pg)) return { engine: 'native', why: `PostgreSQL ${pg.serverVersion} is installed and TimescaleDB is built for it`, pg };
-  if (pg.headersVersion) return { engine: 'native', why: `PostgreSQL ${pg.serverVersion} and its server headers are installed`, pg };
+  if (cachedBuild(pg))
+    return { engine: 'native', why: `PostgreSQL ${pg.serverVersion} is installed and TimescaleDB is built for it`, pg };
+  if (pg.headersVersion)
+    return { engine: 'native', why: `PostgreSQL ${pg.serverVersion} and its server headers are installed`, pg };
   return {
     engine: 'pglite',
     why: `PostgreSQL ${pg.serverVersion} is installed without its server headers, needed once to build TimescaleDB (${headersHint(pg)})`,
@@ -75,7 +83,14 @@ export function timescaleStatus(s: DevstackSettings): TimescaleState {
     };
   }
   const pglite = pgliteStatus(s.dir);
-  if (pglite.running) return { running: true, pid: pglite.pid, engine: 'pglite', versions: PGLITE_VERSIONS, logFile: pglitePaths(s.dir).logFile };
+  if (pglite.running)
+    return {
+      running: true,
+      pid: pglite.pid,
+      engine: 'pglite',
+      versions: PGLITE_VERSIONS,
+      logFile: pglitePaths(s.dir).logFile,
+    };
   return { running: false, logFile: (chooseSafely(s) === 'pglite' ? pglitePaths : nativePaths)(s.dir).logFile };
 }
 
@@ -98,7 +113,9 @@ export async function startTimescale(
   const running = timescaleStatus(s);
   if (running.running && running.engine && running.pid !== undefined) {
     if (s.db !== 'auto' && s.db !== running.engine) {
-      throw new Error(`DEVSTACK_DB=${s.db}, but the devstack's ${running.engine} engine is running (pid ${running.pid}): stop it with "yarn devstack down" first`);
+      throw new Error(
+        `DEVSTACK_DB=${s.db}, but the devstack's ${running.engine} engine is running (pid ${running.pid}): stop it with "yarn devstack down" first`,
+      );
     }
   }
   const keepPglite = running.running && running.engine === 'pglite' && s.db === 'auto';
@@ -132,6 +149,7 @@ export async function stopTimescale(s: DevstackSettings): Promise<boolean> {
 export async function restartTimescaleImmediate(s: DevstackSettings): Promise<void> {
   const pg = findPostgres(s.pgConfig);
   const build = pg ? cachedBuild(pg) : undefined;
-  if (!build) throw new Error('restartTimescaleImmediate needs the native engine (DEVSTACK_DB=native), built and running');
+  if (!build)
+    throw new Error('restartTimescaleImmediate needs the native engine (DEVSTACK_DB=native), built and running');
   await restartNativeImmediate(s.dir, build, s.host, s.pgPort);
 }

@@ -90,7 +90,9 @@ const BUILD_PACKAGES = 'apt-get install cmake gcc make libssl-dev libkrb5-dev';
 export function buildProblems(pg: PostgresInstall): string[] {
   const problems: string[] = [];
   if (!pg.headersVersion) {
-    problems.push(`the server headers of PostgreSQL ${pg.major} are not installed (${pg.includedirServer}/postgres.h): ${headersHint(pg)}`);
+    problems.push(
+      `the server headers of PostgreSQL ${pg.major} are not installed (${pg.includedirServer}/postgres.h): ${headersHint(pg)}`,
+    );
   } else if (pg.headersVersion !== pg.serverVersion) {
     problems.push(
       `the server headers are PostgreSQL ${pg.headersVersion} but the server is ${pg.serverVersion}; an extension built ` +
@@ -99,7 +101,8 @@ export function buildProblems(pg: PostgresInstall): string[] {
   }
   const tools = ['cmake', 'make', 'cc'].filter((t) => !onPath(t));
   if (tools.length > 0) problems.push(`no ${tools.join(', ')} on PATH: ${BUILD_PACKAGES}`);
-  if (!fs.existsSync('/usr/include/openssl/ssl.h')) problems.push(`no OpenSSL headers (/usr/include/openssl/ssl.h): apt-get install libssl-dev`);
+  if (!fs.existsSync('/usr/include/openssl/ssl.h'))
+    problems.push(`no OpenSSL headers (/usr/include/openssl/ssl.h): apt-get install libssl-dev`);
   if (!fs.existsSync('/usr/include/gssapi/gssapi.h') && !fs.existsSync('/usr/include/krb5.h')) {
     problems.push('no Kerberos headers (/usr/include/gssapi/gssapi.h): apt-get install libkrb5-dev');
   }
@@ -118,7 +121,9 @@ async function sourceTarball(source: string, sourcesDir: string, log: Log): Prom
   if (!/^https?:\/\//i.test(source)) {
     const file = path.resolve(source);
     if (!fs.existsSync(file)) {
-      throw new Error(`DEVSTACK_TIMESCALEDB_SOURCE=${JSON.stringify(source)}: no such file. Point it at timescaledb-${TIMESCALEDB_VERSION}.tar.gz (a path or a URL)`);
+      throw new Error(
+        `DEVSTACK_TIMESCALEDB_SOURCE=${JSON.stringify(source)}: no such file. Point it at timescaledb-${TIMESCALEDB_VERSION}.tar.gz (a path or a URL)`,
+      );
     }
     return file;
   }
@@ -133,10 +138,13 @@ async function sourceTarball(source: string, sourcesDir: string, log: Log): Prom
     throw new Error(
       `could not download the TimescaleDB source from ${source} (${(err as Error).message}). ` +
         `Download timescaledb-${TIMESCALEDB_VERSION}.tar.gz elsewhere and set DEVSTACK_TIMESCALEDB_SOURCE to its path`,
+      { cause: err },
     );
   }
   if (!response.ok) {
-    throw new Error(`could not download the TimescaleDB source from ${source}: HTTP ${response.status}. Set DEVSTACK_TIMESCALEDB_SOURCE to a tarball's path`);
+    throw new Error(
+      `could not download the TimescaleDB source from ${source}: HTTP ${response.status}. Set DEVSTACK_TIMESCALEDB_SOURCE to a tarball's path`,
+    );
   }
   const partial = `${file}.partial-${process.pid}`;
   fs.writeFileSync(partial, Buffer.from(await response.arrayBuffer()));
@@ -149,7 +157,9 @@ export function tarballVersion(tarball: string): string {
   const listed = spawnSync('tar', ['-xzOf', tarball, '--wildcards', '*/version.config'], { encoding: 'utf8' });
   const version = /^version\s*=\s*(\S+)/m.exec(listed.stdout ?? '')?.[1];
   if (listed.status !== 0 || !version) {
-    throw new Error(`${tarball} is not a TimescaleDB source tarball (no version.config inside: ${(listed.stderr || '').trim() || 'unreadable'})`);
+    throw new Error(
+      `${tarball} is not a TimescaleDB source tarball (no version.config inside: ${(listed.stderr || '').trim() || 'unreadable'})`,
+    );
   }
   return version;
 }
@@ -187,7 +197,13 @@ export async function ensureTimescaleBuild(pg: PostgresInstall, source: string, 
     await step('tar', ['-xzf', tarball, '-C', work, '--strip-components=1'], { log: p.log });
     await step(
       './bootstrap',
-      ['-DREGRESS_CHECKS=OFF', '-DTAP_CHECKS=OFF', '-DWARNINGS_AS_ERRORS=OFF', '-DLINTER=OFF', `-DPG_CONFIG=${pg.pgConfig}`],
+      [
+        '-DREGRESS_CHECKS=OFF',
+        '-DTAP_CHECKS=OFF',
+        '-DWARNINGS_AS_ERRORS=OFF',
+        '-DLINTER=OFF',
+        `-DPG_CONFIG=${pg.pgConfig}`,
+      ],
       { cwd: work, log: p.log },
     );
     const build = path.join(work, 'build');
@@ -201,20 +217,29 @@ export async function ensureTimescaleBuild(pg: PostgresInstall, source: string, 
       fs.cpSync(dir, path.join(root, dir), { recursive: true, verbatimSymlinks: true });
     }
     fs.cpSync(stage, root, { recursive: true, verbatimSymlinks: true });
-    const relocatedLib = spawnSync(path.join(root, pg.bindir, 'pg_config'), ['--pkglibdir'], { encoding: 'utf8' }).stdout?.trim();
+    const relocatedLib = spawnSync(path.join(root, pg.bindir, 'pg_config'), ['--pkglibdir'], {
+      encoding: 'utf8',
+    }).stdout?.trim();
     if (relocatedLib !== path.join(root, pg.pkglibdir)) {
-      throw new Error(`the copy of PostgreSQL in ${root} does not find its own libraries (pg_config --pkglibdir says ${relocatedLib}); this PostgreSQL build is not relocatable`);
+      throw new Error(
+        `the copy of PostgreSQL in ${root} does not find its own libraries (pg_config --pkglibdir says ${relocatedLib}); this PostgreSQL build is not relocatable`,
+      );
     }
 
     const final = path.join(work, 'final');
     fs.mkdirSync(final);
     fs.renameSync(root, path.join(final, 'root'));
-    const stamp: Stamp = { timescaledb: version, serverVersion: pg.serverVersion, pgConfig: pg.pgConfig, builtAt: new Date().toISOString() };
+    const stamp: Stamp = {
+      timescaledb: version,
+      serverVersion: pg.serverVersion,
+      pgConfig: pg.pgConfig,
+      builtAt: new Date().toISOString(),
+    };
     fs.writeFileSync(path.join(final, 'installed.json'), `${JSON.stringify(stamp, null, 2)}\n`);
     fs.rmSync(p.dir, { recursive: true, force: true });
     fs.renameSync(final, p.dir);
   } catch (err) {
-    throw new Error(`building TimescaleDB ${version} failed: ${(err as Error).message}. See ${p.log}`);
+    throw new Error(`building TimescaleDB ${version} failed: ${(err as Error).message}. See ${p.log}`, { cause: err });
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
   }

@@ -37,7 +37,9 @@ function bindable(port: number): Promise<boolean> {
 async function occupyWithFree(offsets: number[]): Promise<{ port: number; close: () => Promise<void> }> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const busy = await occupy();
-    const free = await Promise.all(offsets.map((o) => busy.port + o > 0 && busy.port + o < 65536 && bindable(busy.port + o)));
+    const free = await Promise.all(
+      offsets.map(async (o) => busy.port + o > 0 && busy.port + o < 65536 && (await bindable(busy.port + o))),
+    );
     if (free.every(Boolean)) return busy;
     await busy.close();
   }
@@ -58,7 +60,11 @@ afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 test('Kafka port taken → up fails naming the port and DEVSTACK_KAFKA_PORT', async () => {
   const busy = await occupy();
   try {
-    const r = await runCli(['up'], { ...baseEnv, DEVSTACK_KAFKA_PORT: String(busy.port), DATABASE_URL: 'postgres://external/db' });
+    const r = await runCli(['up'], {
+      ...baseEnv,
+      DEVSTACK_KAFKA_PORT: String(busy.port),
+      DATABASE_URL: 'postgres://external/db',
+    });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain(`127.0.0.1:${busy.port}`);
     expect(r.stderr).toContain('already in use');
@@ -152,10 +158,24 @@ test.each([
   [{ DEVSTACK_KAFKA_BROKERS: '2' }, 'DEVSTACK_KAFKA_BROKERS="2": expected 1 or 3'],
   [{ DEVSTACK_KAFKA_BROKERS: 'three' }, 'DEVSTACK_KAFKA_BROKERS="three": expected 1 or 3'],
   [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT_2: 'abc' }, 'DEVSTACK_KAFKA_PORT_2="abc"'],
-  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_CONTROLLER_PORT_3: '70000' }, 'DEVSTACK_KAFKA_CONTROLLER_PORT_3="70000"'],
+  [
+    { DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_CONTROLLER_PORT_3: '70000' },
+    'DEVSTACK_KAFKA_CONTROLLER_PORT_3="70000"',
+  ],
   [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT_STEP: '0' }, 'DEVSTACK_KAFKA_PORT_STEP="0"'],
-  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT: '9092', DEVSTACK_KAFKA_CONTROLLER_PORT: '9093', DEVSTACK_KAFKA_PORT_STEP: '1' }, 'DEVSTACK_KAFKA_PORT_2 and DEVSTACK_KAFKA_CONTROLLER_PORT are both 9093'],
-  [{ DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT: '65500', DEVSTACK_KAFKA_PORT_STEP: '20' }, 'DEVSTACK_KAFKA_PORT_3 would be 65540'],
+  [
+    {
+      DEVSTACK_KAFKA_BROKERS: '3',
+      DEVSTACK_KAFKA_PORT: '9092',
+      DEVSTACK_KAFKA_CONTROLLER_PORT: '9093',
+      DEVSTACK_KAFKA_PORT_STEP: '1',
+    },
+    'DEVSTACK_KAFKA_PORT_2 and DEVSTACK_KAFKA_CONTROLLER_PORT are both 9093',
+  ],
+  [
+    { DEVSTACK_KAFKA_BROKERS: '3', DEVSTACK_KAFKA_PORT: '65500', DEVSTACK_KAFKA_PORT_STEP: '20' },
+    'DEVSTACK_KAFKA_PORT_3 would be 65540',
+  ],
 ])('invalid Kafka cluster variables %o → up names them', async (vars, message) => {
   const r = await runCli(['up'], { ...baseEnv, ...vars, DATABASE_URL: 'postgres://external/db' });
   expect(r.code).not.toBe(0);

@@ -56,7 +56,14 @@ function errorChain(err: unknown): string[] {
   const out: string[] = [];
   const visit = (e: unknown, depth: number) => {
     if (!e || typeof e !== 'object' || depth > 5) return;
-    const x = e as { type?: string; apiId?: string; message?: string; originalError?: unknown; cause?: unknown; errors?: unknown[] };
+    const x = e as {
+      type?: string;
+      apiId?: string;
+      message?: string;
+      originalError?: unknown;
+      cause?: unknown;
+      errors?: unknown[];
+    };
     out.push(`${x.type ?? x.apiId ?? ''}: ${x.message ?? ''}`);
     visit(x.originalError, depth + 1);
     visit(x.cause, depth + 1);
@@ -80,9 +87,12 @@ async function allInSync(topics: string[], replicas: number, timeoutMs = 120_000
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const { topics: meta } = await admin.fetchTopicMetadata({ topics });
-    const behind = meta.flatMap((t) => t.partitions.filter((p) => p.isr.length < replicas || p.leader < 0).map((p) => `${t.name}/${p.partitionId}`));
+    const behind = meta.flatMap((t) =>
+      t.partitions.filter((p) => p.isr.length < replicas || p.leader < 0).map((p) => `${t.name}/${p.partitionId}`),
+    );
     if (behind.length === 0) return;
-    if (Date.now() > deadline) throw new Error(`partitions not back in sync after ${timeoutMs / 1000}s: ${behind.join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`partitions not back in sync after ${timeoutMs / 1000}s: ${behind.join(', ')}`);
     await sleep(500);
   }
 }
@@ -90,7 +100,11 @@ async function allInSync(topics: string[], replicas: number, timeoutMs = 120_000
 /** Read the whole topic with a fresh consumer group; resolves with the values, in no particular order. */
 async function readAll(topic: string, expected: number): Promise<string[]> {
   const kafka = new Kafka({ clientId: 'cluster-test-reader', brokers, logLevel: logLevel.NOTHING });
-  const consumer = kafka.consumer({ groupId: `cluster-test-${topic}-${Date.now()}`, sessionTimeout: 10_000, heartbeatInterval: 1_000 });
+  const consumer = kafka.consumer({
+    groupId: `cluster-test-${topic}-${Date.now()}`,
+    sessionTimeout: 10_000,
+    heartbeatInterval: 1_000,
+  });
   const values: string[] = [];
   await consumer.connect();
   try {
@@ -158,17 +172,25 @@ test('up starts three nodes, each with its own files, all in the metadata with a
     const root = path.join(dir, 'kafka', `node-${id}`);
     expect(fs.readFileSync(path.join(root, 'server.properties'), 'utf8')).toContain(`node.id=${id}`);
     expect(fs.existsSync(path.join(root, 'kafka.pid'))).toBe(true);
-    expect(fs.readFileSync(path.join(root, 'data', 'meta.properties'), 'utf8')).toContain(`cluster.id=${cluster.clusterId}`);
+    expect(fs.readFileSync(path.join(root, 'data', 'meta.properties'), 'utf8')).toContain(
+      `cluster.id=${cluster.clusterId}`,
+    );
   }
 });
 
 test('ensureTopics creates topics at replication factor 3 with min.insync.replicas 2', async () => {
   const kafka = serviceKafka();
   // The defaults (-1 / unset) take the cluster's: 3 and 2.
-  await ensureTopics(kafka, [{ topic: defaultsTopic, numPartitions: 6 }], { ...topicReplication(loadConfig(kafkaEnv, {})), logger: silent });
+  await ensureTopics(kafka, [{ topic: defaultsTopic, numPartitions: 6 }], {
+    ...topicReplication(loadConfig(kafkaEnv, {})),
+    logger: silent,
+  });
   // Set explicitly, min.insync.replicas becomes the topic's own config.
   const config = loadConfig(kafkaEnv, { KAFKA_TOPIC_REPLICATION_FACTOR: '3', KAFKA_TOPIC_MIN_INSYNC_REPLICAS: '2' });
-  await ensureTopics(kafka, [{ topic: settingsTopic, numPartitions: 6 }], { ...topicReplication(config), logger: silent });
+  await ensureTopics(kafka, [{ topic: settingsTopic, numPartitions: 6 }], {
+    ...topicReplication(config),
+    logger: silent,
+  });
 
   const { topics } = await admin.fetchTopicMetadata({ topics: [defaultsTopic, settingsTopic] });
   for (const t of topics) {
@@ -182,11 +204,18 @@ test('ensureTopics creates topics at replication factor 3 with min.insync.replic
   }
 
   const described = await admin.describeConfigs({
-    resources: [defaultsTopic, settingsTopic].map((name) => ({ type: ConfigResourceTypes.TOPIC, name, configNames: ['min.insync.replicas'] })),
+    resources: [defaultsTopic, settingsTopic].map((name) => ({
+      type: ConfigResourceTypes.TOPIC,
+      name,
+      configNames: ['min.insync.replicas'],
+    })),
     includeSynonyms: false,
   });
   const minIsr = Object.fromEntries(
-    described.resources.map((r) => [r.resourceName, r.configEntries.find((e) => e.configName === 'min.insync.replicas')]),
+    described.resources.map((r) => [
+      r.resourceName,
+      r.configEntries.find((e) => e.configName === 'min.insync.replicas'),
+    ]),
   );
   expect(minIsr[defaultsTopic]?.configValue).toBe('2');
   expect(minIsr[defaultsTopic]?.isDefault).toBe(false); // the broker's setting (2), not Kafka's default (1)
@@ -198,11 +227,19 @@ test('settings the cluster cannot honour fail at once, naming the variables', as
   const kafka = serviceKafka();
   const tooMany = loadConfig(kafkaEnv, { KAFKA_TOPIC_REPLICATION_FACTOR: '4' });
   await expect(
-    ensureTopics(kafka, [{ topic: `cluster-test.rf4-${Date.now()}`, numPartitions: 1 }], { ...topicReplication(tooMany), timeoutMs: 20_000 }),
-  ).rejects.toThrow(/INVALID_REPLICATION_FACTOR.*replication factor 4.*on a cluster of 3 brokers.*KAFKA_TOPIC_REPLICATION_FACTOR/s);
+    ensureTopics(kafka, [{ topic: `cluster-test.rf4-${Date.now()}`, numPartitions: 1 }], {
+      ...topicReplication(tooMany),
+      timeoutMs: 20_000,
+    }),
+  ).rejects.toThrow(
+    /INVALID_REPLICATION_FACTOR.*replication factor 4.*on a cluster of 3 brokers.*KAFKA_TOPIC_REPLICATION_FACTOR/s,
+  );
   const minAboveRf = loadConfig(kafkaEnv, { KAFKA_TOPIC_MIN_INSYNC_REPLICAS: '4' });
   await expect(
-    ensureTopics(kafka, [{ topic: `cluster-test.isr4-${Date.now()}`, numPartitions: 1 }], { ...topicReplication(minAboveRf), timeoutMs: 20_000 }),
+    ensureTopics(kafka, [{ topic: `cluster-test.isr4-${Date.now()}`, numPartitions: 1 }], {
+      ...topicReplication(minAboveRf),
+      timeoutMs: 20_000,
+    }),
   ).rejects.toThrow(/has 3 replicas.*fewer than min.insync.replicas 4.*KAFKA_TOPIC_MIN_INSYNC_REPLICAS/s);
 });
 
@@ -246,7 +283,10 @@ test('with two nodes stopped, acks=all produce is refused with NOT_ENOUGH_REPLIC
 
   let refused: unknown;
   try {
-    await produceMany(producer, { topic: settingsTopic, messages: range('two-down', 100).map((v) => ({ key: v, value: v })) });
+    await produceMany(producer, {
+      topic: settingsTopic,
+      messages: range('two-down', 100).map((v) => ({ key: v, value: v })),
+    });
   } catch (err) {
     refused = err;
   } finally {

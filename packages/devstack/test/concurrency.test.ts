@@ -49,7 +49,9 @@ describe('concurrent connections', () => {
         await client.query('BEGIN');
         // Two rows per transaction, parameterized (extended protocol), one read in between.
         await client.query('INSERT INTO ledger (id, part, note) VALUES ($1, 0, $2)', [t * 2, `tx ${t}`]);
-        const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger WHERE id = $1', [t * 2]);
+        const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM ledger WHERE id = $1', [
+          t * 2,
+        ]);
         expect(rows[0].n).toBe(1); // its own uncommitted row
         await client.query('INSERT INTO ledger (id, part, note) VALUES ($1, 1, $2)', [t * 2 + 1, `tx ${t}`]);
         if (t % 3 === 0) {
@@ -75,7 +77,9 @@ describe('concurrent connections', () => {
       if (t % 4 === 0) work.push(plainQuery());
     }
     const results = await Promise.allSettled(work);
-    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String(r.reason));
+    const failures = results
+      .filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+      .map((r) => String(r.reason));
     expect(failures).toEqual([]);
     expect(poolErrors).toEqual([]);
 
@@ -92,7 +96,9 @@ describe('concurrent connections', () => {
     dropped.on('error', () => undefined);
     await dropped.connect();
     // Parse/Bind/Execute of an INSERT with no Sync: an implicit transaction the Sync would commit.
-    const stream = (dropped as unknown as { connection: { stream: { write: (b: Buffer) => void; destroy: () => void } } }).connection.stream;
+    const stream = (
+      dropped as unknown as { connection: { stream: { write: (b: Buffer) => void; destroy: () => void } } }
+    ).connection.stream;
     const msg = (type: string, body: Buffer) => {
       const head = Buffer.alloc(5);
       head.write(type, 0, 'latin1');
@@ -102,7 +108,14 @@ describe('concurrent connections', () => {
     const cstr = (s: string) => Buffer.from(`${s}\0`);
     stream.write(
       Buffer.concat([
-        msg('P', Buffer.concat([cstr(''), cstr(`INSERT INTO ledger (id, part, note) VALUES (-3, 9, 'half a sequence')`), Buffer.from([0, 0])])),
+        msg(
+          'P',
+          Buffer.concat([
+            cstr(''),
+            cstr(`INSERT INTO ledger (id, part, note) VALUES (-3, 9, 'half a sequence')`),
+            Buffer.from([0, 0]),
+          ]),
+        ),
         msg('B', Buffer.concat([cstr(''), cstr(''), Buffer.from([0, 0, 0, 0, 0, 0])])),
         msg('E', Buffer.concat([cstr(''), Buffer.from([0, 0, 0, 0])])),
         msg('H', Buffer.alloc(0)),
@@ -133,7 +146,8 @@ describe('concurrent connections', () => {
   });
 
   async function settingsAndStatements(a: Client, b: Client): Promise<void> {
-    const searchPath = async (c: Client) => ((await c.query('SHOW search_path')).rows[0].search_path as string).replace(/\s/g, '');
+    const searchPath = async (c: Client) =>
+      ((await c.query('SHOW search_path')).rows[0].search_path as string).replace(/\s/g, '');
 
     // A SET by one connection does not leak into another.
     await a.query(`SET search_path TO pg_catalog`);

@@ -11,7 +11,7 @@ import { resolveKafkaClasspath } from '../src/kafka';
 
 const pom = path.resolve(__dirname, '..', 'pom.xml');
 const pomKey = crypto.createHash('sha256').update(fs.readFileSync(pom)).digest('hex').slice(0, 16);
-const kafkaVersion = /<kafka\.version>([^<]+)</.exec(fs.readFileSync(pom, 'utf8'))![1]!;
+const kafkaVersion = /<kafka\.version>([^<]+)</.exec(fs.readFileSync(pom, 'utf8'))![1];
 
 let cache: string;
 const saved = process.env.DEVSTACK_CACHE_DIR;

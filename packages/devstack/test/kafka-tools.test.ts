@@ -36,7 +36,12 @@ beforeAll(async () => {
       {
         key: '2500000',
         value: JSON.stringify({ jobId: 'job-dead', influencerId: 2_500_000 }),
-        headers: { 'x-dlq-reason': 'not-found', 'x-dlq-stage': 'fetcher', 'x-dlq-attempts': '1', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+        headers: {
+          'x-dlq-reason': 'not-found',
+          'x-dlq-stage': 'fetcher',
+          'x-dlq-attempts': '1',
+          traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+        },
       },
       { key: null, value: 'not json at all' },
     ],
@@ -47,7 +52,14 @@ beforeAll(async () => {
   group = uniqueName('tools-group');
   const admin = kafka.admin();
   await admin.connect();
-  await admin.setOffsets({ groupId: group, topic: jobs, partitions: [{ partition: 0, offset: '10' }, { partition: 1, offset: '4' }] });
+  await admin.setOffsets({
+    groupId: group,
+    topic: jobs,
+    partitions: [
+      { partition: 0, offset: '10' },
+      { partition: 1, offset: '4' },
+    ],
+  });
   await admin.disconnect();
 }, 120_000);
 
@@ -74,11 +86,22 @@ test('lag: per group, topic and partition, from the committed offsets', async ()
 
 test('tail --from-beginning: every message, JSON values parsed, headers read, offsets untouched', async () => {
   const seen: TailedMessage[] = [];
-  const tail = await tailTopic(bootstrap(), topics.names[1]!, { fromBeginning: true, maxMessages: 2 }, (m) => seen.push(m), log);
+  const tail = await tailTopic(
+    bootstrap(),
+    topics.names[1],
+    { fromBeginning: true, maxMessages: 2 },
+    (m) => seen.push(m),
+    log,
+  );
   await tail.done;
   const dead = seen.find((m) => m.key === '2500000')!;
   expect(dead).toMatchObject({ topic: topics.names[1], value: { jobId: 'job-dead', influencerId: 2_500_000 } });
-  expect(dead.headers).toEqual({ 'x-dlq-reason': 'not-found', 'x-dlq-stage': 'fetcher', 'x-dlq-attempts': '1', traceparent: expect.stringMatching(/^00-/) });
+  expect(dead.headers).toEqual({
+    'x-dlq-reason': 'not-found',
+    'x-dlq-stage': 'fetcher',
+    'x-dlq-attempts': '1',
+    traceparent: expect.stringMatching(/^00-/),
+  });
   expect(new Date(dead.timestamp).getTime()).toBeGreaterThan(Date.now() - 600_000);
   expect(seen.find((m) => m.key === null)?.value).toBe('not json at all');
 
@@ -91,7 +114,7 @@ test('tail --from-beginning: every message, JSON values parsed, headers read, of
 }, 60_000);
 
 test('yarn devstack tail follows new messages until stopped, and commits nothing', async () => {
-  const child = spawn(process.execPath, [require.resolve('tsx/cli'), cli, 'tail', topics.names[0]!, '--headers'], {
+  const child = spawn(process.execPath, [require.resolve('tsx/cli'), cli, 'tail', topics.names[0], '--headers'], {
     env: { ...process.env, KAFKA_BROKERS: bootstrap() },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -105,7 +128,10 @@ test('yarn devstack tail follows new messages until stopped, and commits nothing
     await producer.connect();
     const deadline = Date.now() + 60_000;
     while (!out.includes('"jobId": "job-new"') && Date.now() < deadline) {
-      await producer.send({ topic: topics.names[0]!, messages: [{ key: '1000999', value: JSON.stringify({ jobId: 'job-new' }), headers: { traceparent: 'x' } }] });
+      await producer.send({
+        topic: topics.names[0],
+        messages: [{ key: '1000999', value: JSON.stringify({ jobId: 'job-new' }), headers: { traceparent: 'x' } }],
+      });
       await new Promise((r) => setTimeout(r, 1_000));
     }
     await producer.disconnect();
@@ -122,7 +148,8 @@ test('yarn devstack tail follows new messages until stopped, and commits nothing
   const { groups } = await admin.listGroups();
   const consoleGroups = groups.map((g) => g.groupId).filter((g) => g.startsWith('console-consumer-'));
   const committed = [];
-  for (const groupId of consoleGroups) committed.push(...(await admin.fetchOffsets({ groupId, topics: [topics.names[0]!] })));
+  for (const groupId of consoleGroups)
+    committed.push(...(await admin.fetchOffsets({ groupId, topics: [topics.names[0]] })));
   await admin.disconnect();
   expect(committed.flatMap((t) => t.partitions).filter((p) => p.offset !== '-1')).toEqual([]);
 }, 120_000);
@@ -136,7 +163,7 @@ test('yarn devstack topics and lag print tables', async () => {
   const t = await run(['topics']);
   expect(t.code).toBe(0);
   expect(t.out).toMatch(/^TOPIC\s+PARTITIONS\s+MESSAGES$/m);
-  expect(t.out).toMatch(new RegExp(`^${topics.names[1]!.replace(/\./g, '\\.')}\\s+3\\s+2$`, 'm'));
+  expect(t.out).toMatch(new RegExp(`^${topics.names[1].replace(/\./g, '\\.')}\\s+3\\s+2$`, 'm'));
   const l = await run(['lag', group]);
   expect(l.code).toBe(0);
   expect(l.out).toMatch(/^TOPIC\s+PARTITION\s+COMMITTED\s+END\s+LAG\s+CONSUMER$/m);

@@ -125,7 +125,10 @@ describe('devstack Kafka broker', () => {
   it('delivers keyed messages exactly once, in per-key order, and a group resumes from its committed offsets', async () => {
     // ensureTopics waits until every partition's leader serves the new topic; kafkajs' waitForLeaders
     // does not, and on a cluster the next metadata request can reach a broker that does not know it yet.
-    await ensureTopics(createKafka({ brokers, clientId: 'devstack-kafka-test', logger: createLogger('test', 'silent') }), [{ topic, numPartitions: PARTITIONS }]);
+    await ensureTopics(
+      createKafka({ brokers, clientId: 'devstack-kafka-test', logger: createLogger('test', 'silent') }),
+      [{ topic, numPartitions: PARTITIONS }],
+    );
     const [meta] = (await admin.fetchTopicMetadata({ topics: [topic] })).topics;
     expect(meta.partitions).toHaveLength(PARTITIONS);
 

@@ -29,7 +29,14 @@ function listen(port = 0): Promise<{ port: number; close: () => Promise<void> }>
 
 /** Free ports for every observability variable, so nothing clashes with a running devstack. */
 async function freePorts(): Promise<Record<string, string>> {
-  const names = ['DEVSTACK_JAEGER_UI_PORT', 'DEVSTACK_JAEGER_QUERY_GRPC_PORT', 'DEVSTACK_JAEGER_OTLP_GRPC_PORT', 'DEVSTACK_JAEGER_OTLP_HTTP_PORT', 'DEVSTACK_JAEGER_HEALTH_PORT', 'DEVSTACK_PROMETHEUS_PORT'];
+  const names = [
+    'DEVSTACK_JAEGER_UI_PORT',
+    'DEVSTACK_JAEGER_QUERY_GRPC_PORT',
+    'DEVSTACK_JAEGER_OTLP_GRPC_PORT',
+    'DEVSTACK_JAEGER_OTLP_HTTP_PORT',
+    'DEVSTACK_JAEGER_HEALTH_PORT',
+    'DEVSTACK_PROMETHEUS_PORT',
+  ];
   const out: Record<string, string> = {};
   for (const name of names) {
     const s = await listen();
@@ -43,7 +50,12 @@ let dir: string;
 let baseEnv: NodeJS.ProcessEnv;
 beforeEach(() => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'devstack-observability-'));
-  baseEnv = { ...process.env, DEVSTACK_DIR: path.join(dir, 'data'), KAFKA_BROKERS: 'external:9092', DATABASE_URL: 'postgres://external/db' };
+  baseEnv = {
+    ...process.env,
+    DEVSTACK_DIR: path.join(dir, 'data'),
+    KAFKA_BROKERS: 'external:9092',
+    DATABASE_URL: 'postgres://external/db',
+  };
 });
 afterEach(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -69,9 +81,16 @@ test('go missing and nothing built → up --observability says Go is required an
   const bin = path.join(dir, 'bin');
   fs.mkdirSync(bin);
   fs.symlinkSync(process.execPath, path.join(bin, 'node'));
-  const r = await runCli(['up', '--observability'], { ...baseEnv, ...(await freePorts()), PATH: bin, DEVSTACK_CACHE_DIR: path.join(dir, 'cache') });
+  const r = await runCli(['up', '--observability'], {
+    ...baseEnv,
+    ...(await freePorts()),
+    PATH: bin,
+    DEVSTACK_CACHE_DIR: path.join(dir, 'cache'),
+  });
   expect(r.code).toBe(1);
-  expect(r.stderr).toContain("Go is required to build the devstack's Jaeger and Prometheus, but `go` was not found on PATH");
+  expect(r.stderr).toContain(
+    "Go is required to build the devstack's Jaeger and Prometheus, but `go` was not found on PATH",
+  );
   expect(r.stderr).toContain('https://go.dev/doc/install');
 }, 60_000);
 
@@ -87,17 +106,21 @@ test('a failed build throws with the end of its log and where the log is, and le
   expect(fs.readdirSync(path.dirname(toolDir(broken, env)))).toEqual([path.basename(buildLog(broken, env))]);
 }, 300_000);
 
-test('a build in the cache is reused: no Go needed once Jaeger is built', async () => {
-  const built = await ensureGoTool(JAEGER, log);
-  expect(built.jaeger).toBe(path.join(toolDir(JAEGER), 'jaeger'));
-  const saved = process.env.PATH;
-  process.env.PATH = '';
-  try {
-    expect(await ensureGoTool(JAEGER, log)).toEqual(built);
-  } finally {
-    process.env.PATH = saved;
-  }
-}, 30 * 60_000);
+test(
+  'a build in the cache is reused: no Go needed once Jaeger is built',
+  async () => {
+    const built = await ensureGoTool(JAEGER, log);
+    expect(built.jaeger).toBe(path.join(toolDir(JAEGER), 'jaeger'));
+    const saved = process.env.PATH;
+    process.env.PATH = '';
+    try {
+      expect(await ensureGoTool(JAEGER, log)).toEqual(built);
+    } finally {
+      process.env.PATH = saved;
+    }
+  },
+  30 * 60_000,
+);
 
 test('yarn devstack alerts lists what fires, with its summary, and exits 3 while something does', async () => {
   // nothing listens on these: every service's target is down
@@ -114,14 +137,17 @@ test('yarn devstack alerts lists what fires, with its summary, and exits 3 while
     const deadline = Date.now() + 150_000;
     // each target's alert fires a minute after its own first failed scrape: wait for all of them
     const allFiring = async () =>
-      (await currentAlerts(`http://127.0.0.1:${port}`)).filter((a) => a.name === 'TargetDown' && a.state === 'firing').length === SCRAPED_SERVICES.length;
+      (await currentAlerts(`http://127.0.0.1:${port}`)).filter((a) => a.name === 'TargetDown' && a.state === 'firing')
+        .length === SCRAPED_SERVICES.length;
     while (!(await allFiring()) && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 2_000));
     }
     const r = await runCli(['alerts'], env);
     expect(r.code).toBe(3);
     for (const svc of SCRAPED_SERVICES) {
-      expect(r.stdout).toMatch(new RegExp(`^FIRING +TargetDown .* ${svc.job} at 127\\.0\\.0\\.1:${closed.port} cannot be scraped$`, 'm'));
+      expect(r.stdout).toMatch(
+        new RegExp(`^FIRING +TargetDown .* ${svc.job} at 127\\.0\\.0\\.1:${closed.port} cannot be scraped$`, 'm'),
+      );
     }
     expect(r.stdout).not.toMatch(/TargetDown .* prometheus at/);
   } finally {

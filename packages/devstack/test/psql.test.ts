@@ -75,9 +75,14 @@ describe('psql and pgbench', () => {
     expect(okOrThrow(psql(['-c', 'SELECT count(*), sum(id) FROM copied']))).toBe(`5000|${(4999 * 5000) / 2}\n`);
 
     // CSV with a header, sent by psql as COPY ... FROM STDIN (server-side syntax).
-    const csv = psql(['-c', `COPY copied (id, name) FROM STDIN WITH (FORMAT csv, HEADER true)`], 'id,name\n10000,"with, comma"\n10001,plain\n');
+    const csv = psql(
+      ['-c', `COPY copied (id, name) FROM STDIN WITH (FORMAT csv, HEADER true)`],
+      'id,name\n10000,"with, comma"\n10001,plain\n',
+    );
     okOrThrow(csv);
-    expect(okOrThrow(psql(['-c', `SELECT name FROM copied WHERE id >= 10000 ORDER BY id`]))).toBe('with, comma\nplain\n');
+    expect(okOrThrow(psql(['-c', `SELECT name FROM copied WHERE id >= 10000 ORDER BY id`]))).toBe(
+      'with, comma\nplain\n',
+    );
 
     // Rows that do not fit: the COPY fails as a whole with Postgres' error, nothing is loaded.
     const bad = psql(['-c', '\\copy copied FROM stdin'], '20000\tok\t2024-01-01\nnot-a-number\tx\t2024-01-01\n\\.\n');
@@ -94,7 +99,9 @@ describe('psql and pgbench', () => {
   test('pgbench: initialisation (server-side and client-side COPY) and 8 clients for 5 s with no failed transaction', () => {
     const pgbench = findPgbench();
     if (!pgbench) {
-      throw new Error('pgbench is not installed: install it (Debian/Ubuntu: apt-get install postgresql-contrib, or postgresql-15)');
+      throw new Error(
+        'pgbench is not installed: install it (Debian/Ubuntu: apt-get install postgresql-contrib, or postgresql-15)',
+      );
     }
     // Server-side data generation (no COPY).
     const initServerSide = tool(pgbench, ['-i', '-s', '1', '-I', 'dtGvp', databaseUrl]);

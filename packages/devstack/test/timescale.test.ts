@@ -66,7 +66,9 @@ describe('TimescaleDB through the wire front', () => {
         value double precision NOT NULL,
         UNIQUE (device, ts)
       )`);
-    const { rows: created } = await pool.query(`SELECT * FROM create_hypertable('metrics', by_range('ts', INTERVAL '1 day'))`);
+    const { rows: created } = await pool.query(
+      `SELECT * FROM create_hypertable('metrics', by_range('ts', INTERVAL '1 day'))`,
+    );
     expect(created).toHaveLength(1);
     // The connection's search_path (startup option) put it in this file's schema.
     const { rows: where } = await pool.query(`SELECT to_regclass('${schema}.metrics')::text AS t`);
@@ -86,7 +88,10 @@ describe('TimescaleDB through the wire front', () => {
     const { rows } = await pool.query<{ bucket: Date; n: number; total: number }>(`
       SELECT time_bucket('6 hours', ts) AS bucket, count(*)::int AS n, sum(value)::float8 AS total
       FROM metrics GROUP BY bucket ORDER BY bucket`);
-    const expected = expectedBuckets(6 * HOUR, devices.map((_, i) => i));
+    const expected = expectedBuckets(
+      6 * HOUR,
+      devices.map((_, i) => i),
+    );
     expect(rows.map((r) => [r.bucket.getTime(), r.n, r.total])).toEqual(
       [...expected.entries()].sort(([a], [b]) => a - b).map(([bucket, b]) => [bucket, b.n, b.sum]),
     );
@@ -140,15 +145,25 @@ describe('TimescaleDB through the wire front', () => {
   });
 
   test('compressed chunks still answer the same query', async () => {
-    const before = (await pool.query(`SELECT device, count(*)::int AS n, sum(value)::float8 AS s FROM metrics GROUP BY device ORDER BY device`)).rows;
-    await pool.query(`ALTER TABLE metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts')`);
+    const before = (
+      await pool.query(
+        `SELECT device, count(*)::int AS n, sum(value)::float8 AS s FROM metrics GROUP BY device ORDER BY device`,
+      )
+    ).rows;
+    await pool.query(
+      `ALTER TABLE metrics SET (timescaledb.compress, timescaledb.compress_segmentby = 'device', timescaledb.compress_orderby = 'ts')`,
+    );
     const { rows: compressed } = await pool.query(`SELECT compress_chunk(c) FROM show_chunks('metrics') AS c`);
     expect(compressed.length).toBeGreaterThan(0);
     const { rows: stats } = await pool.query(
       `SELECT count(*)::int AS n FROM chunk_compression_stats('metrics') WHERE compression_status = 'Compressed'`,
     );
     expect(stats[0].n).toBe(compressed.length);
-    const after = (await pool.query(`SELECT device, count(*)::int AS n, sum(value)::float8 AS s FROM metrics GROUP BY device ORDER BY device`)).rows;
+    const after = (
+      await pool.query(
+        `SELECT device, count(*)::int AS n, sum(value)::float8 AS s FROM metrics GROUP BY device ORDER BY device`,
+      )
+    ).rows;
     expect(after).toEqual(before);
   });
 

@@ -120,7 +120,8 @@ export const envVar = {
   nonNegativeInt: (defaultValue: number) =>
     z.coerce.number().int().nonnegative().describe('an integer >= 0').default(defaultValue),
   /** A share or probability between 0 and 1. */
-  ratio: (defaultValue: number) => z.coerce.number().min(0).max(1).describe('a number between 0 and 1').default(defaultValue),
+  ratio: (defaultValue: number) =>
+    z.coerce.number().min(0).max(1).describe('a number between 0 and 1').default(defaultValue),
   /** A TCP port 0–65535 (0 lets the OS pick one, handy in tests). */
   port: (defaultValue: number) =>
     z.coerce.number().int().min(0).max(65535).describe('a TCP port (0-65535)').default(defaultValue),
@@ -143,7 +144,12 @@ export const envVar = {
     z
       .string()
       .default(defaultValue)
-      .transform((s) => s.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+      .transform((s) =>
+        s
+          .split(',')
+          .map((x) => x.trim())
+          .filter((x) => x.length > 0),
+      )
       .pipe(z.array(z.string()).min(1))
       .describe('a comma-separated list, e.g. "a,b"'),
   /** A PostgreSQL interval of the form `<n> <unit>[ <n> <unit>...]`, e.g. `7 days`, `1 day 12 hours`. */
@@ -303,8 +309,8 @@ function expectation(schema: z.ZodType): string | undefined {
       const upper = checks.find((c) => c.check === 'less_than');
       if (lower && !upper && lower.value === 0) return lower.inclusive ? `an ${kind} >= 0` : `a positive ${kind}`;
       const parts = [`${kind === 'integer' ? 'an' : 'a'} ${kind}`];
-      if (lower) parts.push(`${lower.inclusive ? '>=' : '>'} ${lower.value}`);
-      if (upper) parts.push(`${lower ? 'and ' : ''}${upper.inclusive ? '<=' : '<'} ${upper.value}`);
+      if (lower) parts.push(`${lower.inclusive ? '>=' : '>'} ${String(lower.value)}`);
+      if (upper) parts.push(`${lower ? 'and ' : ''}${upper.inclusive ? '<=' : '<'} ${String(upper.value)}`);
       return parts.join(' ');
     }
     case 'enum':

@@ -105,6 +105,8 @@ function listenError(err: NodeJS.ErrnoException, port: number, portVariable: str
     case 'EACCES':
       return new Error(`no permission to listen on port ${port}; ${fix} above 1023`, { cause: err });
     default:
-      return new Error(`cannot listen on port ${port} (${err.code ?? err.message}); check ${portVariable}`, { cause: err });
+      return new Error(`cannot listen on port ${port} (${err.code ?? err.message}); check ${portVariable}`, {
+        cause: err,
+      });
   }
 }

@@ -22,13 +22,20 @@ const schema = z.object({
 async function main(): Promise<void> {
   const config = configOrExit(schema);
   const logger = createLogger('migrate', config.LOG_LEVEL);
-  const pool = createPool({ connectionString: config.DATABASE_URL, max: 1, logger, applicationName: 'mockstagram-migrate' });
+  const pool = createPool({
+    connectionString: config.DATABASE_URL,
+    max: 1,
+    logger,
+    applicationName: 'mockstagram-migrate',
+  });
   try {
     await migrate({
       pool,
       directory: config.MIGRATIONS_DIR,
       logger,
-      variables: Object.fromEntries(Object.keys(migrationEnv.shape).map((name) => [name, config[name as keyof typeof migrationEnv.shape]])),
+      variables: Object.fromEntries(
+        Object.keys(migrationEnv.shape).map((name) => [name, config[name as keyof typeof migrationEnv.shape]]),
+      ),
     });
   } catch (err) {
     logger.error({ err }, 'migration failed');

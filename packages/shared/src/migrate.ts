@@ -93,7 +93,9 @@ export function readMigrations(directory: string = DEFAULT_MIGRATIONS_DIR): Migr
     if (!name.endsWith('.sql')) continue;
     const match = FILE_PATTERN.exec(name);
     if (!match) {
-      throw new MigrationError(`${path.join(directory, name)}: migration files must be named NNN_name.sql (e.g. 007_add_index.sql)`);
+      throw new MigrationError(
+        `${path.join(directory, name)}: migration files must be named NNN_name.sql (e.g. 007_add_index.sql)`,
+      );
     }
     const version = Number(match[1]);
     const other = byVersion.get(version);
@@ -140,7 +142,11 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       for (const m of migrations) verify(m, applied.get(m.version));
       const known = new Set(migrations.map((m) => m.version));
       for (const [version, row] of applied) {
-        if (!known.has(version)) logger?.warn({ version, name: row.name }, `applied migration ${row.name} has no file here (database newer than this code?)`);
+        if (!known.has(version))
+          logger?.warn(
+            { version, name: row.name },
+            `applied migration ${row.name} has no file here (database newer than this code?)`,
+          );
       }
 
       for (const m of prepared) {
@@ -164,7 +170,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   } finally {
     client.release();
   }
-  logger?.info({ schema: result.schema, applied: result.applied, skipped: result.skipped.length }, result.applied.length > 0 ? `applied ${result.applied.length} migration(s)` : 'database is up to date');
+  logger?.info(
+    { schema: result.schema, applied: result.applied, skipped: result.skipped.length },
+    result.applied.length > 0 ? `applied ${result.applied.length} migration(s)` : 'database is up to date',
+  );
   return result;
 }
 
@@ -178,7 +187,9 @@ function substitute(m: Migration, variables: Record<string, string>): string {
   return m.sql.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (_all, name: string) => {
     const value = variables[name];
     if (value === undefined) {
-      throw new MigrationError(`${m.name} uses \${${name}} but no value was given for it (known: ${Object.keys(variables).join(', ') || 'none'})`);
+      throw new MigrationError(
+        `${m.name} uses \${${name}} but no value was given for it (known: ${Object.keys(variables).join(', ') || 'none'})`,
+      );
     }
     return value.replace(/'/g, "''");
   });
@@ -210,7 +221,7 @@ async function targetSchema(client: PoolClient): Promise<string> {
   const { rows } = await client.query<{ schema: string | null; path: string }>(
     "SELECT current_schema() AS schema, current_setting('search_path') AS path",
   );
-  const { schema, path: searchPath } = rows[0]!;
+  const { schema, path: searchPath } = rows[0];
   if (schema === null || schema === 'pg_catalog' || schema === 'information_schema') {
     throw new MigrationError(
       `no schema to create tables in: search_path is "${searchPath}"` +
@@ -225,7 +236,9 @@ async function acquireLock(client: PoolClient, timeoutMs: number, logger: Logger
   const deadline = Date.now() + timeoutMs;
   let warned = false;
   for (;;) {
-    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [MIGRATION_LOCK_ID]);
+    const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [
+      MIGRATION_LOCK_ID,
+    ]);
     if (rows[0]?.locked) return;
     if (!warned) {
       logger?.info({ lockId: MIGRATION_LOCK_ID }, 'another migration run holds the lock; waiting');
@@ -245,9 +258,12 @@ async function applyInTransaction(client: PoolClient, m: Migration, text: string
   await client.query('BEGIN');
   try {
     // Re-check inside the transaction: a concurrent runner may have applied it meanwhile.
-    const { rows } = await client.query<{ checksum: string }>('SELECT checksum FROM schema_migrations WHERE version = $1', [m.version]);
+    const { rows } = await client.query<{ checksum: string }>(
+      'SELECT checksum FROM schema_migrations WHERE version = $1',
+      [m.version],
+    );
     if (rows.length > 0) {
-      verify(m, { name: m.name, checksum: rows[0]!.checksum });
+      verify(m, { name: m.name, checksum: rows[0].checksum });
       await client.query('ROLLBACK');
       return false;
     }

@@ -133,12 +133,19 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
       const op = issue.code === 'too_small' ? (issue.inclusive ? '>=' : '>') : issue.inclusive ? '<=' : '<';
       const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
       if (issue.origin === 'string') {
-        return issue.code === 'too_small' && Number(bound) === 1 ? 'expected a non-empty string' : `expected length ${op} ${bound}`;
+        return issue.code === 'too_small' && Number(bound) === 1
+          ? 'expected a non-empty string'
+          : `expected length ${op} ${bound}`;
       }
       return `expected ${issue.origin} ${op} ${bound}`;
     }
     case 'invalid_format': {
-      const what = issue.format === 'datetime' ? 'an ISO 8601 date-time' : issue.format === 'guid' ? 'a UUID' : `format ${issue.format}`;
+      const what =
+        issue.format === 'datetime'
+          ? 'an ISO 8601 date-time'
+          : issue.format === 'guid'
+            ? 'a UUID'
+            : `format ${issue.format}`;
       return `expected ${what}, got ${JSON.stringify(value)}`;
     }
     default:
@@ -150,7 +157,8 @@ function typeName(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'array';
   if (typeof value === 'number') return `number ${value}`;
-  if (typeof value === 'string') return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
+  if (typeof value === 'string')
+    return `string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}...` : value)}`;
   return typeof value;
 }
 
@@ -177,7 +185,11 @@ function encode<T>(schema: z.ZodType<T>, value: T, name: string): Buffer {
 
 function decode<T>(schema: z.ZodType<T>, buf: Buffer | null): Decoded<T> {
   if (buf === null || buf.length === 0) {
-    return { ok: false, reason: 'not-json', error: buf === null ? 'message has no value (null)' : 'message value is empty' };
+    return {
+      ok: false,
+      reason: 'not-json',
+      error: buf === null ? 'message has no value (null)' : 'message value is empty',
+    };
   }
   let parsed: unknown;
   try {

@@ -68,7 +68,10 @@ export function onShutdown(logger: Logger, steps: ShutdownStep[], options: Shutd
     let failed = exitCode !== 0;
     let current = '';
     const timer = setTimeout(() => {
-      logger.error({ step: current, timeoutMs }, `shutdown timed out after ${timeoutMs} ms in step "${current}"; exiting 1`);
+      logger.error(
+        { step: current, timeoutMs },
+        `shutdown timed out after ${timeoutMs} ms in step "${current}"; exiting 1`,
+      );
       exit(1);
     }, timeoutMs);
     for (const step of steps) {

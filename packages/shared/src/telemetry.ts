@@ -128,7 +128,10 @@ export function startTelemetry(options: StartTelemetryOptions): Telemetry {
   const log = (logger ?? createLogger(options.service)).child({ component: 'opentelemetry' });
   routeSdkErrors(log);
 
-  const exportUrl = config.OTEL_EXPORTER_OTLP_ENDPOINT === undefined ? undefined : `${config.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
+  const exportUrl =
+    config.OTEL_EXPORTER_OTLP_ENDPOINT === undefined
+      ? undefined
+      : `${config.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
   const processors: SpanProcessor[] = [];
   if (exportUrl !== undefined) {
     const exporter = new OTLPTraceExporter({ url: exportUrl, timeoutMillis: BATCH_SPAN_PROCESSOR.exportTimeoutMillis });
@@ -165,7 +168,9 @@ export function startTelemetry(options: StartTelemetryOptions): Telemetry {
       ratio: config.OTEL_TRACES_SAMPLER_ARG,
       exportUrl: exportUrl ?? null,
     },
-    exportUrl ? `tracing on; exporting spans to ${exportUrl}` : 'tracing on; spans are not exported (OTEL_EXPORTER_OTLP_ENDPOINT is not set)',
+    exportUrl
+      ? `tracing on; exporting spans to ${exportUrl}`
+      : 'tracing on; spans are not exported (OTEL_EXPORTER_OTLP_ENDPOINT is not set)',
   );
 
   let stopped: Promise<void> | undefined;
@@ -182,7 +187,11 @@ export function startTelemetry(options: StartTelemetryOptions): Telemetry {
         try {
           // Tracing is not worth a failed shutdown: an unreachable collector is logged, not thrown.
           const outcome = await Promise.race([sdk.shutdown().then(() => 'done' as const), timeout]);
-          if (outcome === 'timeout') log.warn({ timeoutMs: SHUTDOWN_TIMEOUT_MS, exportUrl }, 'last spans not exported within the shutdown timeout; dropped');
+          if (outcome === 'timeout')
+            log.warn(
+              { timeoutMs: SHUTDOWN_TIMEOUT_MS, exportUrl },
+              'last spans not exported within the shutdown timeout; dropped',
+            );
         } catch (err) {
           log.warn({ err, exportUrl }, 'last spans could not be exported; dropped');
         } finally {
@@ -215,7 +224,14 @@ export function createSampler(name: TracesSampler, ratio: number): Sampler {
 class SampledLinksSampler implements Sampler {
   constructor(private readonly inner: Sampler) {}
 
-  shouldSample(ctx: Context, traceId: string, name: string, kind: SpanKind, attributes: Attributes, links: Link[]): SamplingResult {
+  shouldSample(
+    ctx: Context,
+    traceId: string,
+    name: string,
+    kind: SpanKind,
+    attributes: Attributes,
+    links: Link[],
+  ): SamplingResult {
     if (links.length > 0 && trace.getSpanContext(ctx) === undefined && links.some((l) => isSampled(l.context))) {
       return { decision: SamplingDecision.RECORD_AND_SAMPLED };
     }

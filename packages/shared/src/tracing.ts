@@ -63,7 +63,7 @@ export function injectTraceHeaders(ctx: Context, headers: IHeaders): IHeaders {
 
 /** True when `spanContext` belongs to a trace that is recorded and exported (its sampled flag is set). */
 export function isSampled(spanContext: SpanContext): boolean {
-  return (spanContext.traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
+  return (spanContext.traceFlags & TraceFlags.SAMPLED) !== 0;
 }
 
 /**
@@ -108,7 +108,12 @@ export const SPAN_ATTRIBUTES = {
  * The semantic-convention attributes of a span that processes one consumed Kafka message
  * (the fetcher's `fetch-job process`, the result-handler's `fetch-result process`).
  */
-export function kafkaProcessAttributes(topic: string, partition: number, offset: string, consumerGroup: string): Attributes {
+export function kafkaProcessAttributes(
+  topic: string,
+  partition: number,
+  offset: string,
+  consumerGroup: string,
+): Attributes {
   return {
     [SPAN_ATTRIBUTES.messagingSystem]: 'kafka',
     [SPAN_ATTRIBUTES.messagingDestination]: topic,
@@ -128,7 +133,10 @@ export function kafkaProcessAttributes(topic: string, partition: number, offset:
 export function endSpan(span: Span, problem?: unknown): void {
   if (problem !== undefined && span.isRecording()) {
     if (problem instanceof Error) span.recordException(problem);
-    span.setStatus({ code: SpanStatusCode.ERROR, message: problem instanceof Error ? problem.message : String(problem) });
+    span.setStatus({
+      code: SpanStatusCode.ERROR,
+      message: problem instanceof Error ? problem.message : String(problem),
+    });
   }
   span.end();
 }

@@ -11,7 +11,8 @@ describe('isTransientDbError', () => {
     expect(isTransientDbError(new Error('timeout exceeded when trying to connect'))).toBe(true);
   });
   it('does not retry data, constraint or SQL errors', () => {
-    for (const code of ['23505', '22P02', '42P01', '42601']) expect([code, isTransientDbError(pgError(code))]).toEqual([code, false]);
+    for (const code of ['23505', '22P02', '42P01', '42601'])
+      expect([code, isTransientDbError(pgError(code))]).toEqual([code, false]);
     expect(isTransientDbError(new Error('something else'))).toBe(false);
     expect(isTransientDbError('nope')).toBe(false);
   });
@@ -33,7 +34,9 @@ describe('createPool / withTransaction (real database)', () => {
 
   it('returns bigint and count(*) as numbers', async () => {
     await pool.query('INSERT INTO t VALUES (1000001, 42)');
-    const { rows } = await pool.query('SELECT id, n, (SELECT count(*) FROM t) AS c, 9007199254740993::bigint AS big FROM t');
+    const { rows } = await pool.query(
+      'SELECT id, n, (SELECT count(*) FROM t) AS c, 9007199254740993::bigint AS big FROM t',
+    );
     expect(rows).toEqual([{ id: 1000001, n: 42, c: 1, big: '9007199254740993' }]);
   });
 
@@ -53,7 +56,9 @@ describe('createPool / withTransaction (real database)', () => {
         throw new Error('changed my mind');
       }),
     ).rejects.toThrow('changed my mind');
-    await expect(withTransaction(pool, (client) => client.query('INSERT INTO t VALUES (1000001, 0)'))).rejects.toMatchObject({ code: '23505' });
+    await expect(
+      withTransaction(pool, (client) => client.query('INSERT INTO t VALUES (1000001, 0)')),
+    ).rejects.toMatchObject({ code: '23505' });
     expect((await pool.query('SELECT id FROM t ORDER BY id')).rows).toEqual([{ id: 2 }, { id: 1000001 }]);
     expect(pool.totalCount).toBeLessThanOrEqual(2);
   });
@@ -68,7 +73,7 @@ describe('createPool / withTransaction (real database)', () => {
           // The server ends this session while no statement of it runs, as a restart does while
           // the scheduler waits for Kafka: the client emits 'error' and 'end'.
           const ended = new Promise((resolve) => client.once('end', resolve));
-          await other.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+          await other.query('SELECT pg_terminate_backend($1)', [rows[0].pid]);
           await ended;
           await client.query('SELECT 1');
         }),

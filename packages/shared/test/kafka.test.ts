@@ -19,7 +19,7 @@ describe('kafka helpers (real broker)', () => {
 
   const partitionsOf = async (topic: string) => {
     const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-    return topics[0]!.partitions;
+    return topics[0].partitions;
   };
 
   it('creates missing topics with leaders on every partition, also when two services race', async () => {
@@ -66,7 +66,11 @@ describe('kafka helpers (real broker)', () => {
     const producer = createProducer(kafka);
     await producer.connect();
     try {
-      const messages = Array.from({ length: 500 }, (_, i) => ({ key: String(i % 50), value: `v${i}`, headers: { traceparent: 't' } }));
+      const messages = Array.from({ length: 500 }, (_, i) => ({
+        key: String(i % 50),
+        value: `v${i}`,
+        headers: { traceparent: 't' },
+      }));
       const meta = await produceMany(producer, [
         { topic: a, messages },
         { topic: b, messages: messages.slice(0, 10) },
@@ -104,9 +108,18 @@ describe('kafka helpers (real broker)', () => {
     expect([...seen.values()].every((s) => s.size === 1)).toBe(true);
     // ... and on the partition the Java client's murmur2 partitioner (kafkajs' default) picks.
     const javaPartitioner = Partitioners.DefaultPartitioner();
-    const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({ partitionId, leader: 0, replicas: [0], isr: [0], partitionErrorCode: 0 }));
+    const partitionMetadata = [0, 1, 2, 3].map((partitionId) => ({
+      partitionId,
+      leader: 0,
+      replicas: [0],
+      isr: [0],
+      partitionErrorCode: 0,
+    }));
     for (const [key, partitions] of seen) {
-      expect([key, [...partitions][0]]).toEqual([key, javaPartitioner({ topic: a, partitionMetadata, message: { key, value: null } })]);
+      expect([key, [...partitions][0]]).toEqual([
+        key,
+        javaPartitioner({ topic: a, partitionMetadata, message: { key, value: null } }),
+      ]);
     }
   });
 
@@ -118,12 +131,21 @@ describe('kafka helpers (real broker)', () => {
         cb();
       },
     });
-    const kafka = createKafka({ brokers: kafkaBrokers(), clientId: 'test', logger: createLogger('kafka-test', 'debug', stream) });
+    const kafka = createKafka({
+      brokers: kafkaBrokers(),
+      clientId: 'test',
+      logger: createLogger('kafka-test', 'debug', stream),
+    });
     const producer = createProducer(kafka);
     await producer.connect();
     await producer.disconnect();
     const kafkaLines = lines.filter((l) => l.component === 'kafka');
     expect(kafkaLines.length).toBeGreaterThan(0);
-    expect(kafkaLines[0]).toMatchObject({ service: 'kafka-test', level: expect.any(String), role: 'producer', broker: expect.any(String) });
+    expect(kafkaLines[0]).toMatchObject({
+      service: 'kafka-test',
+      level: expect.any(String),
+      role: 'producer',
+      broker: expect.any(String),
+    });
   });
 });

@@ -1,7 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { databaseUrl, daysAgo, freshSchema, pausePolicies, withSearchPath, type TestSchema } from '../../../test/support/engines';
+import {
+  databaseUrl,
+  daysAgo,
+  freshSchema,
+  pausePolicies,
+  withSearchPath,
+  type TestSchema,
+} from '../../../test/support/engines';
 import { createPool, type Pool } from '../src/db';
 import { DEFAULT_MIGRATIONS_DIR, migrate, readMigrations } from '../src/migrate';
 
@@ -12,7 +19,8 @@ const all = readMigrations().map((m) => m.name);
 
 function migrationsCopy(extra: Record<string, string> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'migrations-'));
-  for (const name of fs.readdirSync(DEFAULT_MIGRATIONS_DIR)) fs.copyFileSync(path.join(DEFAULT_MIGRATIONS_DIR, name), path.join(dir, name));
+  for (const name of fs.readdirSync(DEFAULT_MIGRATIONS_DIR))
+    fs.copyFileSync(path.join(DEFAULT_MIGRATIONS_DIR, name), path.join(dir, name));
   for (const [name, text] of Object.entries(extra)) fs.writeFileSync(path.join(dir, name), text);
   return dir;
 }
@@ -41,7 +49,9 @@ describe('migrations on a real TimescaleDB', () => {
     // wrote before the next one writes. The policies themselves are tested in test/native.
     expect(await pausePolicies(pool, db.schema)).toBeGreaterThanOrEqual(4);
 
-    const { rows } = await pool.query<{ name: string; checksum: string }>('SELECT name, checksum FROM schema_migrations ORDER BY version');
+    const { rows } = await pool.query<{ name: string; checksum: string }>(
+      'SELECT name, checksum FROM schema_migrations ORDER BY version',
+    );
     expect(rows.map((r) => r.name)).toEqual(all);
 
     const tables = await pool.query<{ table_name: string }>(
@@ -49,7 +59,14 @@ describe('migrations on a real TimescaleDB', () => {
       [db.schema],
     );
     expect(tables.rows.map((r) => r.table_name)).toEqual(
-      expect.arrayContaining(['follower_counts', 'follower_counts_daily', 'follower_counts_hourly', 'influencer_latest', 'influencers', 'schema_migrations']),
+      expect.arrayContaining([
+        'follower_counts',
+        'follower_counts_daily',
+        'follower_counts_hourly',
+        'influencer_latest',
+        'influencers',
+        'schema_migrations',
+      ]),
     );
   });
 
@@ -70,9 +87,9 @@ describe('migrations on a real TimescaleDB', () => {
     expect((await pool.query(insert, [...row.slice(0, 2), 999, 9, row[4]])).rowCount).toBe(0);
     const { rows } = await pool.query('SELECT follower_count FROM follower_counts WHERE influencer_id = 1000001');
     expect(rows).toEqual([{ follower_count: 100 }]);
-    await expect(pool.query(insert.replace(' ON CONFLICT (influencer_id, observed_at) DO NOTHING', ''), row)).rejects.toThrow(
-      /follower_counts_influencer_observed_key|duplicate key/,
-    );
+    await expect(
+      pool.query(insert.replace(' ON CONFLICT (influencer_id, observed_at) DO NOTHING', ''), row),
+    ).rejects.toThrow(/follower_counts_influencer_observed_key|duplicate key/);
   });
 
   it('serves hourly and daily series through the continuous aggregates (real-time)', async () => {
@@ -85,10 +102,28 @@ describe('migrations on a real TimescaleDB', () => {
        FROM follower_counts_hourly WHERE influencer_id = 1000002 ORDER BY bucket`,
     );
     expect(hourly.rows).toEqual([
-      { bucket: new Date(`${DAY}T10:00:00Z`), follower_count_first: 10, follower_count_last: 30, follower_count_min: 10, follower_count_max: 30, follower_count_avg: 20, samples: 2 },
-      { bucket: new Date(`${DAY}T11:00:00Z`), follower_count_first: 50, follower_count_last: 50, follower_count_min: 50, follower_count_max: 50, follower_count_avg: 50, samples: 1 },
+      {
+        bucket: new Date(`${DAY}T10:00:00Z`),
+        follower_count_first: 10,
+        follower_count_last: 30,
+        follower_count_min: 10,
+        follower_count_max: 30,
+        follower_count_avg: 20,
+        samples: 2,
+      },
+      {
+        bucket: new Date(`${DAY}T11:00:00Z`),
+        follower_count_first: 50,
+        follower_count_last: 50,
+        follower_count_min: 50,
+        follower_count_max: 50,
+        follower_count_avg: 50,
+        samples: 1,
+      },
     ]);
-    const daily = await pool.query('SELECT following_count_last, samples FROM follower_counts_daily WHERE influencer_id = 1000002');
+    const daily = await pool.query(
+      'SELECT following_count_last, samples FROM follower_counts_daily WHERE influencer_id = 1000002',
+    );
     expect(daily.rows).toEqual([{ following_count_last: 5, samples: 3 }]);
   });
 
@@ -97,7 +132,10 @@ describe('migrations on a real TimescaleDB', () => {
     extraSchemas.push(s);
     const p = createPool({ connectionString: s.url, max: 1 });
     try {
-      await migrate({ pool: p, variables: { FOLLOWER_COUNTS_COMPRESS_AFTER: '3 days', FOLLOWER_COUNTS_RETAIN_FOR: '90 days' } });
+      await migrate({
+        pool: p,
+        variables: { FOLLOWER_COUNTS_COMPRESS_AFTER: '3 days', FOLLOWER_COUNTS_RETAIN_FOR: '90 days' },
+      });
       const { rows } = await p.query<{ proc_name: string; config: Record<string, unknown> }>(
         `SELECT proc_name, config FROM timescaledb_information.jobs
          WHERE hypertable_schema = $1 ORDER BY proc_name, hypertable_name`,
@@ -137,7 +175,9 @@ describe('migrations on a real TimescaleDB', () => {
     try {
       await migrate({ pool: p, directory: dir });
       fs.appendFileSync(path.join(dir, '002_influencers.sql'), '\n-- edited\n');
-      await expect(migrate({ pool: p, directory: dir })).rejects.toThrow(/migration 002_influencers\.sql was changed after it was applied/);
+      await expect(migrate({ pool: p, directory: dir })).rejects.toThrow(
+        /migration 002_influencers\.sql was changed after it was applied/,
+      );
     } finally {
       await p.end();
     }
@@ -152,7 +192,9 @@ describe('migrations on a real TimescaleDB', () => {
     });
     try {
       await expect(migrate({ pool: p, directory: bad })).rejects.toThrow(/^100_broken\.sql: .*no_such_function/);
-      const { rows } = await p.query(`SELECT to_regclass('half_done') AS t, (SELECT max(version) FROM schema_migrations) AS v`);
+      const { rows } = await p.query(
+        `SELECT to_regclass('half_done') AS t, (SELECT max(version) FROM schema_migrations) AS v`,
+      );
       expect(rows).toEqual([{ t: null, v: Math.max(...readMigrations().map((m) => m.version)) }]); // the repo's last file, not 100
     } finally {
       await p.end();
@@ -160,9 +202,14 @@ describe('migrations on a real TimescaleDB', () => {
   });
 
   it('refuses a search_path without a usable schema', async () => {
-    const p = createPool({ connectionString: withSearchPath(databaseUrl(), 'no_such_schema_x').replace('%2Cpublic', ''), max: 1 });
+    const p = createPool({
+      connectionString: withSearchPath(databaseUrl(), 'no_such_schema_x').replace('%2Cpublic', ''),
+      max: 1,
+    });
     try {
-      await expect(migrate({ pool: p })).rejects.toThrow(/no schema to create tables in: search_path is "no_such_schema_x"/);
+      await expect(migrate({ pool: p })).rejects.toThrow(
+        /no schema to create tables in: search_path is "no_such_schema_x"/,
+      );
     } finally {
       await p.end();
     }
@@ -171,7 +218,9 @@ describe('migrations on a real TimescaleDB', () => {
   it('keeps the TimescaleDB extension out of the test schema', async () => {
     const plain = createPool({ connectionString: withSearchPath(databaseUrl(), 'public'), max: 1 });
     try {
-      const { rows } = await plain.query(`SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb'`);
+      const { rows } = await plain.query(
+        `SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'timescaledb'`,
+      );
       expect(rows).toEqual([{ schema: 'public' }]);
     } finally {
       await plain.end();

@@ -63,7 +63,10 @@ it('removes the second sample of each job (the earliest stays), in compressed ch
     [4, `${OLD_DAY}T10:00:06Z`, 406, j4],
   ];
   for (const [id, at, n, job] of rows) {
-    await pool.query('INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count, job_id) VALUES ($1, $2, $3, 1, $4)', [id, at, n, job]);
+    await pool.query(
+      'INSERT INTO follower_counts (influencer_id, observed_at, follower_count, following_count, job_id) VALUES ($1, $2, $3, 1, $4)',
+      [id, at, n, job],
+    );
   }
   await pool.query(`INSERT INTO influencer_latest (influencer_id, username, follower_count, following_count, observed_at) VALUES
     (1, 'u1', 110, 1, '${DAY}T10:00:11Z'), (2, 'u2', 209, 1, '${DAY}T10:00:09Z'),
@@ -88,9 +91,12 @@ it('removes the second sample of each job (the earliest stays), in compressed ch
     { influencer_id: 3, follower_count: 301, fetched_at: null },
     { influencer_id: 4, follower_count: 400, fetched_at: null },
   ]);
-  const { rows: latest } = await pool.query<{ influencer_id: number; username: string; follower_count: number; observed_at: Date }>(
-    'SELECT influencer_id, username, follower_count, observed_at FROM influencer_latest ORDER BY influencer_id',
-  );
+  const { rows: latest } = await pool.query<{
+    influencer_id: number;
+    username: string;
+    follower_count: number;
+    observed_at: Date;
+  }>('SELECT influencer_id, username, follower_count, observed_at FROM influencer_latest ORDER BY influencer_id');
   expect(latest.map((l) => [l.influencer_id, l.username, l.follower_count, l.observed_at.toISOString()])).toEqual([
     [1, 'u1', 110, `${DAY}T10:00:11.000Z`],
     [2, 'u2', 200, `${DAY}T10:00:02.000Z`],

@@ -49,7 +49,14 @@ function stage(groupId: string, topic: string, work: StageWork, settings: StageO
     topics: [topic],
     logger,
     work,
-    settings: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 500, maxWaitMs: 200, batchWaitMs: 50, stopGraceMs: 10_000, ...settings },
+    settings: {
+      sessionTimeoutMs: 10_000,
+      heartbeatIntervalMs: 500,
+      maxWaitMs: 200,
+      batchWaitMs: 50,
+      stopGraceMs: 10_000,
+      ...settings,
+    },
   });
   running.push(s);
   return s;
@@ -88,7 +95,7 @@ async function committed(groupId: string, topic: string): Promise<number> {
   await admin.connect();
   try {
     const [t] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    return t!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
+    return t.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0);
   } finally {
     await admin.disconnect();
   }
@@ -128,7 +135,7 @@ test('message mode: every output is produced, every offset committed, every mess
 });
 
 test('a rebalance mid-batch: the second member takes partitions over, nothing is lost, duplicates only from what was in flight', async () => {
-  const topic = topics.names[2]!;
+  const topic = topics.names[2];
   const total = 1200;
   await produceInput(topic, total);
   const groupId = uniqueName('stage-rebalance');
@@ -148,8 +155,15 @@ test('a rebalance mid-batch: the second member takes partitions over, nothing is
   expect(a.assignment).toHaveLength(PARTITIONS);
   const b = stage(groupId, topic, work, { batchSize: 50, maxInFlight: 200 });
   await b.start();
-  await waitFor('both to hold partitions', () => a.assignment.length > 0 && b.assignment.length > 0 && a.assignment.length + b.assignment.length === PARTITIONS);
-  await waitFor('everything stored and committed', async () => sink.distinct === total && (await committed(groupId, topic)) === total);
+  await waitFor(
+    'both to hold partitions',
+    () =>
+      a.assignment.length > 0 && b.assignment.length > 0 && a.assignment.length + b.assignment.length === PARTITIONS,
+  );
+  await waitFor(
+    'everything stored and committed',
+    async () => sink.distinct === total && (await committed(groupId, topic)) === total,
+  );
   expect(a.assignment.length).toBeLessThan(PARTITIONS); // a gave some up mid-work
   // At least once: what a had taken but not committed when its partitions moved may be stored again.
   expect(sink.duplicates).toBeLessThanOrEqual(200);
@@ -158,7 +172,7 @@ test('a rebalance mid-batch: the second member takes partitions over, nothing is
 });
 
 test('a stop mid-batch finishes the batch and commits it: the next member gets nothing of it again', async () => {
-  const topic = topics.names[3]!;
+  const topic = topics.names[3];
   await produceInput(topic, 100);
   const groupId = uniqueName('stage-stop');
   const sink = new Sink();
@@ -166,15 +180,20 @@ test('a stop mid-batch finishes the batch and commits it: the next member gets n
   const batchStarted = new Promise<void>((r) => (inBatch = r));
   let release!: () => void;
   const released = new Promise<void>((r) => (release = r));
-  const a = stage(groupId, topic, {
-    mode: 'batch',
-    process: async (messages) => {
-      inBatch();
-      await released;
-      sink.store(messages);
-      return {};
+  const a = stage(
+    groupId,
+    topic,
+    {
+      mode: 'batch',
+      process: async (messages) => {
+        inBatch();
+        await released;
+        sink.store(messages);
+        return {};
+      },
     },
-  }, { batchSize: 100, batchWaitMs: 2000 });
+    { batchSize: 100, batchWaitMs: 2000 },
+  );
   await a.start();
   await batchStarted;
   const stopped = a.stop();
@@ -195,7 +214,7 @@ test('a stop mid-batch finishes the batch and commits it: the next member gets n
 });
 
 test('stopped between store and commit (as a crash leaves it): the batch is redelivered, stored again, and then committed; nothing is lost', async () => {
-  const topic = topics.names[4]!;
+  const topic = topics.names[4];
   const total = 400;
   await produceInput(topic, total);
   const groupId = uniqueName('stage-crash');
@@ -203,26 +222,38 @@ test('stopped between store and commit (as a crash leaves it): the batch is rede
   let storedOnce!: () => void;
   const crashPoint = new Promise<void>((r) => (storedOnce = r));
   let crashedBatch = 0;
-  const a = stage(groupId, topic, {
-    mode: 'batch',
-    process: async (messages, signal) => {
-      sink.store(messages);
-      if (crashedBatch === 0) {
-        crashedBatch = messages.length;
-        storedOnce();
-        // Stored, not yet committed: the process "dies" here (the stage is abandoned).
-        await new Promise((_, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
-      }
-      return {};
+  const a = stage(
+    groupId,
+    topic,
+    {
+      mode: 'batch',
+      process: async (messages, signal) => {
+        sink.store(messages);
+        if (crashedBatch === 0) {
+          crashedBatch = messages.length;
+          storedOnce();
+          // Stored, not yet committed: the process "dies" here (the stage is abandoned).
+          await new Promise((_, reject) =>
+            signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+          );
+        }
+        return {};
+      },
     },
-  }, { batchSize: 100 });
+    { batchSize: 100 },
+  );
   await a.start();
   await crashPoint;
   const summary = await a.stop({ abandon: true });
   expect(summary.abandoned).toBeGreaterThanOrEqual(crashedBatch);
   expect(await committed(groupId, topic)).toBe(0); // the first batch was never committed, so nothing after it either
 
-  const b = stage(groupId, topic, { mode: 'batch', process: async (messages) => (sink.store(messages), {}) }, { batchSize: 100 });
+  const b = stage(
+    groupId,
+    topic,
+    { mode: 'batch', process: async (messages) => (sink.store(messages), {}) },
+    { batchSize: 100 },
+  );
   await b.start();
   await waitFor('everything committed', async () => (await committed(groupId, topic)) === total);
   expect(sink.distinct).toBe(total);

@@ -40,7 +40,9 @@ const ONE_SHOTS = ['db-roles', 'migrate', 'register', 'elasticsearch-setup', 'ki
 const SCALABLE = ['fetcher', 'result-handler'];
 
 function errorsOf(doc: ComposeFile): string[] {
-  return validate(doc) ? [] : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`);
+  return validate(doc)
+    ? []
+    : (validate.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message} ${JSON.stringify(e.params)}`);
 }
 
 describe('Compose Specification schema', () => {
@@ -63,7 +65,9 @@ describe('Compose Specification schema', () => {
   });
 
   test('the validator does reject an invalid file', () => {
-    const broken = { services: { x: { image: 'a:1', ports: [{ target: 'eighty' }], restart: 'sometimes', nope: true } } };
+    const broken = {
+      services: { x: { image: 'a:1', ports: [{ target: 'eighty' }], restart: 'sometimes', nope: true } },
+    };
     expect(validate(broken)).toBe(false);
   });
 
@@ -104,14 +108,14 @@ describe('startup order: `docker compose up` converges without restarts', () => 
     const build = buildArgs(service);
     if (!build) return false;
     const dockerfile = parseDockerfile(read(`${build.context}/${build.dockerfile}`));
-    const st = build.target ? stage(dockerfile, build.target) : dockerfile.stages[dockerfile.stages.length - 1]!;
+    const st = build.target ? stage(dockerfile, build.target) : dockerfile.stages[dockerfile.stages.length - 1];
     return st.instructions.some((i) => i.keyword === 'HEALTHCHECK' && !/^NONE$/i.test(i.args));
   };
 
   test.each(services)('%s: depends only on services that exist, with a condition they can meet', (_name, service) => {
     for (const [target, condition] of Object.entries(dependsOn(service))) {
       expect(compose.services).toHaveProperty([target]);
-      const dep = compose.services[target]!;
+      const dep = compose.services[target];
       if (condition === 'service_healthy') expect([target, hasHealthcheck(dep)]).toEqual([target, true]);
       else if (condition === 'service_completed_successfully') expect(ONE_SHOTS).toContain(target);
       else expect(condition).toBe('service_started');
@@ -127,7 +131,8 @@ describe('startup order: `docker compose up` converges without restarts', () => 
   test('dependents wait for engines to be healthy and for one-shots to finish', () => {
     for (const [name, service] of services) {
       for (const [target, condition] of Object.entries(dependsOn(service))) {
-        if (ONE_SHOTS.includes(target)) expect([name, target, condition]).toEqual([name, target, 'service_completed_successfully']);
+        if (ONE_SHOTS.includes(target))
+          expect([name, target, condition]).toEqual([name, target, 'service_completed_successfully']);
         if (['kafka', 'timescaledb', 'elasticsearch', 'kibana'].includes(target)) {
           expect([name, target, condition]).toEqual([name, target, 'service_healthy']);
         }
@@ -147,7 +152,7 @@ describe('startup order: `docker compose up` converges without restarts', () => 
       'result-handler': ['kafka', 'migrate'],
     };
     for (const [name, targets] of Object.entries(needs)) {
-      expect(Object.keys(dependsOn(compose.services[name]!))).toEqual(expect.arrayContaining(targets));
+      expect(Object.keys(dependsOn(compose.services[name]))).toEqual(expect.arrayContaining(targets));
     }
   });
 
@@ -157,7 +162,7 @@ describe('startup order: `docker compose up` converges without restarts', () => 
       if (state.get(name) === 'done') return;
       if (state.get(name) === 'visiting') throw new Error(`cycle: ${[...trail, name].join(' -> ')}`);
       state.set(name, 'visiting');
-      for (const dep of Object.keys(dependsOn(compose.services[name]!))) visit(dep, [...trail, name]);
+      for (const dep of Object.keys(dependsOn(compose.services[name]))) visit(dep, [...trail, name]);
       state.set(name, 'done');
     };
     expect(() => services.forEach(([name]) => visit(name, []))).not.toThrow();
@@ -169,7 +174,7 @@ describe('volumes and mounts', () => {
     (service.volumes ?? []).map((v) => {
       if (typeof v !== 'string') return { name, source: v.source ?? '', target: v.target };
       const [source, target] = v.split(':');
-      return { name, source: source!, target: target! };
+      return { name, source: source, target: target };
     }),
   );
 
@@ -200,11 +205,14 @@ describe('scaling', () => {
     expect(services.filter(([, s]) => s.container_name !== undefined).map(([n]) => n)).toEqual([]);
   });
 
-  test.each(SCALABLE)('%s publishes no host port (replicas would collide) and exposes its port to the network', (name) => {
-    const service = compose.services[name]!;
-    expect(service.ports).toBeUndefined();
-    expect(service.expose?.length).toBe(1);
-  });
+  test.each(SCALABLE)(
+    '%s publishes no host port (replicas would collide) and exposes its port to the network',
+    (name) => {
+      const service = compose.services[name];
+      expect(service.ports).toBeUndefined();
+      expect(service.expose?.length).toBe(1);
+    },
+  );
 });
 
 describe('interpolation', () => {
@@ -223,8 +231,12 @@ describe('interpolation', () => {
   test.each([...PASSWORD_VARIABLES])('without %s in .env the file is refused, naming it', (name) => {
     const env = { ...TEST_PASSWORDS };
     delete env[name];
-    expect(() => interpolateDeep(loadComposeRaw(), env)).toThrow(new RegExp(`required variable ${name} is missing: set ${name} in \\.env`));
-    expect(() => interpolateDeep(loadComposeRaw(), { ...env, [name]: '' })).toThrow(new RegExp(`required variable ${name} is missing`));
+    expect(() => interpolateDeep(loadComposeRaw(), env)).toThrow(
+      new RegExp(`required variable ${name} is missing: set ${name} in \\.env`),
+    );
+    expect(() => interpolateDeep(loadComposeRaw(), { ...env, [name]: '' })).toThrow(
+      new RegExp(`required variable ${name} is missing`),
+    );
   });
 
   test('no password is written in the file: every password field and every DATABASE_URL password is a ${...} from .env', () => {
@@ -257,7 +269,9 @@ describe('interpolation', () => {
 
   test('every variable the compose file reads is in .env.example (or on the short pending list)', () => {
     const example = readEnvExample();
-    const missing = [...new Set(refs.map((r) => r.name))].filter((n) => !(n in example) && !PENDING_IN_ENV_EXAMPLE.includes(n));
+    const missing = [...new Set(refs.map((r) => r.name))].filter(
+      (n) => !(n in example) && !PENDING_IN_ENV_EXAMPLE.includes(n),
+    );
     expect(missing).toEqual([]);
   });
 

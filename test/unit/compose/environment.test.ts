@@ -36,7 +36,7 @@ const HOST_VARIABLES: Record<string, string> = {
 function dependsOnService(c: ComposeFile, service: string, other: string, seen = new Set<string>()): boolean {
   if (seen.has(service)) return false;
   seen.add(service);
-  const direct = Object.keys(dependsOn(c.services[service]!));
+  const direct = Object.keys(dependsOn(c.services[service]));
   return direct.includes(other) || direct.some((d) => dependsOnService(c, d, other, seen));
 }
 
@@ -64,7 +64,7 @@ const WIRING: Record<string, (service: string) => string> = {
   KAFKA_BROKERS: () => 'kafka:29092',
   // each service logs in as its own role (migrations/011_roles.sql), its password from .env
   DATABASE_URL: (service) => {
-    const role = SERVICE_ROLES[service]!;
+    const role = SERVICE_ROLES[service];
     const variable = DATABASE_ROLE_PASSWORD_VARIABLES[role];
     return `postgres://${role}:\${${variable}:?set ${variable} in .env (see .env.example)}@timescaledb:5432/postgres`;
   },
@@ -101,7 +101,7 @@ describe.each(READERS)('%s', (service, variables) => {
   test('each is its own setting (${VAR:-default}) or fixed wiring', () => {
     for (const [name, value] of Object.entries(environment)) {
       const text = String(value);
-      if (name in WIRING) expect([name, text]).toEqual([name, WIRING[name]!(service)]);
+      if (name in WIRING) expect([name, text]).toEqual([name, WIRING[name](service)]);
       else expect([name, text]).toEqual([name, expect.stringMatching(new RegExp(`^\\$\\{${name}:-[^}]*\\}$`))]);
     }
   });
@@ -109,37 +109,47 @@ describe.each(READERS)('%s', (service, variables) => {
 
 describe('wiring points where the stack has it', () => {
   test('KAFKA_BROKERS is an advertised listener of the kafka service, and the host one is localhost:9092', () => {
-    const advertised = String(compose.services.kafka!.environment!.KAFKA_ADVERTISED_LISTENERS).split(',');
+    const advertised = String(compose.services.kafka.environment!.KAFKA_ADVERTISED_LISTENERS).split(',');
     expect(advertised).toContainEqual(expect.stringMatching(/:\/\/kafka:29092$/));
     expect(advertised).toContainEqual(expect.stringMatching(/:\/\/localhost:9092$/));
-    expect(String(compose.services.kafka!.environment!.KAFKA_LISTENERS)).toMatch(/:\/\/:29092\b/);
-    expect(String(compose.services.kafka!.environment!.KAFKA_AUTO_CREATE_TOPICS_ENABLE)).toBe('false');
+    expect(String(compose.services.kafka.environment!.KAFKA_LISTENERS)).toMatch(/:\/\/:29092\b/);
+    expect(String(compose.services.kafka.environment!.KAFKA_AUTO_CREATE_TOPICS_ENABLE)).toBe('false');
   });
 
-  test.each(Object.entries(SERVICE_ROLES))('%s logs in as %s with the password .env gives that role, which db-roles sets', (service, role) => {
-    const variable = DATABASE_ROLE_PASSWORD_VARIABLES[role];
-    const c = loadCompose({ [variable]: 's3cret-for-this-role' });
-    const url = new URL(String(c.services[service]!.environment!.DATABASE_URL));
-    expect([url.username, url.password, url.hostname, url.port, url.pathname]).toEqual([role, 's3cret-for-this-role', 'timescaledb', '5432', '/postgres']);
-    expect(String(c.services['db-roles']!.environment![variable])).toBe('s3cret-for-this-role');
-    expect(dependsOnService(c, service, 'db-roles')).toBe(true);
-  });
+  test.each(Object.entries(SERVICE_ROLES))(
+    '%s logs in as %s with the password .env gives that role, which db-roles sets',
+    (service, role) => {
+      const variable = DATABASE_ROLE_PASSWORD_VARIABLES[role];
+      const c = loadCompose({ [variable]: 's3cret-for-this-role' });
+      const url = new URL(String(c.services[service].environment!.DATABASE_URL));
+      expect([url.username, url.password, url.hostname, url.port, url.pathname]).toEqual([
+        role,
+        's3cret-for-this-role',
+        'timescaledb',
+        '5432',
+        '/postgres',
+      ]);
+      expect(String(c.services['db-roles'].environment![variable])).toBe('s3cret-for-this-role');
+      expect(dependsOnService(c, service, 'db-roles')).toBe(true);
+    },
+  );
 
   test('the services that need no database get no DATABASE_URL', () => {
-    for (const service of ['mock-api', 'fetcher']) expect(compose.services[service]!.environment!.DATABASE_URL).toBeUndefined();
+    for (const service of ['mock-api', 'fetcher'])
+      expect(compose.services[service].environment!.DATABASE_URL).toBeUndefined();
   });
 
   test('db-roles logs in as the superuser timescaledb is initialised with, and sets every role', () => {
     const c = loadCompose({ POSTGRES_PASSWORD: 's3cret' });
-    const env = c.services['db-roles']!.environment!;
-    expect(String(c.services.timescaledb!.environment!.POSTGRES_PASSWORD)).toBe('s3cret');
+    const env = c.services['db-roles'].environment!;
+    expect(String(c.services.timescaledb.environment!.POSTGRES_PASSWORD)).toBe('s3cret');
     expect([env.PGHOST, env.PGUSER, env.PGPASSWORD]).toEqual(['timescaledb', 'postgres', 's3cret']);
     const script = read('volumes/timescaledb/roles.sh');
     for (const role of Object.values(DATABASE_ROLES)) {
       expect(script).toMatch(new RegExp(`ALTER ROLE ${role} LOGIN PASSWORD :'\\w+'`));
       expect(Object.keys(env)).toContain(DATABASE_ROLE_PASSWORD_VARIABLES[role]);
     }
-    expect(c.services['db-roles']!.volumes).toContain('./volumes/timescaledb/roles.sh:/setup/roles.sh:ro');
+    expect(c.services['db-roles'].volumes).toContain('./volumes/timescaledb/roles.sh:/setup/roles.sh:ro');
   });
 
   test("Grafana's TimescaleDB datasource logs in as the reader with the reader's password", () => {
@@ -150,48 +160,54 @@ describe('wiring points where the stack has it', () => {
     const ds = provisioned.datasources.find((d) => d.uid === 'timescaledb')!;
     expect(ds.user).toBe(DATABASE_ROLES.reader);
     expect(ds.secureJsonData?.password).toBe('${POSTGRES_READER_PASSWORD}');
-    expect(String(c.services.grafana!.environment!.POSTGRES_READER_PASSWORD)).toBe('r3ader');
+    expect(String(c.services.grafana.environment!.POSTGRES_READER_PASSWORD)).toBe('r3ader');
   });
 
   test('MOCK_API_URL is the mock-api service on its port', () => {
-    const url = new URL(String(compose.services.fetcher!.environment!.MOCK_API_URL));
+    const url = new URL(String(compose.services.fetcher.environment!.MOCK_API_URL));
     expect(url.hostname).toBe('mock-api');
-    expect(url.port).toBe(String(compose.services['mock-api']!.environment!.MOCK_API_PORT));
+    expect(url.port).toBe(String(compose.services['mock-api'].environment!.MOCK_API_PORT));
   });
 
   test('OTLP goes to jaeger over HTTP (4318), which jaeger publishes', () => {
-    const endpoint = new URL(String(compose.services.fetcher!.environment!.OTEL_EXPORTER_OTLP_ENDPOINT));
+    const endpoint = new URL(String(compose.services.fetcher.environment!.OTEL_EXPORTER_OTLP_ENDPOINT));
     expect(endpoint.hostname).toBe('jaeger');
-    expect(publishedPorts(compose.services.jaeger!).map((p) => p.target)).toContain(Number(endpoint.port));
+    expect(publishedPorts(compose.services.jaeger).map((p) => p.target)).toContain(Number(endpoint.port));
   });
 
   test.each(APPS)("%s listens on 0.0.0.0 in its container, while its config's default is 127.0.0.1", (app) => {
     const variable = HOST_VARIABLES[app];
     expect(schemaDefault(APP_SCHEMAS[app], variable)).toBe('127.0.0.1');
     expect(example[variable]).toBe('127.0.0.1');
-    expect(compose.services[app]!.environment![variable]).toBe('0.0.0.0');
+    expect(compose.services[app].environment![variable]).toBe('0.0.0.0');
   });
 
-  test.each(APPS)("%s listens on its config's default port (the one README, Prometheus and the healthcheck use)", (app) => {
-    const variable = PORT_VARIABLES[app];
-    expect(Number(compose.services[app]!.environment![variable])).toBe(schemaDefault(APP_SCHEMAS[app], variable));
-  });
+  test.each(APPS)(
+    "%s listens on its config's default port (the one README, Prometheus and the healthcheck use)",
+    (app) => {
+      const variable = PORT_VARIABLES[app];
+      expect(Number(compose.services[app].environment![variable])).toBe(schemaDefault(APP_SCHEMAS[app], variable));
+    },
+  );
 });
 
 test('the register one-shot registers DEV_INFLUENCERS ids from MOCK_API_ID_MIN, like `yarn dev`', () => {
-  const env = compose.services.register!.environment!;
+  const env = compose.services.register.environment!;
   expect(env.DEV_INFLUENCERS).toBe(example.DEV_INFLUENCERS);
   expect(env.MOCK_API_ID_MIN).toBe(example.MOCK_API_ID_MIN);
-  const script = ([] as string[]).concat(compose.services.register!.command ?? []).join(' ');
+  const script = ([] as string[]).concat(compose.services.register.command ?? []).join(' ');
   expect(script).toContain('${DEV_INFLUENCERS}');
   expect(script).toContain('${MOCK_API_ID_MIN}');
 });
 
 describe('grafana (provisioning files in volumes/grafana are mounted where they say)', () => {
-  const grafana = compose.services.grafana!;
+  const grafana = compose.services.grafana;
   const provisioningFiles = (dir: string): string[] =>
     fs.existsSync(path.join(ROOT, dir))
-      ? fs.readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' }).filter((f) => /\.ya?ml$/.test(f)).map((f) => `${dir}/${f}`)
+      ? fs
+          .readdirSync(path.join(ROOT, dir), { recursive: true, encoding: 'utf8' })
+          .filter((f) => /\.ya?ml$/.test(f))
+          .map((f) => `${dir}/${f}`)
       : [];
   const files = provisioningFiles('volumes/grafana/provisioning');
 
@@ -202,7 +218,9 @@ describe('grafana (provisioning files in volumes/grafana are mounted where they 
 
   test('every ${VAR} a provisioning file uses is in the grafana service environment', () => {
     const withoutComments = (text: string) => text.replace(/(^|\s)#.*$/gm, '');
-    const used = files.flatMap((f) => [...withoutComments(read(f)).matchAll(/\$\{([A-Z_][A-Z0-9_]*)\}/g)].map((m) => m[1]!));
+    const used = files.flatMap((f) =>
+      [...withoutComments(read(f)).matchAll(/\$\{([A-Z_][A-Z0-9_]*)\}/g)].map((m) => m[1]),
+    );
     expect(used.filter((v) => !(v in (grafana.environment ?? {})))).toEqual([]);
   });
 
@@ -223,8 +241,8 @@ describe('grafana (provisioning files in volumes/grafana are mounted where they 
       const { hostname, port } = new URL(url.includes('://') ? url : `tcp://${url}`);
       expect(compose.services).toHaveProperty([hostname]);
       const ports = [
-        ...publishedPorts(compose.services[hostname]!).map((p) => p.target),
-        ...(compose.services[hostname]!.expose ?? []).map(Number),
+        ...publishedPorts(compose.services[hostname]).map((p) => p.target),
+        ...(compose.services[hostname].expose ?? []).map(Number),
       ];
       expect([url, ports]).toEqual([url, expect.arrayContaining([Number(port)])]);
     }

@@ -6,7 +6,16 @@
  */
 import { Writable } from 'node:stream';
 import { createLogger } from '@mockstagram/shared';
-import { APPS, buildArgs, dependsOn, isPinned, loadCompose, parseDockerfile, publishedPorts, read } from '../../compose/support';
+import {
+  APPS,
+  buildArgs,
+  dependsOn,
+  isPinned,
+  loadCompose,
+  parseDockerfile,
+  publishedPorts,
+  read,
+} from '../../compose/support';
 
 const compose = loadCompose();
 
@@ -29,18 +38,18 @@ function parseFluentConf(text: string): Directive[] {
     const open = /^<([a-zA-Z_@]+)\s*([^>]*)>$/.exec(line);
     const close = /^<\/([a-zA-Z_@]+)>$/.exec(line);
     if (open) {
-      const d: Directive = { name: open[1]!, arg: open[2]!.trim(), params: {}, children: [] };
-      stack[stack.length - 1]!.children.push(d);
+      const d: Directive = { name: open[1], arg: open[2].trim(), params: {}, children: [] };
+      stack[stack.length - 1].children.push(d);
       stack.push(d);
     } else if (close) {
       const d = stack.pop()!;
       if (d.name !== close[1]) throw new Error(`</${close[1]}> closes <${d.name}>`);
     } else {
       const m = /^(\S+)\s*(.*)$/.exec(line)!;
-      stack[stack.length - 1]!.params[m[1]!] = m[2]!.replace(/^"(.*)"$/, '$1');
+      stack[stack.length - 1].params[m[1]] = m[2].replace(/^"(.*)"$/, '$1');
     }
   }
-  if (stack.length !== 1) throw new Error(`<${stack[stack.length - 1]!.name}> is not closed`);
+  if (stack.length !== 1) throw new Error(`<${stack[stack.length - 1].name}> is not closed`);
   return root.children;
 }
 
@@ -62,11 +71,12 @@ const sources = conf.filter((d) => d.name === 'source');
 const filters = conf.filter((d) => d.name === 'filter');
 const matches = conf.filter((d) => d.name === 'match');
 
-const logging = compose.services['mock-api']!.logging!;
+const logging = compose.services['mock-api'].logging!;
 /** A tag as Docker makes it from `mockstagram.{{.Name}}`, e.g. for the first fetcher replica. */
-const sampleTag = logging.options!.tag!.replace('{{.Name}}', 'mockstagram-fetcher-1');
+const sampleTag = logging.options!.tag.replace('{{.Name}}', 'mockstagram-fetcher-1');
 /** The first <match> whose pattern takes the tag: Fluentd routes an event there. */
-const routeOf = (tag: string): Directive | undefined => matches.find((m) => m.arg.split(/\s+/).some((p) => tagMatches(p, tag)));
+const routeOf = (tag: string): Directive | undefined =>
+  matches.find((m) => m.arg.split(/\s+/).some((p) => tagMatches(p, tag)));
 const esOutput = routeOf(sampleTag);
 
 const template = JSON.parse(read('volumes/fluentd/index-template.json')) as {
@@ -87,17 +97,26 @@ test('the tag matcher follows Fluentd', () => {
 });
 
 describe('app containers → fluentd', () => {
-  test.each([...APPS, 'migrate', 'register'])('%s logs through the fluentd driver, asynchronously, tagged mockstagram.<container>', (name) => {
-    const l = compose.services[name]!.logging!;
-    expect(l.driver).toBe('fluentd');
-    expect(l.options).toEqual(
-      expect.objectContaining({ 'fluentd-address': 'localhost:24224', 'fluentd-async': 'true', tag: 'mockstagram.{{.Name}}' }),
-    );
-  });
+  test.each([...APPS, 'migrate', 'register'])(
+    '%s logs through the fluentd driver, asynchronously, tagged mockstagram.<container>',
+    (name) => {
+      const l = compose.services[name].logging!;
+      expect(l.driver).toBe('fluentd');
+      expect(l.options).toEqual(
+        expect.objectContaining({
+          'fluentd-address': 'localhost:24224',
+          'fluentd-async': 'true',
+          tag: 'mockstagram.{{.Name}}',
+        }),
+      );
+    },
+  );
 
   test('fluentd publishes the driver address on the host and its forward input listens there', () => {
-    const port = Number(logging.options!['fluentd-address']!.split(':')[1]);
-    expect(publishedPorts(compose.services.fluentd!)).toContainEqual(expect.objectContaining({ published: port, target: port, protocol: 'tcp' }));
+    const port = Number(logging.options!['fluentd-address'].split(':')[1]);
+    expect(publishedPorts(compose.services.fluentd)).toContainEqual(
+      expect.objectContaining({ published: port, target: port, protocol: 'tcp' }),
+    );
     const forward = sources.find((s) => s.params['@type'] === 'forward');
     expect(Number(forward?.params.port)).toBe(port);
     expect(forward?.params.bind).toBe('0.0.0.0');
@@ -106,35 +125,52 @@ describe('app containers → fluentd', () => {
   test('the fluentd healthcheck asks the monitor_agent input on its port', () => {
     const monitor = sources.find((s) => s.params['@type'] === 'monitor_agent');
     expect(monitor).toBeDefined();
-    expect(JSON.stringify(compose.services.fluentd!.healthcheck!.test)).toContain(`:${monitor!.params.port}/api/plugins.json`);
+    expect(JSON.stringify(compose.services.fluentd.healthcheck!.test)).toContain(
+      `:${monitor!.params.port}/api/plugins.json`,
+    );
   });
 
   test('a one-shot that logs through fluentd starts only once fluentd is healthy (Docker drops what an exited container had not delivered)', () => {
-    const oneShots = Object.entries(compose.services).filter(([, svc]) => svc.restart === 'no' && svc.logging?.driver === 'fluentd');
+    const oneShots = Object.entries(compose.services).filter(
+      ([, svc]) => svc.restart === 'no' && svc.logging?.driver === 'fluentd',
+    );
     expect(oneShots.map(([name]) => name).sort()).toEqual(['migrate', 'register']);
-    for (const [name, svc] of oneShots) expect({ name, fluentd: dependsOn(svc).fluentd }).toEqual({ name, fluentd: 'service_healthy' });
+    for (const [name, svc] of oneShots)
+      expect({ name, fluentd: dependsOn(svc).fluentd }).toEqual({ name, fluentd: 'service_healthy' });
   });
 
   test("the gem cache is emptied where gems go: GEM_HOME, /usr/local/bundle in the fluentd image's ruby:3.2-slim base", () => {
-    const run = parseDockerfile(read('volumes/fluentd/Dockerfile')).stages.flatMap((s) => s.instructions).filter((i) => i.keyword === 'RUN');
-    const removals = run.flatMap((i) => i.args.split('&&')).filter((c) => /\brm -rf\b/.test(c)).join(' ');
+    const run = parseDockerfile(read('volumes/fluentd/Dockerfile'))
+      .stages.flatMap((s) => s.instructions)
+      .filter((i) => i.keyword === 'RUN');
+    const removals = run
+      .flatMap((i) => i.args.split('&&'))
+      .filter((c) => /\brm -rf\b/.test(c))
+      .join(' ');
     // gem env gemdir prints GEM_HOME
     expect(removals).toMatch(/"\$\(gem env gemdir\)"\/cache\/\*\.gem|\/usr\/local\/bundle\/cache\/\*\.gem/);
     expect(removals).not.toMatch(/\/usr\/lib\/ruby\/gems/);
   });
 
   test('fluentd is built from volumes/fluentd on a pinned image, with pinned gems, and reads the mounted fluent.conf', () => {
-    expect(buildArgs(compose.services.fluentd!)).toEqual({ context: './volumes/fluentd', dockerfile: 'Dockerfile', args: {} });
+    expect(buildArgs(compose.services.fluentd)).toEqual({
+      context: './volumes/fluentd',
+      dockerfile: 'Dockerfile',
+      args: {},
+    });
     const dockerfile = parseDockerfile(read('volumes/fluentd/Dockerfile'));
     for (const st of dockerfile.stages) expect(isPinned(st.from)).toBe(true);
-    expect(dockerfile.stages[0]!.from).toMatch(/^fluent\/fluentd:v1\.\d+\.\d+-debian-/);
-    const installs = dockerfile.stages.flatMap((s) => s.instructions).filter((i) => i.keyword === 'RUN').flatMap((i) => i.args.split('&&'));
+    expect(dockerfile.stages[0].from).toMatch(/^fluent\/fluentd:v1\.\d+\.\d+-debian-/);
+    const installs = dockerfile.stages
+      .flatMap((s) => s.instructions)
+      .filter((i) => i.keyword === 'RUN')
+      .flatMap((i) => i.args.split('&&'));
     const gems = installs.filter((c) => /\bgem install\b/.test(c));
     expect(gems.length).toBeGreaterThanOrEqual(2);
     for (const g of gems) expect(g).toMatch(/ -v \d+\.\d+\.\d+\b/);
     expect(gems.join(' ')).toMatch(/fluent-plugin-elasticsearch -v 5\./);
     expect(gems.join(' ')).toMatch(/elasticsearch -v 8\./); // the 9.x client does not talk to Elasticsearch 8
-    expect(compose.services.fluentd!.volumes).toContain('./volumes/fluentd/fluent.conf:/fluentd/etc/fluent.conf:ro');
+    expect(compose.services.fluentd.volumes).toContain('./volumes/fluentd/fluent.conf:/fluentd/etc/fluent.conf:ro');
   });
 });
 
@@ -165,11 +201,15 @@ function pinoLine(): string {
 
 describe('fluentd → Elasticsearch', () => {
   test("every field of the apps' JSON lines survives the parse, pino's `time` included", () => {
-    const parser = filters.find((f) => f.params['@type'] === 'parser' && f.arg.split(/\s+/).some((p) => tagMatches(p, sampleTag)))!;
+    const parser = filters.find(
+      (f) => f.params['@type'] === 'parser' && f.arg.split(/\s+/).some((p) => tagMatches(p, sampleTag)),
+    )!;
     const parse = parser.children.find((c) => c.name === 'parse')!;
     const line = pinoLine();
     const written = JSON.parse(line) as Record<string, unknown>;
-    expect(Object.keys(written)).toEqual(expect.arrayContaining(['level', 'time', 'service', 'msg', 'trace_id', 'span_id']));
+    expect(Object.keys(written)).toEqual(
+      expect.arrayContaining(['level', 'time', 'service', 'msg', 'trace_id', 'span_id']),
+    );
     expect(fluentdJsonParse(line, parse.params)).toEqual(written);
     // the event time stays Docker's read time, so Elasticsearch's @timestamp is not pino's milliseconds read as seconds
     expect(parser.params.reserve_time).toBe('true');
@@ -182,21 +222,30 @@ describe('fluentd → Elasticsearch', () => {
   });
 
   test('the JSON line an app writes is parsed, keeping the container fields and unparsable lines', () => {
-    const parser = filters.find((f) => f.params['@type'] === 'parser' && f.arg.split(/\s+/).some((p) => tagMatches(p, sampleTag)));
+    const parser = filters.find(
+      (f) => f.params['@type'] === 'parser' && f.arg.split(/\s+/).some((p) => tagMatches(p, sampleTag)),
+    );
     expect(parser).toBeDefined();
-    expect(parser!.params).toEqual(expect.objectContaining({ key_name: 'log', reserve_data: 'true', emit_invalid_record_to_error: 'false' }));
+    expect(parser!.params).toEqual(
+      expect.objectContaining({ key_name: 'log', reserve_data: 'true', emit_invalid_record_to_error: 'false' }),
+    );
     expect(parser!.children.find((c) => c.name === 'parse')?.params['@type']).toBe('json');
   });
 
   test('app events go to the Elasticsearch service, daily indices with the mockstagram prefix', () => {
     expect(esOutput?.params['@type']).toBe('elasticsearch');
-    const host = esOutput!.params.host!;
+    const host = esOutput!.params.host;
     const port = Number(esOutput!.params.port);
     expect(compose.services).toHaveProperty([host]);
-    expect(compose.services[host]!.image).toMatch(/elasticsearch:8\./);
-    expect(publishedPorts(compose.services[host]!).map((p) => p.target)).toContain(port);
+    expect(compose.services[host].image).toMatch(/elasticsearch:8\./);
+    expect(publishedPorts(compose.services[host]).map((p) => p.target)).toContain(port);
     expect(esOutput!.params).toEqual(
-      expect.objectContaining({ logstash_format: 'true', logstash_prefix: 'mockstagram', logstash_dateformat: '%Y.%m.%d', suppress_type_name: 'true' }),
+      expect.objectContaining({
+        logstash_format: 'true',
+        logstash_prefix: 'mockstagram',
+        logstash_dateformat: '%Y.%m.%d',
+        suppress_type_name: 'true',
+      }),
     );
   });
 
@@ -204,7 +253,7 @@ describe('fluentd → Elasticsearch', () => {
     const buffer = esOutput!.children.find((c) => c.name === 'buffer')!;
     expect(buffer.params['@type']).toBe('file');
     expect(buffer.params.path).toMatch(/^\/fluentd\/log\//);
-    expect(compose.services.fluentd!.volumes).toContain('fluentd-buffer:/fluentd/log');
+    expect(compose.services.fluentd.volumes).toContain('fluentd-buffer:/fluentd/log');
     expect(buffer.params.retry_forever).toBe('true');
   });
 });
@@ -219,17 +268,26 @@ describe('Elasticsearch index template and Kibana data view', () => {
 
   test('trace_id, span_id, service and level are keywords (exact search and aggregation); @timestamp a date', () => {
     const props = template.template.mappings.properties;
-    for (const field of ['trace_id', 'span_id', 'service', 'level']) expect([field, props[field]?.type]).toEqual([field, 'keyword']);
+    for (const field of ['trace_id', 'span_id', 'service', 'level'])
+      expect([field, props[field]?.type]).toEqual([field, 'keyword']);
     expect(props['@timestamp']?.type).toBe('date');
   });
 
   test('elasticsearch-setup PUTs the template file it mounts, before fluentd starts', () => {
-    const setup = compose.services['elasticsearch-setup']!;
+    const setup = compose.services['elasticsearch-setup'];
     const command = ([] as string[]).concat(setup.command ?? []);
-    expect(command).toEqual(expect.arrayContaining(['PUT', 'http://elasticsearch:9200/_index_template/mockstagram', '@/setup/index-template.json']));
+    expect(command).toEqual(
+      expect.arrayContaining([
+        'PUT',
+        'http://elasticsearch:9200/_index_template/mockstagram',
+        '@/setup/index-template.json',
+      ]),
+    );
     expect(setup.volumes).toContain('./volumes/fluentd/index-template.json:/setup/index-template.json:ro');
     expect(isPinned(setup.image!)).toBe(true);
-    expect(compose.services.fluentd!.depends_on).toEqual({ 'elasticsearch-setup': { condition: 'service_completed_successfully' } });
+    expect(compose.services.fluentd.depends_on).toEqual({
+      'elasticsearch-setup': { condition: 'service_completed_successfully' },
+    });
   });
 
   test('the data view is mockstagram-* on @timestamp, and re-creating it is harmless', () => {
@@ -240,17 +298,22 @@ describe('Elasticsearch index template and Kibana data view', () => {
   });
 
   test('kibana-setup POSTs the data view file it mounts to the Kibana data views API', () => {
-    const setup = compose.services['kibana-setup']!;
+    const setup = compose.services['kibana-setup'];
     const command = ([] as string[]).concat(setup.command ?? []);
     expect(command).toEqual(
-      expect.arrayContaining(['POST', 'http://kibana:5601/api/data_views/data_view', 'kbn-xsrf: true', '@/setup/data-view.json']),
+      expect.arrayContaining([
+        'POST',
+        'http://kibana:5601/api/data_views/data_view',
+        'kbn-xsrf: true',
+        '@/setup/data-view.json',
+      ]),
     );
     expect(setup.volumes).toContain('./volumes/kibana/data-view.json:/setup/data-view.json:ro');
-    expect(publishedPorts(compose.services.kibana!).map((p) => p.target)).toContain(5601);
+    expect(publishedPorts(compose.services.kibana).map((p) => p.target)).toContain(5601);
   });
 
   test('Kibana and Elasticsearch run the same version', () => {
     const version = (image: string) => image.split(':').pop();
-    expect(version(compose.services.kibana!.image!)).toBe(version(compose.services.elasticsearch!.image!));
+    expect(version(compose.services.kibana.image!)).toBe(version(compose.services.elasticsearch.image!));
   });
 });

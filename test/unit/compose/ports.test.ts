@@ -4,7 +4,15 @@
  * 127.0.0.1 under the same number; fetcher and result-handler scale, so they publish nothing and
  * their README port is the one they listen on inside the stack (Prometheus scrapes every replica).
  */
-import { APP_SCHEMAS, PORT_VARIABLES, loadCompose, publishedPorts, readmePortTable, schemaDefault, type App } from '../../compose/support';
+import {
+  APP_SCHEMAS,
+  PORT_VARIABLES,
+  loadCompose,
+  publishedPorts,
+  readmePortTable,
+  schemaDefault,
+  type App,
+} from '../../compose/support';
 
 /** The design's port list: compose service → host ports (Jaeger: UI, then OTLP gRPC and HTTP). */
 const EXPECTED: Record<string, number[]> = {
@@ -28,7 +36,11 @@ const PLUMBING: Record<string, number[]> = { fluentd: [24224] };
 
 const compose = loadCompose();
 const hostPorts = (service: string): number[] => [
-  ...new Set(publishedPorts(compose.services[service]!).filter((p) => p.protocol === 'tcp').map((p) => p.published)),
+  ...new Set(
+    publishedPorts(compose.services[service])
+      .filter((p) => p.protocol === 'tcp')
+      .map((p) => p.published),
+  ),
 ];
 
 /** README names ("Kafka", "TimescaleDB", "mock-api") → compose service names. */
@@ -41,10 +53,10 @@ describe('docker-compose.yml', () => {
 
   test.each(SCALABLE)('%s listens on its design port inside the stack, publishes none', (service) => {
     const app = service as App;
-    expect(compose.services[service]!.ports).toBeUndefined();
-    expect((compose.services[service]!.expose ?? []).map(Number)).toEqual(EXPECTED[service]);
-    expect(Number(compose.services[service]!.environment![PORT_VARIABLES[app]])).toBe(EXPECTED[service]![0]);
-    expect(schemaDefault(APP_SCHEMAS[app], PORT_VARIABLES[app])).toBe(EXPECTED[service]![0]);
+    expect(compose.services[service].ports).toBeUndefined();
+    expect((compose.services[service].expose ?? []).map(Number)).toEqual(EXPECTED[service]);
+    expect(Number(compose.services[service].environment![PORT_VARIABLES[app]])).toBe(EXPECTED[service][0]);
+    expect(schemaDefault(APP_SCHEMAS[app], PORT_VARIABLES[app])).toBe(EXPECTED[service][0]);
   });
 
   test('publishes nothing else, and only on 127.0.0.1', () => {
@@ -57,15 +69,17 @@ describe('docker-compose.yml', () => {
 
   test('apps publish the port their server listens on (host port = container port = config default)', () => {
     for (const app of ['mock-api', 'scheduler', 'api'] as App[]) {
-      const [port] = publishedPorts(compose.services[app]!);
-      expect(port!.target).toBe(port!.published);
-      expect(Number(compose.services[app]!.environment![PORT_VARIABLES[app]])).toBe(port!.target);
-      expect(schemaDefault(APP_SCHEMAS[app], PORT_VARIABLES[app])).toBe(port!.target);
+      const [port] = publishedPorts(compose.services[app]);
+      expect(port.target).toBe(port.published);
+      expect(Number(compose.services[app].environment![PORT_VARIABLES[app]])).toBe(port.target);
+      expect(schemaDefault(APP_SCHEMAS[app], PORT_VARIABLES[app])).toBe(port.target);
     }
   });
 
   test('TimescaleDB is on 6432 on the host like the devstack, 5432 inside', () => {
-    expect(publishedPorts(compose.services.timescaledb!)).toEqual([expect.objectContaining({ published: 6432, target: 5432 })]);
+    expect(publishedPorts(compose.services.timescaledb)).toEqual([
+      expect.objectContaining({ published: 6432, target: 5432 }),
+    ]);
   });
 });
 
@@ -87,7 +101,9 @@ describe("README's port table", () => {
     for (const row of table ?? []) {
       const service = serviceOf(row.service);
       expect(compose.services).toHaveProperty([service]);
-      const ports = SCALABLE.includes(service) ? (compose.services[service]!.expose ?? []).map(Number) : hostPorts(service);
+      const ports = SCALABLE.includes(service)
+        ? (compose.services[service].expose ?? []).map(Number)
+        : hostPorts(service);
       for (const port of row.ports) expect([service, port, ports.includes(port)]).toEqual([service, port, true]);
     }
   });

@@ -10,7 +10,13 @@ import './page.css';
 
 type Json = Record<string, any>;
 
-const RANGES: Record<string, number> = { '6h': 6 * 3600, '24h': 86_400, '7d': 7 * 86_400, '30d': 30 * 86_400, '365d': 365 * 86_400 };
+const RANGES: Record<string, number> = {
+  '6h': 6 * 3600,
+  '24h': 86_400,
+  '7d': 7 * 86_400,
+  '30d': 30 * 86_400,
+  '365d': 365 * 86_400,
+};
 
 const state = {
   id: '',
@@ -20,14 +26,20 @@ const state = {
   suspiciousCursor: [] as string[],
 };
 
-const el = <K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]) => {
+const el = <K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+) => {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
   e.append(...children);
   return e;
 };
 const fmt = (n: number | null | undefined, digits = 0) =>
-  n === null || n === undefined ? '–' : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
+  n === null || n === undefined
+    ? '–'
+    : n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 });
 const when = (iso: string | null) => (iso ? new Date(iso).toISOString().replace('T', ' ').slice(0, 19) + ' UTC' : '–');
 
 async function api(path: string): Promise<Json> {
@@ -47,7 +59,13 @@ function layout(): void {
       el(
         'form',
         { id: 'search' },
-        el('input', { id: 'search-id', name: 'id', placeholder: 'influencer id, e.g. 1000042', inputmode: 'numeric', autocomplete: 'off' }),
+        el('input', {
+          id: 'search-id',
+          name: 'id',
+          placeholder: 'influencer id, e.g. 1000042',
+          inputmode: 'numeric',
+          autocomplete: 'off',
+        }),
         el('select', { id: 'range' }, ...Object.keys(RANGES).map((r) => el('option', { value: r }, r))),
         el('button', { type: 'submit' }, 'Show'),
       ),
@@ -60,16 +78,36 @@ function layout(): void {
       el(
         'section',
         { class: 'card' },
-        el('h2', {}, 'Leaderboard ', el('select', { id: 'by' }, el('option', { value: 'followers' }, 'by followers'), el('option', { value: 'growth' }, 'by growth (24h)'))),
+        el(
+          'h2',
+          {},
+          'Leaderboard ',
+          el(
+            'select',
+            { id: 'by' },
+            el('option', { value: 'followers' }, 'by followers'),
+            el('option', { value: 'growth' }, 'by growth (24h)'),
+          ),
+        ),
         el('table', { id: 'leaderboard' }),
-        el('div', { class: 'pager' }, el('button', { id: 'leader-prev' }, '‹ prev'), el('button', { id: 'leader-next' }, 'next ›')),
+        el(
+          'div',
+          { class: 'pager' },
+          el('button', { id: 'leader-prev' }, '‹ prev'),
+          el('button', { id: 'leader-next' }, 'next ›'),
+        ),
       ),
       el(
         'section',
         { class: 'card' },
         el('h2', {}, 'Suspicious'),
         el('table', { id: 'suspicious' }),
-        el('div', { class: 'pager' }, el('button', { id: 'sus-prev' }, '‹ prev'), el('button', { id: 'sus-next' }, 'next ›')),
+        el(
+          'div',
+          { class: 'pager' },
+          el('button', { id: 'sus-prev' }, '‹ prev'),
+          el('button', { id: 'sus-next' }, 'next ›'),
+        ),
       ),
     ),
   );
@@ -119,12 +157,14 @@ function idLink(id: number, text: string): HTMLAnchorElement {
 
 async function stats(): Promise<void> {
   const s = await api('/api/v1/stats');
-  document.getElementById('stats')!.replaceChildren(
-    stat('average followers (not suspicious)', fmt(s.averageFollowers)),
-    stat('tracked', fmt(s.tracked)),
-    stat('suspicious', fmt(s.suspicious)),
-    stat('newest sample', when(s.newestSampleAt)),
-  );
+  document
+    .getElementById('stats')!
+    .replaceChildren(
+      stat('average followers (not suspicious)', fmt(s.averageFollowers)),
+      stat('tracked', fmt(s.tracked)),
+      stat('suspicious', fmt(s.suspicious)),
+      stat('newest sample', when(s.newestSampleAt)),
+    );
 }
 
 function stat(label: string, value: string): HTMLElement {
@@ -143,10 +183,21 @@ async function influencer(): Promise<void> {
   try {
     const i = await api(`/api/v1/influencers/${encodeURIComponent(state.id)}`);
     const to = new Date();
-    const from = new Date(to.getTime() - RANGES[state.range]! * 1000);
-    const s = await api(`/api/v1/influencers/${i.id}/series?${new URLSearchParams({ from: from.toISOString(), to: to.toISOString() })}`);
+    const from = new Date(to.getTime() - RANGES[state.range] * 1000);
+    const s = await api(
+      `/api/v1/influencers/${i.id}/series?${new URLSearchParams({ from: from.toISOString(), to: to.toISOString() })}`,
+    );
     box.replaceChildren(
-      el('h2', {}, `${i.username} `, el('span', { class: 'muted' }, `#${i.id}`), ' ', i.suspicious ? el('span', { class: 'badge flagged', id: 'flag' }, `suspicious (${i.suspicious.reason})`) : el('span', { class: 'badge ok', id: 'flag' }, 'not flagged')),
+      el(
+        'h2',
+        {},
+        `${i.username} `,
+        el('span', { class: 'muted' }, `#${i.id}`),
+        ' ',
+        i.suspicious
+          ? el('span', { class: 'badge flagged', id: 'flag' }, `suspicious (${i.suspicious.reason})`)
+          : el('span', { class: 'badge ok', id: 'flag' }, 'not flagged'),
+      ),
       el(
         'div',
         { class: 'stats' },
@@ -156,10 +207,19 @@ async function influencer(): Promise<void> {
         stat('rank', i.rank === null ? '–' : `#${fmt(i.rank)}`),
         stat('last seen', when(i.lastSeenAt)),
       ),
-      el('p', { class: 'muted' }, `${s.points.length} points at resolution ${s.resolution}; rank as of ${when(i.rankedAt)}`),
+      el(
+        'p',
+        { class: 'muted' },
+        `${s.points.length} points at resolution ${s.resolution}; rank as of ${when(i.rankedAt)}`,
+      ),
     );
     const xs = s.points.map((p: Json) => Date.parse(p.t) / 1000);
-    const data: uPlot.AlignedData = [xs, s.points.map((p: Json) => p.followers), s.points.map((p: Json) => p.following), s.points.map((p: Json) => p.ratio)];
+    const data: uPlot.AlignedData = [
+      xs,
+      s.points.map((p: Json) => p.followers),
+      s.points.map((p: Json) => p.following),
+      s.points.map((p: Json) => p.ratio),
+    ];
     chart?.destroy();
     chart = new uPlot(
       {
@@ -171,7 +231,12 @@ async function influencer(): Promise<void> {
           { label: 'following', stroke: '#d8873b', width: 1.5, scale: 'following', value: (_u, v) => fmt(v) },
           { label: 'ratio', stroke: '#3ba55d', width: 1.5, dash: [6, 4], scale: 'ratio', value: (_u, v) => fmt(v, 2) },
         ],
-        axes: [{}, { scale: 'followers', label: 'followers' }, { scale: 'following', side: 1, label: 'following', grid: { show: false } }, { scale: 'ratio', side: 1, label: 'ratio', grid: { show: false } }],
+        axes: [
+          {},
+          { scale: 'followers', label: 'followers' },
+          { scale: 'following', side: 1, label: 'following', grid: { show: false } },
+          { scale: 'ratio', side: 1, label: 'ratio', grid: { show: false } },
+        ],
       },
       data,
       chartBox,
@@ -184,14 +249,33 @@ async function influencer(): Promise<void> {
 }
 
 async function leaderboard(cursor?: string): Promise<void> {
-  const q = new URLSearchParams({ by: state.by, limit: '15', ...(state.by === 'growth' ? { window: '24h' } : {}), ...(cursor ? { cursor } : {}) });
+  const q = new URLSearchParams({
+    by: state.by,
+    limit: '15',
+    ...(state.by === 'growth' ? { window: '24h' } : {}),
+    ...(cursor ? { cursor } : {}),
+  });
   const r = await api(`/api/v1/rankings?${q}`);
   const table = document.getElementById('leaderboard')!;
   const growth = state.by === 'growth';
   table.replaceChildren(
-    el('tr', {}, el('th', {}, '#'), el('th', {}, 'influencer'), el('th', {}, 'followers'), el('th', {}, growth ? 'growth 24h' : 'ratio')),
+    el(
+      'tr',
+      {},
+      el('th', {}, '#'),
+      el('th', {}, 'influencer'),
+      el('th', {}, 'followers'),
+      el('th', {}, growth ? 'growth 24h' : 'ratio'),
+    ),
     ...r.items.map((i: Json) =>
-      el('tr', {}, el('td', {}, fmt(growth ? i.position : i.rank)), el('td', {}, idLink(i.id, i.username)), el('td', { class: 'num' }, fmt(i.followerCount)), el('td', { class: 'num' }, growth ? fmt(i.growth) : fmt(i.ratio, 2))),
+      el(
+        'tr',
+        {},
+        el('td', {}, fmt(growth ? i.position : i.rank)),
+        el('td', {}, idLink(i.id, i.username)),
+        el('td', { class: 'num' }, fmt(i.followerCount)),
+        el('td', { class: 'num' }, growth ? fmt(i.growth) : fmt(i.ratio, 2)),
+      ),
     ),
   );
   next('leader-next', r.nextCursor);
@@ -202,7 +286,16 @@ async function suspicious(cursor?: string): Promise<void> {
   const table = document.getElementById('suspicious')!;
   table.replaceChildren(
     el('tr', {}, el('th', {}, 'influencer'), el('th', {}, 'reason'), el('th', {}, 'score'), el('th', {}, 'flagged')),
-    ...r.items.map((i: Json) => el('tr', {}, el('td', {}, idLink(i.id, i.username ?? String(i.id))), el('td', {}, i.reason), el('td', { class: 'num' }, fmt(i.score, 1)), el('td', {}, when(i.flaggedAt)))),
+    ...r.items.map((i: Json) =>
+      el(
+        'tr',
+        {},
+        el('td', {}, idLink(i.id, i.username ?? String(i.id))),
+        el('td', {}, i.reason),
+        el('td', { class: 'num' }, fmt(i.score, 1)),
+        el('td', {}, when(i.flaggedAt)),
+      ),
+    ),
   );
   if (r.items.length === 0) table.append(el('tr', {}, el('td', { colspan: '4', class: 'muted' }, 'nobody is flagged')));
   next('sus-next', r.nextCursor);

@@ -38,7 +38,7 @@ export async function detectSuspicious(
         FROM detect_suspicious($1::jsonb, $2::text, $3::timestamptz)`,
     values: [JSON.stringify(settings), triggeredBy, asOf ?? null],
   });
-  return rows[0]!;
+  return rows[0];
 }
 
 /** The settings (config) of this schema's scheduled detection job, `{}` when there is none. */

@@ -39,7 +39,11 @@ interface Row extends Omit<InfluencerRow, 'history'> {
  * and the newest `historyLimit` of its flags and clears (suspicious_events_influencer_idx), in
  * one statement so that the answer costs one round trip to the database.
  */
-export async function getInfluencer(db: Queryable, id: number, historyLimit: number): Promise<InfluencerRow | undefined> {
+export async function getInfluencer(
+  db: Queryable,
+  id: number,
+  historyLimit: number,
+): Promise<InfluencerRow | undefined> {
   const { rows } = await db.query<Row>({
     // Named: each connection parses and plans it once (again after the rank snapshot is swapped).
     name: 'api.getInfluencer',

@@ -32,10 +32,19 @@ export interface SeriesPoint {
  * series is joined to that primary-key lookup, so an answer costs one round trip. An influencer
  * without samples in the range gives one row of NULLs, dropped here.
  */
-export async function getSeries(db: Queryable, id: number, resolution: Resolution, from: Date, to: Date): Promise<SeriesPoint[] | undefined> {
-  const { rows } = await db.query<{ t: string | null } & Omit<SeriesPoint, 't'>>({ text: SERIES_SQL[resolution], values: [id, from, to] });
+export async function getSeries(
+  db: Queryable,
+  id: number,
+  resolution: Resolution,
+  from: Date,
+  to: Date,
+): Promise<SeriesPoint[] | undefined> {
+  const { rows } = await db.query<{ t: string | null } & Omit<SeriesPoint, 't'>>({
+    text: SERIES_SQL[resolution],
+    values: [id, from, to],
+  });
   if (rows.length === 0) return undefined;
-  return rows[0]!.t === null ? [] : (rows as SeriesPoint[]);
+  return rows[0].t === null ? [] : (rows as SeriesPoint[]);
 }
 
 /** The series statement `points` (over $1 = id, [$2, $3)) for a known influencer only. */
@@ -46,7 +55,8 @@ const ofKnownInfluencer = (points: string) => `
      WHERE l.influencer_id = $1::bigint
      ORDER BY p.t`;
 
-const RATIO = (followers: string, following: string) => `${followers}::double precision / NULLIF(${following}, 0) AS ratio`;
+const RATIO = (followers: string, following: string) =>
+  `${followers}::double precision / NULLIF(${following}, 0) AS ratio`;
 
 const SERIES_SQL: Record<Resolution, string> = {
   raw: ofKnownInfluencer(`

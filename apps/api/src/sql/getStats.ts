@@ -30,5 +30,5 @@ export async function getStats(db: Queryable): Promise<StatsRow> {
       FROM (SELECT 1) one
       LEFT JOIN follower_stats st ON true`,
   });
-  return rows[0]!;
+  return rows[0];
 }

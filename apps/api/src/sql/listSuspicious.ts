@@ -18,7 +18,11 @@ export interface SuspiciousCursor {
 }
 
 /** The flagged influencers, most suspicious first (keyset on suspicious_influencers_score_idx). */
-export async function listSuspicious(db: Queryable, limit: number, after: SuspiciousCursor | undefined): Promise<SuspiciousRow[]> {
+export async function listSuspicious(
+  db: Queryable,
+  limit: number,
+  after: SuspiciousCursor | undefined,
+): Promise<SuspiciousRow[]> {
   const { rows } = await db.query<SuspiciousRow>({
     text: `
       SELECT s.influencer_id AS id, l.username, l.follower_count AS "followerCount",

@@ -1,11 +1,4 @@
-import {
-  bucketOf,
-  countsAt,
-  countsAtBucket,
-  DEFAULT_COUNTS_OPTIONS,
-  profileOf,
-  usernameFor,
-} from '../../src/counts';
+import { bucketOf, countsAt, countsAtBucket, DEFAULT_COUNTS_OPTIONS, profileOf, usernameFor } from '../../src/counts';
 
 const T0 = Date.UTC(2026, 10, 1, 12, 0, 0); // 2026-11-01T12:00:00Z
 const DAY = 86_400_000;
@@ -21,7 +14,9 @@ describe('countsAt', () => {
 
   test('defaults are seed 42, 1-second buckets, 2% suspicious', () => {
     expect(DEFAULT_COUNTS_OPTIONS).toEqual({ seed: 42, bucketSeconds: 1, suspiciousShare: 0.02 });
-    expect(countsAt(1_234_567, T0)).toEqual(countsAt(1_234_567, T0, { seed: 42, bucketSeconds: 1, suspiciousShare: 0.02 }));
+    expect(countsAt(1_234_567, T0)).toEqual(
+      countsAt(1_234_567, T0, { seed: 42, bucketSeconds: 1, suspiciousShare: 0.02 }),
+    );
   });
 
   test('differs across seeds', () => {
@@ -43,7 +38,8 @@ describe('countsAt', () => {
     }
     // ...and moves between buckets far enough apart
     let moved = 0;
-    for (const id of ids(1_500_000, 50)) if (countsAt(id, start).followerCount !== countsAt(id, start + DAY).followerCount) moved++;
+    for (const id of ids(1_500_000, 50))
+      if (countsAt(id, start).followerCount !== countsAt(id, start + DAY).followerCount) moved++;
     expect(moved).toBeGreaterThan(45);
   });
 
@@ -69,7 +65,9 @@ describe('countsAt', () => {
   });
 
   test('spreads base follower counts from hundreds to millions', () => {
-    const counts = ids(1_000_000, 5000).map((id) => countsAt(id, T0).followerCount).sort((a, b) => a - b);
+    const counts = ids(1_000_000, 5000)
+      .map((id) => countsAt(id, T0).followerCount)
+      .sort((a, b) => a - b);
     expect(counts[0]).toBeLessThan(1_000);
     expect(counts[counts.length - 1]).toBeGreaterThan(1_000_000);
     const median = counts[counts.length >> 1];
@@ -95,7 +93,9 @@ describe('countsAt', () => {
   test('suspicious influencers jump; the others drift smoothly', () => {
     const population = ids(1_000_000, 3000);
     const suspicious = population.filter((id) => profileOf(id).suspicious).slice(0, 15);
-    const normal = population.filter((id) => !profileOf(id).suspicious && countsAt(id, T0).followerCount > 2000).slice(0, 15);
+    const normal = population
+      .filter((id) => !profileOf(id).suspicious && countsAt(id, T0).followerCount > 2000)
+      .slice(0, 15);
     expect(suspicious.length).toBe(15); // ~2% of 3000 ≈ 60
     const step = 5 * 60_000; // sample every 5 minutes for 30 days
     const maxRise = (id: number) => {

@@ -40,7 +40,14 @@ describe('Faults', () => {
     expect(faults.plan().hang).toBe(true);
     next = 0.6;
     expect(faults.plan().hang).toBe(false);
-    faults.update({ hangRate: 0, errorRate: 0.5, rateLimitRate: 0.7, malformedRate: 0.9, latencyMs: 10, latencyJitterMs: 10 });
+    faults.update({
+      hangRate: 0,
+      errorRate: 0.5,
+      rateLimitRate: 0.7,
+      malformedRate: 0.9,
+      latencyMs: 10,
+      latencyJitterMs: 10,
+    });
     next = 0.4;
     expect(faults.plan()).toEqual({ hang: false, delayMs: 14, outcome: 'error' });
     next = 0.6;

@@ -30,7 +30,11 @@ afterEach(() => api.faults.reset());
 const get = (path: string, init?: RequestInit) => fetch(`${base}${path}`, init);
 const json = (res: Response) => res.json() as Promise<Record<string, unknown>>;
 const setFaults = async (patch: object) => {
-  const res = await get('/admin/faults', { method: 'PUT', body: JSON.stringify(patch), headers: { 'content-type': 'application/json' } });
+  const res = await get('/admin/faults', {
+    method: 'PUT',
+    body: JSON.stringify(patch),
+    headers: { 'content-type': 'application/json' },
+  });
   expect(res.status).toBe(200);
 };
 
@@ -45,7 +49,8 @@ describe('GET /api/v1/influencers/:id', () => {
       const body = await json(res);
       // the request may straddle a bucket boundary: any bucket between start and end is right
       const candidates = [];
-      for (let b = bucketOf(before, 1); b <= bucketOf(after, 1); b++) candidates.push({ pk: id, ...countsAtBucket(id, b, counts) });
+      for (let b = bucketOf(before, 1); b <= bucketOf(after, 1); b++)
+        candidates.push({ pk: id, ...countsAtBucket(id, b, counts) });
       expect(candidates).toContainEqual(body);
       expect(Object.keys(body)).toEqual(['pk', 'username', 'followerCount', 'followingCount']);
     }
@@ -119,7 +124,9 @@ describe('faults', () => {
   test('hang rate 1 → no answer before the client gives up', async () => {
     await setFaults({ hangRate: 1 });
     const started = Date.now();
-    await expect(get('/api/v1/influencers/1234567', { signal: AbortSignal.timeout(300) })).rejects.toThrow(/abort|timeout/i);
+    await expect(get('/api/v1/influencers/1234567', { signal: AbortSignal.timeout(300) })).rejects.toThrow(
+      /abort|timeout/i,
+    );
     expect(Date.now() - started).toBeGreaterThanOrEqual(290);
     api.faults.reset();
     expect((await get('/api/v1/influencers/1234567')).status).toBe(200);
@@ -241,10 +248,21 @@ describe('/admin/suspicious', () => {
   it('lists the ids that buy followers in a range: the same as profileOf, about the configured share', async () => {
     const res = await get('/admin/suspicious?from=1000000&to=1009999');
     expect(res.status).toBe(200);
-    const body = (await json(res)) as { from: number; to: number; ids: number[]; suspiciousShare: number; seed: number };
+    const body = (await json(res)) as {
+      from: number;
+      to: number;
+      ids: number[];
+      suspiciousShare: number;
+      seed: number;
+    };
     const expected: number[] = [];
     for (let id = 1_000_000; id <= 1_009_999; id++) if (profileOf(id, counts).suspicious) expected.push(id);
-    expect(body).toMatchObject({ from: 1_000_000, to: 1_009_999, seed: counts.seed, suspiciousShare: counts.suspiciousShare ?? 0.02 });
+    expect(body).toMatchObject({
+      from: 1_000_000,
+      to: 1_009_999,
+      seed: counts.seed,
+      suspiciousShare: counts.suspiciousShare ?? 0.02,
+    });
     expect(body.ids).toEqual(expected);
     expect(body.ids).toEqual(suspiciousIds(1_000_000, 1_009_999, counts));
     expect(body.ids.length / 10_000).toBeGreaterThan(0.015);
@@ -252,7 +270,9 @@ describe('/admin/suspicious', () => {
   });
 
   it('400 for a bound outside the id range or reversed; 405 for other methods', async () => {
-    expect((await json(await get('/admin/suspicious?from=5'))).message).toMatch(/from must be an id within 1000000..1999999/);
+    expect((await json(await get('/admin/suspicious?from=5'))).message).toMatch(
+      /from must be an id within 1000000..1999999/,
+    );
     expect((await json(await get('/admin/suspicious?from=1000010&to=1000000'))).message).toMatch(/must not be above/);
     expect((await get('/admin/suspicious', { method: 'DELETE' })).status).toBe(405);
   });

@@ -30,7 +30,7 @@ export async function writeResults(
   parameters: ResultParameters = resultParameters(rows),
 ): Promise<number> {
   const result = await db.query<{ inserted: number }>(WRITE_RESULTS_SQL, [...parameters]);
-  return result.rows[0]!.inserted;
+  return result.rows[0].inserted;
 }
 
 /**
@@ -46,7 +46,7 @@ export async function writeNewResults(
   parameters: ResultParameters = resultParameters(rows),
 ): Promise<number> {
   const result = await db.query<{ inserted: number }>(WRITE_NEW_RESULTS_SQL, [...parameters]);
-  return result.rows[0]!.inserted;
+  return result.rows[0].inserted;
 }
 
 /** The statements' seven parameters for some rows: PostgreSQL array literals, one per column. */
@@ -68,7 +68,7 @@ export function resultParameters(rows: readonly FetchResult[]): ResultParameters
   const jobIds = new Array<string>(n);
   const usernames = new Array<string>(n);
   for (let i = 0; i < n; i++) {
-    const r = rows[i]!;
+    const r = rows[i];
     influencerIds[i] = r.influencerId;
     // ISO 8601 strings as received: PostgreSQL parses them, sub-millisecond digits are kept.
     slots[i] = r.scheduledFor ?? r.observedAt;
@@ -101,7 +101,7 @@ const ARRAY_ESCAPE_ALL = /[\\"]/g;
 function textArray(values: readonly string[]): string {
   let literal = '{';
   for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
+    const v = values[i];
     literal += `${i > 0 ? ',"' : '"'}${ARRAY_ESCAPE.test(v) ? v.replace(ARRAY_ESCAPE_ALL, '\\$&') : v}"`;
   }
   return `${literal}}`;
@@ -130,5 +130,9 @@ export const WRITE_RESULTS_SQL = `WITH r AS MATERIALIZED (
 )
 SELECT count(*)::int AS inserted FROM inserted`;
 
-export const WRITE_NEW_RESULTS_SQL = WRITE_RESULTS_SQL.replace('\n  ON CONFLICT (influencer_id, observed_at) DO NOTHING', '');
-if (WRITE_NEW_RESULTS_SQL === WRITE_RESULTS_SQL) throw new Error('writeResults.ts: WRITE_NEW_RESULTS_SQL must drop the ON CONFLICT clause');
+export const WRITE_NEW_RESULTS_SQL = WRITE_RESULTS_SQL.replace(
+  '\n  ON CONFLICT (influencer_id, observed_at) DO NOTHING',
+  '',
+);
+if (WRITE_NEW_RESULTS_SQL === WRITE_RESULTS_SQL)
+  throw new Error('writeResults.ts: WRITE_NEW_RESULTS_SQL must drop the ON CONFLICT clause');

@@ -82,7 +82,7 @@ describe('Batcher', () => {
     await new Promise((r) => setTimeout(r, 300)); // idle: nothing flushed
     expect(batches).toHaveLength(1);
     await batcher.add([2]);
-    expect(batches[1]!.at - t1).toBeGreaterThanOrEqual(390);
+    expect(batches[1].at - t1).toBeGreaterThanOrEqual(390);
     batcher.close();
   });
 
@@ -105,7 +105,10 @@ describe('Batcher', () => {
     adds.push(batcher.add([4]), batcher.add([5]));
     await Promise.all(adds);
     expect(maxRunning).toBe(1);
-    expect(seen).toEqual([[1, 2, 3], [4, 5]]);
+    expect(seen).toEqual([
+      [1, 2, 3],
+      [4, 5],
+    ]);
     batcher.close();
   });
 

@@ -14,5 +14,5 @@ export async function getRegistryStats(db: Queryable): Promise<RegistryStats> {
             coalesce(sum(1.0 / fetch_interval_seconds), 0)::float8 AS "jobsPerSecond"
      FROM influencers WHERE active`,
   );
-  return rows[0]!;
+  return rows[0];
 }

@@ -30,5 +30,5 @@ export async function registerIds(
       FROM upserted`,
     values: [params.ids, params.intervalSeconds, params.defaultIntervalSeconds, params.spread],
   });
-  return rows[0]!;
+  return rows[0];
 }

@@ -38,5 +38,5 @@ export async function registerRange(
       FROM upserted`,
     values: [params.from, params.to, params.intervalSeconds, params.defaultIntervalSeconds, params.spread],
   });
-  return rows[0]!;
+  return rows[0];
 }

@@ -30,7 +30,7 @@ export async function setActiveIds(
              (SELECT count(*) FROM changed)::int AS changed`,
     values: [params.ids, params.active, params.spread],
   });
-  return rows[0]!;
+  return rows[0];
 }
 
 /** Sets `active` for every known id from `from` to `to` (inclusive). */
@@ -49,5 +49,5 @@ export async function setActiveRange(
              (SELECT count(*) FROM changed)::int AS changed`,
     values: [params.from, params.active, params.spread, params.to],
   });
-  return rows[0]!;
+  return rows[0];
 }

@@ -22,14 +22,20 @@ afterAll(async () => {
 function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not answer within ${ms} ms: it waited for the other session's locks`)), ms);
+    timer = setTimeout(
+      () => reject(new Error(`${what} did not answer within ${ms} ms: it waited for the other session's locks`)),
+      ms,
+    );
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 test('a claim while another session holds claimed rows skips them at once and takes the rest', async () => {
   await db.pool.query('TRUNCATE influencers');
-  await new InfluencerRegistry({ pool: db.pool }).register({ range: { from: 1, to: 100 } }, { spread: false, intervalSeconds: 60 });
+  await new InfluencerRegistry({ pool: db.pool }).register(
+    { range: { from: 1, to: 100 } },
+    { spread: false, intervalSeconds: 60 },
+  );
   const a = await db.pool.connect();
   const b = await db.pool.connect();
   try {
@@ -54,7 +60,10 @@ test('a claim while another session holds claimed rows skips them at once and ta
 
 test('two sessions claiming in rounds for 4 s never claim an (influencer, slot) twice', async () => {
   await db.pool.query('TRUNCATE influencers');
-  await new InfluencerRegistry({ pool: db.pool }).register({ range: { from: 1, to: 300 } }, { spread: false, intervalSeconds: 1 });
+  await new InfluencerRegistry({ pool: db.pool }).register(
+    { range: { from: 1, to: 300 } },
+    { spread: false, intervalSeconds: 1 },
+  );
   const claims: ClaimedSlot[][] = [[], []];
   const until = Date.now() + 4000;
   const worker = async (client: PoolClient, into: ClaimedSlot[]) => {
@@ -69,7 +78,7 @@ test('two sessions claiming in rounds for 4 s never claim an (influencer, slot) 
   };
   const sessions = [await db.pool.connect(), await db.pool.connect()];
   try {
-    await Promise.all(sessions.map((s, i) => worker(s, claims[i]!)));
+    await Promise.all(sessions.map((s, i) => worker(s, claims[i])));
   } finally {
     for (const s of sessions) s.release();
   }
@@ -78,13 +87,13 @@ test('two sessions claiming in rounds for 4 s never claim an (influencer, slot) 
   const keys = all.map((c) => `${c.id}@${c.slot.toISOString()}`);
   expect(new Set(keys).size).toBe(keys.length);
   // Both sessions really claimed, and each influencer's slots followed one another.
-  expect(claims[0]!.length).toBeGreaterThan(0);
-  expect(claims[1]!.length).toBeGreaterThan(0);
+  expect(claims[0].length).toBeGreaterThan(0);
+  expect(claims[1].length).toBeGreaterThan(0);
   const byId = new Map<number, number[]>();
   for (const c of all) byId.set(c.id, [...(byId.get(c.id) ?? []), c.slot.getTime()]);
   expect(byId.size).toBe(300);
   for (const slots of byId.values()) {
     slots.sort((x, y) => x - y);
-    for (let i = 1; i < slots.length; i++) expect(slots[i]! - slots[i - 1]!).toBeGreaterThanOrEqual(1000);
+    for (let i = 1; i < slots.length; i++) expect(slots[i] - slots[i - 1]).toBeGreaterThanOrEqual(1000);
   }
 });

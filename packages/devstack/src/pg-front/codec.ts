@@ -21,7 +21,8 @@ export const queryMessage = (sql: string): Uint8Array => serialize.query(sql);
 export const syncMessage = (): Uint8Array => serialize.sync();
 export const closeStatementMessage = (name: string): Uint8Array => serialize.close({ type: 'S', name });
 
-export const readyForQuery = (status: TxStatus): Uint8Array => new Writer().addString(status).flush(BackendMessageCode.ReadyForQuery);
+export const readyForQuery = (status: TxStatus): Uint8Array =>
+  new Writer().addString(status).flush(BackendMessageCode.ReadyForQuery);
 
 export const parameterStatus = (name: string, value: string): Uint8Array =>
   new Writer().addCString(name).addCString(value).flush(BackendMessageCode.ParameterStatus);
@@ -45,7 +46,7 @@ export function withName(data: Uint8Array, nameOffset: number, name: string): Ui
 }
 
 export function concat(parts: Uint8Array[]): Uint8Array {
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  return parts.length === 1 ? parts[0] : Buffer.concat(parts);
 }
 
 /** Offset just past the NUL that ends the C string starting at `offset`. */
@@ -78,7 +79,8 @@ export function summarize(data: Uint8Array): ResponseSummary {
     if (data[offset] === BackendMessageCode.ErrorMessage) summary.hasError = true;
     last = offset;
   }
-  if (last >= 0 && data[last] === BackendMessageCode.ReadyForQuery) summary.ready = String.fromCharCode(data[last + 5]!) as TxStatus;
+  if (last >= 0 && data[last] === BackendMessageCode.ReadyForQuery)
+    summary.ready = String.fromCharCode(data[last + 5]) as TxStatus;
   return summary;
 }
 
@@ -99,9 +101,11 @@ export function errorMessagesOf(data: Uint8Array): Uint8Array[] {
 /** The message types of a response, for the trace log (`Z` carries its status). */
 export function messageTypes(data: Uint8Array): string {
   const types = [...getMessages(data)].map((m) =>
-    m[0] === BackendMessageCode.ReadyForQuery ? `Z${String.fromCharCode(m[5]!)}` : String.fromCharCode(m[0]!),
+    m[0] === BackendMessageCode.ReadyForQuery ? `Z${String.fromCharCode(m[5])}` : String.fromCharCode(m[0]),
   );
-  return types.length > 12 ? `${types.slice(0, 6).join('')}...(${types.length})...${types.slice(-4).join('')}` : types.join('');
+  return types.length > 12
+    ? `${types.slice(0, 6).join('')}...(${types.length})...${types.slice(-4).join('')}`
+    : types.join('');
 }
 
 export function traceText(data: Uint8Array): string {
@@ -112,6 +116,7 @@ export function traceText(data: Uint8Array): string {
  * A response that pg-gateway treats as handled but that writes nothing: it counts a message as
  * handled when the returned iterable yields something or *returns* a value other than undefined.
  */
+// eslint-disable-next-line require-yield -- yields nothing by design (see above)
 export function* nothing(): Generator<Uint8Array, null> {
   return null;
 }

@@ -42,7 +42,9 @@ export class Front extends EventEmitter {
       // WebAssembly.RuntimeError ("unreachable", out of bounds): the instance is unusable afterwards.
       if (err instanceof Error && (err.name === 'RuntimeError' || /unreachable|ExitStatus/i.test(err.message))) {
         this.broken = err;
-        this.log(`FATAL: the PGlite instance crashed (${err.message}); every query will fail until the server is restarted`);
+        this.log(
+          `FATAL: the PGlite instance crashed (${err.message}); every query will fail until the server is restarted`,
+        );
         this.emit('fatal', err);
       }
       throw err;

@@ -128,7 +128,16 @@ function beforeStartup(socket: net.Socket, data: Uint8Array): Uint8Array | Itera
 }
 
 async function startupParameters(db: PGlite): Promise<Array<[string, string]>> {
-  const names = ['server_version', 'server_encoding', 'client_encoding', 'DateStyle', 'IntervalStyle', 'TimeZone', 'integer_datetimes', 'standard_conforming_strings'];
+  const names = [
+    'server_version',
+    'server_encoding',
+    'client_encoding',
+    'DateStyle',
+    'IntervalStyle',
+    'TimeZone',
+    'integer_datetimes',
+    'standard_conforming_strings',
+  ];
   const { rows } = await db.query<{ name: string; value: string }>(
     `SELECT name, current_setting(name) AS value FROM unnest($1::text[]) AS name`,
     [names],
@@ -158,7 +167,9 @@ export async function stopServing(server: net.Server, { timeoutMs = 10_000 }: St
   clearTimeout(timer);
   if (got === 'timeout') {
     const owner = [...front.sessions].find((s) => s.owns);
-    front.log(`shutdown: connection ${owner?.describe() ?? '?'} did not finish its transaction in ${timeoutMs} ms; rolling it back`);
+    front.log(
+      `shutdown: connection ${owner?.describe() ?? '?'} did not finish its transaction in ${timeoutMs} ms; rolling it back`,
+    );
     owner?.socket.destroy();
     await owner?.cleanUp('stopped by shutdown');
     await front.baton.acquire(me);

@@ -98,9 +98,11 @@ export class Session {
   /** Entry point from pg-gateway for every message after authentication. Never throws. */
   async onMessage(data: Uint8Array): Promise<Uint8Array | Iterable<Uint8Array>> {
     this.clearIdleTimer();
-    if (this.front.trace) this.front.log(`#${this.id} > ${String.fromCharCode(data[0])} ${data.length} ${traceText(data)}`);
+    if (this.front.trace)
+      this.front.log(`#${this.id} > ${String.fromCharCode(data[0])} ${data.length} ${traceText(data)}`);
     const run = this.handle(data).then((out) => {
-      if (this.front.trace) this.front.log(`#${this.id} < ${out instanceof Uint8Array ? messageTypes(out) : '(nothing)'}`);
+      if (this.front.trace)
+        this.front.log(`#${this.id} < ${out instanceof Uint8Array ? messageTypes(out) : '(nothing)'}`);
       return out;
     });
     this.busy = run.catch(() => undefined);
@@ -129,12 +131,19 @@ export class Session {
     }
     if (this.front.broken) {
       throw new FrontError(
-        errorResponse('FATAL', '57P03', `the devstack's PGlite instance crashed (${this.front.broken.message}); restart it: yarn devstack down && yarn devstack up`),
+        errorResponse(
+          'FATAL',
+          '57P03',
+          `the devstack's PGlite instance crashed (${this.front.broken.message}); restart it: yarn devstack down && yarn devstack up`,
+        ),
         'database crashed',
       );
     }
     if (this.front.closing && !this.owns) {
-      throw new FrontError(errorResponse('FATAL', '57P01', 'terminating connection: the devstack database is shutting down'), 'shutting down');
+      throw new FrontError(
+        errorResponse('FATAL', '57P01', 'terminating connection: the devstack database is shutting down'),
+        'shutting down',
+      );
     }
 
     if (!(await this.front.baton.acquire(this)) || this.closed) return nothing();
@@ -151,7 +160,7 @@ export class Session {
             'ERROR',
             '0A000',
             'COPY FROM STDIN is supported by the devstack front only as the single statement of a simple query (not through Parse/Bind)',
-            "send it as a simple query, or use INSERT ... SELECT * FROM UNNEST($1::int[], ...) with array parameters",
+            'send it as a simple query, or use INSERT ... SELECT * FROM UNNEST($1::int[], ...) with array parameters',
           );
           this.skipTillSync = refusal;
           this.midSequence = true;
@@ -163,7 +172,11 @@ export class Session {
         return this.run(this.renameStatement(data, cstringEnd(data, 5), 'use'));
       case FrontendMessageCode.Describe:
       case FrontendMessageCode.Close:
-        return this.run(data[5] === 0x53 /* S */ ? this.renameStatement(data, 6, type === FrontendMessageCode.Close ? 'close' : 'use') : data);
+        return this.run(
+          data[5] === 0x53 /* S */
+            ? this.renameStatement(data, 6, type === FrontendMessageCode.Close ? 'close' : 'use')
+            : data,
+        );
       default:
         return this.run(data);
     }
@@ -219,7 +232,9 @@ export class Session {
       }
     }
 
-    const settings = maybeSetting ? statements.map((st) => settingStatement(st)).filter((x): x is SettingChange => !!x) : [];
+    const settings = maybeSetting
+      ? statements.map((st) => settingStatement(st)).filter((x): x is SettingChange => !!x)
+      : [];
     if (settings.length === 0) return this.run(data);
     // Learn the values to go back to before they change; keep ownership until the new values
     // are recorded, or the next owner would inherit them.
@@ -237,7 +252,9 @@ export class Session {
   private async applySettings(): Promise<void> {
     const dropped = await this.settings.apply();
     if (dropped.length > 0) {
-      this.front.log(`connection ${this.describe()}: could not re-apply its settings (${dropped.join(', ')}); using the defaults`);
+      this.front.log(
+        `connection ${this.describe()}: could not re-apply its settings (${dropped.join(', ')}); using the defaults`,
+      );
     }
   }
 
@@ -256,7 +273,9 @@ export class Session {
    * transaction becomes failed): raise an error in the database, keep only its ReadyForQuery.
    */
   private async refuse(error: Uint8Array, { alreadySent = false } = {}): Promise<Uint8Array> {
-    const response = await this.front.execQuery(`DO $devstack$BEGIN RAISE EXCEPTION 'refused by the devstack front'; END$devstack$`);
+    const response = await this.front.execQuery(
+      `DO $devstack$BEGIN RAISE EXCEPTION 'refused by the devstack front'; END$devstack$`,
+    );
     const summary = this.observe(response);
     const ready = readyForQuery(summary.ready ?? this.txStatus);
     return alreadySent ? ready : concat([error, ready]);
@@ -319,7 +338,9 @@ export class Session {
     if (ms <= 0 || this.closed || !this.owns) return;
     this.idleTimer = setTimeout(() => {
       if (this.closed || !this.owns) return;
-      this.front.log(`connection ${this.describe()}: idle in transaction for ${ms} ms while others wait; terminating it`);
+      this.front.log(
+        `connection ${this.describe()}: idle in transaction for ${ms} ms while others wait; terminating it`,
+      );
       const error = errorResponse(
         'FATAL',
         '25P03',

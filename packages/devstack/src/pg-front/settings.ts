@@ -118,7 +118,10 @@ export class ConnectionSettings {
     const { applied, baseline } = this.shared;
     for (const change of changes) {
       if (change.kind === 'reset') {
-        const names = change.name === 'all' ? new Set([...baseline.keys(), ...applied.keys(), ...this.wanted.keys()]) : [change.name];
+        const names =
+          change.name === 'all'
+            ? new Set([...baseline.keys(), ...applied.keys(), ...this.wanted.keys()])
+            : [change.name];
         for (const name of names) {
           if (!baseline.has(name) && !applied.has(name)) continue; // never changed through this front
           const startup = this.startup.get(name);
@@ -155,13 +158,18 @@ export class ConnectionSettings {
     }
     if (changes.length === 0) return [];
 
-    const response = await this.execQuery(`SELECT ${changes.map(([n, v]) => `set_config(${sqlLiteral(n)}, ${sqlLiteral(v)}, false)`).join(', ')}`);
+    const response = await this.execQuery(
+      `SELECT ${changes.map(([n, v]) => `set_config(${sqlLiteral(n)}, ${sqlLiteral(v)}, false)`).join(', ')}`,
+    );
     if (summarize(response).hasError) {
       // The whole SELECT failed, so nothing changed. The first time, refuse the connection; later
       // (a value that no longer applies) go on without it.
       const errors = errorMessagesOf(response);
       if (!this.checked) {
-        throw new FrontError(concat(errors.length > 0 ? errors : [errorResponse('FATAL', '22023', 'invalid connection setting')]), 'invalid setting');
+        throw new FrontError(
+          concat(errors.length > 0 ? errors : [errorResponse('FATAL', '22023', 'invalid connection setting')]),
+          'invalid setting',
+        );
       }
       for (const [name] of changes) this.wanted.delete(name);
       return changes.map(([name]) => name);

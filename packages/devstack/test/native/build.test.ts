@@ -30,7 +30,10 @@ afterAll(() => {
 function fakeTarball(version: string): string {
   const dir = path.join(tmp, `src-${version}`);
   fs.mkdirSync(path.join(dir, `timescaledb-${version}`), { recursive: true });
-  fs.writeFileSync(path.join(dir, `timescaledb-${version}`, 'version.config'), `version = ${version}\nprevious_version = 0.0.1\n`);
+  fs.writeFileSync(
+    path.join(dir, `timescaledb-${version}`, 'version.config'),
+    `version = ${version}\nprevious_version = 0.0.1\n`,
+  );
   const file = path.join(tmp, `timescaledb-${version}.tar.gz`);
   expect(spawnSync('tar', ['-czf', file, '-C', dir, `timescaledb-${version}`]).status).toBe(0);
   return file;
@@ -55,7 +58,9 @@ test('the version inside a source tarball is read from its version.config', () =
 
 test('a tarball of another version is refused, naming the version it holds and the one wanted', async () => {
   await expect(ensureTimescaleBuild(server(), fakeTarball('2.27.1'), () => undefined)).rejects.toThrow(
-    new RegExp(`holds TimescaleDB 2\\.27\\.1, but the devstack is pinned to ${TIMESCALEDB_VERSION.replace(/\./g, '\\.')}.*DEVSTACK_TIMESCALEDB_SOURCE`),
+    new RegExp(
+      `holds TimescaleDB 2\\.27\\.1, but the devstack is pinned to ${TIMESCALEDB_VERSION.replace(/\./g, '\\.')}.*DEVSTACK_TIMESCALEDB_SOURCE`,
+    ),
   );
 });
 
@@ -68,7 +73,9 @@ test('a missing tarball names DEVSTACK_TIMESCALEDB_SOURCE', async () => {
 test('missing or mismatched server headers say which package to install', () => {
   const pg = server();
   expect(buildProblems({ ...pg, headersVersion: undefined }).join('\n')).toMatch(
-    new RegExp(`server headers of PostgreSQL ${pg.major} are not installed.*(apt-get install postgresql-server-dev-${pg.major}|postgresql-server-dev)`),
+    new RegExp(
+      `server headers of PostgreSQL ${pg.major} are not installed.*(apt-get install postgresql-server-dev-${pg.major}|postgresql-server-dev)`,
+    ),
   );
   expect(buildProblems({ ...pg, headersVersion: '15.20 (Debian 15.20-0+deb12u1)' }).join('\n')).toMatch(
     /headers are PostgreSQL 15\.20 .* but the server is .*fails to load.*Install the matching headers/,
@@ -79,6 +86,9 @@ test('missing or mismatched server headers say which package to install', () => 
 test('DEVSTACK_PG_CONFIG naming no file, and DEVSTACK_DB=native without a server, stop with what to do', () => {
   const settings = devstackSettings({ DEVSTACK_DB: 'native', DEVSTACK_PG_CONFIG: path.join(tmp, 'no-pg_config') });
   expect(() => chooseEngine(settings)).toThrow(/DEVSTACK_PG_CONFIG=".*no-pg_config": no such file/);
-  expect(chooseEngine(devstackSettings({ DEVSTACK_DB: 'pglite' }))).toEqual({ engine: 'pglite', why: 'DEVSTACK_DB=pglite' });
+  expect(chooseEngine(devstackSettings({ DEVSTACK_DB: 'pglite' }))).toEqual({
+    engine: 'pglite',
+    why: 'DEVSTACK_DB=pglite',
+  });
   expect(chooseEngine(devstackSettings({ DEVSTACK_DB: 'auto' })).engine).toBe('native');
 });

@@ -35,10 +35,12 @@ describe('the PGlite wire front', () => {
 
     // `next` asks while `dropped` owns the database: it waits.
     let answeredAt = 0;
-    const waiting = next.query('INSERT INTO ledger (id, part, note) VALUES ($1, 9, $2) RETURNING id', [-2, 'after the drop']).then((r) => {
-      answeredAt = Date.now();
-      return r;
-    });
+    const waiting = next
+      .query('INSERT INTO ledger (id, part, note) VALUES ($1, 9, $2) RETURNING id', [-2, 'after the drop'])
+      .then((r) => {
+        answeredAt = Date.now();
+        return r;
+      });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(answeredAt).toBe(0);
 
@@ -66,9 +68,27 @@ describe('the PGlite wire front', () => {
   test('COPY FROM STDIN that is not alone in its query is refused clearly (0A000) and psql carries on', () => {
     const refused = spawnSync(
       'psql',
-      ['-X', '-q', '-A', '-t', '-d', databaseUrl(), '-v', 'ON_ERROR_STOP=0', '-c', 'SELECT 1; COPY ledger FROM STDIN', '-c', 'SELECT 7'],
+      [
+        '-X',
+        '-q',
+        '-A',
+        '-t',
+        '-d',
+        databaseUrl(),
+        '-v',
+        'ON_ERROR_STOP=0',
+        '-c',
+        'SELECT 1; COPY ledger FROM STDIN',
+        '-c',
+        'SELECT 7',
+      ],
       // libpq reads the schema from PGOPTIONS (it does not decode the URL's `+` as a space).
-      { input: '', encoding: 'utf8', timeout: 60_000, env: { ...process.env, PGOPTIONS: `-c search_path=${db.schema},public` } },
+      {
+        input: '',
+        encoding: 'utf8',
+        timeout: 60_000,
+        env: { ...process.env, PGOPTIONS: `-c search_path=${db.schema},public` },
+      },
     );
     expect(refused.stderr).toMatch(/COPY FROM STDIN is supported by the devstack front only as the only statement/);
     expect(refused.stdout).toContain('7');

@@ -1,5 +1,13 @@
 import { serialize } from 'pg-protocol';
-import { errorResponse, firstValue, parameterStatus, readCString, readyForQuery, summarize, withName } from '../../src/pg-front/codec';
+import {
+  errorResponse,
+  firstValue,
+  parameterStatus,
+  readCString,
+  readyForQuery,
+  summarize,
+  withName,
+} from '../../src/pg-front/codec';
 import { Baton } from '../../src/pg-front/ownership';
 import { parseStartupOptions } from '../../src/pg-front/settings';
 import { copyFromStdin, settingStatement, splitStatements } from '../../src/pg-front/statements';
@@ -9,7 +17,7 @@ import { copyFromStdin, settingStatement, splitStatements } from '../../src/pg-f
 const one = (sql: string) => {
   const [statement, ...rest] = splitStatements(sql);
   expect(rest).toEqual([]);
-  return statement!;
+  return statement;
 };
 
 /** A DataRow with one text column (or NULL). */
@@ -27,8 +35,14 @@ function dataRow(value: string | null): Buffer {
 
 describe('statements', () => {
   it('rewrites COPY ... FROM STDIN to read the blob, and tells binary from text', () => {
-    expect(copyFromStdin(one('COPY t (a, b) FROM STDIN'))).toEqual({ sql: "COPY t (a, b) FROM '/dev/blob'", binary: false });
-    expect(copyFromStdin(one('copy t from stdin with (format binary)'))).toEqual({ sql: "copy t from '/dev/blob' with (format binary)", binary: true });
+    expect(copyFromStdin(one('COPY t (a, b) FROM STDIN'))).toEqual({
+      sql: "COPY t (a, b) FROM '/dev/blob'",
+      binary: false,
+    });
+    expect(copyFromStdin(one('copy t from stdin with (format binary)'))).toEqual({
+      sql: "copy t from '/dev/blob' with (format binary)",
+      binary: true,
+    });
     expect(copyFromStdin(one("COPY t FROM STDIN (FORMAT 'binary')"))?.binary).toBe(true);
   });
 
@@ -42,13 +56,23 @@ describe('statements', () => {
     expect(settingStatement(one("SET search_path = 'a', public"))).toEqual({ kind: 'set', name: 'search_path' });
     expect(settingStatement(one('SET SESSION TIME ZONE UTC'))).toEqual({ kind: 'set', name: 'timezone' });
     expect(settingStatement(one("SET SCHEMA 'x'"))).toEqual({ kind: 'set', name: 'search_path' });
-    expect(settingStatement(one('SET statement_timeout TO DEFAULT'))).toEqual({ kind: 'reset', name: 'statement_timeout' });
+    expect(settingStatement(one('SET statement_timeout TO DEFAULT'))).toEqual({
+      kind: 'reset',
+      name: 'statement_timeout',
+    });
     expect(settingStatement(one('RESET ALL'))).toEqual({ kind: 'reset', name: 'all' });
     expect(settingStatement(one('discard all'))).toEqual({ kind: 'reset', name: 'all' });
   });
 
   it('leaves alone what is not a session setting it can replay', () => {
-    for (const sql of ['SET LOCAL search_path = x', 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE', 'SET ROLE bob', 'SET NAMES utf8', 'RESET ROLE', "SELECT 'SET x = 1'"]) {
+    for (const sql of [
+      'SET LOCAL search_path = x',
+      'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE',
+      'SET ROLE bob',
+      'SET NAMES utf8',
+      'RESET ROLE',
+      "SELECT 'SET x = 1'",
+    ]) {
       expect(settingStatement(one(sql))).toBeUndefined();
     }
   });
@@ -56,7 +80,9 @@ describe('statements', () => {
 
 describe('startup options', () => {
   it('reads -c name=value and --name=value, with backslash-escaped spaces', () => {
-    expect(parseStartupOptions('-c search_path=a,public --statement-timeout=5s -cwork_mem=4MB -c application_name=my\\ app')).toEqual([
+    expect(
+      parseStartupOptions('-c search_path=a,public --statement-timeout=5s -cwork_mem=4MB -c application_name=my\\ app'),
+    ).toEqual([
       ['search_path', 'a,public'],
       ['statement_timeout', '5s'],
       ['work_mem', '4MB'],
@@ -69,12 +95,16 @@ describe('startup options', () => {
 describe('codec', () => {
   it('summarizes a response: the last ReadyForQuery status, and whether it holds an error', () => {
     expect(summarize(Buffer.concat([dataRow('x'), readyForQuery('T')]))).toEqual({ hasError: false, ready: 'T' });
-    expect(summarize(Buffer.concat([errorResponse('ERROR', '22012', 'division by zero'), readyForQuery('E')]))).toEqual({ hasError: true, ready: 'E' });
+    expect(summarize(Buffer.concat([errorResponse('ERROR', '22012', 'division by zero'), readyForQuery('E')]))).toEqual(
+      { hasError: true, ready: 'E' },
+    );
     expect(summarize(dataRow('x'))).toEqual({ hasError: false });
   });
 
   it('reads the first value of a response, undefined after an error', () => {
-    expect(firstValue(Buffer.concat([dataRow('"$user", public'), dataRow('second'), readyForQuery('I')]))).toBe('"$user", public');
+    expect(firstValue(Buffer.concat([dataRow('"$user", public'), dataRow('second'), readyForQuery('I')]))).toBe(
+      '"$user", public',
+    );
     expect(firstValue(Buffer.concat([dataRow(null), readyForQuery('I')]))).toBeNull();
     expect(firstValue(Buffer.concat([errorResponse('ERROR', '42704', 'nope'), readyForQuery('I')]))).toBeUndefined();
   });

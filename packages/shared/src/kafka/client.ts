@@ -67,11 +67,21 @@ export function baseOptions(kafka: KafkaClient, clientIdSuffix = '') {
 }
 
 /** Logs a client's broker connection events (connect at debug, a lost connection at warn). */
-export function logConnections(kafka: KafkaClient, client: { on(event: string, listener: (payload: unknown) => void): unknown }, role: string): void {
+export function logConnections(
+  kafka: KafkaClient,
+  client: { on(event: string, listener: (payload: unknown) => void): unknown },
+  role: string,
+): void {
   const log = kafka.logger;
-  client.on('client:broker:connect', (payload) => log.debug({ role, broker: brokerOf(payload) }, 'kafka broker connected'));
-  client.on('client:broker:disconnect', (payload) => log.debug({ role, broker: brokerOf(payload) }, 'kafka broker disconnected'));
-  client.on('client:broker:failed', (payload) => log.warn({ role, broker: brokerOf(payload) }, 'kafka broker connection failed'));
+  client.on('client:broker:connect', (payload) =>
+    log.debug({ role, broker: brokerOf(payload) }, 'kafka broker connected'),
+  );
+  client.on('client:broker:disconnect', (payload) =>
+    log.debug({ role, broker: brokerOf(payload) }, 'kafka broker disconnected'),
+  );
+  client.on('client:broker:failed', (payload) =>
+    log.warn({ role, broker: brokerOf(payload) }, 'kafka broker connection failed'),
+  );
 }
 
 function brokerOf(payload: unknown): string | undefined {

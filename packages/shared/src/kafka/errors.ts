@@ -15,5 +15,7 @@ export function kafkaErrors(err: unknown): Array<{ type: string; message: string
 
 /** True when the group coordinator asks this member to rejoin (a rebalance is under way or it was fenced). */
 export function needsRejoin(err: unknown): boolean {
-  return kafkaErrors(err).some((e) => ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID'].includes(e.type));
+  return kafkaErrors(err).some((e) =>
+    ['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'FENCED_INSTANCE_ID'].includes(e.type),
+  );
 }

@@ -18,7 +18,13 @@
  *
  * @module
  */
-import { CompressionAlgorithms, ProduceAcks, Producer, compatibilityPartitioner, type MessageToProduce } from '@platformatic/kafka';
+import {
+  CompressionAlgorithms,
+  ProduceAcks,
+  Producer,
+  compatibilityPartitioner,
+  type MessageToProduce,
+} from '@platformatic/kafka';
 import { baseOptions, logConnections, type KafkaClient } from './client';
 import { toBuffer, toHeaderMap, type TopicMessages } from './messages';
 
@@ -68,13 +74,24 @@ export class KafkaProducer {
     const messages: MessageToProduce<Buffer, Buffer, Buffer, Buffer>[] = [];
     for (const { topic, messages: list } of topicMessages) {
       for (const m of list) {
-        messages.push({ topic, key: toBuffer(m.key), value: toBuffer(m.value), headers: toHeaderMap(m.headers), partition: m.partition });
+        messages.push({
+          topic,
+          key: toBuffer(m.key),
+          value: toBuffer(m.value),
+          headers: toHeaderMap(m.headers),
+          partition: m.partition,
+        });
       }
     }
     if (messages.length === 0) return [];
-    const compression = options.compression === undefined || options.compression === 'none' ? undefined : options.compression;
+    const compression =
+      options.compression === undefined || options.compression === 'none' ? undefined : options.compression;
     const result = await this.client.send(compression === undefined ? { messages } : { messages, compression });
-    return (result.offsets ?? []).map((o) => ({ topic: o.topic, partition: o.partition, baseOffset: o.offset.toString() }));
+    return (result.offsets ?? []).map((o) => ({
+      topic: o.topic,
+      partition: o.partition,
+      baseOffset: o.offset.toString(),
+    }));
   }
 
   /** True while a connection to a broker is open (for /readyz). */

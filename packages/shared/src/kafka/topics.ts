@@ -29,7 +29,10 @@ export function topicReplication(config: {
   KAFKA_TOPIC_REPLICATION_FACTOR: number;
   KAFKA_TOPIC_MIN_INSYNC_REPLICAS?: number;
 }): Pick<EnsureTopicsOptions, 'replicationFactor' | 'minInsyncReplicas'> {
-  return { replicationFactor: config.KAFKA_TOPIC_REPLICATION_FACTOR, minInsyncReplicas: config.KAFKA_TOPIC_MIN_INSYNC_REPLICAS };
+  return {
+    replicationFactor: config.KAFKA_TOPIC_REPLICATION_FACTOR,
+    minInsyncReplicas: config.KAFKA_TOPIC_MIN_INSYNC_REPLICAS,
+  };
 }
 
 /** Creates an admin client; close it with `await admin.close()`. */
@@ -54,7 +57,11 @@ export function createAdmin(kafka: KafkaClient): Admin {
  * @throws Error naming the topics still missing or leaderless after `timeoutMs`; at once when
  *   the cluster refuses the replication settings (every acks=all write would fail).
  */
-export async function ensureTopics(kafka: KafkaClient, topics: TopicSpec[], options: EnsureTopicsOptions = {}): Promise<void> {
+export async function ensureTopics(
+  kafka: KafkaClient,
+  topics: TopicSpec[],
+  options: EnsureTopicsOptions = {},
+): Promise<void> {
   if (topics.length === 0) return;
   const { replicationFactor = -1, minInsyncReplicas, timeoutMs = 60_000, logger } = options;
   if (minInsyncReplicas !== undefined && replicationFactor > 0 && minInsyncReplicas > replicationFactor) {
@@ -63,7 +70,8 @@ export async function ensureTopics(kafka: KafkaClient, topics: TopicSpec[], opti
         'Lower KAFKA_TOPIC_MIN_INSYNC_REPLICAS or raise KAFKA_TOPIC_REPLICATION_FACTOR.',
     );
   }
-  const configs = minInsyncReplicas === undefined ? [] : [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }];
+  const configs =
+    minInsyncReplicas === undefined ? [] : [{ name: 'min.insync.replicas', value: String(minInsyncReplicas) }];
   const deadline = Date.now() + timeoutMs;
   const admin = createAdmin(kafka);
   try {
@@ -72,7 +80,12 @@ export async function ensureTopics(kafka: KafkaClient, topics: TopicSpec[], opti
     for (const spec of missing) {
       // One request per topic: a topic another service created meanwhile fails alone.
       try {
-        await admin.createTopics({ topics: [spec.topic], partitions: spec.numPartitions, replicas: replicationFactor, configs });
+        await admin.createTopics({
+          topics: [spec.topic],
+          partitions: spec.numPartitions,
+          replicas: replicationFactor,
+          configs,
+        });
         logger?.info({ topic: spec.topic, partitions: spec.numPartitions }, 'created kafka topic');
       } catch (err) {
         const refused = kafkaErrors(err).filter((e) => REFUSED.has(e.type));
@@ -143,11 +156,18 @@ async function checkTopics(
       continue;
     }
     if (count > spec.numPartitions) {
-      logger?.debug({ topic: spec.topic, partitions: count, wanted: spec.numPartitions }, 'topic has more partitions than configured; keeping them');
+      logger?.debug(
+        { topic: spec.topic, partitions: count, wanted: spec.numPartitions },
+        'topic has more partitions than configured; keeping them',
+      );
     }
     const partitions = meta!.partitions;
     const replicas = Math.min(...partitions.map((p) => p.replicas.length));
-    if (wanted.minInsyncReplicas !== undefined && wanted.created.has(spec.topic) && replicas < wanted.minInsyncReplicas) {
+    if (
+      wanted.minInsyncReplicas !== undefined &&
+      wanted.created.has(spec.topic) &&
+      replicas < wanted.minInsyncReplicas
+    ) {
       throw new TopicSettingsError(
         `topic ${spec.topic} has ${replicas} replicas (the broker's default.replication.factor), fewer than min.insync.replicas ` +
           `${wanted.minInsyncReplicas}: every acks=all write would fail. Lower KAFKA_TOPIC_MIN_INSYNC_REPLICAS or set KAFKA_TOPIC_REPLICATION_FACTOR.`,

@@ -61,7 +61,7 @@ export class PartitionProgress {
   processed(entry: Entry): Entry[] {
     entry.processed = true;
     const ready: Entry[] = [];
-    while (this.unproduced.length > 0 && this.unproduced[0]!.processed) ready.push(this.unproduced.shift()!);
+    while (this.unproduced.length > 0 && this.unproduced[0].processed) ready.push(this.unproduced.shift()!);
     return ready;
   }
 
@@ -69,7 +69,7 @@ export class PartitionProgress {
   done(entry: Entry): boolean {
     entry.done = true;
     let moved = false;
-    while (this.undone.length > 0 && this.undone[0]!.done) {
+    while (this.undone.length > 0 && this.undone[0].done) {
       const head = this.undone.shift()!;
       this.uncommitted.push(head);
       this.committable = head.offset + 1n;
@@ -94,7 +94,7 @@ export class PartitionProgress {
   commitSucceeded(offset: bigint): Entry[] {
     if (this.committed === undefined || offset > this.committed) this.committed = offset;
     const covered: Entry[] = [];
-    while (this.uncommitted.length > 0 && this.uncommitted[0]!.offset < offset) covered.push(this.uncommitted.shift()!);
+    while (this.uncommitted.length > 0 && this.uncommitted[0].offset < offset) covered.push(this.uncommitted.shift()!);
     return covered;
   }
 

@@ -53,7 +53,9 @@ export type StageSettingsInput = z.input<typeof stageSettingsSchema>;
 export function resolveStageSettings(input: StageSettingsInput = {}): StageSettings {
   const parsed = stageSettingsSchema.safeParse(input);
   if (!parsed.success) {
-    throw new Error(`invalid stage settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new Error(
+      `invalid stage settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   }
   return parsed.data;
 }

@@ -33,7 +33,13 @@
  *
  * @module
  */
-import { Consumer, MessagesStreamFallbackModes, MessagesStreamModes, type Message as ClientMessage, type MessagesStream } from '@platformatic/kafka';
+import {
+  Consumer,
+  MessagesStreamFallbackModes,
+  MessagesStreamModes,
+  type Message as ClientMessage,
+  type MessagesStream,
+} from '@platformatic/kafka';
 import type { Gauge } from 'prom-client';
 import { baseOptions, type KafkaClient } from '../kafka/client';
 import { kafkaErrors, needsRejoin } from '../kafka/errors';
@@ -188,7 +194,11 @@ export class Stage {
       this.joined = false;
     });
     this.consumer.on('consumer:heartbeat:error', (payload) => {
-      if (!this.isStopping) this.logger.debug({ err: payload.error }, `${options.name}: heartbeat failed (the client rejoins when the group asks)`);
+      if (!this.isStopping)
+        this.logger.debug(
+          { err: payload.error },
+          `${options.name}: heartbeat failed (the client rejoins when the group asks)`,
+        );
     });
     if (options.consumerLag) {
       attachLagSource(options.consumerLag, async () => {
@@ -259,7 +269,10 @@ export class Stage {
       if (this.isStopping) return;
       this.fail(err, 'the consumer stream failed');
     });
-    this.logger.info({ topics: this.options.topics, groupId: this.options.groupId, mode: this.options.work.mode }, `${this.options.name}: consuming`);
+    this.logger.info(
+      { topics: this.options.topics, groupId: this.options.groupId, mode: this.options.work.mode },
+      `${this.options.name}: consuming`,
+    );
   }
 
   /** Pauses fetching for `reason` (work already taken goes on). */
@@ -305,7 +318,10 @@ export class Stage {
     this.waiting.length = 0;
     const grace = options.abandon ? 0 : this.settings.stopGraceMs;
     if (!(await this.quiet(grace))) {
-      this.logger.warn({ pending: this.inFlight, graceMs: grace }, `${this.options.name}: stopping; aborting the work under way (it stays uncommitted)`);
+      this.logger.warn(
+        { pending: this.inFlight, graceMs: grace },
+        `${this.options.name}: stopping; aborting the work under way (it stays uncommitted)`,
+      );
       this.abort.abort(new AbandonedError(`${this.options.name} stopping`));
       this.sealed.length = 0;
       await Promise.allSettled([...this.running, this.batchRunning, this.producing]);
@@ -315,7 +331,8 @@ export class Stage {
     this.inFlight = 0;
     await this.commitNow();
     // Whatever is still open will not be committed by this member.
-    for (const progress of this.partitions.values()) this.giveUp(progress.release(), new AbandonedError('not committed: the stage stopped first'));
+    for (const progress of this.partitions.values())
+      this.giveUp(progress.release(), new AbandonedError('not committed: the stage stopped first'));
     if (this.options.consumerLag) detachLagSource(this.options.consumerLag);
     try {
       await this.stream?.close();
@@ -325,7 +342,8 @@ export class Stage {
       this.joined = false;
       if (this.mode === 'stopping') this.mode = 'stopped';
     }
-    if (abandoned > 0) this.logger.warn({ abandoned }, `${this.options.name}: stopped; uncommitted messages go to the next member`);
+    if (abandoned > 0)
+      this.logger.warn({ abandoned }, `${this.options.name}: stopped; uncommitted messages go to the next member`);
     else this.logger.info(`${this.options.name}: stopped`);
     return { abandoned };
   }
@@ -362,7 +380,15 @@ export class Stage {
       this.giveUp(left, new AbandonedError('not committed: the partition was revoked; its new owner redelivers it'));
     }
     this.partitions = next;
-    this.logger.info({ groupId: this.options.groupId, generation: this.consumer.generationId, partitions: now.size, revokedInFlight: revoked }, `${this.options.name}: joined consumer group`);
+    this.logger.info(
+      {
+        groupId: this.options.groupId,
+        generation: this.consumer.generationId,
+        partitions: now.size,
+        revokedInFlight: revoked,
+      },
+      `${this.options.name}: joined consumer group`,
+    );
     this.afterProgress();
     this.scheduleCommit();
   }
@@ -388,7 +414,7 @@ export class Stage {
     if (this.inFlight >= this.settings.maxInFlight) this.pause('backpressure');
     const taken: Taken = { progress, entry, message };
     if (this.options.work.mode === 'message') {
-      if (this.running.size < this.settings.concurrency) this.runUnit([taken]);
+      if (this.running.size < this.settings.concurrency) void this.runUnit([taken]);
       else this.waiting.push(taken);
       return;
     }
@@ -423,7 +449,13 @@ export class Stage {
     for (const t of taken) this.units.set(t.entry, unit);
     const work = this.options.work;
     const signal = this.abort.signal;
-    const call = work.mode === 'message' ? work.process(taken[0]!.message, signal) : work.process(taken.map((t) => t.message), signal);
+    const call =
+      work.mode === 'message'
+        ? work.process(taken[0].message, signal)
+        : work.process(
+            taken.map((t) => t.message),
+            signal,
+          );
     const done = call.then(
       (result) => {
         unit.result = result;
@@ -442,7 +474,7 @@ export class Stage {
       void done.finally(() => {
         this.running.delete(done);
         const next = this.waiting.shift();
-        if (next !== undefined && !this.isStopping) this.runUnit([next]);
+        if (next !== undefined && !this.isStopping) void this.runUnit([next]);
         this.notifyIdle();
       });
     }
@@ -483,7 +515,7 @@ export class Stage {
       const byTopic = new Map<string, TopicMessages>();
       let count = 0;
       while (this.toProduce.length > 0) {
-        const next = this.toProduce[0]!;
+        const next = this.toProduce[0];
         const pending = next.result?.produce;
         if (pending instanceof Promise) {
           try {
@@ -491,7 +523,8 @@ export class Stage {
           } catch (err) {
             this.toProduce.shift();
             next.problem = err;
-            if (!this.abort.signal.aborted && !(err instanceof AbandonedError)) this.fail(err instanceof Error ? err : new Error(String(err)), 'a callback failed');
+            if (!this.abort.signal.aborted && !(err instanceof AbandonedError))
+              this.fail(err instanceof Error ? err : new Error(String(err)), 'a callback failed');
             continue;
           }
         }
@@ -546,7 +579,10 @@ export class Stage {
         if (this.abort.signal.aborted) throw new AbandonedError('produce abandoned: stopping');
         const delay = Math.min(produceRetryMaxMs, produceRetryInitialMs * 2 ** (attempt - 1));
         this.pause('produce');
-        this.logger.warn({ err, attempt, retryInMs: delay, errors: kafkaErrors(err).map((e) => e.type) }, `${this.options.name}: produce failed; retrying (fetching paused)`);
+        this.logger.warn(
+          { err, attempt, retryInMs: delay, errors: kafkaErrors(err).map((e) => e.type) },
+          `${this.options.name}: produce failed; retrying (fetching paused)`,
+        );
         await abortableSleep(delay, this.abort.signal);
       }
     }
@@ -574,14 +610,22 @@ export class Stage {
       this.commitAgain = false;
       const due = [...this.partitions.values()].filter((p) => p.needsCommit);
       if (due.length === 0) return;
-      const offsets = due.map((p) => ({ topic: p.topic, partition: p.partition, offset: p.committable!, leaderEpoch: p.committableEpoch }));
+      const offsets = due.map((p) => ({
+        topic: p.topic,
+        partition: p.partition,
+        offset: p.committable!,
+        leaderEpoch: p.committableEpoch,
+      }));
       try {
         await this.consumer.commit({ offsets });
       } catch (err) {
         // A rebalance: the join that follows commits again, for the partitions still assigned.
         // Anything else (the coordinator moving): retried shortly.
         if (needsRejoin(err)) {
-          this.logger.info({ partitions: offsets.length }, `${this.options.name}: offset commit refused during a rebalance; committing again after rejoining`);
+          this.logger.info(
+            { partitions: offsets.length },
+            `${this.options.name}: offset commit refused during a rebalance; committing again after rejoining`,
+          );
         } else {
           this.logger.warn({ err, partitions: offsets.length }, `${this.options.name}: offset commit failed; retrying`);
           if (!this.isStopping) this.commitRetry = setTimeout(() => this.scheduleCommit(), 1000);
@@ -589,9 +633,9 @@ export class Stage {
         return;
       }
       for (let i = 0; i < due.length; i++) {
-        const progress = due[i]!;
+        const progress = due[i];
         if (this.partitions.get(key(progress.topic, progress.partition)) !== progress) continue; // revoked meanwhile
-        this.settle(progress.commitSucceeded(offsets[i]!.offset));
+        this.settle(progress.commitSucceeded(offsets[i].offset));
       }
     } while (this.commitAgain);
   }
@@ -629,7 +673,15 @@ export class Stage {
    * is then not done can never be (it waits behind a message given up) and is left uncommitted.
    */
   private get isQuiet(): boolean {
-    return this.running.size === 0 && this.waiting.length === 0 && this.batchRunning === undefined && this.sealed.length === 0 && this.toProduce.length === 0 && !this.producing && !this.committing;
+    return (
+      this.running.size === 0 &&
+      this.waiting.length === 0 &&
+      this.batchRunning === undefined &&
+      this.sealed.length === 0 &&
+      this.toProduce.length === 0 &&
+      !this.producing &&
+      !this.committing
+    );
   }
 
   /** Resolves true once {@link isQuiet}; false after `timeoutMs`. */

@@ -66,8 +66,8 @@ test('while the lock is held both runs wait; released, one applies every migrati
     await holder.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_ID]);
 
     const [a, b] = await Promise.all(runs);
-    expect([a!.code, b!.code]).toEqual([0, 0]);
-    const appliedBy = [a!, b!].map((r) => r.lines.find((l) => l.applied !== undefined)?.applied ?? []);
+    expect([a.code, b.code]).toEqual([0, 0]);
+    const appliedBy = [a, b].map((r) => r.lines.find((l) => l.applied !== undefined)?.applied ?? []);
     const expected = readMigrations().map((m) => m.name);
     expect(appliedBy.map((list) => list.length).sort()).toEqual([0, expected.length]);
     expect(appliedBy.flat()).toEqual(expected);

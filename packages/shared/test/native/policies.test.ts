@@ -19,7 +19,10 @@ let pool: Pool;
 beforeAll(async () => {
   db = await freshSchema('policies');
   pool = createPool({ connectionString: db.url, max: 2 });
-  await migrate({ pool, variables: { FOLLOWER_COUNTS_COMPRESS_AFTER: '3 days', FOLLOWER_COUNTS_RETAIN_FOR: '6 days' } });
+  await migrate({
+    pool,
+    variables: { FOLLOWER_COUNTS_COMPRESS_AFTER: '3 days', FOLLOWER_COUNTS_RETAIN_FOR: '6 days' },
+  });
   // Held until the test has written its history: a policy's first run comes right after it is
   // created, and could compress a chunk before the test has seen it uncompressed.
   await pausePolicies(pool, db.schema);
@@ -71,7 +74,8 @@ async function runInBackground(ids: number[]): Promise<void> {
       expect(ids.map((id) => [id, now.get(id)!.last_run_status])).toEqual(ids.map((id) => [id, 'Success']));
       return;
     }
-    if (Date.now() > deadline) throw new Error(`jobs ${ids.join(', ')} did not all run within 90 s: ${JSON.stringify([...now.values()])}`);
+    if (Date.now() > deadline)
+      throw new Error(`jobs ${ids.join(', ')} did not all run within 90 s: ${JSON.stringify([...now.values()])}`);
     await new Promise((r) => setTimeout(r, 250));
   }
 }
@@ -146,16 +150,18 @@ test('compression, retention and both refresh policies run in the background and
       [db.schema, view],
     );
     const { rows: buckets } = await pool.query<{ n: number; bucket: Date }>(
-      `SELECT count(*)::int AS n, min(bucket) AS bucket FROM "${rows[0]!.schema}"."${rows[0]!.name}"`,
+      `SELECT count(*)::int AS n, min(bucket) AS bucket FROM "${rows[0].schema}"."${rows[0].name}"`,
     );
-    return buckets[0]!;
+    return buckets[0];
   };
   const hourly = await materialised('follower_counts_hourly');
   expect(hourly.n).toBe(20); // 10 influencers × (the recent hour + the hour two days ago)
   // The days the daily policy materialises: whole days inside its window [now - 3 days,
   // now - 1 hour]. Two days ago always is; the recent hour's day too once that day has ended
   // (between 01:00 and 03:00 UTC the recent hour lies in yesterday).
-  const days = [...new Set([recent, twoDaysAgo].map((t) => Math.floor(t / DAY) * DAY))].filter((d) => d >= now - 3 * DAY && d + DAY <= now - HOUR);
+  const days = [...new Set([recent, twoDaysAgo].map((t) => Math.floor(t / DAY) * DAY))].filter(
+    (d) => d >= now - 3 * DAY && d + DAY <= now - HOUR,
+  );
   const daily = await materialised('follower_counts_daily');
   expect(daily).toEqual({ n: 10 * days.length, bucket: new Date(Math.min(...days)) });
   expect(days).toContain(Math.floor(twoDaysAgo / DAY) * DAY);

@@ -75,8 +75,12 @@ describe('loadConfig', () => {
     expect(problemsOf(() => loadConfig(schema, { LOG_LEVEL: 'loud' }))).toContain(
       'LOG_LEVEL="loud": expected one of fatal, error, warn, info, debug, trace, silent',
     );
-    expect(problemsOf(() => loadConfig(schema, { DRY_RUN: 'maybe' }))).toContain('DRY_RUN="maybe": expected true or false');
-    expect(problemsOf(() => loadConfig(schema, { KAFKA_BROKERS: ',' }))).toContain('KAFKA_BROKERS=",": expected a comma-separated list');
+    expect(problemsOf(() => loadConfig(schema, { DRY_RUN: 'maybe' }))).toContain(
+      'DRY_RUN="maybe": expected true or false',
+    );
+    expect(problemsOf(() => loadConfig(schema, { KAFKA_BROKERS: ',' }))).toContain(
+      'KAFKA_BROKERS=",": expected a comma-separated list',
+    );
   });
 
   it('takes the topic replication settings, and names a bad one', () => {
@@ -131,8 +135,8 @@ describe('loadConfig', () => {
       SUSPICIOUS_DETECTION_EVERY: '1 day',
       SUSPICIOUS_DETECTION_AT: '2 hours',
     });
-    expect(problemsOf(() => loadConfig(migrationEnv, { FOLLOWER_COUNTS_COMPRESS_AFTER: "7 days'; drop table x; --" }))).toContain(
-      'FOLLOWER_COUNTS_COMPRESS_AFTER="7 days\'; drop table x; --": expected a PostgreSQL interval',
-    );
+    expect(
+      problemsOf(() => loadConfig(migrationEnv, { FOLLOWER_COUNTS_COMPRESS_AFTER: "7 days'; drop table x; --" })),
+    ).toContain('FOLLOWER_COUNTS_COMPRESS_AFTER="7 days\'; drop table x; --": expected a PostgreSQL interval');
   });
 });

@@ -11,7 +11,13 @@ describe('dlqMessage', () => {
   };
 
   it('keeps key, value and original headers and adds the x-dlq-* headers', () => {
-    const m = dlqMessage({ source, stage: 'result-handler', reason: 'invalid', error: 'username: required', attempts: 1 });
+    const m = dlqMessage({
+      source,
+      stage: 'result-handler',
+      reason: 'invalid',
+      error: 'username: required',
+      attempts: 1,
+    });
     expect(m.key).toBe(source.key);
     expect(m.value).toBe(source.value);
     expect(m.headers).toEqual({
@@ -27,14 +33,26 @@ describe('dlqMessage', () => {
   });
 
   it('cuts very long errors', () => {
-    const m = dlqMessage({ source, stage: 'fetcher', reason: 'retries-exhausted', error: 'x'.repeat(5000), attempts: 5 });
+    const m = dlqMessage({
+      source,
+      stage: 'fetcher',
+      reason: 'retries-exhausted',
+      error: 'x'.repeat(5000),
+      attempts: 5,
+    });
     const error = String(m.headers!['x-dlq-error']);
     expect(error).toHaveLength(DLQ_ERROR_MAX_LENGTH);
     expect(error.endsWith('...')).toBe(true);
   });
 
   it('reads the headers back', () => {
-    const m = dlqMessage({ source: { ...source, headers: undefined }, stage: 'fetcher', reason: 'not-found', error: '404', attempts: 2 });
+    const m = dlqMessage({
+      source: { ...source, headers: undefined },
+      stage: 'fetcher',
+      reason: 'not-found',
+      error: '404',
+      attempts: 2,
+    });
     const asConsumed = Object.fromEntries(Object.entries(m.headers!).map(([k, v]) => [k, Buffer.from(String(v))]));
     expect(readDlqHeaders(asConsumed)).toEqual({
       reason: 'not-found',

@@ -23,7 +23,7 @@ describe('readMigrations', () => {
       [2, '002_b.sql'],
       [10, '10_later.sql'],
     ]);
-    expect(ms[0]!.checksum).toMatch(/^[0-9a-f]{64}$/);
+    expect(ms[0].checksum).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('rejects badly named and duplicate files', () => {
@@ -35,7 +35,9 @@ describe('readMigrations', () => {
   it('refuses a file marked to run outside a transaction, naming it', () => {
     const dir = dirWith({ '001_a.sql': 'SELECT 1;', '002_b.sql': '-- migrate:no-transaction\nSELECT 2;' });
     expect(() => readMigrations(dir)).toThrow(MigrationError);
-    expect(() => readMigrations(dir)).toThrow(/^002_b\.sql: "-- migrate:no-transaction" is not supported; every file runs in one transaction/);
+    expect(() => readMigrations(dir)).toThrow(
+      /^002_b\.sql: "-- migrate:no-transaction" is not supported; every file runs in one transaction/,
+    );
   });
 
   it('reads the repository migrations', () => {

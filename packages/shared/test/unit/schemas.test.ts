@@ -50,7 +50,9 @@ describe('fetch job codec', () => {
 
   it('refuses to encode an invalid job', () => {
     expect(() => encodeFetchJob({ ...job, influencerId: 1.5 })).toThrow(SchemaError);
-    expect(() => encodeFetchJob({ ...job, influencerId: 1.5 })).toThrow('invalid FetchJob: influencerId: expected integer, got number 1.5');
+    expect(() => encodeFetchJob({ ...job, influencerId: 1.5 })).toThrow(
+      'invalid FetchJob: influencerId: expected integer, got number 1.5',
+    );
   });
 });
 
@@ -63,7 +65,11 @@ describe('fetch result codec', () => {
     const garbage = decodeFetchResult(Buffer.from('{"jobId": oops'));
     expect(garbage).toMatchObject({ ok: false, reason: 'not-json' });
     expect(!garbage.ok && garbage.error).toContain('{"jobId": oops');
-    expect(decodeFetchResult(Buffer.alloc(0))).toEqual({ ok: false, reason: 'not-json', error: 'message value is empty' });
+    expect(decodeFetchResult(Buffer.alloc(0))).toEqual({
+      ok: false,
+      reason: 'not-json',
+      error: 'message value is empty',
+    });
     expect(decodeFetchResult(null)).toEqual({ ok: false, reason: 'not-json', error: 'message has no value (null)' });
   });
 
@@ -79,7 +85,8 @@ describe('fetch result codec', () => {
     expect(decodeFetchResult(raw({ ...result, followerCount: '12', influencerId: 0, username: '' }))).toEqual({
       ok: false,
       reason: 'invalid',
-      error: 'influencerId: expected number > 0; username: expected a non-empty string; followerCount: expected number, got string "12"',
+      error:
+        'influencerId: expected number > 0; username: expected a non-empty string; followerCount: expected number, got string "12"',
     });
     expect(decodeFetchResult(raw({ ...result, observedAt: 'yesterday' }))).toMatchObject({
       error: 'observedAt: expected an ISO 8601 date-time, got "yesterday"',
@@ -96,8 +103,16 @@ describe('fetch result codec', () => {
   });
 
   it('rejects JSON that is not an object', () => {
-    expect(decodeFetchResult(raw([1, 2]))).toEqual({ ok: false, reason: 'invalid', error: 'value: expected object, got array' });
-    expect(decodeFetchResult(Buffer.from('null'))).toEqual({ ok: false, reason: 'invalid', error: 'value: expected object, got null' });
+    expect(decodeFetchResult(raw([1, 2]))).toEqual({
+      ok: false,
+      reason: 'invalid',
+      error: 'value: expected object, got array',
+    });
+    expect(decodeFetchResult(Buffer.from('null'))).toEqual({
+      ok: false,
+      reason: 'invalid',
+      error: 'value: expected object, got null',
+    });
   });
 
   it('validates plain objects with parseFetchResult', () => {

@@ -63,6 +63,8 @@ describe('maskSql', () => {
     const sql = `SET search_path = 'a;b', "Q"; -- c\nSELECT $x$ copy $x$ /* d */`;
     const masked = maskSql(sql);
     expect(masked).toHaveLength(sql.length);
-    expect(masked).toBe(`SET search_path = '   ', " "; ${' '.repeat(4)}\nSELECT $x$${' '.repeat(6)}$x$ ${' '.repeat(7)}`);
+    expect(masked).toBe(
+      `SET search_path = '   ', " "; ${' '.repeat(4)}\nSELECT $x$${' '.repeat(6)}$x$ ${' '.repeat(7)}`,
+    );
   });
 });

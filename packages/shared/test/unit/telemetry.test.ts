@@ -118,7 +118,9 @@ describe('startTelemetry', () => {
   });
 
   test('a span keeps up to MAX_LINKS_PER_SPAN links', () => {
-    const links = Array.from({ length: MAX_LINKS_PER_SPAN + 5 }, () => ({ context: tracer.startSpan('m').spanContext() }));
+    const links = Array.from({ length: MAX_LINKS_PER_SPAN + 5 }, () => ({
+      context: tracer.startSpan('m').spanContext(),
+    }));
     tracer.startSpan('insert', { root: true, links }).end();
     const span = exporter.getFinishedSpans().at(-1)!;
     expect(span.links).toHaveLength(MAX_LINKS_PER_SPAN);
@@ -128,13 +130,21 @@ describe('startTelemetry', () => {
   test('traceLogContext: nothing outside a span', () => {
     expect(traceLogContext()).toBeUndefined();
     const span = tracer.startSpan('y');
-    expect(context.with(trace.setSpan(ROOT_CONTEXT, span), traceLogContext)).toEqual({ trace_id: span.spanContext().traceId, span_id: span.spanContext().spanId });
+    expect(context.with(trace.setSpan(ROOT_CONTEXT, span), traceLogContext)).toEqual({
+      trace_id: span.spanContext().traceId,
+      span_id: span.spanContext().spanId,
+    });
     span.end();
   });
 });
 
 describe('createSampler', () => {
-  const sampled: SpanContext = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), traceFlags: TraceFlags.SAMPLED, isRemote: true };
+  const sampled: SpanContext = {
+    traceId: 'a'.repeat(32),
+    spanId: 'b'.repeat(16),
+    traceFlags: TraceFlags.SAMPLED,
+    isRemote: true,
+  };
   const unsampled: SpanContext = { ...sampled, traceFlags: TraceFlags.NONE };
   const decide = (sampler: ReturnType<typeof createSampler>, parent?: SpanContext, links: SpanContext[] = []) =>
     sampler.shouldSample(
@@ -154,8 +164,12 @@ describe('createSampler', () => {
   });
 
   test('a root linked to a sampled span is sampled whatever the ratio; links to unsampled ones change nothing', () => {
-    expect(decide(createSampler('parentbased_traceidratio', 0), undefined, [unsampled, sampled])).toBe(SamplingDecision.RECORD_AND_SAMPLED);
-    expect(decide(createSampler('parentbased_traceidratio', 0), undefined, [unsampled])).toBe(SamplingDecision.NOT_RECORD);
+    expect(decide(createSampler('parentbased_traceidratio', 0), undefined, [unsampled, sampled])).toBe(
+      SamplingDecision.RECORD_AND_SAMPLED,
+    );
+    expect(decide(createSampler('parentbased_traceidratio', 0), undefined, [unsampled])).toBe(
+      SamplingDecision.NOT_RECORD,
+    );
   });
 
   test('always_off and always_on', () => {
