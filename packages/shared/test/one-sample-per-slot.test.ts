@@ -77,7 +77,7 @@ it('removes the second sample of each job (the earliest stays), in compressed ch
   );
   expect(compressed.rowCount).toBe(1);
 
-  const after = await migrate({ pool });
+  const after = await migrate({ pool, directory: migrationsBefore(11) });
   expect(after.applied).toEqual([MIGRATION]);
 
   const { rows: kept } = await pool.query<{ influencer_id: number; follower_count: number; fetched_at: Date | null }>(
