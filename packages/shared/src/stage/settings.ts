@@ -42,6 +42,8 @@ export const stageSettingsSchema = z.object({
   produceRetryInitialMs: positive.default(500),
   /** Longest wait between produce retries. */
   produceRetryMaxMs: positive.default(10_000),
+  /** Times in a row the consumer stream may fail and be opened again (waits from 1 s, doubling, at most produceRetryMaxMs) before the stage fails. */
+  streamRestarts: nonNegative.default(10),
   /** On stop, how long work under way may finish before it is aborted and left uncommitted. */
   stopGraceMs: nonNegative.default(5_000),
 });

@@ -144,6 +144,8 @@ export class Stage {
   private joined = false;
   private joinCount = 0;
   private lastGeneration: number | undefined;
+  /** Stream failures since the last message (see reopen). */
+  private streamFailures = 0;
 
   /** The assigned partitions' progress, by `topic|partition`. */
   private partitions = new Map<string, PartitionProgress>();
@@ -245,9 +247,22 @@ export class Stage {
   async start(): Promise<void> {
     if (this.mode !== 'created') throw new Error(`${this.options.name}: stage already started`);
     this.mode = 'starting';
-    const s = this.settings;
     if (this.ownsProducer) await this.producer.connect();
-    const stream = await this.consumer.consume({
+    const stream = await this.openStream();
+    this.stream = stream;
+    if (this.isStopping) return;
+    this.mode = this.pauseReasons.size > 0 ? 'paused' : 'consuming';
+    this.onJoin();
+    this.attach(stream);
+    this.logger.info(
+      { topics: this.options.topics, groupId: this.options.groupId, mode: this.options.work.mode },
+      `${this.options.name}: consuming`,
+    );
+  }
+
+  private openStream(): Promise<MessagesStream<Buffer, Buffer, Buffer, Buffer>> {
+    const s = this.settings;
+    return this.consumer.consume({
       topics: this.options.topics,
       mode: MessagesStreamModes.COMMITTED,
       fallbackMode: s.fromBeginning ? MessagesStreamFallbackModes.EARLIEST : MessagesStreamFallbackModes.LATEST,
@@ -259,20 +274,58 @@ export class Stage {
       maxBytes: s.maxBytes,
       maxBytesPerPartition: s.maxBytesPerPartition,
     });
-    this.stream = stream;
-    if (this.isStopping) return;
-    this.mode = this.pauseReasons.size > 0 ? 'paused' : 'consuming';
+  }
+
+  private attach(stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>): void {
     if (this.pauseReasons.size > 0) stream.pause();
-    this.onJoin();
-    stream.on('data', (message: ClientMessage<Buffer, Buffer, Buffer, Buffer>) => this.take(message));
-    stream.on('error', (err: Error) => {
-      if (this.isStopping) return;
-      this.fail(err, 'the consumer stream failed');
+    stream.on('data', (message: ClientMessage<Buffer, Buffer, Buffer, Buffer>) => {
+      this.streamFailures = 0;
+      this.take(message);
     });
-    this.logger.info(
-      { topics: this.options.topics, groupId: this.options.groupId, mode: this.options.work.mode },
-      `${this.options.name}: consuming`,
+    stream.on('error', (err: Error) => {
+      if (this.isStopping || stream !== this.stream) return;
+      void this.reopen(stream, err);
+    });
+  }
+
+  /**
+   * The stream gave up fetching (e.g. its partitions' leader went away and the client's retries
+   * ran out before the new leader was known): a new stream from the committed offsets, after a
+   * backoff. Work already taken goes on; messages it redelivers that are still ours are skipped,
+   * as after a rejoin. Only after `streamRestarts` failures without a message between does the
+   * stage fail.
+   */
+  private async reopen(failed: MessagesStream<Buffer, Buffer, Buffer, Buffer>, err: Error): Promise<void> {
+    this.streamFailures += 1;
+    if (this.streamFailures > this.settings.streamRestarts) {
+      this.fail(err, `the consumer stream failed ${this.streamFailures} times in a row`);
+      return;
+    }
+    const delay = Math.min(this.settings.produceRetryMaxMs, 1000 * 2 ** (this.streamFailures - 1));
+    this.logger.warn(
+      { err, attempt: this.streamFailures, retryInMs: delay },
+      `${this.options.name}: the consumer stream failed; consuming again from the committed offsets`,
     );
+    this.stream = undefined;
+    await failed.close().catch(() => undefined);
+    await abortableSleep(delay, this.abort.signal);
+    if (this.isStopping || this.mode === 'failed') return;
+    this.consumer.clearMetadata();
+    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
+    try {
+      stream = await this.openStream();
+    } catch (reopenError) {
+      if (!this.isStopping)
+        void this.reopen(failed, reopenError instanceof Error ? reopenError : new Error(String(reopenError)));
+      return;
+    }
+    if (this.isStopping) {
+      await stream.close().catch(() => undefined);
+      return;
+    }
+    this.stream = stream;
+    this.onJoin();
+    this.attach(stream);
   }
 
   /** Pauses fetching for `reason` (work already taken goes on). */
