@@ -177,17 +177,7 @@ export class Stage {
     this.logger = options.logger;
     this.settings = resolveStageSettings(options.settings);
     const s = this.settings;
-    this.consumer = new Consumer({
-      ...baseOptions(options.kafka),
-      groupId: options.groupId,
-      sessionTimeout: s.sessionTimeoutMs,
-      heartbeatInterval: s.heartbeatIntervalMs,
-      rebalanceTimeout: s.rebalanceTimeoutMs,
-      maxWaitTime: s.maxWaitMs,
-      maxBytes: s.maxBytes,
-      maxBytesPerPartition: s.maxBytesPerPartition,
-      autocommit: false,
-    });
+    this.consumer = new Consumer({ ...baseOptions(options.kafka), groupId: options.groupId, ...memberOptions(s) });
     this.ownsProducer = options.producer === undefined;
     this.producer = options.producer ?? createProducer(options.kafka);
 
@@ -266,13 +256,7 @@ export class Stage {
       topics: this.options.topics,
       mode: MessagesStreamModes.COMMITTED,
       fallbackMode: s.fromBeginning ? MessagesStreamFallbackModes.EARLIEST : MessagesStreamFallbackModes.LATEST,
-      autocommit: false,
-      sessionTimeout: s.sessionTimeoutMs,
-      heartbeatInterval: s.heartbeatIntervalMs,
-      rebalanceTimeout: s.rebalanceTimeoutMs,
-      maxWaitTime: s.maxWaitMs,
-      maxBytes: s.maxBytes,
-      maxBytesPerPartition: s.maxBytesPerPartition,
+      ...memberOptions(s),
     });
   }
 
@@ -758,6 +742,19 @@ export class Stage {
     for (const waiter of this.idleWaiters) waiter();
     this.idleWaiters.clear();
   }
+}
+
+/** The group membership and fetch settings, for the consumer and for each stream it opens. */
+function memberOptions(s: StageSettings) {
+  return {
+    autocommit: false,
+    sessionTimeout: s.sessionTimeoutMs,
+    heartbeatInterval: s.heartbeatIntervalMs,
+    rebalanceTimeout: s.rebalanceTimeoutMs,
+    maxWaitTime: s.maxWaitMs,
+    maxBytes: s.maxBytes,
+    maxBytesPerPartition: s.maxBytesPerPartition,
+  };
 }
 
 function callSettled(unit: Unit, logger: Logger): void {
