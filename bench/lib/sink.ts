@@ -412,6 +412,9 @@ export function telegrafConfig(o: { schema: string; groupId: string; topic: stri
   topics = [${JSON.stringify(o.topic)}]
   consumer_group = ${JSON.stringify(o.groupId)}
   offset = "oldest"
+  ## The protocol level its client (sarama) speaks: its default, 0.10.2.0, uses request versions
+  ## Kafka 4 removed (KIP-896), and every fetch then ends in EOF.
+  kafka_version = "4.0.0"
   ## The docs: set it to a multiple of the output's metric_batch_size for throughput (default 1000).
   max_undelivered_messages = 20000
   max_message_len = 1000000

@@ -242,20 +242,18 @@ export class Fetcher {
   }
 
   private async process(message: ConsumedMessage, span: Span, ctx: Context, signal: AbortSignal): Promise<Outcome> {
-    const source = {
-      topic: message.topic,
-      partition: message.partition,
-      offset: message.offset,
-      key: message.key,
-      value: message.value,
-      headers: message.headers,
-    };
     const decoded = decodeFetchJob(message.value);
     if (!decoded.ok) {
       return {
         kind: 'dlq',
         reason: decoded.reason,
-        message: dlqMessage({ source, stage: 'fetcher', reason: decoded.reason, error: decoded.error, attempts: 1 }),
+        message: dlqMessage({
+          source: sourceOf(message),
+          stage: 'fetcher',
+          reason: decoded.reason,
+          error: decoded.error,
+          attempts: 1,
+        }),
       };
     }
     const job = decoded.value;
@@ -276,7 +274,7 @@ export class Fetcher {
         },
       };
     }
-    return this.dead(source, job, outcome.reason, outcome.error, outcome.attempts);
+    return this.dead(sourceOf(message), job, outcome.reason, outcome.error, outcome.attempts);
   }
 
   private dead(
@@ -292,6 +290,18 @@ export class Fetcher {
     );
     return { kind: 'dlq', reason, message: dlqMessage({ source, stage: 'fetcher', reason, error, attempts }) };
   }
+}
+
+/** Where a dead letter came from (its `x-dlq-source-*` headers and original payload). */
+function sourceOf(message: ConsumedMessage): Parameters<typeof dlqMessage>[0]['source'] {
+  return {
+    topic: message.topic,
+    partition: message.partition,
+    offset: message.offset,
+    key: message.key,
+    value: message.value,
+    headers: message.headers,
+  };
 }
 
 /**

@@ -41,14 +41,31 @@ export function toBuffer(data: Buffer | string | null | undefined): Buffer | und
   return typeof data === 'string' ? Buffer.from(data) : data;
 }
 
+/**
+ * Header names as Buffers, made once per name: the services use a handful (`traceparent`,
+ * `x-dlq-*`), on every message. The client only reads them. Bounded, so arbitrary names cannot grow it.
+ */
+const headerNames = new Map<string, Buffer>();
+const HEADER_NAMES_KEPT = 256;
+
+function headerName(name: string): Buffer {
+  let buffer = headerNames.get(name);
+  if (buffer === undefined) {
+    buffer = Buffer.from(name);
+    if (headerNames.size < HEADER_NAMES_KEPT) headerNames.set(name, buffer);
+  }
+  return buffer;
+}
+
 /** Our headers → the client library's (name → Buffer; arrays keep their first value). */
 export function toHeaderMap(headers: MessageHeaders | undefined): Map<Buffer, Buffer> | undefined {
   if (headers === undefined) return undefined;
   let out: Map<Buffer, Buffer> | undefined;
-  for (const [name, value] of Object.entries(headers)) {
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
     const first = Array.isArray(value) ? value[0] : value;
     if (first === undefined) continue;
-    (out ??= new Map()).set(Buffer.from(name), toBuffer(first)!);
+    (out ??= new Map()).set(headerName(name), toBuffer(first)!);
   }
   return out;
 }

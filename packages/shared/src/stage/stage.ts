@@ -149,6 +149,8 @@ export class Stage {
 
   /** The assigned partitions' progress, by `topic|partition`. */
   private partitions = new Map<string, PartitionProgress>();
+  /** The same, by topic and then partition number (the lookup for each message taken). */
+  private partitionIndex = new Map<string, Array<PartitionProgress | undefined>>();
   private readonly units = new WeakMap<Entry, Unit>();
   /** Messages taken and not yet done or given up. */
   private inFlight = 0;
@@ -417,6 +419,12 @@ export class Stage {
       this.giveUp(left, new AbandonedError('not committed: the partition was revoked; its new owner redelivers it'));
     }
     this.partitions = next;
+    this.partitionIndex = new Map();
+    for (const progress of next.values()) {
+      let list = this.partitionIndex.get(progress.topic);
+      if (list === undefined) this.partitionIndex.set(progress.topic, (list = []));
+      list[progress.partition] = progress;
+    }
     this.logger.info(
       {
         groupId: this.options.groupId,
@@ -433,7 +441,7 @@ export class Stage {
   /** A fetched message: registered with its partition's progress, then handed to the callback. */
   private take(raw: ClientMessage<Buffer, Buffer, Buffer, Buffer>): void {
     if (this.isStopping || this.mode === 'failed') return;
-    const progress = this.partitions.get(key(raw.topic, raw.partition));
+    const progress = this.partitionIndex.get(raw.topic)?.[raw.partition];
     if (progress === undefined) return; // revoked since it was fetched: its new owner reads it
     const entry = progress.take(raw.offset, raw.leaderEpoch);
     if (entry === undefined) return; // taken before a rejoin; still ours
@@ -493,29 +501,36 @@ export class Stage {
             taken.map((t) => t.message),
             signal,
           );
-    const done = call.then(
+    // One reaction per unit: the result (or failure) is handled and, in message mode, the next
+    // waiting message started in the same step.
+    const done: Promise<void> = call.then(
       (result) => {
-        unit.result = result;
-        this.release(unit);
+        try {
+          unit.result = result;
+          this.release(unit);
+        } finally {
+          if (work.mode === 'message') this.messageDone(done);
+        }
       },
       (err: unknown) => {
         if (signal.aborted || err instanceof AbandonedError) {
-          unit.problem = err;
-          return; // left unprocessed: stop() gives it up
+          unit.problem = err; // left unprocessed: stop() gives it up
+        } else {
+          this.fail(err instanceof Error ? err : new Error(String(err)), 'a callback failed');
         }
-        this.fail(err instanceof Error ? err : new Error(String(err)), 'a callback failed');
+        if (work.mode === 'message') this.messageDone(done);
       },
     );
-    if (work.mode === 'message') {
-      this.running.add(done);
-      void done.finally(() => {
-        this.running.delete(done);
-        const next = this.waiting.shift();
-        if (next !== undefined && !this.isStopping) void this.runUnit([next]);
-        this.notifyIdle();
-      });
-    }
+    if (work.mode === 'message') this.running.add(done);
     return done;
+  }
+
+  /** Message mode: a callback finished; its place goes to the next waiting message. */
+  private messageDone(done: Promise<void>): void {
+    this.running.delete(done);
+    const next = this.waiting.shift();
+    if (next !== undefined && !this.isStopping) void this.runUnit([next]);
+    this.notifyIdle();
   }
 
   /** Marks a unit's entries processed; queues every unit whose entries are all released, in order. */
