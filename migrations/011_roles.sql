@@ -45,6 +45,12 @@ DO $$
 DECLARE
   s text := quote_ident(current_schema());
 BEGIN
+  -- A rank refresh rebuilding follower_rankings meanwhile could create the table after the grant
+  -- on all tables below and before the default privileges are committed, leaving it unreadable
+  -- until the next rebuild: wait for a refresh under way, and hold one off until this commits
+  -- (refresh_rankings() takes the same lock first).
+  PERFORM pg_advisory_xact_lock(hashtext(current_schema() || '.refresh_rankings'));
+
   -- Reach the schema's objects (creating nothing in it).
   EXECUTE format('GRANT USAGE ON SCHEMA %s TO mockstagram_scheduler, mockstagram_result_handler, mockstagram_reader', s);
 

@@ -148,9 +148,10 @@ test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function�
   expect(perInfluencer).toEqual([{ n: SLOTS, influencers: INFLUENCERS }]);
 
   // Each row stands for one of the slots (observed_at = the job's scheduledFor: t0, t0 + interval,
-  // t0 + 2 × interval), fetched at or after it.
+  // t0 + 2 × interval), fetched at or after it. A job carries its slot in milliseconds (ISO 8601,
+  // the registry's microseconds truncated), so the slots are counted from t0 truncated alike.
   const { rows: slots } = await pool.query<{ slot: number; n: number; early: number }>(
-    `SELECT round(extract(epoch FROM observed_at - $1::timestamptz) * 1000)::int AS slot, count(*) AS n,
+    `SELECT round(extract(epoch FROM observed_at - date_trunc('milliseconds', $1::timestamptz)) * 1000)::int AS slot, count(*) AS n,
             count(*) FILTER (WHERE fetched_at < observed_at) AS early
        FROM follower_counts GROUP BY 1 ORDER BY 1`,
     [t0Exact],
