@@ -8,31 +8,13 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import net from 'node:net';
 import { devstackSettings, down, up, type DevstackSettings } from '@mockstagram/devstack';
 import { stopKafkaNode } from '../../packages/devstack/src/kafka';
 import { nativePaths } from '../../packages/devstack/src/native-timescale';
 import { restartTimescaleImmediate, stopTimescale } from '../../packages/devstack/src/timescale';
+import { freePorts } from '../support/services';
 
 export type Log = (message: string) => void;
-
-/** n distinct ports the kernel reports free (all held open together, then released). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 export class FaultEngines {
   private constructor(

@@ -22,6 +22,24 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** n distinct ports the kernel reports free (all held open together, then released). */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports;
+}
+
 /** An app's `start` script, split into words (e.g. `node --max-old-space-size=128 dist/main.js`). */
 export function startCommand(name: ServiceName): string[] {
   const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'apps', name, 'package.json'), 'utf8')) as {

@@ -9,7 +9,6 @@
  * at the end.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,28 +27,11 @@ import {
 import { stopKafka, stopKafkaNode } from '../src/kafka';
 import { devstackSettings, type DevstackSettings } from '../src/settings';
 import { up } from '../src/stack';
+import { freePorts } from '../../../test/support/services';
 
 jest.setTimeout(300_000);
 
 const silent = createLogger('cluster-test', 'silent');
-
-/** n distinct ports the kernel reports free (all held open together, then released). */
-async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
 
 /** Every error in a kafkajs error's chain (retries wrap the broker's error), as "TYPE: message". */
 function errorChain(err: unknown): string[] {
