@@ -71,7 +71,7 @@ export interface DlqInput {
  *   source: { topic, partition, ...message },
  *   stage: 'result-handler', reason: decoded.reason, error: decoded.error, attempts: 1,
  * });
- * await producer.send({ topic: config.TOPIC_DLQ, messages: [dlq], acks: -1 });
+ * await producer.send([{ topic: config.TOPIC_DLQ, messages: [dlq] }]);
  */
 export function dlqMessage(input: DlqInput): Message {
   const { source, stage, reason, error, attempts } = input;

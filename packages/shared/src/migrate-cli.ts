@@ -1,10 +1,9 @@
 /**
  * `yarn migrate`: applies pending migrations to DATABASE_URL.
  *
- * Reads DATABASE_URL, LOG_LEVEL, the migration variables of `migrationEnv`
- * (FOLLOWER_COUNTS_COMPRESS_AFTER, FOLLOWER_COUNTS_RETAIN_FOR, RANKINGS_REFRESH_EVERY,
- * SUSPICIOUS_DETECTION_EVERY, SUSPICIOUS_DETECTION_AT) and MIGRATIONS_DIR (default <repo>/migrations). Exit codes: 0 done (or nothing to do),
- * 1 a migration failed, 2 bad configuration.
+ * Reads DATABASE_URL, LOG_LEVEL, the migration variables of `migrationEnv` and MIGRATIONS_DIR
+ * (default <repo>/migrations). Exit codes: 0 done (or nothing to do), 1 a migration failed, 2 bad
+ * configuration.
  */
 import { z } from 'zod';
 import { configOrExit, databaseEnv, logEnv, migrationEnv } from './config';

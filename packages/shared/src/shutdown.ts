@@ -5,7 +5,7 @@
  */
 import type { Logger } from './logger';
 
-/** One thing to stop, e.g. `{ name: 'kafka consumer', run: () => consumer.disconnect() }`. */
+/** One thing to stop, e.g. `{ name: 'stage', run: () => stage.stop() }`. */
 export interface ShutdownStep {
   name: string;
   run: () => Promise<void>;
@@ -28,9 +28,9 @@ export interface ShutdownOptions {
 
 export interface ShutdownHandle {
   /**
-   * Starts the shutdown without a signal, e.g. after a fatal error
-   * (`consumer.on(consumer.events.CRASH, ...)`). `exitCode` 1 makes the process exit 1 even
-   * if every step succeeds. Calling it while a shutdown runs returns the running one.
+   * Starts the shutdown without a signal, e.g. after a fatal error (a stage's `onFatal`).
+   * `exitCode` 1 makes the process exit 1 even if every step succeeds. Calling it while a
+   * shutdown runs returns the running one.
    */
   shutdown(reason: string, exitCode?: number): Promise<void>;
   /** Removes the signal handlers (for tests). */
@@ -47,8 +47,7 @@ export interface ShutdownHandle {
  *
  * @example
  * onShutdown(logger, [
- *   { name: 'consumer', run: () => consumer.disconnect() },
- *   { name: 'producer', run: () => producer.disconnect() },
+ *   { name: 'stage', run: () => stage.stop() },
  *   { name: 'http', run: () => http.close() },
  *   { name: 'database pool', run: () => pool.end() },
  * ]);

@@ -4,38 +4,28 @@
  * that patch modules on load are in place before those modules are required.
  *
  * Import this module by its path, `@mockstagram/shared/src/telemetry`, not through the package
- * index: the index loads pg, the Kafka client and express, which must come after the SDK has started.
- * (The index does not re-export this module either, so code that only needs the API helpers in
- * `./tracing` does not load the SDK, ~0.3 s.)
+ * index: the index loads pg, the Kafka client and express, which must come after the SDK has
+ * started. The index does not re-export it either, so code that only needs `./tracing` does not
+ * load the SDK.
  *
- * What it sets up (OpenTelemetry Node SDK, `NodeSDK`):
- * - Resource: `service.name` (`OTEL_SERVICE_NAME`, default the service), `service.version` (the
- *   app's package.json version), `deployment.environment.name` and its older name
- *   `deployment.environment` (`DEPLOYMENT_ENVIRONMENT`), plus the SDK's host and process attributes.
+ * What it sets up (`NodeSDK`):
+ * - Resource: `service.name` (`OTEL_SERVICE_NAME`, default the service), `service.version`,
+ *   `deployment.environment.name` and its older name `deployment.environment`
+ *   (`DEPLOYMENT_ENVIRONMENT`), plus the SDK's host and process attributes.
  * - Sampler from `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` (see {@link createSampler}),
- *   built here from the validated configuration rather than left to the SDK's own parsing.
+ *   built from the validated configuration rather than left to the SDK's own parsing.
  * - Export: OTLP over HTTP with protobuf bodies to `${OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces`
- *   (Jaeger takes OTLP natively on 4318, so no Jaeger exporter), through a batch processor
+ *   (Jaeger takes OTLP natively; protobuf is smaller and cheaper to encode than JSON, and HTTP
+ *   keeps `@grpc/grpc-js` out of the export path), through a batch processor
  *   ({@link BATCH_SPAN_PROCESSOR}). Without an endpoint, spans are created and dropped when they
  *   end: log lines still carry trace ids and context still crosses Kafka.
- * - W3C Trace Context propagation (`traceparent` / `tracestate`), AsyncLocalStorage context.
- * - Log correlation: every log line written inside a span gets `trace_id` and `span_id`
+ * - W3C Trace Context propagation, AsyncLocalStorage context.
+ * - Log correlation: log lines written inside a span get `trace_id` and `span_id`
  *   ({@link traceLogContext} registered with `setLogContextProvider`).
- * - Nothing else: no metrics or logs through OpenTelemetry (metrics are prom-client's, logs go to
- *   stdout), no resource detectors beyond the SDK's env/process/host ones.
+ * - No metrics or logs through OpenTelemetry (metrics are prom-client's, logs go to stdout).
  *
- * Dependencies, and why (pinned to the exact versions sdk-node itself depends on, so there is one
- * copy of each; the 0.301 / 3.x line needs Node >= 22.15 and ships CommonJS beside ESM):
- * - `@opentelemetry/api` 1.10.0: the API the services' code calls (sdk-node 0.301 accepts 1.10.x).
- * - `@opentelemetry/sdk-node` 0.301.0: `NodeSDK` wires provider, context manager, propagator,
- *   resource and instrumentations in one place, as the issue asks.
- * - `@opentelemetry/exporter-trace-otlp-proto` 0.301.0: OTLP/HTTP with protobuf bodies, the OTLP
- *   default protocol, smaller and cheaper to encode than the JSON of `-otlp-http`; HTTP rather
- *   than gRPC keeps `@grpc/grpc-js` out of the export path. (sdk-node depends on it already.)
- * - `@opentelemetry/sdk-trace` 3.1.0: samplers, span processors, `InMemorySpanExporter` for
- *   tests (the package `sdk-trace-base` and sdk-node's `tracing` namespace now forward to).
- * - `@opentelemetry/core` 3.1.0: `W3CTraceContextPropagator`, the global error handler.
- * - `@opentelemetry/resources` 3.1.0: `resourceFromAttributes`.
+ * The `@opentelemetry/*` packages are pinned to the versions sdk-node itself depends on, so there
+ * is one copy of each.
  *
  * @module
  */
@@ -65,8 +55,8 @@ export { telemetryEnv };
 export type TelemetryConfig = z.output<typeof telemetryEnv>;
 
 /**
- * Batch span processor settings. A scheduler batch ends up to 5,000 publish spans at once, so
- * the queue is far larger than the SDK's 2,048; when it is full anyway (the exporter cannot keep
+ * Batch span processor settings. A scheduler batch (`SCHEDULER_BATCH_SIZE`) ends that many
+ * publish spans at once, so the queue is far larger than the SDK's default; when it is full anyway (the exporter cannot keep
  * up), new spans are dropped, never waited for. An export that takes longer than
  * `exportTimeoutMillis` is abandoned (Jaeger down must not hold spans or memory for long).
  */
