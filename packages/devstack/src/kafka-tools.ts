@@ -8,9 +8,8 @@ import { cacheDir } from './paths';
  * `yarn devstack topics | tail | lag`: Kafdrop's views without Docker, from Kafka's own
  * command-line tools (the classes behind kafka-topics.sh, kafka-get-offsets.sh,
  * kafka-console-consumer.sh and kafka-consumer-groups.sh) in the jars the devstack already
- * resolves: Kafka 4's kafka-tools jar, where these commands live under org.apache.kafka.tools (no
- * longer kafka.admin.* in the core jar). Their output is parsed and printed as tables; message
- * values are pretty-printed JSON.
+ * resolves: Kafka 4's kafka-tools jar, where these commands live under org.apache.kafka.tools.
+ * Their output is parsed and printed as tables; message values are pretty-printed JSON.
  */
 export const TOOL_CLASSES = {
   topics: 'org.apache.kafka.tools.TopicCommand',

@@ -8,10 +8,11 @@ import { isAlive, killPid, run, runningPid, stopPid, waitFor, writePid } from '.
 
 /**
  * A real Apache Kafka (4.x, KRaft) run from the official jars: one node, or a cluster of three.
- * Every node is broker and controller; the controllers form a static quorum (controller.quorum.voters,
- * as the apache/kafka image's wrapper also keeps), so `kafka-storage format` needs only the cluster
- * id (no --standalone / --initial-controllers) and all nodes are formatted with the same one. Maven resolves the jars from
- * packages/devstack/pom.xml into ~/.m2; the resulting classpath is cached in cacheDir().
+ * Every node is broker and controller; the controllers form a static quorum
+ * (controller.quorum.voters, as the apache/kafka image's wrapper also keeps), so `kafka-storage
+ * format` needs only the cluster id (no --standalone / --initial-controllers) and all nodes are
+ * formatted with the same one. Maven resolves the jars from packages/devstack/pom.xml into ~/.m2;
+ * the resulting classpath is cached in cacheDir().
  *
  * Files of a node, under <dataDir>/kafka (one node) or <dataDir>/kafka/node-<id> (a cluster):
  *
@@ -533,7 +534,7 @@ export async function startKafka(opts: StartKafkaOptions): Promise<StartedKafka>
 
 /**
  * SIGTERM every node under <dataDir>/kafka (of either layout, whatever DEVSTACK_KAFKA_BROKERS now
- * says) and wait for their controlled shutdown (usually 5-10 s); SIGKILL after timeoutMs.
+ * says) and wait for their controlled shutdown; SIGKILL after timeoutMs.
  * Returns false when no node was running.
  */
 export async function stopKafka(dataDir: string, timeoutMs = 30_000): Promise<boolean> {

@@ -11,10 +11,11 @@ import { servePglite, stopServing } from './pg-front';
  *
  *   tsx packages/devstack/src/pg-server.ts [dataDir]
  *
- * Variables: PGDATA_DIR (the devstack directory; else argv[2]; else DEVSTACK_DIR or <repo>/.devstack),
- * HOST (default 127.0.0.1), PORT (default 6432), IDLE_IN_TRANSACTION_TIMEOUT_MS (default 30000;
- * 0 disables), DEVSTACK_PG_TRACE=1 (log every protocol message). Logs go to stdout. SIGTERM/SIGINT: stop accepting, let the transaction in flight
- * finish, close PGlite (flushes to disk), exit 0.
+ * Variables: PGDATA_DIR (the devstack directory; else argv[2]; else DEVSTACK_DIR or
+ * <repo>/.devstack), HOST (default 127.0.0.1), PORT (default 6432),
+ * IDLE_IN_TRANSACTION_TIMEOUT_MS (default 30000; 0 disables), DEVSTACK_PG_TRACE=1 (log every
+ * protocol message). Logs go to stdout. SIGTERM/SIGINT: stop accepting, let the transaction in
+ * flight finish, close PGlite (flushes to disk), exit 0.
  */
 
 // The extension is published only through package "exports", which TypeScript's node10 resolution

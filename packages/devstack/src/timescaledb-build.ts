@@ -165,8 +165,8 @@ export function tarballVersion(tarball: string): string {
 }
 
 /**
- * The build for this server: from the cache, or built now (about 80 s on 2 cores) from
- * `source` (a path or an http(s) URL of the pinned version's source tarball).
+ * The build for this server: from the cache, or built now from `source` (a path or an http(s)
+ * URL of the pinned version's source tarball).
  */
 export async function ensureTimescaleBuild(pg: PostgresInstall, source: string, log: Log): Promise<TimescaleBuild> {
   const cached = cachedBuild(pg);
