@@ -6,14 +6,14 @@
  * TypeScript loader at all.
  *
  * Why: run from TypeScript through tsx, a service carries tsx's loader (a second V8 isolate on
- * its own thread) and compiles at start; the fetcher sat at ~150 MiB RSS idle that way and
- * ~100 MiB from the built file (issue 5's memory target is 150 MB at peak).
+ * its own thread) and compiles at start, which costs memory (docs/performance.md, "What was
+ * tuned": Memory).
  *
  * What is bundled: our own code, @mockstagram/shared included (it is TypeScript). Every other
  * package stays an ordinary `require` of node_modules, as from source, so the dependency versions
  * and files are exactly the installed ones. Type checking is `yarn typecheck`'s job; esbuild only
- * strips types. `yarn dev` and the unit tests run the sources with tsx; the pipeline tests and
- * `yarn bench` build first and run the built files (jest's global setup, bench/cli.ts).
+ * strips types. `yarn dev` runs the sources with tsx, jest through @swc/jest; the pipeline tests
+ * and `yarn bench` build first and run the built files (jest's global setup, bench/cli.ts).
  *
  * The api also gets its page (`buildPage`): src/page/app.ts with its dependencies (uPlot)
  * bundled for the browser into apps/api/dist/public/page.js (+ page.css), beside index.html.

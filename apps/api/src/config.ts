@@ -1,13 +1,8 @@
 /**
- * Every environment variable the api reads, with its default (the one place they are written).
- *
- * - `API_HTTP_PORT` (8084): the API, the page at `/`, /metrics, /healthz, /readyz.
- * - `API_HTTP_HOST` (127.0.0.1): the address it listens on (compose: 0.0.0.0, inside the container).
- * - Database (`DATABASE_URL`, `DATABASE_POOL_SIZE`) and `LOG_LEVEL`: see @mockstagram/shared.
- * - Tracing: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`,
- *   `OTEL_TRACES_SAMPLER_ARG`, `DEPLOYMENT_ENVIRONMENT` (`telemetryEnv` in @mockstagram/shared).
- *
- * No Kafka: the api only reads TimescaleDB.
+ * Every environment variable the api reads, with its default (the one place they are written):
+ * its own `API_HTTP_PORT` and `API_HTTP_HOST`, and the shared database, log and tracing ones.
+ * apps/api/README.md, "Variables", says what each one does. No Kafka: the api only reads
+ * TimescaleDB.
  *
  * @module
  */

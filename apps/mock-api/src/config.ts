@@ -10,22 +10,8 @@ const share = (defaultValue: number) =>
 /**
  * Every environment variable the mock API reads, with its default (the only place defaults
  * are written; the counts' defaults come from DEFAULT_COUNTS_OPTIONS, faults' from NO_FAULTS).
- *
- * - `MOCK_API_PORT` (3001): API, /admin, /metrics, /healthz and /readyz.
- * - `MOCK_API_HOST` (127.0.0.1): the address it listens on (compose: 0.0.0.0, inside the container).
- * - `MOCK_API_ID_MIN` / `MOCK_API_ID_MAX` (1000000 / 1999999): ids that exist; others are 404.
- * - `MOCK_API_SEED` (42): seed of the deterministic counts.
- * - `MOCK_API_BUCKET_SECONDS` (1): counts are constant within a bucket of this many seconds.
- * - `MOCK_API_SUSPICIOUS_SHARE` (0.02): share of influencers with sudden follower jumps.
- * - Faults, all off by default, changeable at runtime through /admin/faults:
- *   `MOCK_API_ERROR_RATE` (0) → 500; `MOCK_API_RATE_LIMIT_RATE` (0) → 429 with
- *   `Retry-After: MOCK_API_RETRY_AFTER_SECONDS` (1); `MOCK_API_LATENCY_MS` (0) plus uniform
- *   `MOCK_API_LATENCY_JITTER_MS` (0) added latency; `MOCK_API_HANG_RATE` (0) never answered;
- *   `MOCK_API_MALFORMED_RATE` (0) → 200 with a truncated JSON body.
- * - `LOG_LEVEL` (info).
- * - Tracing: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`,
- *   `OTEL_TRACES_SAMPLER_ARG`, `DEPLOYMENT_ENVIRONMENT` (see `telemetryEnv` in @mockstagram/shared;
- *   read first by src/telemetry.ts).
+ * apps/mock-api/README.md, "Environment", says what each one does. The tracing variables
+ * (`telemetryEnv`) are read first, by src/telemetry.ts.
  */
 export const mockApiEnv = z.object({
   ...logEnv.shape,

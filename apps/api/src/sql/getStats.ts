@@ -16,7 +16,7 @@ export interface StatsRow {
 
 /**
  * The figures of the last rank snapshot: one row. (A live max(observed_at) over the hypertable
- * costs ~10 ms of planning alone at 60 chunks; the snapshot is at most one refresh old.)
+ * is planned over every chunk on each call; the snapshot is at most one refresh old.)
  */
 export async function getStats(db: Queryable): Promise<StatsRow> {
   // Named: each connection parses and plans it once.
