@@ -20,16 +20,8 @@ export type LogContextProvider = () => Record<string, unknown> | undefined;
 let contextProvider: LogContextProvider | undefined;
 
 /**
- * Registers the function that adds context (trace ids) to every log line of every logger.
- * Pass `undefined` to remove it. Called by the telemetry setup, not by services.
- *
- * @example
- * setLogContextProvider(() => {
- *   const span = trace.getActiveSpan();
- *   if (!span) return undefined;
- *   const { traceId, spanId } = span.spanContext();
- *   return { trace_id: traceId, span_id: spanId };
- * });
+ * Registers the function that adds context to every log line of every logger (`undefined`
+ * removes it). The telemetry setup registers `traceLogContext` (./tracing); services do not call it.
  */
 export function setLogContextProvider(provider: LogContextProvider | undefined): void {
   contextProvider = provider;
