@@ -25,7 +25,7 @@ import { benchKafka, benchLogger, stageConsumeRate } from './lib/kafka';
 import { startMockApi } from './lib/mock-api';
 import { sleep } from './lib/proc';
 import type { Report } from './lib/report';
-import { addSinkMeasurements, measureSinks } from './peers';
+import { addSinkMeasurements, measureSinks } from './lib/drain';
 import { OurSink } from './lib/sink';
 
 export interface PartOptions {
