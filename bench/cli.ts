@@ -28,7 +28,7 @@ parts:    --only fetcher,client,producer,consumer,sink  --jobs 100000 (fetcher j
           --kafka-messages 500000  --messages 2000000 (results topic for the sink)  --influencers 1000000
           (fetcher and client take FETCH_* from the environment, the sink RESULT_HANDLER_* and
           DATABASE_POOL_SIZE, as the services do; \`all\` runs fetcher,producer,consumer)
-peers:    --messages 2000000  --influencers 1000000  --peers telegraf  --sinks ours,telegraf
+peers:    --messages 2000000  --influencers 1000000  --sinks ours,telegraf
           --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)
 clients:  --kafka-messages 500000  --record-size 200  (Kafka's tools, kafkajs, @platformatic/kafka, interleaved)
 e2e:      --influencers 100000 (e2e's default)  --interval 60  --minutes 5  (one run, after a warm-up of one interval)
