@@ -54,7 +54,7 @@ export async function schedulerBench(o: SchedulerBenchOptions, report: Report): 
           const result = await fn();
           const seconds = (performance.now() - t0) / 1000;
           perSecond.get(step)!.push(n / seconds);
-          console.log(`  run ${i + 1}: ${STEPS[step].padEnd(50)} ${seconds.toFixed(2).padStart(7)} s`);
+          console.log(`  run ${i + 1}: ${STEPS[step].padEnd(54)} ${seconds.toFixed(2).padStart(7)} s`);
           return result;
         };
         const all = { range: { from: 1, to: n } };
