@@ -36,7 +36,7 @@ export default tseslint.config(
   {
     // Tests, benches and the page read JSON answers (typed `any`) and check them against a schema
     // or an expectation; the no-unsafe-* rules would ask for a cast at every property read.
-    files: ['**/test/**/*.ts', 'test/**/*.ts', '**/bench/**/*.ts', 'bench/**/*.ts', 'apps/api/src/page/**/*.ts'],
+    files: ['**/test/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts', 'apps/api/src/page/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',
@@ -45,6 +45,21 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-explicit-any': 'off',
       '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // The benchmarks (bench/, `yarn bench`) sit on top of the apps and packages: they may import
+    // them, never the other way round.
+    files: ['apps/**/*.ts', 'packages/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['**/bench', '**/bench/**'], message: 'bench code is not imported from apps or packages' },
+          ],
+        },
+      ],
     },
   },
 );

@@ -1,5 +1,6 @@
 /**
- * The benchmark suite: `yarn bench <ceilings|parts|peers|clients|e2e|all> [flags]`. See docs/performance.md.
+ * The benchmark suite, the repository's only benchmark entry point:
+ * `yarn bench <ceilings|parts|peers|clients|e2e|queries|detect|scheduler|all> [flags]`. See docs/performance.md.
  *
  * Engines: the running devstack (or KAFKA_BROKERS / DATABASE_URL). Every run uses its own topics,
  * schemas and consumer groups and removes them afterwards. Results: a table on stdout and
@@ -14,16 +15,20 @@ import { e2e } from './e2e';
 import { queries } from './queries';
 import { detect } from './detect';
 import { clients } from './clients';
+import { schedulerBench } from './scheduler';
 import { javaVersion, latestMedians, Report } from './lib/report';
 
-const USAGE = `usage: yarn bench <ceilings|parts|peers|clients|e2e|queries|detect|all> [flags]
+const USAGE = `usage: yarn bench <ceilings|parts|peers|clients|e2e|queries|detect|scheduler|all> [flags]
 
 common:   --runs N (3)
 ceilings: --only api,db,native,kafka   --wrk-seconds 10  --wrk-connections 64
           --db-rows 200000  --batch 10000  --kafka-records 2000000  --record-size 200
-parts:    --only fetcher,producer,consumer,sink  --jobs 100000  --kafka-messages 500000
-          --messages 2000000 (results topic for the sink)  --influencers 1000000
-peers:    --messages 2000000  --influencers 1000000  --peers telegraf  --sinks ours,telegraf
+          (db: the result-handler's write statement and COPY, per batch of --batch rows)
+parts:    --only fetcher,client,producer,consumer,sink  --jobs 100000 (fetcher jobs, client lookups)
+          --kafka-messages 500000  --messages 2000000 (results topic for the sink)  --influencers 1000000
+          (fetcher and client take FETCH_* from the environment, the sink RESULT_HANDLER_* and
+          DATABASE_POOL_SIZE, as the services do; \`all\` runs fetcher,producer,consumer)
+peers:    --messages 2000000  --influencers 1000000  --sinks ours,telegraf
           --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)
 clients:  --kafka-messages 500000  --record-size 200  (Kafka's tools, kafkajs, @platformatic/kafka, interleaved)
 e2e:      --influencers 100000 (e2e's default)  --interval 60  --minutes 5  (one run, after a warm-up of one interval)
@@ -33,7 +38,8 @@ queries:  --influencers 1000000  --minute-influencers 10000  --month-influencers
           --reuse SCHEMA (a kept schema: the HTTP phase only)  --only 'latest,stats,...' (question names' starts)
           --profile (api under --cpu-prof, into bench/results/profiles)  --no-writer (the api alone)
           --api-dist dist-before,dist (builds under apps/api, each question asked of each in turn)
-detect:   --influencers 2000 (a day at 1 minute, through storeResults)`;
+detect:   --influencers 2000 (a day at 1 minute, through storeResults)
+scheduler: --influencers 100000 (register, (de)activate, lag and stats queries, one uncapped tick)`;
 
 const { values: flags, positionals } = parseArgs({
   allowPositionals: true,
@@ -89,7 +95,7 @@ async function main(): Promise<void> {
   if (
     flags.help ||
     !name ||
-    !['ceilings', 'parts', 'peers', 'clients', 'e2e', 'queries', 'detect', 'all'].includes(name)
+    !['ceilings', 'parts', 'peers', 'clients', 'e2e', 'queries', 'detect', 'scheduler', 'all'].includes(name)
   ) {
     console.log(USAGE);
     process.exit(flags.help ? 0 : 2);
@@ -123,6 +129,16 @@ async function main(): Promise<void> {
     await ceilings(o, report);
     report.finish();
     for (const m of report.measurements) ceilingKeys.set(m.key, m.median);
+  }
+
+  if (name === 'scheduler') {
+    // Not part of `all`: the scheduler's own statements and one tick, no ceiling to relate to.
+    const o = { runs, influencers: num('influencers', '100000') };
+    const report = newReport('scheduler', { ...o });
+    console.log(`== scheduler: ${o.influencers} influencers ==`);
+    await schedulerBench(o, report);
+    report.finish();
+    return;
   }
 
   if (name === 'detect') {

@@ -3,8 +3,12 @@
  *
  * - fetcher:  the Fetcher (apps/fetcher/src, imported) in this process against the mock API pinned
  *             to core 0: --jobs jobs in a fresh topic, a fresh group per run, from the first job
- *             consumed to the last result acknowledged (as apps/fetcher/bench/throughput.ts does).
- *             Ceiling: wrk, random ids (api.wrk). Also the process's CPU per job over that span.
+ *             consumed to the last result acknowledged. Its settings come from the environment as
+ *             for the service (FETCH_CONCURRENCY, FETCH_CONNECTIONS, ...). Ceiling: wrk, random
+ *             ids (api.wrk). Also the process's CPU per job over that span.
+ * - client:   the fetcher's ApiClient alone (no Kafka), --jobs lookups by FETCH_CONCURRENCY loops
+ *             through one client against the same pinned mock API: the HTTP side's share of the
+ *             fetcher's cost. Ceiling: api.wrk.
  * - producer: the shared idempotent producer (@platformatic/kafka: createProducer + produceMany,
  *             acks=all), --kafka-messages records of --record-size bytes, 12,000-message sends one
  *             after another; and 12 callers at once, 500 per call, on one producer.
@@ -17,7 +21,8 @@
 import { randomUUID } from 'node:crypto';
 import { createProducer, encodeFetchJob, produceMany, type FetchJob } from '@mockstagram/shared';
 import type { Message } from '@mockstagram/shared';
-import { loadFetcherConfig } from '../apps/fetcher/src/config';
+import { ApiClient, apiClientOptionsFrom } from '../apps/fetcher/src/api-client';
+import { loadFetcherConfig, type FetcherConfig } from '../apps/fetcher/src/config';
 import { Fetcher } from '../apps/fetcher/src/fetcher';
 import { createFetcherMetrics } from '../apps/fetcher/src/metrics';
 import { createTopics, uniqueName } from '../test/support/engines';
@@ -25,7 +30,7 @@ import { benchKafka, benchLogger, stageConsumeRate } from './lib/kafka';
 import { startMockApi } from './lib/mock-api';
 import { sleep } from './lib/proc';
 import type { Report } from './lib/report';
-import { addSinkMeasurements, measureSinks } from './peers';
+import { addSinkMeasurements, measureSinks } from './lib/drain';
 import { OurSink } from './lib/sink';
 
 export interface PartOptions {
@@ -41,6 +46,7 @@ export interface PartOptions {
 export async function parts(o: PartOptions, report: Report): Promise<void> {
   const want = (p: string) => o.only.size === 0 || o.only.has(p);
   if (want('fetcher')) await fetcherPart(o, report).catch((err) => report.fail('fetcher', err));
+  if (want('client')) await clientPart(o, report).catch((err) => report.fail('api client', err));
   if (want('producer') || want('consumer'))
     await kafkaParts(o, report, want('consumer')).catch((err) => report.fail('kafka', err));
   if (want('sink')) {
@@ -66,15 +72,7 @@ async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
     let knobs = '';
     // One unreported warm-up run (JIT, connections), then the measured ones.
     for (let i = 0; i <= o.runs; i++) {
-      const config = loadFetcherConfig({
-        ...process.env,
-        LOG_LEVEL: 'error',
-        TOPIC_FETCH_JOBS: jobsTopic,
-        TOPIC_FETCH_RESULTS: resultsTopic,
-        TOPIC_DLQ: dlqTopic,
-        FETCHER_GROUP_ID: uniqueName('bench-fetchers'),
-        MOCK_API_URL: api.url,
-      });
+      const config = fetcherConfig(api.url, { jobs: jobsTopic, results: resultsTopic, dlq: dlqTopic });
       knobs = (['FETCH_CONCURRENCY', 'FETCH_CONNECTIONS', 'FETCH_TIMEOUT_MS', 'FETCH_CHUNK_SIZE'] as const)
         .map((k) => `${k}=${config[k]}`)
         .join(' ');
@@ -117,6 +115,61 @@ async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
     report.add({ key: 'part.fetcher.cpu', label: 'fetcher: CPU per job (bench process)', unit: 'µs', runs: cpuPerJob });
   } finally {
     await topics.remove();
+    await api.stop();
+  }
+}
+
+/** The fetcher's settings for a run against `apiUrl`, from the environment as for the service. */
+function fetcherConfig(apiUrl: string, topics: { jobs: string; results: string; dlq: string }): FetcherConfig {
+  return loadFetcherConfig({
+    ...process.env,
+    LOG_LEVEL: 'error',
+    TOPIC_FETCH_JOBS: topics.jobs,
+    TOPIC_FETCH_RESULTS: topics.results,
+    TOPIC_DLQ: topics.dlq,
+    FETCHER_GROUP_ID: uniqueName('bench-fetchers'),
+    MOCK_API_URL: apiUrl,
+  });
+}
+
+async function clientPart(o: PartOptions, report: Report): Promise<void> {
+  const api = await startMockApi(0);
+  report.command(`mock API: ${api.command}`);
+  try {
+    // Topics are not used: the client talks to the mock API only.
+    const config = fetcherConfig(api.url, { jobs: 'unused', results: 'unused', dlq: 'unused' });
+    const client = new ApiClient(apiClientOptionsFrom(config, createFetcherMetrics()));
+    try {
+      const lookups = async (): Promise<number> => {
+        let next = 0;
+        const t0 = performance.now();
+        await Promise.all(
+          Array.from({ length: config.FETCH_CONCURRENCY }, async () => {
+            while (next < o.jobs) {
+              const i = next++;
+              await client.fetchInfluencer(1_000_000 + ((i * 7919) % 1_000_000));
+            }
+          }),
+        );
+        return o.jobs / ((performance.now() - t0) / 1000);
+      };
+      await lookups(); // warm-up (JIT, connections), not reported
+      const runs: number[] = [];
+      for (let i = 0; i < o.runs; i++) runs.push(await lookups());
+      report.command(
+        `api client: ${o.jobs} lookups, one ApiClient (apps/fetcher/src/api-client.ts) in-process (unpinned), FETCH_CONCURRENCY=${config.FETCH_CONCURRENCY} loops, FETCH_CONNECTIONS=${config.FETCH_CONNECTIONS}, no Kafka`,
+      );
+      report.add({
+        key: 'part.client',
+        label: 'fetcher ApiClient alone → mock API',
+        unit: 'req/s',
+        runs,
+        ceilingKey: 'api.wrk',
+      });
+    } finally {
+      await client.close();
+    }
+  } finally {
     await api.stop();
   }
 }

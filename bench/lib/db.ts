@@ -21,13 +21,24 @@ export const COLUMNS = 'influencer_id, observed_at, follower_count, following_co
 export const COPY_SQL = (table: string) => `COPY ${table} (${COLUMNS}) FROM STDIN`;
 
 /**
- * migrations/003_follower_counts.sql without its `create_hypertable` call, and
- * migrations/004_influencer_latest.sql: the tables the result-handler writes, as plain PostgreSQL
- * tables (for native PostgreSQL, and for the front without TimescaleDB's insert path).
+ * migrations/003_follower_counts.sql without its `create_hypertable` call,
+ * migrations/004_influencer_latest.sql, and the columns later migrations add to either table
+ * (their `ALTER TABLE … ADD COLUMN` statements): the tables the result-handler writes, as plain
+ * PostgreSQL tables (for native PostgreSQL, and for the front without TimescaleDB's insert path).
  */
 export function plainTablesDdl(): string {
-  const read = (file: string) => fs.readFileSync(path.join(repoRoot, 'migrations', file), 'utf8');
-  return `${read('003_follower_counts.sql').replace(/^SELECT create_hypertable\([^;]*\);\s*$/m, '')}\n${read('004_influencer_latest.sql')}`;
+  const dir = path.join(repoRoot, 'migrations');
+  const read = (file: string) => fs.readFileSync(path.join(dir, file), 'utf8');
+  const addedColumns = fs
+    .readdirSync(dir)
+    .filter((f) => /^\d+_.*\.sql$/.test(f) && f > '004_')
+    .sort()
+    .flatMap((f) => read(f).match(/^ALTER TABLE (?:follower_counts|influencer_latest) ADD COLUMN [^;]*;/gm) ?? []);
+  return [
+    read('003_follower_counts.sql').replace(/^SELECT create_hypertable\([^;]*\);\s*$/m, ''),
+    read('004_influencer_latest.sql'),
+    ...addedColumns,
+  ].join('\n');
 }
 
 /** Empties both tables (before every run). */

@@ -19,6 +19,7 @@ import {
   createPool,
   createProducer,
   encodeFetchResult,
+  loadConfig,
   produceMany,
   Registry,
   type Message,
@@ -26,8 +27,7 @@ import {
 } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import type { Admin } from 'kafkajs';
-import { ResultHandler } from '../../apps/result-handler/src/result-handler';
-import { RESULT_HANDLER_DEFAULTS } from '../../apps/result-handler/src/config';
+import { ResultHandler, resultHandlerEnv, type ResultHandlerConfig } from '@mockstagram/result-handler';
 import {
   databaseUrl,
   freshSchema,
@@ -208,19 +208,27 @@ async function livePhase(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Ours: ResultHandler in this process, service defaults.
+// Ours: ResultHandler in this process, with the service's settings read from the environment as
+// the service reads them (so `RESULT_HANDLER_BATCH_SIZE=5000 yarn bench parts --only sink` compares
+// settings; unset, the service defaults).
 
 export class OurSink implements Sink {
   readonly name = 'ours';
   private handler: ResultHandler | undefined;
   private pool: Pool | undefined;
+  private readonly config: ResultHandlerConfig = loadConfig(resultHandlerEnv, process.env);
 
   describe(): string {
-    return `ResultHandler in-process (apps/result-handler/src/result-handler.ts), service defaults: batchSize ${RESULT_HANDLER_DEFAULTS.batchSize}, flushMs ${RESULT_HANDLER_DEFAULTS.flushMs}, partitionsConsumedConcurrently = partitions, pool of 10 (DATABASE_POOL_SIZE default); insert into follower_counts + upsert influencer_latest per batch`;
+    const c = this.config;
+    return `ResultHandler in-process (apps/result-handler/src/result-handler.ts), the service's settings from the environment: RESULT_HANDLER_BATCH_SIZE=${c.RESULT_HANDLER_BATCH_SIZE} RESULT_HANDLER_FLUSH_MS=${c.RESULT_HANDLER_FLUSH_MS} DATABASE_POOL_SIZE=${c.DATABASE_POOL_SIZE}, partitionsConsumedConcurrently = partitions; insert into follower_counts + upsert influencer_latest per batch`;
   }
 
   async start(ctx: { schema: TestSchema; groupId: string; topic: string; dlqTopic: string }): Promise<void> {
-    this.pool = createPool({ connectionString: ctx.schema.url, max: 10, logger: benchLogger });
+    this.pool = createPool({
+      connectionString: ctx.schema.url,
+      max: this.config.DATABASE_POOL_SIZE,
+      logger: benchLogger,
+    });
     this.handler = new ResultHandler({
       kafka: benchKafka(uniqueName('bench-rh')),
       pool: this.pool,
@@ -229,8 +237,8 @@ export class OurSink implements Sink {
       resultsTopic: ctx.topic,
       dlqTopic: ctx.dlqTopic,
       groupId: ctx.groupId,
-      batchSize: RESULT_HANDLER_DEFAULTS.batchSize,
-      flushMs: RESULT_HANDLER_DEFAULTS.flushMs,
+      batchSize: this.config.RESULT_HANDLER_BATCH_SIZE,
+      flushMs: this.config.RESULT_HANDLER_FLUSH_MS,
     });
     await this.handler.start();
   }

@@ -8,7 +8,7 @@
  *   Requests go through `Pool.dispatch` with a small handler ({@link Exchange}) rather than
  *   `Pool.request` (no body stream, no AbortController or timer per request: the timeout is
  *   undici's `headersTimeout` / `bodyTimeout`), which took the client alone from ~23k to ~42k
- *   requests/s in `yarn workspace @mockstagram/fetcher bench`. Aborting a request that is on the
+ *   requests/s in `yarn bench parts --only client`. Aborting a request that is on the
  *   wire destroys its connection; the pool opens a new one.
  * - Retries: cockatiel 3.2.1 (`retry()` policy; CommonJS build, unlike cockatiel 4 which is
  *   ESM-only). Evaluated against undici's `RetryAgent` / `RetryHandler`, which does honour
@@ -38,7 +38,7 @@
  * headers (the mock API continues the trace). The span is made here rather than by
  * `@opentelemetry/instrumentation-undici`, which does trace `Pool.request` but builds a URL, its
  * attributes and headers for every request, sampled or not: it halved the client's throughput in
- * `yarn workspace @mockstagram/fetcher bench` even with sampling at 0. Here an unsampled job costs
+ * `yarn bench parts --only client` even with sampling at 0. Here an unsampled job costs
  * one check, and the context is passed explicitly (no AsyncLocalStorage on this path).
  *
  * @module

@@ -6,7 +6,7 @@
  * interface with `onRequestStart` / `onResponseStart` / `onResponseData` / `onResponseEnd` /
  * `onResponseError`). `Pool.request()` builds a Readable body stream, an abort signal listener
  * and several promises per request; this handler collects the (small) body into a string and
- * settles one promise: in `yarn workspace @mockstagram/fetcher bench` it roughly halved the
+ * settles one promise: in `yarn bench parts --only client` it roughly halved the
  * client's CPU per request.
  *
  * @module
