@@ -140,3 +140,57 @@ describe('loadConfig', () => {
     ).toContain('FOLLOWER_COUNTS_COMPRESS_AFTER="7 days\'; drop table x; --": expected a PostgreSQL interval');
   });
 });
+
+describe('loadConfig with renamed variables', () => {
+  const renamed = { OLD_CONCURRENCY: 'FETCH_CONCURRENCY', OLD_PORT: 'FETCHER_HTTP_PORT' };
+
+  function load(env: Record<string, string>): { config: z.output<typeof schema>; warnings: string[] } {
+    const warnings: string[] = [];
+    const config = loadConfig(schema, env, { renamed, onRenamed: (m) => warnings.push(m) });
+    return { config, warnings };
+  }
+
+  it('reads the new name and warns about nothing when only it is set', () => {
+    const { config, warnings } = load({ FETCH_CONCURRENCY: '7' });
+    expect(config.FETCH_CONCURRENCY).toBe(7);
+    expect(warnings).toEqual([]);
+  });
+
+  it('reads an old name when the new one is unset, with one warning naming every old → new', () => {
+    const { config, warnings } = load({ OLD_CONCURRENCY: '5', OLD_PORT: '9000' });
+    expect(config.FETCH_CONCURRENCY).toBe(5);
+    expect(config.FETCHER_HTTP_PORT).toBe(9000);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('OLD_CONCURRENCY → FETCH_CONCURRENCY');
+    expect(warnings[0]).toContain('OLD_PORT → FETCHER_HTTP_PORT');
+  });
+
+  it('treats an empty old name as unset', () => {
+    const { config, warnings } = load({ OLD_CONCURRENCY: '' });
+    expect(config.FETCH_CONCURRENCY).toBe(32);
+    expect(warnings).toEqual([]);
+  });
+
+  it('accepts both names set to the same value (and still warns)', () => {
+    const { config, warnings } = load({ OLD_CONCURRENCY: '5', FETCH_CONCURRENCY: '5' });
+    expect(config.FETCH_CONCURRENCY).toBe(5);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('stops with a config error naming both when they differ', () => {
+    const message = problemsOf(() => load({ OLD_CONCURRENCY: '5', FETCH_CONCURRENCY: '6' }));
+    expect(message).toContain('OLD_CONCURRENCY="5"');
+    expect(message).toContain('FETCH_CONCURRENCY');
+    expect(message).toContain('"6"');
+  });
+
+  it('validates a value given under its old name like the new one', () => {
+    expect(problemsOf(() => load({ OLD_CONCURRENCY: 'abc' }))).toContain(
+      'FETCH_CONCURRENCY="abc": expected a positive integer',
+    );
+  });
+
+  it('refuses a rename to a variable the schema does not have', () => {
+    expect(() => loadConfig(schema, {}, { renamed: { A: 'NOT_IN_SCHEMA' } })).toThrow(/NOT_IN_SCHEMA/);
+  });
+});
