@@ -228,9 +228,8 @@ export class OurSink implements Sink {
       registry: new Registry(),
       resultsTopic: ctx.topic,
       dlqTopic: ctx.dlqTopic,
+      ...RESULT_HANDLER_DEFAULTS,
       groupId: ctx.groupId,
-      batchSize: RESULT_HANDLER_DEFAULTS.batchSize,
-      flushMs: RESULT_HANDLER_DEFAULTS.flushMs,
     });
     await this.handler.start();
   }

@@ -25,7 +25,7 @@ import {
 import { migrate } from '@mockstagram/shared/migrate';
 import { Faults, MockApiServer } from '@mockstagram/mock-api';
 import { InfluencerRegistry, Scheduler } from '@mockstagram/scheduler';
-import { ResultHandler } from '@mockstagram/result-handler';
+import { RESULT_HANDLER_DEFAULTS, ResultHandler } from '@mockstagram/result-handler';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { Fetcher } from '../../apps/fetcher/src/fetcher';
 import { loadFetcherConfig } from '../../apps/fetcher/src/config';
@@ -86,6 +86,7 @@ beforeAll(async () => {
     registry: new Registry(),
     resultsTopic,
     dlqTopic,
+    ...RESULT_HANDLER_DEFAULTS,
     groupId: uniqueName('tracing-handlers'),
     flushMs: 100,
   });

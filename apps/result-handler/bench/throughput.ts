@@ -30,6 +30,7 @@ import { migrate } from '@mockstagram/shared/migrate';
 import type { Message } from 'kafkajs';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName } from '../../../test/support/engines';
 import { ResultHandler } from '../src/result-handler';
+import { RESULT_HANDLER_DEFAULTS } from '../src/config';
 
 const { values: args } = parseArgs({
   options: {
@@ -126,6 +127,7 @@ async function run(
       registry,
       resultsTopic: topic,
       dlqTopic,
+      ...RESULT_HANDLER_DEFAULTS,
       groupId: uniqueName('rh-bench'),
       batchSize,
       flushMs,
