@@ -75,7 +75,7 @@ async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
         FETCHER_GROUP_ID: uniqueName('bench-fetchers'),
         MOCK_API_URL: api.url,
       });
-      knobs = (['FETCH_CONCURRENCY', 'FETCH_CONNECTIONS', 'FETCH_TIMEOUT_MS', 'FETCH_CHUNK_SIZE'] as const)
+      knobs = (['FETCHER_CONCURRENCY', 'FETCHER_CONNECTIONS', 'FETCHER_TIMEOUT_MS', 'FETCHER_CHUNK_SIZE'] as const)
         .map((k) => `${k}=${config[k]}`)
         .join(' ');
       const metrics = createFetcherMetrics();

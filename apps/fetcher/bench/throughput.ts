@@ -11,13 +11,13 @@
  *    off, and waits for /readyz.
  * 2. Ceiling: wrk pinned to core 1, 1 thread, 64 keep-alive connections, a random existing id per
  *    request, after a 2 s warm-up.
- * 3. ApiClient alone (no Kafka): --jobs lookups by FETCH_CONCURRENCY loops through one client
- *    (FETCH_CONNECTIONS), after a warm-up of the same size: the HTTP side's share of the cost.
+ * 3. ApiClient alone (no Kafka): --jobs lookups by FETCHER_CONCURRENCY loops through one client
+ *    (FETCHER_CONNECTIONS), after a warm-up of the same size: the HTTP side's share of the cost.
  * 4. Fetcher: produces --jobs fetch jobs to a fresh 12-partition topic, then runs a Fetcher in this
  *    process (a new consumer group) and times from its first consumed job to the moment the last
  *    result is acknowledged by Kafka (commit included per chunk). Fetcher settings come from the
- *    environment as for the service (FETCH_CONCURRENCY, FETCH_CONNECTIONS, ...), so e.g.
- *    `FETCH_CONNECTIONS=128 yarn workspace @mockstagram/fetcher bench` compares settings.
+ *    environment as for the service (FETCHER_CONCURRENCY, FETCHER_CONNECTIONS, ...), so e.g.
+ *    `FETCHER_CONNECTIONS=128 yarn workspace @mockstagram/fetcher bench` compares settings.
  *
  * The topics are deleted at the end.
  */
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     const dlq = await value(metrics.dlqMessages);
     await fetcher.stop();
 
-    const knobs = ['FETCH_CONCURRENCY', 'FETCH_CONNECTIONS', 'FETCH_TIMEOUT_MS', 'FETCH_CHUNK_SIZE'] as const;
+    const knobs = ['FETCHER_CONCURRENCY', 'FETCHER_CONNECTIONS', 'FETCHER_TIMEOUT_MS', 'FETCHER_CHUNK_SIZE'] as const;
     console.log(
       `fetcher: ${knobs.map((k) => `${k}=${config[k]}`).join(' ')} (in process, unpinned; Kafka broker on the same 2 cores)`,
     );
@@ -145,7 +145,7 @@ async function main(): Promise<void> {
   }
 }
 
-/** Lookups per second of one ApiClient driven by FETCH_CONCURRENCY loops (second of two runs). */
+/** Lookups per second of one ApiClient driven by FETCHER_CONCURRENCY loops (second of two runs). */
 async function runClientOnly(config: FetcherConfig): Promise<number> {
   const client = new ApiClient(apiClientOptionsFrom(config, createFetcherMetrics()));
   try {
@@ -154,7 +154,7 @@ async function runClientOnly(config: FetcherConfig): Promise<number> {
       let next = 0;
       const started = performance.now();
       await Promise.all(
-        Array.from({ length: config.FETCH_CONCURRENCY }, async () => {
+        Array.from({ length: config.FETCHER_CONCURRENCY }, async () => {
           while (next < JOBS) {
             const i = next++;
             await client.fetchInfluencer(1_000_000 + ((i * 7919) % 1_000_000));
