@@ -20,10 +20,10 @@
  *
  * Why this keeps "no loss, no duplicate rows": the stage commits a partition's offset N only
  * when every earlier message of it is stored or dead-lettered, durably. A crash before the
- * commit redelivers the messages; the rows are absorbed by the unique key (`rows_duplicate`
- * counts them) and `influencer_latest` never moves backwards; a dead letter may then be
- * produced twice (DLQ delivery is at least once; each copy names its source partition and
- * offset). A store only fails when {@link ResultHandler.stop} gives up on it after
+ * commit redelivers the messages; the rows are absorbed by the unique key
+ * (`result_handler_rows_duplicate_total` counts them) and `influencer_latest` never moves
+ * backwards; a dead letter may then be produced twice (DLQ delivery is at least once; each copy
+ * names its source partition and offset). A store only fails when {@link ResultHandler.stop} gives up on it after
  * `stopTimeoutMs`; its messages are then left uncommitted for the next member.
  *
  * Tracing: each message gets a `fetch-result process` span (CONSUMER), child of the fetcher's
@@ -86,15 +86,15 @@ export interface ResultHandlerOptions extends ResultHandlerSettings {
    * under it. Unset: 2 × `batchSize`; at least `batchSize`.
    */
   maxPendingMessages?: number;
-  /** Fetch size per partition, bytes. Default: the stage's (1 MiB). */
+  /** Fetch size per partition, bytes. Default: the stage's. */
   maxBytesPerPartition?: number;
-  /** Fetch size per broker request, bytes. Default: the stage's (10 MiB). */
+  /** Fetch size per broker request, bytes. Default: the stage's. */
   maxBytes?: number;
-  /** Group session timeout. Default: the stage's (30 000 ms). */
+  /** Group session timeout. Default: the stage's. */
   sessionTimeoutMs?: number;
-  /** Group heartbeat interval (the client keeps sending them while a store waits). Default: the stage's (3000 ms). */
+  /** Group heartbeat interval (the client keeps sending them while a store waits). Default: the stage's. */
   heartbeatIntervalMs?: number;
-  /** A new group starts at the earliest offset (true) or the latest (false). Default: the stage's (true). */
+  /** A new group starts at the earliest offset (true) or the latest (false). Default: the stage's. */
   fromBeginning?: boolean;
   /** Called when consuming failed for good (main.ts exits 1). */
   onFatal?: (err: Error) => void;
@@ -342,7 +342,7 @@ export class ResultHandler {
 
   /**
    * Decodes a batch in slices, letting I/O in between: decoding tens of thousands of messages at
-   * once (~2 µs each) would keep the event loop from the running store's database round trips.
+   * once would keep the event loop from the running store's database round trips.
    */
   private async decode(messages: ConsumedMessage[]): Promise<Consumed[]> {
     const items = new Array<Consumed>(messages.length);
