@@ -12,6 +12,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { createKafka, createLogger, createPool, createProducer } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { InfluencerRegistry } from '../src/registry';
+import { REGISTRY_DEFAULTS, SCHEDULER_DEFAULTS } from '../src/config';
 import { Scheduler } from '../src/scheduler';
 import { getRegistryStats } from '../src/sql/getRegistryStats';
 import { getSchedulerLag } from '../src/sql/getSchedulerLag';
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   await producer.connect();
   try {
     await migrate({ pool, logger });
-    const registry = new InfluencerRegistry({ pool });
+    const registry = new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool });
     console.log(`N = ${n.toLocaleString('en')} influencers; database ${url.host}, Kafka ${brokers.join(',')}`);
     await timed(`register 1..N (one range, spread over 60 s)`, () => registry.register({ range: { from: 1, to: n } }));
     await timed(`re-register 1..N (all known and active: no-op)`, () =>
@@ -69,7 +70,7 @@ async function main(): Promise<void> {
       `${'lag query (min next_fetch_at among due)'.padEnd(58)} ${((performance.now() - t1) / 1000).toFixed(3).padStart(7)} s`,
     );
 
-    const scheduler = new Scheduler({ pool, producer, topic, logger, maxJobsPerTick: n });
+    const scheduler = new Scheduler({ ...SCHEDULER_DEFAULTS, pool, producer, topic, logger, maxJobsPerTick: n });
     const result = await timed(`one tick: claim + produce (acks=all) + commit N jobs, 5,000/batch`, () =>
       scheduler.tick(),
     );
