@@ -75,6 +75,8 @@ export interface ConfigOptions {
   onRenamed?: (message: string) => void;
 }
 
+const writeLine = (line: string): void => void process.stderr.write(`${line}\n`);
+
 /**
  * Validates `env` against `schema` and returns the typed, coerced, defaulted result.
  * Variables not named in the schema are ignored. Empty strings count as unset.
@@ -84,7 +86,7 @@ export interface ConfigOptions {
 export function loadConfig<S extends z.ZodObject>(
   schema: S,
   env: Env = process.env,
-  options: ConfigOptions = {},
+  { renamed = {}, onRenamed = writeLine }: ConfigOptions = {},
 ): z.output<S> {
   const input: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
@@ -93,7 +95,7 @@ export function loadConfig<S extends z.ZodObject>(
   }
   const renameProblems: ConfigProblem[] = [];
   const used: string[] = [];
-  for (const [oldName, newName] of Object.entries(options.renamed ?? {})) {
+  for (const [oldName, newName] of Object.entries(renamed)) {
     if (!(newName in schema.shape))
       throw new Error(`renamed: ${newName} (the new name of ${oldName}) is not in the schema`);
     const value = env[oldName];
@@ -110,7 +112,7 @@ export function loadConfig<S extends z.ZodObject>(
   if (renameProblems.length > 0) throw new ConfigError(renameProblems);
   if (used.length > 0) {
     const message = `deprecated environment variables (read for this release only; rename them): ${used.join(', ')}`;
-    (options.onRenamed ?? ((m: string) => process.stderr.write(`${m}\n`)))(message);
+    onRenamed(message);
   }
 
   const result = schema.safeParse(input);
@@ -136,13 +138,17 @@ export function loadConfig<S extends z.ZodObject>(
  */
 export function configOrExit<S extends z.ZodObject>(
   schema: S,
-  options: ConfigOptions & { logger?: { error(obj: object, msg: string): void }; env?: Env } = {},
+  {
+    logger,
+    env = process.env,
+    ...options
+  }: ConfigOptions & { logger?: { error(obj: object, msg: string): void }; env?: Env } = {},
 ): z.output<S> {
   try {
-    return loadConfig(schema, options.env ?? process.env, options);
+    return loadConfig(schema, env, options);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
-    options.logger?.error({ problems: err.problems }, 'invalid configuration');
+    logger?.error({ problems: err.problems }, 'invalid configuration');
     process.stderr.write(`${err.message}\n`);
     process.exit(2);
   }
