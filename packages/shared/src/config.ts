@@ -95,14 +95,17 @@ export function loadConfig<S extends z.ZodObject>(
   }
   const renameProblems: ConfigProblem[] = [];
   const used: string[] = [];
+  const readFrom = new Map<string, string>(); // new name → the old name its value came from
   for (const [oldName, newName] of Object.entries(renamed)) {
     if (!(newName in schema.shape))
       throw new Error(`renamed: ${newName} (the new name of ${oldName}) is not in the schema`);
     const value = env[oldName];
     if (value === undefined || value === '') continue;
     used.push(`${oldName} → ${newName}`);
-    if (input[newName] === undefined) input[newName] = value;
-    else if (input[newName] !== value)
+    if (input[newName] === undefined) {
+      input[newName] = value;
+      readFrom.set(newName, oldName);
+    } else if (input[newName] !== value)
       renameProblems.push({
         variable: oldName,
         value,
@@ -123,10 +126,12 @@ export function loadConfig<S extends z.ZodObject>(
     const variable = String(issue.path[0] ?? '(config)');
     if (problems.has(variable)) continue; // one line per variable is enough
     const field = schema.shape[variable] as z.ZodType | undefined;
+    const expected = (field && expectation(field)) ?? issue.message;
+    const oldName = readFrom.get(variable);
     problems.set(variable, {
-      variable,
+      variable: oldName ?? variable,
       value: input[variable],
-      expected: (field && expectation(field)) ?? issue.message,
+      expected: oldName ? `${expected} (it is the old name of ${variable})` : expected,
     });
   }
   throw new ConfigError([...problems.values()]);

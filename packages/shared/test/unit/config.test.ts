@@ -184,9 +184,9 @@ describe('loadConfig with renamed variables', () => {
     expect(message).toContain('"6"');
   });
 
-  it('validates a value given under its old name like the new one', () => {
+  it('validates a value given under its old name like the new one, naming the old one', () => {
     expect(problemsOf(() => load({ FETCH_CONCURRENCY: 'abc' }))).toContain(
-      'FETCHER_CONCURRENCY="abc": expected a positive integer',
+      'FETCH_CONCURRENCY="abc": expected a positive integer (it is the old name of FETCHER_CONCURRENCY)',
     );
   });
 
