@@ -6,9 +6,9 @@
  * the whole process, and `FETCHER_CONCURRENCY` + 4 × `FETCHER_CHUNK_SIZE` jobs taken and not yet
  * committed); its result or dead letter is produced (idempotent producer, acks = all, up to
  * `FETCHER_CHUNK_SIZE` messages per send) once every earlier job of its partition is looked up,
- * and a partition's offset is committed only past jobs whose outputs Kafka acknowledged. A crash before that redelivers the
- * jobs, which are fetched again (at least once; the result-handler's unique key absorbs
- * duplicates). Instances with the same group id share the partitions.
+ * and a partition's offset is committed only past jobs whose outputs Kafka acknowledged. A crash
+ * before that redelivers the jobs, which are fetched again (at least once; the result-handler's
+ * unique key absorbs duplicates). Instances with the same group id share the partitions.
  *
  * @module
  */

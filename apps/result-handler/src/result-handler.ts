@@ -23,8 +23,9 @@
  * commit redelivers the messages; the rows are absorbed by the unique key
  * (`result_handler_rows_duplicate_total` counts them) and `influencer_latest` never moves
  * backwards; a dead letter may then be produced twice (DLQ delivery is at least once; each copy
- * names its source partition and offset). A store only fails when {@link ResultHandler.stop} gives up on it after
- * `stopTimeoutMs`; its messages are then left uncommitted for the next member.
+ * names its source partition and offset). A store only fails when {@link ResultHandler.stop}
+ * gives up on it after `stopTimeoutMs`; its messages are then left uncommitted for the next
+ * member.
  *
  * Tracing: each message gets a `fetch-result process` span (CONSUMER), child of the fetcher's
  * publish span found in its headers, so it belongs to the job's trace. It starts when the
@@ -119,7 +120,7 @@ interface Delivery {
  * not (`reason`, `error`: it goes to the DLQ).
  */
 type Consumed = Delivery & Decoded<FetchResult>;
-/** A message whose result is stored. */
+/** A message with a result to store. */
 type Decodable = Extract<Consumed, { ok: true }>;
 /** A message that could not be decoded. */
 type Undecodable = Extract<Consumed, { ok: false }>;

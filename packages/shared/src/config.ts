@@ -109,7 +109,9 @@ export function loadConfig<S extends z.ZodObject>(
       renameProblems.push({
         variable: oldName,
         value,
-        expected: `to be unset: it is the old name of ${newName}, which is set to ${JSON.stringify(maskPassword(input[newName]))}`,
+        expected: `to be unset: it is the old name of ${newName}, which is set to ${JSON.stringify(
+          maskPassword(input[newName]),
+        )}`,
       });
   }
   if (renameProblems.length > 0) throw new ConfigError(renameProblems);
