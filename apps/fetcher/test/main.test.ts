@@ -37,6 +37,18 @@ test('invalid configuration: exits non-zero and names the variable', () => {
   expect(run.stderr).toContain('FETCHER_CONCURRENCY="abc": expected a positive integer');
 });
 
+test('an old FETCH_* name set beside its new name to another value: exits 2 naming both', () => {
+  const run = spawnSync('npx', ['tsx', 'apps/fetcher/src/main.ts'], {
+    cwd: repoRoot,
+    env: { ...process.env, FETCH_CONCURRENCY: '5', FETCHER_CONCURRENCY: '6', FETCHER_HTTP_PORT: '0' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect(run.status).toBe(2);
+  expect(run.stderr).toContain('FETCH_CONCURRENCY="5"');
+  expect(run.stderr).toContain('FETCHER_CONCURRENCY');
+});
+
 describe('as a process', () => {
   let api: TestApi;
   let topics: TestTopics;
