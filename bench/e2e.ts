@@ -16,7 +16,7 @@
  * - peak RSS (VmHWM) and CPU seconds (utime + stime) of each service's node process, and CPU seconds of the engines (the database server with all its backends, the Kafka broker).
  */
 import os from 'node:os';
-import { InfluencerRegistry } from '@mockstagram/scheduler';
+import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import type { Consumer } from 'kafkajs';
@@ -90,7 +90,7 @@ export async function e2e(o: E2eOptions, report: Report): Promise<void> {
     });
 
     // Register N influencers, first slots spread over one interval (the default).
-    const registry = new InfluencerRegistry({ pool });
+    const registry = new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool });
     const regStart = performance.now();
     await registry.register(
       { range: { from: FIRST_ID, to: FIRST_ID + o.influencers - 1 } },

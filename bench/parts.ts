@@ -4,9 +4,9 @@
  * - fetcher:  the Fetcher (apps/fetcher/src, imported) in this process against the mock API pinned
  *             to core 0: --jobs jobs in a fresh topic, a fresh group per run, from the first job
  *             consumed to the last result acknowledged. Its settings come from the environment as
- *             for the service (FETCH_CONCURRENCY, FETCH_CONNECTIONS, ...). Ceiling: wrk, random
+ *             for the service (FETCHER_CONCURRENCY, FETCHER_CONNECTIONS, ...). Ceiling: wrk, random
  *             ids (api.wrk). Also the process's CPU per job over that span.
- * - client:   the fetcher's ApiClient alone (no Kafka), --jobs lookups by FETCH_CONCURRENCY loops
+ * - client:   the fetcher's ApiClient alone (no Kafka), --jobs lookups by FETCHER_CONCURRENCY loops
  *             through one client against the same pinned mock API: the HTTP side's share of the
  *             fetcher's cost. Ceiling: api.wrk.
  * - producer: the shared idempotent producer (@platformatic/kafka: createProducer + produceMany,
@@ -73,7 +73,7 @@ async function fetcherPart(o: PartOptions, report: Report): Promise<void> {
     // One unreported warm-up run (JIT, connections), then the measured ones.
     for (let i = 0; i <= o.runs; i++) {
       const config = fetcherConfig(api.url, { jobs: jobsTopic, results: resultsTopic, dlq: dlqTopic });
-      knobs = (['FETCH_CONCURRENCY', 'FETCH_CONNECTIONS', 'FETCH_TIMEOUT_MS', 'FETCH_CHUNK_SIZE'] as const)
+      knobs = (['FETCHER_CONCURRENCY', 'FETCHER_CONNECTIONS', 'FETCHER_TIMEOUT_MS', 'FETCHER_CHUNK_SIZE'] as const)
         .map((k) => `${k}=${config[k]}`)
         .join(' ');
       const metrics = createFetcherMetrics();
@@ -144,7 +144,7 @@ async function clientPart(o: PartOptions, report: Report): Promise<void> {
         let next = 0;
         const t0 = performance.now();
         await Promise.all(
-          Array.from({ length: config.FETCH_CONCURRENCY }, async () => {
+          Array.from({ length: config.FETCHER_CONCURRENCY }, async () => {
             while (next < o.jobs) {
               const i = next++;
               await client.fetchInfluencer(1_000_000 + ((i * 7919) % 1_000_000));
@@ -157,7 +157,7 @@ async function clientPart(o: PartOptions, report: Report): Promise<void> {
       const runs: number[] = [];
       for (let i = 0; i < o.runs; i++) runs.push(await lookups());
       report.command(
-        `api client: ${o.jobs} lookups, one ApiClient (apps/fetcher/src/api-client.ts) in-process (unpinned), FETCH_CONCURRENCY=${config.FETCH_CONCURRENCY} loops, FETCH_CONNECTIONS=${config.FETCH_CONNECTIONS}, no Kafka`,
+        `api client: ${o.jobs} lookups, one ApiClient (apps/fetcher/src/api-client.ts) in-process (unpinned), FETCHER_CONCURRENCY=${config.FETCHER_CONCURRENCY} loops, FETCHER_CONNECTIONS=${config.FETCHER_CONNECTIONS}, no Kafka`,
       );
       report.add({
         key: 'part.client',

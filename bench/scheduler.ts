@@ -10,7 +10,7 @@
  *
  * N is --influencers (default 100,000).
  */
-import { InfluencerRegistry, Scheduler } from '@mockstagram/scheduler';
+import { InfluencerRegistry, REGISTRY_DEFAULTS, Scheduler, SCHEDULER_DEFAULTS } from '@mockstagram/scheduler';
 import { createPool, createProducer } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { getRegistryStats } from '../apps/scheduler/src/sql/getRegistryStats';
@@ -48,7 +48,7 @@ export async function schedulerBench(o: SchedulerBenchOptions, report: Report): 
       const pool = createPool({ connectionString: schema.url, max: 4 });
       try {
         await migrate({ pool });
-        const registry = new InfluencerRegistry({ pool });
+        const registry = new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool });
         const timed = async <T>(step: keyof typeof STEPS, fn: () => Promise<T>): Promise<T> => {
           const t0 = performance.now();
           const result = await fn();
@@ -71,6 +71,7 @@ export async function schedulerBench(o: SchedulerBenchOptions, report: Report): 
         lagMs.push(performance.now() - t0);
 
         const scheduler = new Scheduler({
+          ...SCHEDULER_DEFAULTS,
           pool,
           producer,
           topic: topics.names[0],

@@ -27,7 +27,12 @@ import {
 } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import type { Admin } from 'kafkajs';
-import { ResultHandler, resultHandlerEnv, type ResultHandlerConfig } from '@mockstagram/result-handler';
+import {
+  ResultHandler,
+  resultHandlerEnv,
+  resultHandlerSettings,
+  type ResultHandlerConfig,
+} from '@mockstagram/result-handler';
 import {
   databaseUrl,
   freshSchema,
@@ -236,9 +241,8 @@ export class OurSink implements Sink {
       registry: new Registry(),
       resultsTopic: ctx.topic,
       dlqTopic: ctx.dlqTopic,
+      ...resultHandlerSettings(this.config),
       groupId: ctx.groupId,
-      batchSize: this.config.RESULT_HANDLER_BATCH_SIZE,
-      flushMs: this.config.RESULT_HANDLER_FLUSH_MS,
     });
     await this.handler.start();
   }

@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { InfluencerRegistry } from '@mockstagram/scheduler';
+import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createLogger, createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { devstackSettings, startJaeger, startPrometheus, stopPrometheus } from '@mockstagram/devstack';
@@ -69,7 +69,7 @@ beforeAll(async () => {
   for (const s of await Promise.all(names.map((name) => ServiceProcess.start(name, ports[name], envs[name]))))
     services.set(s.name, s);
 
-  const registry = new InfluencerRegistry({ pool });
+  const registry = new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool });
   await registry.register(
     { range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } },
     { intervalSeconds: INTERVAL_SECONDS },

@@ -8,7 +8,7 @@
  * dashboard's queries as mockstagram_reader (Grafana's datasource user).
  */
 import { countsAt } from '@mockstagram/mock-api';
-import { InfluencerRegistry } from '@mockstagram/scheduler';
+import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createLogger, createPool, DATABASE_ROLES, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import fs from 'node:fs';
@@ -67,7 +67,7 @@ afterAll(async () => {
 });
 
 test('1,000 influencers × 3 slots → exactly 3,000 rows with the API function’s values', async () => {
-  const registry = new InfluencerRegistry({ pool: schedulerPool });
+  const registry = new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool: schedulerPool });
   await registry.register(
     { range: { from: FIRST_ID, to: FIRST_ID + INFLUENCERS - 1 } },
     { intervalSeconds: INTERVAL_SECONDS, spread: false },

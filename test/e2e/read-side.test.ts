@@ -9,7 +9,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { InfluencerRegistry } from '@mockstagram/scheduler';
+import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createLogger, createPool, DATABASE_ROLES, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { createTopics, freshSchema, kafkaBrokers, roleUrl, uniqueName, type TestSchema } from '../support/engines';
@@ -72,7 +72,7 @@ beforeAll(async () => {
   const names: ServiceName[] = ['mock-api', 'result-handler', 'fetcher', 'scheduler', 'api'];
   const started = await Promise.all(names.map((name) => ServiceProcess.start(name, ports[name], wiring.envs[name])));
   for (const s of started) services.set(s.name, s);
-  await new InfluencerRegistry({ pool }).register(
+  await new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool }).register(
     { range: { from: IDS[0], to: IDS.at(-1)! } },
     { intervalSeconds: INTERVAL_SECONDS, spread: false },
   );

@@ -148,7 +148,7 @@ export const FAULTS: Fault[] = [
       ctx.log('  mock API: 30 % 500, 10 % 429 (Retry-After: 1)');
       await sleep(60_000);
       await setApiFaults(ctx, 'PUT', { errorRate: 0, rateLimitRate: 0, latencyMs: 2000, latencyJitterMs: 500 });
-      ctx.log('  mock API: 2000-2500 ms latency (FETCH_TIMEOUT_MS is 2000)');
+      ctx.log('  mock API: 2000-2500 ms latency (FETCHER_TIMEOUT_MS is 2000)');
       await sleep(20_000);
       await setApiFaults(ctx, 'DELETE');
       ctx.log('  mock API: healthy');

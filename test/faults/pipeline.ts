@@ -4,7 +4,7 @@
  * engines, with their own topics and schema. A service can be killed with SIGKILL and started
  * again with the same environment and port.
  */
-import { InfluencerRegistry } from '@mockstagram/scheduler';
+import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createLogger, createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { createTopics, freshSchema, uniqueName, type TestSchema } from '../support/engines';
@@ -67,7 +67,7 @@ export class Pipeline {
   /** Start every process (the scheduler last), then register the influencers, spread over one interval. */
   async start(): Promise<void> {
     for (const m of MEMBERS) await this.startMember(m);
-    const registry = new InfluencerRegistry({ pool: this.pool });
+    const registry = new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool: this.pool });
     await registry.register(
       { range: { from: 1_000_000, to: 1_000_000 + this.options.influencers - 1 } },
       { intervalSeconds: this.options.intervalSeconds, spread: true },

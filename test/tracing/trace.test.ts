@@ -24,8 +24,8 @@ import {
 } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { Faults, MockApiServer } from '@mockstagram/mock-api';
-import { InfluencerRegistry, Scheduler } from '@mockstagram/scheduler';
-import { ResultHandler } from '@mockstagram/result-handler';
+import { InfluencerRegistry, REGISTRY_DEFAULTS, Scheduler, SCHEDULER_DEFAULTS } from '@mockstagram/scheduler';
+import { RESULT_HANDLER_DEFAULTS, ResultHandler } from '@mockstagram/result-handler';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { Fetcher } from '../../apps/fetcher/src/fetcher';
 import { loadFetcherConfig } from '../../apps/fetcher/src/config';
@@ -86,6 +86,7 @@ beforeAll(async () => {
     registry: new Registry(),
     resultsTopic,
     dlqTopic,
+    ...RESULT_HANDLER_DEFAULTS,
     groupId: uniqueName('tracing-handlers'),
     flushMs: 100,
   });
@@ -105,9 +106,9 @@ beforeAll(async () => {
   });
   await fetcher.start();
 
-  const registry = new InfluencerRegistry({ pool });
+  const registry = new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool });
   await registry.register({ ids: [FOUND, MISSING] }, { spread: false });
-  const scheduler = new Scheduler({ pool, producer, topic: jobsTopic, logger: silent });
+  const scheduler = new Scheduler({ ...SCHEDULER_DEFAULTS, pool, producer, topic: jobsTopic, logger: silent });
   const tick = await scheduler.tick();
   expect(tick).toMatchObject({ status: 'ran', jobs: 2 });
 

@@ -3,7 +3,7 @@
  *
  * Node's `EventTarget.addEventListener` walks every listener already registered (it ignores
  * duplicates), so thousands of jobs each listening to the fetcher's one shutdown signal cost
- * O(n²): measured at ~30% of the fetcher's CPU with 6,000 jobs in flight. Here the signal gets ONE
+ * O(n²) (see docs/performance.md, "Small costs behind choices in the code"). Here the signal gets ONE
  * listener, and the callbacks live in a Set (O(1) to add and remove).
  */
 const watchers = new WeakMap<AbortSignal, Set<() => void>>();

@@ -2,44 +2,31 @@
  * HTTP client for the Mockstagram API: one influencer lookup → a typed outcome, with a per-attempt
  * timeout and retries.
  *
- * Libraries, and why:
- * - Transport: undici `Pool` — keep-alive connections to one origin, at most `connections` of them,
- *   no pipelining (one request per connection at a time), requests beyond that queue in the pool.
- *   Requests go through `Pool.dispatch` with a small handler ({@link Exchange}) rather than
- *   `Pool.request` (no body stream, no AbortController or timer per request: the timeout is
- *   undici's `headersTimeout` / `bodyTimeout`), which took the client alone from ~23k to ~42k
- *   requests/s in `yarn bench parts --only client`. Aborting a request that is on the
+ * - Transport: an undici `Pool` of keep-alive connections to one origin (at most `connections`,
+ *   no pipelining; requests beyond that queue in the pool). Requests go through `Pool.dispatch`
+ *   with a small handler ({@link Exchange}): no body stream, AbortController or timer per
+ *   request; the timeout is undici's `headersTimeout` / `bodyTimeout`. Aborting a request on the
  *   wire destroys its connection; the pool opens a new one.
- * - Retries: cockatiel 3.2.1 (`retry()` policy; CommonJS build, unlike cockatiel 4 which is
- *   ESM-only). Evaluated against undici's `RetryAgent` / `RetryHandler`, which does honour
- *   Retry-After but (a) caps it at `maxTimeout`, i.e. may retry *before* the time the server asked
- *   for, (b) has no jitter (its own backoff is plain exponential; a custom `retry` callback replaces
- *   the Retry-After handling too), and (c) runs its attempts inside the dispatcher, where we do not
- *   see each attempt's status, duration or count — which the `x-dlq-attempts` header,
- *   `fetcher_requests_total{outcome}` and `fetcher_retries_total` need. cockatiel calls our
- *   function once per attempt (we time, classify and count each one), decides "retry or give up"
- *   from the returned value (`handleWhenResult`), and asks a `DelegateBackoff` for each wait, which
- *   sees the failed attempt, so the wait is max(full-jitter backoff, Retry-After): never earlier
- *   than the server asked. Its one gap: a backoff wait does not end when the abort signal fires,
- *   so `fetchInfluencer` races the policy against the signal (the orphaned wait's timer is unref'd
- *   and its next attempt sees the signal and stops).
+ * - Retries: a cockatiel `retry()` policy calls the attempt function once per attempt (each is
+ *   timed, classified and counted here: `x-dlq-attempts`, `fetcher_requests_total{outcome}`,
+ *   `fetcher_retries_total`), decides from the returned value (`handleWhenResult`) and asks a
+ *   `DelegateBackoff` for each wait, which sees the failed attempt: the wait is max(full-jitter
+ *   backoff, Retry-After), never earlier than the server asked. A backoff wait does not end when
+ *   the abort signal fires, so `fetchInfluencer` races the policy against the signal (the
+ *   orphaned wait's timer is unref'd, and its next attempt sees the signal and stops).
  *
- * What is transient (retried, then `retries-exhausted`): 5xx, 408, 429, no complete answer within
- * the timeout, connection errors. What is final at once: 404 (`not-found`), other 4xx
- * (`upstream-4xx`), a 2xx whose body is not JSON or not the expected object
- * (`malformed-response`: the server answered, and answering again the same way is what a broken
- * server does — so it goes to the DLQ for a person to look at, not round the retry loop),
- * 1xx/3xx (`unexpected-status`).
+ * Transient (retried, then `retries-exhausted`): 5xx, 408, 429, no complete answer within the
+ * timeout, connection errors. Final at once: 404 (`not-found`), other 4xx (`upstream-4xx`), a 2xx
+ * whose body is not JSON or not the expected object (`malformed-response`: a server that answers
+ * that way answers the same way again, so it goes to the DLQ for a person to look at), 1xx/3xx
+ * (`unexpected-status`).
  *
  * Tracing: each HTTP attempt of a sampled job is a CLIENT span `GET /api/v1/influencers/:id`
- * (HTTP semantic-convention attributes: `http.request.method`, `url.full`, `server.address`,
- * `server.port`, `http.response.status_code`, `error.type`, `http.request.resend_count` for
- * retries), child of the context the caller passes, whose `traceparent` goes in the request
- * headers (the mock API continues the trace). The span is made here rather than by
- * `@opentelemetry/instrumentation-undici`, which does trace `Pool.request` but builds a URL, its
- * attributes and headers for every request, sampled or not: it halved the client's throughput in
- * `yarn bench parts --only client` even with sampling at 0. Here an unsampled job costs
- * one check, and the context is passed explicitly (no AsyncLocalStorage on this path).
+ * (HTTP semantic-convention attributes, `http.request.resend_count` for retries), child of the
+ * context the caller passes, whose `traceparent` goes in the request headers (the mock API
+ * continues the trace). The span is made here, not by an instrumentation of undici, so that an
+ * unsampled job costs one check and no AsyncLocalStorage (why: docs/performance.md, "The
+ * fetcher's HTTP client").
  *
  * @module
  */
@@ -116,15 +103,15 @@ export class FetchAbortedError extends Error {
 export interface ApiClientOptions {
   /** Base URL, e.g. `http://127.0.0.1:3001` (`MOCK_API_URL`). */
   baseUrl: string;
-  /** Keep-alive connections (`FETCH_CONNECTIONS`). */
+  /** Keep-alive connections (`FETCHER_CONNECTIONS`). */
   connections: number;
-  /** Per attempt: issue → whole body, ms (`FETCH_TIMEOUT_MS`). */
+  /** Per attempt: issue → whole body, ms (`FETCHER_TIMEOUT_MS`). */
   timeoutMs: number;
-  /** Attempts per lookup, first included (`FETCH_MAX_ATTEMPTS`). */
+  /** Attempts per lookup, first included (`FETCHER_MAX_ATTEMPTS`). */
   maxAttempts: number;
-  /** Backoff between attempts (`FETCH_BACKOFF_BASE_MS`, `FETCH_BACKOFF_MAX_MS`). */
+  /** Backoff between attempts (`FETCHER_BACKOFF_BASE_MS`, `FETCHER_BACKOFF_MAX_MS`). */
   backoff: BackoffSettings;
-  /** A Retry-After longer than this ends the retries (`FETCH_RETRY_AFTER_MAX_MS`). */
+  /** A Retry-After longer than this ends the retries (`FETCHER_RETRY_AFTER_MAX_MS`). */
   retryAfterMaxMs: number;
   /** When the upstream counts as in an outage, so a job out of attempts is held, not dead-lettered. */
   outage: OutageSettings;
@@ -138,12 +125,12 @@ export interface ApiClientOptions {
 export function apiClientOptionsFrom(config: FetcherConfig, metrics?: FetcherMetrics): ApiClientOptions {
   return {
     baseUrl: config.MOCK_API_URL,
-    connections: config.FETCH_CONNECTIONS,
-    timeoutMs: config.FETCH_TIMEOUT_MS,
-    maxAttempts: config.FETCH_MAX_ATTEMPTS,
-    backoff: { baseMs: config.FETCH_BACKOFF_BASE_MS, maxMs: config.FETCH_BACKOFF_MAX_MS },
-    retryAfterMaxMs: config.FETCH_RETRY_AFTER_MAX_MS,
-    outage: { failureRate: config.FETCH_OUTAGE_FAILURE_RATE, minRequests: config.FETCH_OUTAGE_MIN_REQUESTS },
+    connections: config.FETCHER_CONNECTIONS,
+    timeoutMs: config.FETCHER_TIMEOUT_MS,
+    maxAttempts: config.FETCHER_MAX_ATTEMPTS,
+    backoff: { baseMs: config.FETCHER_BACKOFF_BASE_MS, maxMs: config.FETCHER_BACKOFF_MAX_MS },
+    retryAfterMaxMs: config.FETCHER_RETRY_AFTER_MAX_MS,
+    outage: { failureRate: config.FETCHER_OUTAGE_FAILURE_RATE, minRequests: config.FETCHER_OUTAGE_MIN_REQUESTS },
     metrics,
   };
 }
@@ -291,7 +278,7 @@ export class ApiClient {
         label = 'timeout';
         return {
           kind: 'transient',
-          error: `GET ${path}: no complete answer within ${timeoutMs} ms (FETCH_TIMEOUT_MS)`,
+          error: `GET ${path}: no complete answer within ${timeoutMs} ms (FETCHER_TIMEOUT_MS)`,
         };
       }
       label = 'error';
@@ -346,7 +333,7 @@ export class ApiClient {
             kind: 'transient',
             retryAfterMs,
             stop: true,
-            error: `${error}; Retry-After exceeds FETCH_RETRY_AFTER_MAX_MS (${this.options.retryAfterMaxMs} ms), not retrying`,
+            error: `${error}; Retry-After exceeds FETCHER_RETRY_AFTER_MAX_MS (${this.options.retryAfterMaxMs} ms), not retrying`,
           };
         }
         return { kind: 'transient', retryAfterMs, error };

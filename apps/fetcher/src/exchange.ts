@@ -6,8 +6,7 @@
  * interface with `onRequestStart` / `onResponseStart` / `onResponseData` / `onResponseEnd` /
  * `onResponseError`). `Pool.request()` builds a Readable body stream, an abort signal listener
  * and several promises per request; this handler collects the (small) body into a string and
- * settles one promise: in `yarn bench parts --only client` it roughly halved the
- * client's CPU per request.
+ * settles one promise (what that saves: docs/performance.md, "The fetcher's HTTP client").
  *
  * @module
  */

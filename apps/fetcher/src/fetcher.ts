@@ -2,14 +2,13 @@
  * The fetcher: fetch jobs in (consumer group), Mockstagram lookups, results or dead letters out.
  *
  * It is "job → result or dead letter" on the shared consume–process–commit {@link Stage}
- * (message mode): each job is looked up as it arrives (at most `FETCH_CONCURRENCY` at once over
- * the whole process, and `FETCH_CONCURRENCY` + 4 × `FETCH_CHUNK_SIZE` jobs taken and not yet
- * committed); its result or
- * dead letter is produced (idempotent producer, acks = all, up to `FETCH_CHUNK_SIZE` messages per
- * send) once every earlier job of its partition is looked up, and a partition's offset is
- * committed only past jobs whose outputs Kafka acknowledged. A crash before that redelivers the
- * jobs, which are fetched again (at least once; the result-handler's unique key absorbs
- * duplicates). Instances with the same group id share the partitions.
+ * (message mode): each job is looked up as it arrives (at most `FETCHER_CONCURRENCY` at once over
+ * the whole process, and `FETCHER_CONCURRENCY` + 4 × `FETCHER_CHUNK_SIZE` jobs taken and not yet
+ * committed); its result or dead letter is produced (idempotent producer, acks = all, up to
+ * `FETCHER_CHUNK_SIZE` messages per send) once every earlier job of its partition is looked up,
+ * and a partition's offset is committed only past jobs whose outputs Kafka acknowledged. A crash
+ * before that redelivers the jobs, which are fetched again (at least once; the result-handler's
+ * unique key absorbs duplicates). Instances with the same group id share the partitions.
  *
  * @module
  */
@@ -46,7 +45,7 @@ export interface FetcherOptions {
   logger: Logger;
   /** Metrics to update. Default: a fresh set on a private registry. */
   metrics?: FetcherMetrics;
-  /** Kafka settings. Default: `createKafka` with `KAFKA_BROKERS` and client id `KAFKA_CLIENT_ID ?? 'fetcher'`. */
+  /** Kafka settings. Default: `createKafka` with `KAFKA_BROKERS` and client id `KAFKA_CLIENT_ID`. */
   kafka?: KafkaClient;
   /** API client. Default: one built from the config (and closed by `stop()`). */
   api?: ApiClient;
@@ -88,8 +87,7 @@ export class Fetcher {
     this.logger = logger;
     this.metrics = options.metrics ?? createFetcherMetrics();
     this.kafka =
-      options.kafka ??
-      createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? 'fetcher', logger });
+      options.kafka ?? createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, logger });
     this.ownsApi = options.api === undefined;
     this.api = options.api ?? new ApiClient(apiClientOptionsFrom(config, this.metrics));
     this.stage = new Stage({
@@ -105,10 +103,10 @@ export class Fetcher {
         heartbeatIntervalMs: Math.min(3_000, Math.floor(config.FETCHER_SESSION_TIMEOUT_MS / 3)),
         maxBytesPerPartition: config.FETCHER_KAFKA_MAX_BYTES_PER_PARTITION,
         maxBytes: config.FETCHER_KAFKA_MAX_BYTES,
-        concurrency: config.FETCH_CONCURRENCY,
+        concurrency: config.FETCHER_CONCURRENCY,
         // Backpressure: the lookups under way plus four sends' worth waiting to be produced and committed.
-        maxInFlight: config.FETCH_CONCURRENCY + 4 * config.FETCH_CHUNK_SIZE,
-        produceBatchSize: config.FETCH_CHUNK_SIZE,
+        maxInFlight: config.FETCHER_CONCURRENCY + 4 * config.FETCHER_CHUNK_SIZE,
+        produceBatchSize: config.FETCHER_CHUNK_SIZE,
         stopGraceMs: config.FETCHER_SHUTDOWN_GRACE_MS,
       },
       work: { mode: 'message', process: (message, signal) => this.handle(message, signal) },
@@ -147,8 +145,8 @@ export class Fetcher {
         topic: config.TOPIC_FETCH_JOBS,
         groupId: config.FETCHER_GROUP_ID,
         api: config.MOCK_API_URL,
-        concurrency: config.FETCH_CONCURRENCY,
-        connections: config.FETCH_CONNECTIONS,
+        concurrency: config.FETCHER_CONCURRENCY,
+        connections: config.FETCHER_CONNECTIONS,
       },
       'fetcher consuming',
     );

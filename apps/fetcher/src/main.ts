@@ -4,14 +4,14 @@
 // First: starts tracing before anything else is loaded (see ./telemetry).
 import { telemetry } from './telemetry';
 import { configOrExit, createLogger, createRegistry, onShutdown, startServiceHttp } from '@mockstagram/shared';
-import { fetcherEnv } from './config';
+import { FETCHER_RENAMED, fetcherEnv } from './config';
 import { Fetcher } from './fetcher';
 import { createFetcherMetrics } from './metrics';
 
 const SERVICE = 'fetcher';
 
 async function main(): Promise<void> {
-  const config = configOrExit(fetcherEnv);
+  const config = configOrExit(fetcherEnv, { renamed: FETCHER_RENAMED });
   const logger = createLogger(SERVICE, config.LOG_LEVEL);
   const registry = createRegistry(SERVICE);
   const metrics = createFetcherMetrics(registry);

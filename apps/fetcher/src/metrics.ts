@@ -74,7 +74,7 @@ export function createFetcherMetrics(registry: Registry = new Registry()): Fetch
     }),
     held: new Counter({
       name: 'fetcher_jobs_held_total',
-      help: 'Times a job ran out of attempts while the upstream was in an outage (FETCH_OUTAGE_FAILURE_RATE) and was held for another round instead of dead-lettered',
+      help: 'Times a job ran out of attempts while the upstream was in an outage (FETCHER_OUTAGE_FAILURE_RATE) and was held for another round instead of dead-lettered',
       registers,
     }),
     resultsProduced: new Counter({

@@ -62,9 +62,9 @@ export function parseRetryAfter(value: string | string[] | undefined, now: numbe
 }
 
 export interface BackoffSettings {
-  /** Cap of the first retry's window, ms (`FETCH_BACKOFF_BASE_MS`). */
+  /** Cap of the first retry's window, ms (`FETCHER_BACKOFF_BASE_MS`). */
   baseMs: number;
-  /** Largest window, ms (`FETCH_BACKOFF_MAX_MS`). */
+  /** Largest window, ms (`FETCHER_BACKOFF_MAX_MS`). */
   maxMs: number;
 }
 

@@ -2,7 +2,7 @@ import { onAbort } from './abort';
 
 /**
  * A counting semaphore: at most `permits` holders at once, the others wait in FIFO order.
- * Shared by all partitions a Fetcher consumes, so FETCH_CONCURRENCY bounds the whole process.
+ * The Fetcher does not use it (the shared stage bounds its concurrency, `FETCHER_CONCURRENCY`).
  */
 export class Semaphore {
   private available: number;

@@ -6,9 +6,9 @@
  * about the job. When others succeeded meanwhile, the failures are the job's own.
  */
 export interface OutageSettings {
-  /** Above this share of transient failures the upstream is in an outage (`FETCH_OUTAGE_FAILURE_RATE`; 1: never). */
+  /** Above this share of transient failures the upstream is in an outage (`FETCHER_OUTAGE_FAILURE_RATE`; 1: never). */
   failureRate: number;
-  /** Fewer attempts than this (everyone's, during the job's tries) say nothing either way (`FETCH_OUTAGE_MIN_REQUESTS`). */
+  /** Fewer attempts than this (everyone's, during the job's tries) say nothing either way (`FETCHER_OUTAGE_MIN_REQUESTS`). */
   minRequests: number;
 }
 

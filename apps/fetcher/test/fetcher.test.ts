@@ -141,7 +141,7 @@ test('30% 500s → every job still produces a result, through retries', async ()
   const jobs = ids(200).map((id) => job(id));
   await produce(topics.jobs, jobs);
   // 12 attempts: P(a job fails 12 times at 30%) = 5e-7, so the test does not flake on bad luck.
-  const f = await startFetcher({ FETCH_MAX_ATTEMPTS: '12' });
+  const f = await startFetcher({ FETCHER_MAX_ATTEMPTS: '12' });
   await out.waitFor((items) => items.length >= 200, '200 outputs');
 
   expect(dlq()).toHaveLength(0);
@@ -200,7 +200,7 @@ test('429 with Retry-After: 1 → the retry arrives no earlier than 1 s later, a
   api.server.server.once('request', () => api.server.faults.update({ rateLimitRate: 0 }));
   const j = job(1_500_000);
   await produce(topics.jobs, [j]);
-  const f = await startFetcher({ FETCH_BACKOFF_BASE_MS: '1', FETCH_BACKOFF_MAX_MS: '1' });
+  const f = await startFetcher({ FETCHER_BACKOFF_BASE_MS: '1', FETCHER_BACKOFF_MAX_MS: '1' });
   await out.waitFor((items) => items.length >= 1, 'the result');
 
   expect(resultOf(results()[0]).jobId).toBe(j.jobId);
@@ -211,11 +211,15 @@ test('429 with Retry-After: 1 → the retry arrives no earlier than 1 s later, a
   expect(await metricValue(f, 'fetcher_retries_total')).toBe(1);
 });
 
-test('429 every time → DLQ retries-exhausted after FETCH_MAX_ATTEMPTS, each retry honouring Retry-After', async () => {
+test('429 every time → DLQ retries-exhausted after FETCHER_MAX_ATTEMPTS, each retry honouring Retry-After', async () => {
   await api.setFaults({ rateLimitRate: 1, retryAfterSeconds: 1 });
   const j = job(1_500_001);
   await produce(topics.jobs, [j]);
-  const f = await startFetcher({ FETCH_MAX_ATTEMPTS: '3', FETCH_BACKOFF_BASE_MS: '1', FETCH_BACKOFF_MAX_MS: '1' });
+  const f = await startFetcher({
+    FETCHER_MAX_ATTEMPTS: '3',
+    FETCHER_BACKOFF_BASE_MS: '1',
+    FETCHER_BACKOFF_MAX_MS: '1',
+  });
   await out.waitFor((items) => items.length >= 1, 'the dead letter');
 
   expect(results()).toHaveLength(0);
@@ -239,12 +243,16 @@ test('a 200 with a body that is not JSON → DLQ malformed-response at once (not
   expect(api.requestsFor(1_600_000)).toHaveLength(1);
 });
 
-test('a hanging request is aborted after FETCH_TIMEOUT_MS and retried', async () => {
+test('a hanging request is aborted after FETCHER_TIMEOUT_MS and retried', async () => {
   await api.setFaults({ hangRate: 1 });
   api.server.server.once('request', () => api.server.faults.update({ hangRate: 0 }));
   const j = job(1_700_000);
   await produce(topics.jobs, [j]);
-  const f = await startFetcher({ FETCH_TIMEOUT_MS: '400', FETCH_BACKOFF_BASE_MS: '1', FETCH_BACKOFF_MAX_MS: '1' });
+  const f = await startFetcher({
+    FETCHER_TIMEOUT_MS: '400',
+    FETCHER_BACKOFF_BASE_MS: '1',
+    FETCHER_BACKOFF_MAX_MS: '1',
+  });
   await out.waitFor((items) => items.length >= 1, 'the result');
 
   expectCountsMatch(resultOf(results()[0]));
@@ -259,7 +267,7 @@ test('hanging every time → retries-exhausted after the attempts, each one time
   await api.setFaults({ hangRate: 1 });
   const j = job(1_700_001);
   await produce(topics.jobs, [j]);
-  const f = await startFetcher({ FETCH_TIMEOUT_MS: '200', FETCH_MAX_ATTEMPTS: '3' });
+  const f = await startFetcher({ FETCHER_TIMEOUT_MS: '200', FETCHER_MAX_ATTEMPTS: '3' });
   await out.waitFor((items) => items.length >= 1, 'the dead letter');
 
   expect(readDlqHeaders(dlq()[0].message.headers)).toMatchObject({ reason: 'retries-exhausted', attempts: 3 });
@@ -275,7 +283,7 @@ test('connection refused is transient: retried, then retries-exhausted', async (
   const closed = await startTestApi();
   const url = closed.url;
   await closed.close();
-  fetcher = new Fetcher({ config: testConfig(topics, url, { FETCH_MAX_ATTEMPTS: '2' }), logger: testLogger() });
+  fetcher = new Fetcher({ config: testConfig(topics, url, { FETCHER_MAX_ATTEMPTS: '2' }), logger: testLogger() });
   await fetcher.start();
   await out.waitFor((items) => items.length >= 1, 'the dead letter');
   expect(readDlqHeaders(dlq()[0].message.headers)).toMatchObject({ reason: 'retries-exhausted', attempts: 2 });
@@ -288,10 +296,10 @@ test('an upstream outage (every request a 500): jobs out of attempts are held, n
   const jobs = ids(30).map((id) => job(id));
   await produce(topics.jobs, jobs);
   const f = await startFetcher({
-    FETCH_MAX_ATTEMPTS: '2',
-    FETCH_BACKOFF_BASE_MS: '1',
-    FETCH_BACKOFF_MAX_MS: '50',
-    FETCH_OUTAGE_MIN_REQUESTS: '5',
+    FETCHER_MAX_ATTEMPTS: '2',
+    FETCHER_BACKOFF_BASE_MS: '1',
+    FETCHER_BACKOFF_MAX_MS: '50',
+    FETCHER_OUTAGE_MIN_REQUESTS: '5',
   });
   // every job has run out of its attempts at least once, and was held each time
   await until(async () => (await metricValue(f, 'fetcher_jobs_held_total')) >= 60, 'each job held twice');
@@ -346,7 +354,7 @@ test('stop() mid-way commits only what Kafka acknowledged; a second fetcher in t
   );
   await jobsIn.stop();
 
-  const extra = { FETCH_CONCURRENCY: '8', FETCH_CHUNK_SIZE: '4', FETCHER_SHUTDOWN_GRACE_MS: '0' };
+  const extra = { FETCHER_CONCURRENCY: '8', FETCHER_CHUNK_SIZE: '4', FETCHER_SHUTDOWN_GRACE_MS: '0' };
   const first = await startFetcher(extra);
   const groupId = first.config.FETCHER_GROUP_ID;
   await out.waitFor((items) => items.length >= 20, 'some results from the first fetcher');
@@ -366,7 +374,7 @@ test('stop() mid-way commits only what Kafka acknowledged; a second fetcher in t
 
   // The same group picks up from the committed offsets: every job ends with a result.
   fetcher = new Fetcher({
-    config: { ...testConfig(topics, api.url, extra), FETCHER_GROUP_ID: groupId, FETCH_CONCURRENCY: 64 },
+    config: { ...testConfig(topics, api.url, extra), FETCHER_GROUP_ID: groupId, FETCHER_CONCURRENCY: 64 },
     logger: testLogger(),
   });
   await fetcher.start();

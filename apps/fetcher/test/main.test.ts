@@ -28,13 +28,25 @@ const repoRoot = path.join(__dirname, '../../..');
 test('invalid configuration: exits non-zero and names the variable', () => {
   const run = spawnSync('npx', ['tsx', 'apps/fetcher/src/main.ts'], {
     cwd: repoRoot,
-    env: { ...process.env, FETCH_CONCURRENCY: 'abc', FETCHER_HTTP_PORT: '0' },
+    env: { ...process.env, FETCHER_CONCURRENCY: 'abc', FETCHER_HTTP_PORT: '0' },
     encoding: 'utf8',
     timeout: 60_000,
   });
   expect(run.status).not.toBe(0);
   expect(run.status).not.toBeNull();
-  expect(run.stderr).toContain('FETCH_CONCURRENCY="abc": expected a positive integer');
+  expect(run.stderr).toContain('FETCHER_CONCURRENCY="abc": expected a positive integer');
+});
+
+test('an old FETCH_* name set beside its new name to another value: exits 2 naming both', () => {
+  const run = spawnSync('npx', ['tsx', 'apps/fetcher/src/main.ts'], {
+    cwd: repoRoot,
+    env: { ...process.env, FETCH_CONCURRENCY: '5', FETCHER_CONCURRENCY: '6', FETCHER_HTTP_PORT: '0' },
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  expect(run.status).toBe(2);
+  expect(run.stderr).toContain('FETCH_CONCURRENCY="5"');
+  expect(run.stderr).toContain('FETCHER_CONCURRENCY');
 });
 
 describe('as a process', () => {
@@ -73,8 +85,8 @@ describe('as a process', () => {
     FETCHER_GROUP_ID: groupId,
     MOCK_API_URL: api.url,
     FETCHER_HTTP_PORT: '0',
-    FETCH_CONCURRENCY: '8',
-    FETCH_CHUNK_SIZE: '4',
+    FETCHER_CONCURRENCY: '8',
+    FETCHER_CHUNK_SIZE: '4',
     // the broker's minimum: a killed member's partitions move to the next fetcher after 6 s
     FETCHER_SESSION_TIMEOUT_MS: '6000',
   });

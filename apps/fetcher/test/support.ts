@@ -109,8 +109,8 @@ export function testConfig(topics: TestTopics, apiUrl: string, extra: Record<str
     FETCHER_GROUP_ID: uniqueName('fetchers'),
     MOCK_API_URL: apiUrl,
     FETCHER_HTTP_PORT: '0',
-    FETCH_BACKOFF_BASE_MS: '20',
-    FETCH_BACKOFF_MAX_MS: '200',
+    FETCHER_BACKOFF_BASE_MS: '20',
+    FETCHER_BACKOFF_MAX_MS: '200',
     FETCHER_SHUTDOWN_GRACE_MS: '1000',
     ...extra,
   });

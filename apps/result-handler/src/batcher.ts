@@ -1,8 +1,8 @@
 /**
- * The accumulator between Kafka and the database: items from any number of producers (here:
- * the concurrent per-partition `eachBatch` calls) go into one open batch, which is written
- * when it holds `maxSize` items or `maxWaitMs` after its first item arrived, whichever comes
- * first. Flushes run one at a time, in order; while one runs, the next batch fills.
+ * A size/time accumulator: items from any number of callers go into one open batch, which is
+ * written when it holds `maxSize` items or `maxWaitMs` after its first item arrived, whichever
+ * comes first. Flushes run one at a time, in order; while one runs, the next batch fills. (The
+ * result-handler's own batches come from the shared stage; this is exported for in-process use.)
  *
  * No Kafka or database code here: `flush` is given.
  *

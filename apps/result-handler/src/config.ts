@@ -1,44 +1,75 @@
-import { databaseEnv, envVar, kafkaEnv, logEnv, telemetryEnv } from '@mockstagram/shared';
+import { databaseEnv, envVar, kafkaEnv, loadConfig, logEnv, telemetryEnv } from '@mockstagram/shared';
 import { z } from 'zod';
 
 /**
- * Defaults of the result-handler's own settings, written once: the env schema below and
- * {@link ResultHandlerOptions} (for in-process use) both take them from here.
- */
-export const RESULT_HANDLER_DEFAULTS = {
-  groupId: 'mockstagram-result-handlers',
-  /** Rows per database transaction, at most. */
-  batchSize: 10000,
-  /** A batch that has not filled up is written this long after its first message arrived. */
-  flushMs: 1000,
-  httpPort: 8083,
-} as const;
-
-/**
- * Every environment variable the result-handler reads, with its default.
+ * Every environment variable the result-handler reads; its defaults are written here only.
  *
- * - `RESULT_HANDLER_GROUP_ID` (`mockstagram-result-handlers`): Kafka consumer group; run more
- *   instances with the same id to share the partitions of `TOPIC_FETCH_RESULTS`.
- * - `RESULT_HANDLER_BATCH_SIZE` (10000): rows per database transaction, at most.
- * - `RESULT_HANDLER_FLUSH_MS` (1000): a batch that has not filled up is written this long after
- *   its first message arrived (the worst-case delay added to a sample).
- * - `RESULT_HANDLER_HTTP_PORT` (8083): `/metrics`, `/healthz`, `/readyz`.
- * - `RESULT_HANDLER_HTTP_HOST` (127.0.0.1): the address it listens on (compose: 0.0.0.0, inside the container).
- * - Kafka: `KAFKA_BROKERS`, `KAFKA_CLIENT_ID`, `TOPIC_FETCH_RESULTS`, `TOPIC_DLQ`, `TOPIC_PARTITIONS`
- *   (see `kafkaEnv` in `@mockstagram/shared`); database: `DATABASE_URL`, `DATABASE_POOL_SIZE`;
- *   `LOG_LEVEL`; tracing: `OTEL_EXPORTER_OTLP_ENDPOINT`, `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER`,
- *   `OTEL_TRACES_SAMPLER_ARG`, `DEPLOYMENT_ENVIRONMENT` (`telemetryEnv`; read first by src/telemetry.ts).
+ * - `RESULT_HANDLER_GROUP_ID`: Kafka consumer group; instances with the same id share the
+ *   partitions of `TOPIC_FETCH_RESULTS`.
+ * - `RESULT_HANDLER_BATCH_SIZE`: rows per database transaction, at most.
+ * - `RESULT_HANDLER_FLUSH_MS`: a batch that has not filled up is written this long after its
+ *   first message arrived (the worst-case delay added to a sample).
+ * - `RESULT_HANDLER_DB_RETRY_INITIAL_MS` / `RESULT_HANDLER_DB_RETRY_MAX_MS`: first and longest
+ *   backoff between retries of a failed database write (retried without limit).
+ * - `RESULT_HANDLER_STOP_TIMEOUT_MS`: on stop, how long a batch may keep retrying a failing
+ *   database before it is abandoned (left uncommitted, redelivered to the next member).
+ * - `RESULT_HANDLER_HTTP_PORT` / `RESULT_HANDLER_HTTP_HOST`: `/metrics`, `/healthz`, `/readyz`.
+ * - Kafka, database, `LOG_LEVEL` and tracing: the shared `kafkaEnv`, `databaseEnv`, `logEnv`,
+ *   `telemetryEnv` (read first by src/telemetry.ts).
  */
 export const resultHandlerEnv = z.object({
   ...kafkaEnv.shape,
   ...databaseEnv.shape,
   ...logEnv.shape,
   ...telemetryEnv.shape,
-  RESULT_HANDLER_GROUP_ID: envVar.string(RESULT_HANDLER_DEFAULTS.groupId),
-  RESULT_HANDLER_BATCH_SIZE: envVar.positiveInt(RESULT_HANDLER_DEFAULTS.batchSize),
-  RESULT_HANDLER_FLUSH_MS: envVar.positiveInt(RESULT_HANDLER_DEFAULTS.flushMs),
-  RESULT_HANDLER_HTTP_PORT: envVar.port(RESULT_HANDLER_DEFAULTS.httpPort),
+  KAFKA_CLIENT_ID: envVar.string('result-handler'),
+  RESULT_HANDLER_GROUP_ID: envVar.string('mockstagram-result-handlers'),
+  RESULT_HANDLER_BATCH_SIZE: envVar.positiveInt(10_000),
+  RESULT_HANDLER_FLUSH_MS: envVar.positiveInt(1000),
+  RESULT_HANDLER_DB_RETRY_INITIAL_MS: envVar.positiveInt(200),
+  RESULT_HANDLER_DB_RETRY_MAX_MS: envVar.positiveInt(5000),
+  RESULT_HANDLER_STOP_TIMEOUT_MS: envVar.nonNegativeInt(10_000),
+  RESULT_HANDLER_HTTP_PORT: envVar.port(8083),
   RESULT_HANDLER_HTTP_HOST: envVar.host('127.0.0.1'),
 });
 
 export type ResultHandlerConfig = z.output<typeof resultHandlerEnv>;
+
+/** The settings of a {@link ResultHandler} that come from the configuration. */
+export interface ResultHandlerSettings {
+  /** Consumer group. */
+  groupId: string;
+  /** Messages per batch (one transaction), at most. */
+  batchSize: number;
+  /** A batch that did not fill up is stored this long after its first message, ms. */
+  flushMs: number;
+  /** First backoff before retrying a failed database write, ms. */
+  retryInitialDelayMs: number;
+  /** Longest backoff between database retries, ms. */
+  retryMaxDelayMs: number;
+  /**
+   * On {@link ResultHandler.stop}, how long a batch may keep retrying a failing database before
+   * it is abandoned (its messages stay uncommitted and are redelivered later), ms.
+   */
+  stopTimeoutMs: number;
+}
+
+/** The {@link ResultHandlerSettings} a parsed configuration gives. */
+export function resultHandlerSettings(config: ResultHandlerConfig): ResultHandlerSettings {
+  return {
+    groupId: config.RESULT_HANDLER_GROUP_ID,
+    batchSize: config.RESULT_HANDLER_BATCH_SIZE,
+    flushMs: config.RESULT_HANDLER_FLUSH_MS,
+    retryInitialDelayMs: config.RESULT_HANDLER_DB_RETRY_INITIAL_MS,
+    retryMaxDelayMs: config.RESULT_HANDLER_DB_RETRY_MAX_MS,
+    stopTimeoutMs: config.RESULT_HANDLER_STOP_TIMEOUT_MS,
+  };
+}
+
+/**
+ * The settings with every variable unset: the schema's defaults, for code that builds a
+ * {@link ResultHandler} itself (tests, benchmarks).
+ */
+export const RESULT_HANDLER_DEFAULTS: Readonly<ResultHandlerSettings> = Object.freeze(
+  resultHandlerSettings(loadConfig(resultHandlerEnv, {})),
+);

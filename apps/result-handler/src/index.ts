@@ -8,4 +8,10 @@ export { ResultHandler, type ResultHandlerOptions } from './result-handler';
 export { Batcher, type BatcherOptions } from './batcher';
 export { storeResults, isRowDataError, type StoreOutcome, type RejectedRow } from './store';
 export { createResultHandlerMetrics, type ResultHandlerMetrics } from './metrics';
-export { resultHandlerEnv, RESULT_HANDLER_DEFAULTS, type ResultHandlerConfig } from './config';
+export {
+  resultHandlerEnv,
+  resultHandlerSettings,
+  RESULT_HANDLER_DEFAULTS,
+  type ResultHandlerConfig,
+  type ResultHandlerSettings,
+} from './config';

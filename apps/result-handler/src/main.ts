@@ -16,7 +16,7 @@ import {
   startServiceHttp,
   type ServiceHttp,
 } from '@mockstagram/shared';
-import { resultHandlerEnv } from './config';
+import { resultHandlerEnv, resultHandlerSettings } from './config';
 import { ResultHandler } from './result-handler';
 
 const SERVICE = 'result-handler';
@@ -26,7 +26,7 @@ async function main(): Promise<void> {
   const logger = createLogger(SERVICE, config.LOG_LEVEL);
   const registry = createRegistry(SERVICE);
 
-  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? SERVICE, logger });
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, logger });
   const pool = createPool({
     connectionString: config.DATABASE_URL,
     max: config.DATABASE_POOL_SIZE,
@@ -40,9 +40,7 @@ async function main(): Promise<void> {
     registry,
     resultsTopic: config.TOPIC_FETCH_RESULTS,
     dlqTopic: config.TOPIC_DLQ,
-    groupId: config.RESULT_HANDLER_GROUP_ID,
-    batchSize: config.RESULT_HANDLER_BATCH_SIZE,
-    flushMs: config.RESULT_HANDLER_FLUSH_MS,
+    ...resultHandlerSettings(config),
     onFatal: () => void shutdown.shutdown('kafka consumer failed', 1),
   });
 

@@ -9,21 +9,23 @@
  * them in offset order):
  *
  * 1. decode every message (undecodable ones become dead letters);
- * 2. one database transaction (`storeResults`): ONE statement that inserts into
- *    `follower_counts` (ON CONFLICT DO NOTHING) and upserts `influencer_latest`, retried with
- *    backoff and without limit while the database fails (fetching paused meanwhile, the group
- *    membership kept by the client's heartbeats; nothing is dead-lettered for it);
+ * 2. `storeResults` (src/store.ts): one statement that inserts into `follower_counts` and
+ *    upserts `influencer_latest` (without ON CONFLICT on `follower_counts`; a batch holding a
+ *    stored sample is written again with a statement that skips it), retried with backoff and
+ *    without limit while the database fails (fetching paused meanwhile, the group membership
+ *    kept by the client's heartbeats; nothing is dead-lettered for it);
  * 3. then, while the NEXT batch's transaction already runs, the stage produces the batch's dead
  *    letters (undecodable messages, rows the database refused; acknowledged by all in-sync
  *    replicas) and commits the offsets of every partition in the batch.
  *
  * Why this keeps "no loss, no duplicate rows": the stage commits a partition's offset N only
  * when every earlier message of it is stored or dead-lettered, durably. A crash before the
- * commit redelivers the messages; the rows are absorbed by the unique key (`rows_duplicate`
- * counts them) and `influencer_latest` never moves backwards; a dead letter may then be
- * produced twice (DLQ delivery is at least once; each copy names its source partition and
- * offset). A store only fails when {@link ResultHandler.stop} gives up on it after
- * `stopTimeoutMs`; its messages are then left uncommitted for the next member.
+ * commit redelivers the messages; the rows are absorbed by the unique key
+ * (`result_handler_rows_duplicate_total` counts them) and `influencer_latest` never moves
+ * backwards; a dead letter may then be produced twice (DLQ delivery is at least once; each copy
+ * names its source partition and offset). A store only fails when {@link ResultHandler.stop}
+ * gives up on it after `stopTimeoutMs`; its messages are then left uncommitted for the next
+ * member.
  *
  * Tracing: each message gets a `fetch-result process` span (CONSUMER), child of the fetcher's
  * publish span found in its headers, so it belongs to the job's trace. It starts when the
@@ -42,10 +44,11 @@ import {
   dlqMessage,
   endSpan,
   isSampled,
-  isTransientDbError,
+  classifyDbError,
   Stage,
   SPAN_ATTRIBUTES as A,
   type ConsumedMessage,
+  type Decoded,
   type FetchResult,
   type KafkaClient,
   type Logger,
@@ -55,13 +58,19 @@ import {
   type StageResult,
 } from '@mockstagram/shared';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
+import { MAX_LINKS_PER_SPAN } from '@mockstagram/shared/src/telemetry';
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
-import { RESULT_HANDLER_DEFAULTS } from './config';
+import type { ResultHandlerSettings } from './config';
 import { createResultHandlerMetrics, type ResultHandlerMetrics } from './metrics';
 import { resultParameters, type ResultParameters } from './sql/writeResults';
 import { storeResults, type StoreOutcome } from './store';
 
-export interface ResultHandlerOptions {
+/**
+ * What a {@link ResultHandler} needs. The settings from the configuration are required: main.ts
+ * takes them from `resultHandlerSettings(config)`, tests and benchmarks from
+ * `RESULT_HANDLER_DEFAULTS` (src/config.ts, the schema's defaults).
+ */
+export interface ResultHandlerOptions extends ResultHandlerSettings {
   /** Kafka settings (`createKafka` from `@mockstagram/shared`). */
   kafka: KafkaClient;
   /** Database pool (`createPool`); not closed by {@link ResultHandler.stop}. */
@@ -73,36 +82,21 @@ export interface ResultHandlerOptions {
   resultsTopic: string;
   /** `TOPIC_DLQ`. */
   dlqTopic: string;
-  /** Consumer group. Default `mockstagram-result-handlers`. */
-  groupId?: string;
-  /** Messages per batch (one transaction), at most. Default 10000. */
-  batchSize?: number;
-  /** A batch that did not fill up is stored this long after its first message. Default 1000 ms. */
-  flushMs?: number;
   /**
    * Messages consumed but not yet committed above which fetching pauses, until they are back
-   * under it. Default 2 × `batchSize`; at least `batchSize`.
+   * under it. Unset: 2 × `batchSize`; at least `batchSize`.
    */
   maxPendingMessages?: number;
-  /** Fetch size per partition, bytes. Default: the stage's (1 MiB). */
+  /** Fetch size per partition, bytes. Default: the stage's. */
   maxBytesPerPartition?: number;
-  /** Fetch size per broker request, bytes. Default: the stage's (10 MiB). */
+  /** Fetch size per broker request, bytes. Default: the stage's. */
   maxBytes?: number;
-  /** Group session timeout. Default: the stage's (30 000 ms). */
+  /** Group session timeout. Default: the stage's. */
   sessionTimeoutMs?: number;
-  /** Group heartbeat interval (the client keeps sending them while a store waits). Default: the stage's (3000 ms). */
+  /** Group heartbeat interval (the client keeps sending them while a store waits). Default: the stage's. */
   heartbeatIntervalMs?: number;
-  /** A new group starts at the earliest offset (true) or the latest (false). Default true. */
+  /** A new group starts at the earliest offset (true) or the latest (false). Default: the stage's. */
   fromBeginning?: boolean;
-  /** First backoff before retrying a failed database write. Default 200 ms. */
-  retryInitialDelayMs?: number;
-  /** Longest backoff between database retries. Default 5000 ms. */
-  retryMaxDelayMs?: number;
-  /**
-   * On {@link ResultHandler.stop}, how long a batch may keep retrying a failing database before
-   * it is abandoned (its messages stay uncommitted and are redelivered later). Default 10 000 ms.
-   */
-  stopTimeoutMs?: number;
   /** Called when consuming failed for good (main.ts exits 1). */
   onFatal?: (err: Error) => void;
   /**
@@ -112,29 +106,28 @@ export interface ResultHandlerOptions {
   afterStore?: () => Promise<void>;
 }
 
-/** One consumed message, decoded or not, on its way through a batch. */
-interface Consumed {
+/** Where a consumed message came from, and its span. */
+interface Delivery {
   topic: string;
   partition: number;
   message: ConsumedMessage;
   /** Its `fetch-result process` span; ends when its batch is done (see {@link ResultHandler}). */
   span: Span;
-  /** The decoded result; undefined when the message goes to the DLQ. */
-  result: FetchResult | undefined;
-  reason?: string;
-  error?: string;
 }
+
+/**
+ * One consumed message on its way through a batch: decoded (`ok`, its result in `value`) or
+ * not (`reason`, `error`: it goes to the DLQ).
+ */
+type Consumed = Delivery & Decoded<FetchResult>;
+/** A message with a result to store. */
+type Decodable = Extract<Consumed, { ok: true }>;
+/** A message that could not be decoded. */
+type Undecodable = Extract<Consumed, { ok: false }>;
 
 class FlushAbortedError extends Error {
   override readonly name = 'FlushAbortedError';
 }
-
-/**
- * Most links one `follower_counts insert` span carries (links to the sampled messages it stored,
- * in consumption order); `mockstagram.links_dropped` counts those beyond. Equal to the span
- * limit `startTelemetry` sets (MAX_LINKS_PER_SPAN in @mockstagram/shared/src/telemetry).
- */
-export const MAX_INSERT_LINKS = 1000;
 
 /** The result-handler's tracer (its instrumentation scope is the service name). */
 const tracer = trace.getTracer('result-handler');
@@ -170,9 +163,8 @@ export class ResultHandler {
     this.options = options;
     this.logger = options.logger;
     this.metrics = createResultHandlerMetrics(options.registry);
-    this.groupId = options.groupId ?? RESULT_HANDLER_DEFAULTS.groupId;
-    const batchSize = options.batchSize ?? RESULT_HANDLER_DEFAULTS.batchSize;
-    const flushMs = options.flushMs ?? RESULT_HANDLER_DEFAULTS.flushMs;
+    this.groupId = options.groupId;
+    const { batchSize, flushMs } = options;
     this.stage = new Stage({
       name: 'result-handler',
       kafka: options.kafka,
@@ -193,24 +185,22 @@ export class ResultHandler {
         sessionTimeoutMs: options.sessionTimeoutMs,
         heartbeatIntervalMs: options.heartbeatIntervalMs,
         fromBeginning: options.fromBeginning,
-        stopGraceMs: options.stopTimeoutMs ?? 10_000,
+        stopGraceMs: options.stopTimeoutMs,
       },
       work: { mode: 'batch', process: (messages, signal) => this.processBatch(messages, signal) },
     });
 
-    // Backoff: cockatiel's ExponentialBackoff with its default "decorrelated jitter" generator
-    // (AWS' recommendation): delays grow ~×2 from initialDelay up to maxDelay, randomized so that
-    // several handlers do not hit a recovering database in lockstep. cockatiel is maintained,
-    // has no dependencies, ships CommonJS (3.x; 4.x is ESM-only), takes an AbortSignal (the
-    // stage's, aborted when stop() gives up) and reports each retry (metrics, pause). The fetcher
-    // uses the same version.
+    // Backoff: cockatiel's ExponentialBackoff with its default "decorrelated jitter": delays grow
+    // ~×2 from initialDelay up to maxDelay, randomized so that several handlers do not hit a
+    // recovering database in lockstep. It takes the stage's AbortSignal (aborted when stop()
+    // gives up) and reports each retry (metrics, pause).
     this.retryPolicy = retry(
       handleWhen((err) => !(err instanceof FlushAbortedError)),
       {
         maxAttempts: Number.POSITIVE_INFINITY,
         backoff: new ExponentialBackoff({
-          initialDelay: options.retryInitialDelayMs ?? 200,
-          maxDelay: options.retryMaxDelayMs ?? 5000,
+          initialDelay: options.retryInitialDelayMs,
+          maxDelay: options.retryMaxDelayMs,
         }),
       },
     );
@@ -225,7 +215,7 @@ export class ResultHandler {
       });
       this.pause(err);
       const fields = { err, step: this.step, attempt: event.attempt, retryInMs: Math.round(event.delay) };
-      if (isTransientDbError(err)) this.logger.warn(fields, `${this.step} failed (unavailable); retrying`);
+      if (classifyDbError(err) === 'transient') this.logger.warn(fields, `${this.step} failed (unavailable); retrying`);
       else this.logger.error(fields, `${this.step} failed; retrying${hint(err)}`);
     });
   }
@@ -310,7 +300,7 @@ export class ResultHandler {
     const started = performance.now();
     const items = await this.decode(messages);
     const { rows, rowItems, parameters } = prepareWrite(items);
-    const dead = items.filter((item) => !item.result);
+    const dead = items.filter((item): item is Undecodable => !item.ok);
     let outcome: StoreOutcome;
     try {
       outcome =
@@ -353,7 +343,7 @@ export class ResultHandler {
 
   /**
    * Decodes a batch in slices, letting I/O in between: decoding tens of thousands of messages at
-   * once (~2 µs each) would keep the event loop from the running store's database round trips.
+   * once would keep the event loop from the running store's database round trips.
    */
   private async decode(messages: ConsumedMessage[]): Promise<Consumed[]> {
     const items = new Array<Consumed>(messages.length);
@@ -374,9 +364,7 @@ export class ResultHandler {
           if (decoded.ok)
             span.setAttributes({ [A.influencerId]: decoded.value.influencerId, [A.jobId]: decoded.value.jobId });
         }
-        items[i] = decoded.ok
-          ? { topic, partition, message, span, result: decoded.value }
-          : { topic, partition, message, span, result: undefined, reason: decoded.reason, error: decoded.error };
+        items[i] = { topic, partition, message, span, ...decoded };
       }
     }
     return items;
@@ -387,16 +375,16 @@ export class ResultHandler {
    * before it commits the batch's offsets. A promise, so the next batch is stored meanwhile.
    */
   private async letters(
-    rowItems: Consumed[],
-    dead: Consumed[],
+    rowItems: Decodable[],
+    dead: Undecodable[],
     outcome: StoreOutcome,
     reasons: string[],
   ): Promise<Array<{ topic: string; messages: Message[] }>> {
     if (this.options.afterStore) await this.options.afterStore();
     const letters: Message[] = [];
     for (const item of dead) {
-      letters.push(this.deadLetter(item, item.reason!, item.error!));
-      reasons.push(item.reason!);
+      letters.push(this.deadLetter(item, item.reason, item.error));
+      reasons.push(item.reason);
       item.span.setStatus({ code: SpanStatusCode.ERROR, message: `dead-lettered: ${item.reason}` });
     }
     for (const { index, error } of outcome.rejected) {
@@ -411,7 +399,7 @@ export class ResultHandler {
         this.logger.warn(
           {
             err: error,
-            influencer_id: item.result!.influencerId,
+            influencer_id: item.value.influencerId,
             topic: item.topic,
             partition: item.partition,
             offset: item.message.offset,
@@ -438,13 +426,14 @@ export class ResultHandler {
    * The database transaction of a batch (retried until it succeeds), inside a
    * `follower_counts insert` span: CLIENT, the root of a trace of its own (it stores rows of many
    * jobs), with links to the `fetch-result process` spans of the sampled messages it stores (at
-   * most {@link MAX_INSERT_LINKS}). Its trace is sampled when any linked one is (see
+   * most `MAX_LINKS_PER_SPAN`, the span limit `startTelemetry` sets; `mockstagram.links_dropped`
+   * counts those beyond). Its trace is sampled when any linked one is (see
    * `createSampler`). Each stored message's span gets the insert's trace id as
    * `mockstagram.insert_trace_id`, to jump from a job's trace to the insert.
    */
   private async store(
     rows: FetchResult[],
-    rowItems: Consumed[],
+    rowItems: Decodable[],
     messages: number,
     parameters: ResultParameters,
     signal: AbortSignal,
@@ -455,7 +444,7 @@ export class ResultHandler {
       const spanContext = item.span.spanContext();
       if (!isSampled(spanContext)) continue;
       sampled += 1;
-      if (links.length < MAX_INSERT_LINKS) links.push({ context: spanContext });
+      if (links.length < MAX_LINKS_PER_SPAN) links.push({ context: spanContext });
     }
     const span = tracer.startSpan('follower_counts insert', { kind: SpanKind.CLIENT, root: true, links }, ROOT_CONTEXT);
     if (span.isRecording()) {
@@ -557,7 +546,7 @@ export class ResultHandler {
 /** What a batch stores: the decoded results of a batch and their statement parameters. */
 interface PreparedWrite {
   /** The items with a decoded result, sorted by influencer id (stable: offset order within one). */
-  rowItems: Consumed[];
+  rowItems: Decodable[];
   /** Their results, in the same order (a rejected row's index points into both). */
   rows: FetchResult[];
   parameters: ResultParameters;
@@ -566,15 +555,13 @@ interface PreparedWrite {
 /**
  * The rows of a batch in influencer order, not in the interleaving of the partitions they came
  * from: the database then inserts into the unique index of `follower_counts` and updates
- * `influencer_latest` in key order, walking its B-trees forward instead of all over them
- * (10,000-row batches of ids spread over 200,000 influencers: 56-60k → 65-66k rows/s for the
- * statement alone). Sorting 10,000 rows costs the handler ~3 ms, usually while the previous
- * batch is written (onSeal).
+ * `influencer_latest` in key order, walking its B-trees forward instead of all over them (see
+ * docs/performance.md for what it gains and costs).
  */
 function prepareWrite(items: readonly Consumed[]): PreparedWrite {
-  const rowItems = items.filter((item) => item.result !== undefined);
-  rowItems.sort((a, b) => a.result!.influencerId - b.result!.influencerId);
-  const rows = rowItems.map((item) => item.result!);
+  const rowItems = items.filter((item): item is Decodable => item.ok);
+  rowItems.sort((a, b) => a.value.influencerId - b.value.influencerId);
+  const rows = rowItems.map((item) => item.value);
   return { rowItems, rows, parameters: resultParameters(rows) };
 }
 

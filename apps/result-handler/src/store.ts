@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { withTransaction, type FetchResult, type Pool, type PoolClient } from '@mockstagram/shared';
+import { classifyDbError, withTransaction, type FetchResult, type Pool, type PoolClient } from '@mockstagram/shared';
 import { resultParameters, writeNewResults, writeResults, type ResultParameters } from './sql/writeResults';
 
 export interface RejectedRow {
@@ -50,10 +50,9 @@ export async function storeResults(
   try {
     return { inserted: await writeNewResults(pool, rows, parameters), rejected: [] };
   } catch (err) {
-    if (!isDuplicateKey(err)) {
-      if (isRowDataError(err)) return bisectAll(pool, rows); // a refused value: it would fail again
-      throw err;
-    }
+    const kind = classifyDbError(err);
+    if (kind === 'data') return bisectAll(pool, rows); // a refused value: it would fail again
+    if (kind !== 'duplicate') throw err;
   }
   // Some samples are stored already (a redelivery): the statement that skips them.
   try {
@@ -62,11 +61,6 @@ export async function storeResults(
     if (!isRowDataError(err)) throw err;
   }
   return bisectAll(pool, rows);
-}
-
-/** 23505 unique_violation: a sample (influencer, observed_at) that is stored already. */
-function isDuplicateKey(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === '23505';
 }
 
 /** The batch failed with a row data error: one transaction that isolates the refused rows. */
@@ -80,12 +74,12 @@ function bisectAll(pool: Pool, rows: readonly FetchResult[]): Promise<StoreOutco
 }
 
 /**
- * True for errors caused by the values of some row (SQLSTATE class 22 "data exception" or 23
- * "integrity constraint violation"): retrying the same row cannot succeed, other rows can.
+ * True for errors caused by the values of some row (`data` or `duplicate` in
+ * {@link classifyDbError}): retrying the same row cannot succeed, other rows can.
  */
 export function isRowDataError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code);
+  const kind = classifyDbError(err);
+  return kind === 'data' || kind === 'duplicate';
 }
 
 /**

@@ -30,6 +30,7 @@ import {
   type TestSchema,
 } from '../../../test/support/engines';
 import { ResultHandler, type ResultHandlerOptions } from '../src/result-handler';
+import { RESULT_HANDLER_DEFAULTS } from '../src/config';
 
 export { uniqueName };
 
@@ -221,6 +222,7 @@ export async function startHandler(
     registry,
     resultsTopic: env.resultsTopic,
     dlqTopic: env.dlqTopic,
+    ...RESULT_HANDLER_DEFAULTS,
     groupId: uniqueName('rh-group'),
     flushMs: 200,
     ...options,

@@ -4,7 +4,7 @@
  */
 import { configOrExit, createLogger, createPool } from '@mockstagram/shared';
 import { parseCommand, runCommand, USAGE, UsageError, type Command } from './commands';
-import { registryEnv } from './config';
+import { registryEnv, registrySettings } from './config';
 import { InfluencerRegistry } from './registry';
 
 async function main(): Promise<number> {
@@ -25,10 +25,7 @@ async function main(): Promise<number> {
   const logger = createLogger('scheduler-cli', config.LOG_LEVEL);
   const pool = createPool({ connectionString: config.DATABASE_URL, max: 1, logger, applicationName: 'scheduler-cli' });
   try {
-    const registry = new InfluencerRegistry({
-      pool,
-      defaultIntervalSeconds: config.SCHEDULER_DEFAULT_INTERVAL_SECONDS,
-    });
+    const registry = new InfluencerRegistry({ pool, ...registrySettings(config) });
     return await runCommand(cmd, registry, (line) => process.stdout.write(`${line}\n`));
   } catch (err) {
     process.stderr.write(`error: ${explain(err)}\n`);

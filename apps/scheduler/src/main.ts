@@ -18,7 +18,7 @@ import {
   type Logger,
   type Pool,
 } from '@mockstagram/shared';
-import { schedulerEnv } from './config';
+import { registrySettings, schedulerEnv, schedulerSettings } from './config';
 import { influencerRoutes } from './http';
 import { InfluencerRegistry } from './registry';
 import { Scheduler } from './scheduler';
@@ -35,7 +35,7 @@ async function main(): Promise<void> {
   });
   await waitForRegistryTable(pool, logger);
 
-  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID ?? 'scheduler', logger });
+  const kafka = createKafka({ brokers: config.KAFKA_BROKERS, clientId: config.KAFKA_CLIENT_ID, logger });
   const producer = createProducer(kafka);
   await ensureTopics(kafka, [{ topic: config.TOPIC_FETCH_JOBS, numPartitions: config.TOPIC_PARTITIONS }], {
     ...topicReplication(config),
@@ -50,16 +50,9 @@ async function main(): Promise<void> {
     topic: config.TOPIC_FETCH_JOBS,
     logger,
     registry: metricsRegistry,
-    tickCron: config.SCHEDULER_TICK_CRON,
-    batchSize: config.SCHEDULER_BATCH_SIZE,
-    maxJobsPerTick: config.SCHEDULER_MAX_JOBS_PER_TICK,
-    produceTimeoutMs: config.SCHEDULER_PRODUCE_TIMEOUT_MS,
-    statsRefreshMs: config.SCHEDULER_STATS_REFRESH_SECONDS * 1000,
+    ...schedulerSettings(config),
   });
-  const influencers = new InfluencerRegistry({
-    pool,
-    defaultIntervalSeconds: config.SCHEDULER_DEFAULT_INTERVAL_SECONDS,
-  });
+  const influencers = new InfluencerRegistry({ pool, ...registrySettings(config) });
 
   const http = await startServiceHttp({
     port: config.SCHEDULER_HTTP_PORT,

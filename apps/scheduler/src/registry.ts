@@ -13,15 +13,22 @@ import type { Selection } from './selection';
 
 export type { InfluencerRow } from './sql/types';
 
+/**
+ * Ids per statement for ranges and for lists. Each chunk is one autocommitted statement, so a big
+ * registration never holds the database in one long transaction; if it fails half-way, run it
+ * again (registration is idempotent).
+ */
+const RANGE_CHUNK_SIZE = 20_000;
+const IDS_CHUNK_SIZE = 10_000;
+
 export interface InfluencerRegistryOptions {
   pool: Pool;
-  /** Interval of newly registered influencers when none is given. Default 60 (`SCHEDULER_DEFAULT_INTERVAL_SECONDS`). */
-  defaultIntervalSeconds?: number;
   /**
-   * Ids per statement for ranges (default 20,000) and lists (default 10,000). Each chunk is one
-   * autocommitted statement, so a big registration never holds the database in one long
-   * transaction; if it fails half-way, run it again (registration is idempotent).
+   * Interval of newly registered influencers when none is given (`SCHEDULER_DEFAULT_INTERVAL_SECONDS`:
+   * `registrySettings(config)`, or `REGISTRY_DEFAULTS`, in src/config.ts).
    */
+  defaultIntervalSeconds: number;
+  /** Tests: ids per statement for ranges / lists, instead of the module's chunk sizes. */
   rangeChunkSize?: number;
   idsChunkSize?: number;
 }
@@ -63,9 +70,9 @@ export class InfluencerRegistry {
 
   constructor(options: InfluencerRegistryOptions) {
     this.pool = options.pool;
-    this.defaultIntervalSeconds = options.defaultIntervalSeconds ?? 60;
-    this.rangeChunkSize = options.rangeChunkSize ?? 20_000;
-    this.idsChunkSize = options.idsChunkSize ?? 10_000;
+    this.defaultIntervalSeconds = options.defaultIntervalSeconds;
+    this.rangeChunkSize = options.rangeChunkSize ?? RANGE_CHUNK_SIZE;
+    this.idsChunkSize = options.idsChunkSize ?? IDS_CHUNK_SIZE;
   }
 
   /**

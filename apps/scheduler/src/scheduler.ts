@@ -27,19 +27,35 @@ import { getSchedulerLag } from './sql/getSchedulerLag';
 const tracer = trace.getTracer('scheduler');
 
 /**
- * Defaults of {@link SchedulerOptions}; the config schema (src/config.ts) uses these same values
- * for the `SCHEDULER_*` variables.
+ * The scheduler's settings from the configuration (`schedulerSettings(config)` in src/config.ts;
+ * `SCHEDULER_DEFAULTS` there for the schema's defaults).
  */
-export const SCHEDULER_DEFAULTS = {
-  /** Every 5 seconds (node-cron, 6 fields: seconds first). */
-  tickCron: '*/5 * * * * *',
-  batchSize: 5000,
-  maxJobsPerTick: 'auto' as number | 'auto',
-  produceTimeoutMs: 10_000,
-  statsRefreshMs: 30_000,
-} as const;
+export interface SchedulerSettings {
+  /** When ticks run, a node-cron expression (6 fields = with seconds). */
+  tickCron: string;
+  /** Influencers claimed, produced and committed per transaction. */
+  batchSize: number;
+  /**
+   * Cap on the jobs one tick emits, so a backlog (after downtime, or a big registration without
+   * spreading) drains over several ticks instead of flooding the fetchers. `'auto'`:
+   *
+   *     max(batchSize, ceil(2 × tickSeconds × Σ over active influencers of 1 / fetch_interval_seconds))
+   *
+   * i.e. twice the steady-state rate: on time, a tick emits about half the cap; with a backlog,
+   * it drains at one extra steady-state rate, oldest slots first. `tickSeconds` is the longest
+   * gap between runs of `tickCron`; the sum is refreshed every `statsRefreshMs`.
+   */
+  maxJobsPerTick: number | 'auto';
+  /**
+   * How long a batch waits for Kafka's acknowledgement before it is rolled back (its slots stay
+   * due). The claim's transaction stays open meanwhile, so keep this short.
+   */
+  produceTimeoutMs: number;
+  /** How often the active count and job rate (for the `auto` cap and the gauge) are re-read, ms. */
+  statsRefreshMs: number;
+}
 
-export interface SchedulerOptions {
+export interface SchedulerOptions extends SchedulerSettings {
   /** Database holding `influencers`. */
   pool: Pool;
   /** A connected producer from `createProducer` (idempotent, acks = all). Not closed by the scheduler. */
@@ -49,28 +65,6 @@ export interface SchedulerOptions {
   logger: Logger;
   /** Where the `scheduler_*` metrics go. Default: a registry of its own (see {@link Scheduler.registry}). */
   registry?: Registry;
-  /** When ticks run, a node-cron expression (6 fields = with seconds). Default `*\/5 * * * * *` (every 5 s). */
-  tickCron?: string;
-  /** Influencers claimed, produced and committed per transaction. Default 5,000. */
-  batchSize?: number;
-  /**
-   * Cap on the jobs one tick emits, so a backlog (after downtime, or a big registration without
-   * spreading) drains over several ticks instead of flooding the fetchers. Default `'auto'`:
-   *
-   *     max(batchSize, ceil(2 × tickSeconds × Σ over active influencers of 1 / fetch_interval_seconds))
-   *
-   * i.e. twice the steady-state rate: on time, a tick emits about half the cap; with a backlog,
-   * it drains at one extra steady-state rate, oldest slots first. `tickSeconds` is the longest
-   * gap between runs of `tickCron`; the sum is refreshed every `statsRefreshMs`.
-   */
-  maxJobsPerTick?: number | 'auto';
-  /**
-   * How long a batch waits for Kafka's acknowledgement before it is rolled back (its slots stay
-   * due). Default 10,000 ms. The claim's transaction stays open meanwhile, so keep this short.
-   */
-  produceTimeoutMs?: number;
-  /** How often the active count and job rate (for the `auto` cap and the gauge) are re-read. Default 30,000 ms. */
-  statsRefreshMs?: number;
 }
 
 /** What one call of {@link Scheduler.tick} did. */
@@ -118,11 +112,11 @@ export class Scheduler {
     this.logger = options.logger;
     this.registry = options.registry ?? new Registry();
     this.metrics = createSchedulerMetrics(this.registry);
-    this.tickCron = options.tickCron ?? SCHEDULER_DEFAULTS.tickCron;
-    this.batchSize = options.batchSize ?? SCHEDULER_DEFAULTS.batchSize;
-    this.maxJobsOption = options.maxJobsPerTick ?? SCHEDULER_DEFAULTS.maxJobsPerTick;
-    this.produceTimeoutMs = options.produceTimeoutMs ?? SCHEDULER_DEFAULTS.produceTimeoutMs;
-    this.statsRefreshMs = options.statsRefreshMs ?? SCHEDULER_DEFAULTS.statsRefreshMs;
+    this.tickCron = options.tickCron;
+    this.batchSize = options.batchSize;
+    this.maxJobsOption = options.maxJobsPerTick;
+    this.produceTimeoutMs = options.produceTimeoutMs;
+    this.statsRefreshMs = options.statsRefreshMs;
 
     const problem = cronProblem(this.tickCron);
     if (problem) throw new Error(`invalid tick cron expression "${this.tickCron}": ${problem}`);
@@ -296,12 +290,8 @@ export class Scheduler {
 /**
  * The span of one job: `fetch-job publish` (PRODUCER), the root of the job's trace, from just
  * before its batch is sent until Kafka acknowledged the batch. Its context goes into the job's
- * headers, so the fetcher's and the result-handler's spans join the trace.
- *
- * Cost, measured on the 2-core dev machine (span + attributes + traceparent header + end, no
- * exporter): ~3.9 µs per job sampled, ~1.5 µs not sampled (the SDK then returns a non-recording
- * span: ids only, and the attributes are not built) — ~20 ms / ~8 ms per 5,000-job batch, next
- * to ~110 ms for the claim statement.
+ * headers, so the fetcher's and the result-handler's spans join the trace. An unsampled span is
+ * non-recording (ids only), so its attributes are not built.
  */
 function publishSpan(topic: string, influencerId: number, jobId: string): Span {
   const span = tracer.startSpan('fetch-job publish', { kind: SpanKind.PRODUCER, root: true }, ROOT_CONTEXT);

@@ -2,6 +2,7 @@ import { createPool, type Pool } from '@mockstagram/shared';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { createTopics } from '../../../test/support/engines';
 import { InfluencerRegistry } from '../src/registry';
+import { REGISTRY_DEFAULTS, SCHEDULER_DEFAULTS } from '../src/config';
 import { Scheduler } from '../src/scheduler';
 import {
   connectedProducer,
@@ -32,7 +33,7 @@ test('two schedulers ticking on one registry for 3+ intervals emit every due slo
   const topic = topics.names[0];
   const n = 40;
   const interval = 2;
-  await new InfluencerRegistry({ pool: db.pool }).register(
+  await new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool: db.pool }).register(
     { range: { from: 1, to: n } },
     { spread: false, intervalSeconds: interval },
   );
@@ -44,6 +45,7 @@ test('two schedulers ticking on one registry for 3+ intervals emit every due slo
     const pool = createPool({ connectionString: db.url, max: 2, logger: quietLogger });
     const producer = await connectedProducer();
     const scheduler = new Scheduler({
+      ...SCHEDULER_DEFAULTS,
       pool,
       producer,
       topic,

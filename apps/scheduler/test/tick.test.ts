@@ -2,6 +2,7 @@ import { FetchJobSchema, createKafka, createProducer, ensureTopics } from '@mock
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { createTopics, testKafka, testKafkaClient } from '../../../test/support/engines';
 import { InfluencerRegistry } from '../src/registry';
+import { SCHEDULER_DEFAULTS } from '../src/config';
 import { Scheduler, type SchedulerOptions } from '../src/scheduler';
 import {
   connectedProducer,
@@ -45,7 +46,14 @@ beforeEach(async () => {
 });
 
 function scheduler(key: TopicKey, options: Partial<SchedulerOptions> = {}): Scheduler {
-  return new Scheduler({ pool: db.pool, producer, topic: topic(key), logger: quietLogger, ...options });
+  return new Scheduler({
+    ...SCHEDULER_DEFAULTS,
+    pool: db.pool,
+    producer,
+    topic: topic(key),
+    logger: quietLogger,
+    ...options,
+  });
 }
 
 async function metric(s: Scheduler, name: string): Promise<number> {
@@ -185,6 +193,7 @@ test('Kafka unreachable during a tick → rolled back, slots still due; the next
     }),
   );
   const broken = new Scheduler({
+    ...SCHEDULER_DEFAULTS,
     pool: db.pool,
     producer: deadProducer,
     topic: topic('down'),
@@ -214,6 +223,7 @@ test('a missing topic → the batch times out and rolls back; a late acknowledge
   const own = await connectedProducer();
   try {
     const s = new Scheduler({
+      ...SCHEDULER_DEFAULTS,
       pool: db.pool,
       producer: own,
       topic: lateTopic,

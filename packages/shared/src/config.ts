@@ -8,13 +8,14 @@
  * const schema = z.object({
  *   ...kafkaEnv.shape,
  *   ...logEnv.shape,
- *   FETCH_CONCURRENCY: envVar.positiveInt(32),
+ *   FETCHER_CONCURRENCY: envVar.positiveInt(32),
  *   FETCHER_HTTP_PORT: envVar.port(8082),
  * });
- * const config = configOrExit(schema); // config.FETCH_CONCURRENCY is a number
+ * const config = configOrExit(schema); // config.FETCHER_CONCURRENCY is a number
  * ```
  *
  * Empty variables (`FOO=`) count as unset, so a blank line in `.env` falls back to the default.
+ * A renamed variable's old name can be accepted for one release (see {@link Renamed}).
  *
  * @module
  */
@@ -25,7 +26,7 @@ export type Env = Record<string, string | undefined>;
 
 /** One variable that failed validation. */
 export interface ConfigProblem {
-  /** The environment variable, e.g. `FETCH_CONCURRENCY`. */
+  /** The environment variable, e.g. `FETCHER_CONCURRENCY`. */
   variable: string;
   /** The raw value given, or `undefined` when the variable is not set. */
   value: string | undefined;
@@ -38,7 +39,7 @@ export interface ConfigProblem {
  *
  * ```
  * invalid configuration:
- *   FETCH_CONCURRENCY="abc": expected a positive integer
+ *   FETCHER_CONCURRENCY="abc": expected a positive integer
  *   DATABASE_URL is not set: expected a postgres:// URL
  * ```
  */
@@ -57,17 +58,68 @@ export function formatProblem(p: ConfigProblem): string {
 }
 
 /**
+ * Old variable name → its new name, for variables renamed within an app. The old name is
+ * accepted for one release: {@link loadConfig} reads it when the new one is unset and reports
+ * the rename through {@link ConfigOptions.onRenamed}; both set to different values is a
+ * {@link ConfigError}.
+ */
+export type Renamed = Readonly<Record<string, string>>;
+
+export interface ConfigOptions {
+  /** Variables renamed in this release (see {@link Renamed}). */
+  renamed?: Renamed;
+  /**
+   * Called once per load when old names were used, with one line naming each `old → new`.
+   * Default: that line on stderr.
+   */
+  onRenamed?: (message: string) => void;
+}
+
+const writeLine = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/**
  * Validates `env` against `schema` and returns the typed, coerced, defaulted result.
  * Variables not named in the schema are ignored. Empty strings count as unset.
  *
  * @throws {@link ConfigError} naming every bad variable, the value given and what is expected.
  */
-export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.env): z.output<S> {
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  env: Env = process.env,
+  { renamed = {}, onRenamed = writeLine }: ConfigOptions = {},
+): z.output<S> {
   const input: Record<string, string> = {};
   for (const key of Object.keys(schema.shape)) {
     const value = env[key];
     if (value !== undefined && value !== '') input[key] = value;
   }
+  const renameProblems: ConfigProblem[] = [];
+  const used: string[] = [];
+  const readFrom = new Map<string, string>(); // new name → the old name its value came from
+  for (const [oldName, newName] of Object.entries(renamed)) {
+    if (!(newName in schema.shape))
+      throw new Error(`renamed: ${newName} (the new name of ${oldName}) is not in the schema`);
+    const value = env[oldName];
+    if (value === undefined || value === '') continue;
+    used.push(`${oldName} → ${newName}`);
+    if (input[newName] === undefined) {
+      input[newName] = value;
+      readFrom.set(newName, oldName);
+    } else if (input[newName] !== value)
+      renameProblems.push({
+        variable: oldName,
+        value,
+        expected: `to be unset: it is the old name of ${newName}, which is set to ${JSON.stringify(
+          maskPassword(input[newName]),
+        )}`,
+      });
+  }
+  if (renameProblems.length > 0) throw new ConfigError(renameProblems);
+  if (used.length > 0) {
+    const message = `deprecated environment variables (read for this release only; rename them): ${used.join(', ')}`;
+    onRenamed(message);
+  }
+
   const result = schema.safeParse(input);
   if (result.success) return result.data;
 
@@ -76,10 +128,12 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.
     const variable = String(issue.path[0] ?? '(config)');
     if (problems.has(variable)) continue; // one line per variable is enough
     const field = schema.shape[variable] as z.ZodType | undefined;
+    const expected = (field && expectation(field)) ?? issue.message;
+    const oldName = readFrom.get(variable);
     problems.set(variable, {
-      variable,
+      variable: oldName ?? variable,
       value: input[variable],
-      expected: (field && expectation(field)) ?? issue.message,
+      expected: oldName ? `${expected} (it is the old name of ${variable})` : expected,
     });
   }
   throw new ConfigError([...problems.values()]);
@@ -91,11 +145,14 @@ export function loadConfig<S extends z.ZodObject>(schema: S, env: Env = process.
  */
 export function configOrExit<S extends z.ZodObject>(
   schema: S,
-  logger?: { error(obj: object, msg: string): void },
-  env: Env = process.env,
+  {
+    logger,
+    env = process.env,
+    ...options
+  }: ConfigOptions & { logger?: { error(obj: object, msg: string): void }; env?: Env } = {},
 ): z.output<S> {
   try {
-    return loadConfig(schema, env);
+    return loadConfig(schema, env, options);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     logger?.error({ problems: err.problems }, 'invalid configuration');
@@ -174,7 +231,7 @@ export const logEnv = z.object({
  * Kafka connection and topic names. Every service that talks to Kafka spreads this in.
  *
  * - `KAFKA_BROKERS` — comma-separated `host:port` list → `string[]`. Default `127.0.0.1:9092`.
- * - `KAFKA_CLIENT_ID` — optional; when unset a service uses its own name (e.g. `fetcher`).
+ * - `KAFKA_CLIENT_ID` — optional here; each service's schema makes its own name the default.
  * - `TOPIC_FETCH_JOBS` — default `mockstagram.fetch-jobs`.
  * - `TOPIC_FETCH_RESULTS` — default `mockstagram.fetch-results`.
  * - `TOPIC_DLQ` — default `mockstagram.dlq`.

@@ -108,20 +108,38 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
 }
 
 /**
- * True when a database error is worth retrying as is: the connection or server failed
- * (SQLSTATE class 08, 57P01–57P03, 53xxx, network errors, pool timeouts) or the transaction lost
- * a race (40001 serialization failure, 40P01 deadlock). False for errors that will happen again
- * with the same input (bad data 22xxx, constraint violations 23xxx, syntax or missing table 42xxx).
+ * What a database error means for the caller, decided here once:
+ *
+ * - `transient`: worth retrying as is. The connection or server failed (SQLSTATE class 08,
+ *   57P01–57P03, 53xxx, 58xxx, network errors, pool timeouts) or the transaction lost a race
+ *   (40001 serialization failure, 40P01 deadlock).
+ * - `duplicate`: 23505 unique violation: a row with that key is stored already.
+ * - `data`: the values of some row were refused (the rest of class 22 "data exception" and 23
+ *   "integrity constraint violation"): the same row fails again, other rows can succeed.
+ * - `permanent`: anything else (syntax, missing table 42xxx, authentication 28xxx, an unknown
+ *   error): it happens again until someone changes the database or the configuration.
  */
-export function isTransientDbError(err: unknown): boolean {
-  if (!(err instanceof Error)) return false;
-  const code = (err as { code?: unknown }).code;
+export type DbErrorClass = 'transient' | 'duplicate' | 'data' | 'permanent';
+
+const TRANSIENT_SQLSTATE = /^(08|53|57P0[123]|40001|40P01|58)/;
+const TRANSIENT_NETWORK_CODE = /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN|NOTFOUND)$/;
+const TRANSIENT_MESSAGE =
+  /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i;
+
+/** Classifies a database error (see {@link DbErrorClass}). */
+export function classifyDbError(err: unknown): DbErrorClass {
+  const code = (err as { code?: unknown } | null | undefined)?.code;
   if (typeof code === 'string') {
-    if (/^(08|53|57P0[123]|40001|40P01|58)/.test(code)) return true;
-    if (/^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NETUNREACH|AI_AGAIN|NOTFOUND)$/.test(code)) return true;
-    if (/^[0-9A-Z]{5}$/.test(code)) return false; // any other SQLSTATE: permanent
+    if (code === '23505') return 'duplicate';
+    if (/^2[23][0-9A-Z]{3}$/.test(code)) return 'data';
+    if (err instanceof Error && (TRANSIENT_SQLSTATE.test(code) || TRANSIENT_NETWORK_CODE.test(code)))
+      return 'transient';
+    if (/^[0-9A-Z]{5}$/.test(code)) return 'permanent';
   }
-  return /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended unexpectedly/i.test(
-    err.message,
-  );
+  return err instanceof Error && TRANSIENT_MESSAGE.test(err.message) ? 'transient' : 'permanent';
+}
+
+/** `classifyDbError(err) === 'transient'`: worth retrying as is. */
+export function isTransientDbError(err: unknown): boolean {
+  return classifyDbError(err) === 'transient';
 }

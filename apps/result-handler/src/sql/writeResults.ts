@@ -19,8 +19,7 @@ import type { FetchResult, Pool, PoolClient } from '@mockstagram/shared';
  * (the `MATERIALIZED` CTE; data-modifying CTEs always run to completion). One statement whatever
  * the row count: no SQL built per batch, the same plan every time. Why one statement rather than
  * BEGIN / INSERT / upsert / COMMIT: each round trip is a moment the database waits for this
- * process, whose event loop is also decoding the next Kafka fetch; on the single-session devstack
- * database that idle time was ~20 % of the drain (see README, Throughput). A value PostgreSQL
+ * process, whose event loop is also decoding the next Kafka fetch. A value PostgreSQL
  * refuses (year 0, a NUL in a username) fails the statement with its SQLSTATE (class 22); the
  * caller bisects (store.ts).
  */
@@ -36,7 +35,7 @@ export async function writeResults(
 /**
  * {@link writeResults} for samples none of which is stored yet (the normal case): the same
  * statement without `ON CONFLICT` on `follower_counts`, which spares the database the speculative
- * insertion per row (~10 % of the statement's time on the devstack database). If any sample is
+ * insertion per row. If any sample is
  * already stored (a redelivery), it fails with SQLSTATE 23505 and writes nothing: the caller then
  * runs {@link writeResults} (store.ts).
  */
@@ -54,8 +53,8 @@ export type ResultParameters = readonly [string, string, string, string, string,
 
 /**
  * The parameters of {@link writeResults} / {@link writeNewResults} for `rows`, as the array
- * literals node-postgres would send (`{1,2}`, `{"a","b\\"c"}`): building them is ~2 µs per row on
- * the handler's event loop, so the result-handler builds a batch's while the database writes the
+ * literals node-postgres would send (`{1,2}`, `{"a","b\\"c"}`). Building them takes the handler's
+ * event loop a while per row, so the result-handler builds a batch's while the database writes the
  * batch before it (it passes them in), instead of after, while the database waits.
  */
 export function resultParameters(rows: readonly FetchResult[]): ResultParameters {

@@ -6,6 +6,7 @@
  */
 import type { PoolClient } from 'pg';
 import { InfluencerRegistry } from '../../src/registry';
+import { REGISTRY_DEFAULTS } from '../../src/config';
 import { claimDueInfluencers, type ClaimedSlot } from '../../src/sql/claimDueInfluencers';
 import { migratedSchema, type RegistryDb } from '../support';
 
@@ -32,7 +33,7 @@ function withinMs<T>(promise: Promise<T>, ms: number, what: string): Promise<T> 
 
 test('a claim while another session holds claimed rows skips them at once and takes the rest', async () => {
   await db.pool.query('TRUNCATE influencers');
-  await new InfluencerRegistry({ pool: db.pool }).register(
+  await new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool: db.pool }).register(
     { range: { from: 1, to: 100 } },
     { spread: false, intervalSeconds: 60 },
   );
@@ -60,7 +61,7 @@ test('a claim while another session holds claimed rows skips them at once and ta
 
 test('two sessions claiming in rounds for 4 s never claim an (influencer, slot) twice', async () => {
   await db.pool.query('TRUNCATE influencers');
-  await new InfluencerRegistry({ pool: db.pool }).register(
+  await new InfluencerRegistry({ ...REGISTRY_DEFAULTS, pool: db.pool }).register(
     { range: { from: 1, to: 300 } },
     { spread: false, intervalSeconds: 1 },
   );

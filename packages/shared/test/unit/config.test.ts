@@ -5,7 +5,7 @@ const schema = z.object({
   ...kafkaEnv.shape,
   ...databaseEnv.shape,
   ...logEnv.shape,
-  FETCH_CONCURRENCY: envVar.positiveInt(32),
+  FETCHER_CONCURRENCY: envVar.positiveInt(32),
   FETCHER_HTTP_PORT: envVar.port(8082),
   DRY_RUN: envVar.boolean(false),
 });
@@ -35,7 +35,7 @@ describe('loadConfig', () => {
       DATABASE_URL: 'postgres://postgres@127.0.0.1:6432/postgres',
       DATABASE_POOL_SIZE: 10,
       LOG_LEVEL: 'info',
-      FETCH_CONCURRENCY: 32,
+      FETCHER_CONCURRENCY: 32,
       FETCHER_HTTP_PORT: 8082,
       DRY_RUN: false,
     });
@@ -44,30 +44,30 @@ describe('loadConfig', () => {
   it('coerces values and splits lists', () => {
     const c = loadConfig(schema, {
       KAFKA_BROKERS: ' a:9092, b:9093 ,',
-      FETCH_CONCURRENCY: '8',
+      FETCHER_CONCURRENCY: '8',
       DRY_RUN: 'false',
       LOG_LEVEL: 'debug',
       UNRELATED: 'ignored',
     });
     expect(c.KAFKA_BROKERS).toEqual(['a:9092', 'b:9093']);
-    expect(c.FETCH_CONCURRENCY).toBe(8);
+    expect(c.FETCHER_CONCURRENCY).toBe(8);
     expect(c.DRY_RUN).toBe(false);
     expect(c.LOG_LEVEL).toBe('debug');
   });
 
   it('treats an empty variable as unset', () => {
-    expect(loadConfig(schema, { FETCH_CONCURRENCY: '' }).FETCH_CONCURRENCY).toBe(32);
+    expect(loadConfig(schema, { FETCHER_CONCURRENCY: '' }).FETCHER_CONCURRENCY).toBe(32);
   });
 
   it('names the variable, the value and what is expected', () => {
-    expect(problemsOf(() => loadConfig(schema, { FETCH_CONCURRENCY: 'abc' }))).toContain(
-      'FETCH_CONCURRENCY="abc": expected a positive integer',
+    expect(problemsOf(() => loadConfig(schema, { FETCHER_CONCURRENCY: 'abc' }))).toContain(
+      'FETCHER_CONCURRENCY="abc": expected a positive integer',
     );
-    expect(problemsOf(() => loadConfig(schema, { FETCH_CONCURRENCY: '-3' }))).toContain(
-      'FETCH_CONCURRENCY="-3": expected a positive integer',
+    expect(problemsOf(() => loadConfig(schema, { FETCHER_CONCURRENCY: '-3' }))).toContain(
+      'FETCHER_CONCURRENCY="-3": expected a positive integer',
     );
-    expect(problemsOf(() => loadConfig(schema, { FETCH_CONCURRENCY: '1.5' }))).toContain(
-      'FETCH_CONCURRENCY="1.5": expected a positive integer',
+    expect(problemsOf(() => loadConfig(schema, { FETCHER_CONCURRENCY: '1.5' }))).toContain(
+      'FETCHER_CONCURRENCY="1.5": expected a positive integer',
     );
     expect(problemsOf(() => loadConfig(schema, { FETCHER_HTTP_PORT: '70000' }))).toContain(
       'FETCHER_HTTP_PORT="70000": expected a TCP port (0-65535)',
@@ -99,11 +99,11 @@ describe('loadConfig', () => {
   });
 
   it('lists every bad variable, one per line', () => {
-    const message = problemsOf(() => loadConfig(schema, { FETCH_CONCURRENCY: 'x', TOPIC_PARTITIONS: '0' }));
+    const message = problemsOf(() => loadConfig(schema, { FETCHER_CONCURRENCY: 'x', TOPIC_PARTITIONS: '0' }));
     expect(message.split('\n')).toEqual([
       'invalid configuration:',
       '  TOPIC_PARTITIONS="0": expected a positive integer',
-      '  FETCH_CONCURRENCY="x": expected a positive integer',
+      '  FETCHER_CONCURRENCY="x": expected a positive integer',
     ]);
   });
 
@@ -138,5 +138,59 @@ describe('loadConfig', () => {
     expect(
       problemsOf(() => loadConfig(migrationEnv, { FOLLOWER_COUNTS_COMPRESS_AFTER: "7 days'; drop table x; --" })),
     ).toContain('FOLLOWER_COUNTS_COMPRESS_AFTER="7 days\'; drop table x; --": expected a PostgreSQL interval');
+  });
+});
+
+describe('loadConfig with renamed variables', () => {
+  const renamed = { FETCH_CONCURRENCY: 'FETCHER_CONCURRENCY', OLD_PORT: 'FETCHER_HTTP_PORT' };
+
+  function load(env: Record<string, string>): { config: z.output<typeof schema>; warnings: string[] } {
+    const warnings: string[] = [];
+    const config = loadConfig(schema, env, { renamed, onRenamed: (m) => warnings.push(m) });
+    return { config, warnings };
+  }
+
+  it('reads the new name and warns about nothing when only it is set', () => {
+    const { config, warnings } = load({ FETCHER_CONCURRENCY: '7' });
+    expect(config.FETCHER_CONCURRENCY).toBe(7);
+    expect(warnings).toEqual([]);
+  });
+
+  it('reads an old name when the new one is unset, with one warning naming every old → new', () => {
+    const { config, warnings } = load({ FETCH_CONCURRENCY: '5', OLD_PORT: '9000' });
+    expect(config.FETCHER_CONCURRENCY).toBe(5);
+    expect(config.FETCHER_HTTP_PORT).toBe(9000);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('FETCH_CONCURRENCY → FETCHER_CONCURRENCY');
+    expect(warnings[0]).toContain('OLD_PORT → FETCHER_HTTP_PORT');
+  });
+
+  it('treats an empty old name as unset', () => {
+    const { config, warnings } = load({ FETCH_CONCURRENCY: '' });
+    expect(config.FETCHER_CONCURRENCY).toBe(32);
+    expect(warnings).toEqual([]);
+  });
+
+  it('accepts both names set to the same value (and still warns)', () => {
+    const { config, warnings } = load({ FETCH_CONCURRENCY: '5', FETCHER_CONCURRENCY: '5' });
+    expect(config.FETCHER_CONCURRENCY).toBe(5);
+    expect(warnings).toHaveLength(1);
+  });
+
+  it('stops with a config error naming both when they differ', () => {
+    const message = problemsOf(() => load({ FETCH_CONCURRENCY: '5', FETCHER_CONCURRENCY: '6' }));
+    expect(message).toContain('FETCH_CONCURRENCY="5"');
+    expect(message).toContain('FETCHER_CONCURRENCY');
+    expect(message).toContain('"6"');
+  });
+
+  it('validates a value given under its old name like the new one, naming the old one', () => {
+    expect(problemsOf(() => load({ FETCH_CONCURRENCY: 'abc' }))).toContain(
+      'FETCH_CONCURRENCY="abc": expected a positive integer (it is the old name of FETCHER_CONCURRENCY)',
+    );
+  });
+
+  it('refuses a rename to a variable the schema does not have', () => {
+    expect(() => loadConfig(schema, {}, { renamed: { A: 'NOT_IN_SCHEMA' } })).toThrow(/NOT_IN_SCHEMA/);
   });
 });
