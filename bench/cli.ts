@@ -26,7 +26,7 @@ ceilings: --only api,db,native,kafka   --wrk-seconds 10  --wrk-connections 64
           (db: the result-handler's write statement and COPY, per batch of --batch rows)
 parts:    --only fetcher,client,producer,consumer,sink  --jobs 100000 (fetcher jobs, client lookups)
           --kafka-messages 500000  --messages 2000000 (results topic for the sink)  --influencers 1000000
-          (fetcher and client take FETCH_* from the environment, the sink RESULT_HANDLER_* and
+          (fetcher and client take FETCHER_* from the environment, the sink RESULT_HANDLER_* and
           DATABASE_POOL_SIZE, as the services do; \`all\` runs fetcher,producer,consumer)
 peers:    --messages 2000000  --influencers 1000000  --sinks ours,telegraf
           --live-seconds 15  --live-rate 5000  (lag phase after the drain; 0 seconds to skip)

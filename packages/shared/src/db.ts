@@ -74,9 +74,10 @@ export function createPool(options: CreatePoolOptions): Pool {
  * whose ROLLBACK failed too (e.g. it was cut) is destroyed instead of returned to the pool.
  *
  * @example
- * await withTransaction(pool, async (client) => {
- *   await insertFollowerCounts(client, rows);
- *   await upsertInfluencerLatest(client, rows);
+ * const emitted = await withTransaction(pool, async (client) => {
+ *   const claimed = await claimDueInfluencers(client, limit);
+ *   await produceMany(producer, { topic, messages: jobsFor(claimed) }); // COMMIT only after the ack
+ *   return claimed.length;
  * });
  */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {

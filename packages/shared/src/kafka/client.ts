@@ -10,7 +10,7 @@ import type { Logger } from '../logger';
 export interface CreateKafkaOptions {
   /** `host:port` list, e.g. `config.KAFKA_BROKERS`. */
   brokers: string[];
-  /** Shows up in broker logs and quotas; use `config.KAFKA_CLIENT_ID ?? '<service>'`. */
+  /** Shows up in broker logs and quotas: the service's `KAFKA_CLIENT_ID` (its schema defaults it to the service's name). */
   clientId: string;
   /** The client's connection events are logged through `logger.child({ component: 'kafka' })`. */
   logger: Logger;
