@@ -10,7 +10,7 @@
 import { Writable } from 'node:stream';
 import { SpanKind, SpanStatusCode, type SpanContext } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { startTelemetry, type Telemetry } from '@mockstagram/shared/src/telemetry';
+import { startTelemetry, type Telemetry } from '@mockstagram/shared/telemetry';
 import {
   createKafka,
   createLogger,
