@@ -21,10 +21,14 @@
 import { randomUUID } from 'node:crypto';
 import { createProducer, encodeFetchJob, produceMany, type FetchJob } from '@mockstagram/shared';
 import type { Message } from '@mockstagram/shared';
-import { ApiClient, apiClientOptionsFrom } from '../apps/fetcher/src/api-client';
-import { loadFetcherConfig, type FetcherConfig } from '../apps/fetcher/src/config';
-import { Fetcher } from '../apps/fetcher/src/fetcher';
-import { createFetcherMetrics } from '../apps/fetcher/src/metrics';
+import {
+  ApiClient,
+  apiClientOptionsFrom,
+  loadFetcherConfig,
+  type FetcherConfig,
+  Fetcher,
+  createFetcherMetrics,
+} from '@mockstagram/fetcher';
 import { createTopics, uniqueName } from '../test/support/engines';
 import { benchKafka, benchLogger, stageConsumeRate } from './lib/kafka';
 import { startMockApi } from './lib/mock-api';

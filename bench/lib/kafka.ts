@@ -13,7 +13,7 @@ import {
   type Message,
 } from '@mockstagram/shared';
 import type { Admin } from 'kafkajs';
-import { resolveKafkaClasspath } from '../../packages/devstack/src/kafka';
+import { resolveKafkaClasspath } from '@mockstagram/devstack';
 import { kafkaBrokers, testKafka, uniqueName } from '../../test/support/engines';
 import { run, shellLine } from './proc';
 

@@ -11,7 +11,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { resolveKafkaClasspath, serverProperties } from '../../packages/devstack/src/kafka';
+import { resolveKafkaClasspath, serverProperties } from '@mockstagram/devstack';
 import { kafkaBrokers } from '../support/engines';
 import { loadCompose, loadComposeRaw, publishedPorts } from './support';
 

@@ -8,10 +8,16 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { devstackSettings, down, up, type DevstackSettings } from '@mockstagram/devstack';
-import { stopKafkaNode } from '../../packages/devstack/src/kafka';
-import { nativePaths } from '../../packages/devstack/src/native-timescale';
-import { restartTimescaleImmediate, stopTimescale } from '../../packages/devstack/src/timescale';
+import {
+  devstackSettings,
+  down,
+  up,
+  type DevstackSettings,
+  stopKafkaNode,
+  nativePaths,
+  restartTimescaleImmediate,
+  stopTimescale,
+} from '@mockstagram/devstack';
 import { freePorts } from '../support/services';
 
 export type Log = (message: string) => void;

@@ -27,8 +27,7 @@ import { Faults, MockApiServer } from '@mockstagram/mock-api';
 import { InfluencerRegistry, REGISTRY_DEFAULTS, Scheduler, SCHEDULER_DEFAULTS } from '@mockstagram/scheduler';
 import { RESULT_HANDLER_DEFAULTS, ResultHandler } from '@mockstagram/result-handler';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
-import { Fetcher } from '../../apps/fetcher/src/fetcher';
-import { loadFetcherConfig } from '../../apps/fetcher/src/config';
+import { Fetcher, loadFetcherConfig } from '@mockstagram/fetcher';
 import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
 
 const FOUND = 1_000_001;
