@@ -29,7 +29,7 @@ import {
   Fetcher,
   createFetcherMetrics,
 } from '@mockstagram/fetcher';
-import { createTopics, uniqueName } from '../test/support/engines';
+import { createTopics, uniqueName } from '@mockstagram/testkit';
 import { benchKafka, benchLogger, stageConsumeRate } from './lib/kafka';
 import { startMockApi } from './lib/mock-api';
 import { sleep } from './lib/proc';

@@ -24,7 +24,7 @@ import { createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { from as copyFrom } from 'pg-copy-streams';
 import { getInfluencer, getSeries, getStats, listTopFollowers, encodeCursor, type Queryable } from '@mockstagram/api';
-import { databaseUrl, freshSchema, withSearchPath } from '../test/support/engines';
+import { databaseUrl, freshSchema, withSearchPath } from '@mockstagram/testkit';
 import { freePort, stopChild, waitUntil } from './lib/proc';
 import { percentile, ProcWatch } from './lib/procstats';
 import type { WriterSummary } from './lib/queries-writer';

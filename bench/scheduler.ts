@@ -20,7 +20,7 @@ import {
 } from '@mockstagram/scheduler';
 import { createPool, createProducer } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { createTopics, freshSchema } from '../test/support/engines';
+import { createTopics, freshSchema } from '@mockstagram/testkit';
 import { benchKafka, benchLogger } from './lib/kafka';
 import type { Report } from './lib/report';
 

@@ -14,7 +14,7 @@ import {
 } from '@mockstagram/shared';
 import type { Admin } from 'kafkajs';
 import { resolveKafkaClasspath } from '@mockstagram/devstack';
-import { kafkaBrokers, testKafka, uniqueName } from '../../test/support/engines';
+import { kafkaBrokers, testKafka, uniqueName } from '@mockstagram/testkit';
 import { run, shellLine } from './proc';
 
 export const benchLogger = createLogger('bench', (process.env.LOG_LEVEL as 'info' | undefined) ?? 'error');

@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { resolveKafkaClasspath, serverProperties } from '@mockstagram/devstack';
-import { kafkaBrokers } from '../support/engines';
+import { kafkaBrokers } from '@mockstagram/testkit';
 import { loadCompose, loadComposeRaw, publishedPorts } from './support';
 
 const run = promisify(execFile);

@@ -18,7 +18,7 @@ import {
   restartTimescaleImmediate,
   stopTimescale,
 } from '@mockstagram/devstack';
-import { freePorts } from '../support/services';
+import { freePorts } from '@mockstagram/testkit';
 
 export type Log = (message: string) => void;
 

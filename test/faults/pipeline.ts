@@ -7,8 +7,16 @@
 import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createLogger, createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { createTopics, freshSchema, uniqueName, type TestSchema } from '../support/engines';
-import { freePort, pipelineEnvironments, ServiceProcess, type ServiceName } from '../support/services';
+import {
+  createTopics,
+  freshSchema,
+  uniqueName,
+  type TestSchema,
+  freePort,
+  pipelineEnvironments,
+  ServiceProcess,
+  type ServiceName,
+} from '@mockstagram/testkit';
 
 /** The processes of the pipeline: the fetcher runs twice. */
 export type Member = 'mock-api' | 'scheduler' | 'fetcher-1' | 'fetcher-2' | 'result-handler';

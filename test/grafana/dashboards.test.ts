@@ -19,7 +19,7 @@ import { createSchedulerMetrics } from '@mockstagram/scheduler';
 import { createLogger, createRegistry, type Registry } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { createFetcherMetrics } from '@mockstagram/fetcher';
-import { freshSchema, pausePolicies, type TestSchema } from '../support/engines';
+import { freshSchema, pausePolicies, type TestSchema } from '@mockstagram/testkit';
 import { expandSql, panelIntervalMs, type VariableValue } from './grafana-sql';
 
 const GRAFANA = path.resolve(__dirname, '..', '..', 'volumes', 'grafana');

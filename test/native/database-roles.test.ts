@@ -15,7 +15,7 @@ import { createPool, DATABASE_ROLES, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { WRITE_NEW_RESULTS_SQL, WRITE_RESULTS_SQL, resultParameters } from '@mockstagram/result-handler';
 import { claimDueInfluencers } from '@mockstagram/scheduler';
-import { databaseUrl, freshSchema, pausePolicies, withSearchPath, type TestSchema } from '../support/engines';
+import { databaseUrl, freshSchema, pausePolicies, withSearchPath, type TestSchema } from '@mockstagram/testkit';
 import { Pool as PgPool } from 'pg';
 
 const { migrator, scheduler, resultHandler, reader } = DATABASE_ROLES;

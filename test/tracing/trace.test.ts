@@ -28,7 +28,7 @@ import { InfluencerRegistry, REGISTRY_DEFAULTS, Scheduler, SCHEDULER_DEFAULTS } 
 import { RESULT_HANDLER_DEFAULTS, ResultHandler } from '@mockstagram/result-handler';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
 import { Fetcher, loadFetcherConfig } from '@mockstagram/fetcher';
-import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
+import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '@mockstagram/testkit';
 
 const FOUND = 1_000_001;
 const MISSING = 2_500_000; // above MOCK_API_ID_MAX: 404

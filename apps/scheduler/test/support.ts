@@ -7,7 +7,7 @@ import { migrate } from '@mockstagram/shared/migrate';
 import { decodeFetchJob, type FetchJob } from '@mockstagram/shared';
 import type { Consumer } from 'kafkajs';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
-import { freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../../test/support/engines';
+import { freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '@mockstagram/testkit';
 
 export const quietLogger: Logger = createLogger(
   'scheduler-test',

@@ -3,12 +3,13 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { APPS } from '../../scripts/build';
+// Type only: the testkit does not load the build script (nor esbuild) at run time.
+import type { APPS } from '../../../scripts/build';
 
 /** The four services, each run as its own process exactly as `yarn dev` runs it. */
 export type ServiceName = (typeof APPS)[number];
 
-const repoRoot = path.resolve(__dirname, '..', '..');
+const repoRoot = path.resolve(__dirname, '..', '..', '..');
 
 /** A TCP port nobody listens on right now (the kernel picks it). */
 export function freePort(): Promise<number> {
