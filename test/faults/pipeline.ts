@@ -1,6 +1,6 @@
 /**
  * The pipeline under test: mock API, scheduler, two fetchers and a result-handler, each its own
- * process started as its `start` script starts it (test/support/services.ts), on the suite's
+ * process started as its `start` script starts it (`ServiceProcess` of @mockstagram/testkit), on the suite's
  * engines, with their own topics and schema. A service can be killed with SIGKILL and started
  * again with the same environment and port.
  */

@@ -1,6 +1,6 @@
 /**
  * Helpers for the scheduler's tests: a migrated fresh schema, a producer, a topic reader.
- * Real Kafka and real TimescaleDB (see test/support/engines.ts); nothing is mocked.
+ * Real Kafka and real TimescaleDB (see @mockstagram/testkit, packages/testkit); nothing is mocked.
  */
 import { createKafka, createLogger, createPool, createProducer, type Logger, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
