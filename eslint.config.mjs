@@ -2,6 +2,21 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** `no-restricted-imports` patterns that keep each workspace's src/ its own (see below). */
+const workspaceBoundaries = [
+  {
+    regex: '^@mockstagram/[^/]+/src(/|$)',
+    message:
+      'import the package entry (@mockstagram/<name>) or an entry point it declares (e.g. @mockstagram/shared/telemetry), not its src/',
+  },
+  {
+    regex: '^(\\.\\./)+(apps|packages)/[^/]+/src(/|$)',
+    message:
+      'import the workspace through its package entry (@mockstagram/<name>), not by a relative path into its src/',
+  },
+  { regex: '(^|/)test/support(/|$)', message: 'test/support is @mockstagram/testkit now: import that' },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -48,6 +63,29 @@ export default tseslint.config(
     },
   },
   {
+    // Workspaces meet at their package entries: `@mockstagram/<name>` (src/index.ts, the library
+    // surface) or an entry point the package declares at its root (`@mockstagram/shared/telemetry`,
+    // `/migrate`, ...), never another workspace's src/ by a deep or a relative path. What the tests
+    // and benchmarks share is `@mockstagram/testkit` (the former test/support).
+    files: ['**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: workspaceBoundaries }] },
+  },
+  {
+    // The root's tests: ../support was test/support.
+    files: ['test/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...workspaceBoundaries,
+            { regex: '^(\\.\\./)+support(/|$)', message: 'test/support is @mockstagram/testkit now: import that' },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The benchmarks (bench/, `yarn bench`) sit on top of the apps and packages: they may import
     // them, never the other way round.
     files: ['apps/**/*.ts', 'packages/**/*.ts'],
@@ -56,6 +94,12 @@ export default tseslint.config(
         'error',
         {
           patterns: [
+            ...workspaceBoundaries,
+            // From inside a workspace: up out of it and down into a sibling's src/.
+            {
+              regex: '^(\\.\\./){2,}[^./][^/]*/src(/|$)',
+              message: 'import the other workspace through its package entry (@mockstagram/<name>), not its src/',
+            },
             { group: ['**/bench', '**/bench/**'], message: 'bench code is not imported from apps or packages' },
           ],
         },
