@@ -17,6 +17,17 @@ const workspaceBoundaries = [
   { regex: '(^|/)test/support(/|$)', message: 'test/support is @mockstagram/testkit now: import that' },
 ];
 
+/** The same, plus what only code inside apps/ and packages/ could do. */
+const insideWorkspaces = [
+  ...workspaceBoundaries,
+  // Up out of one workspace and down into a sibling's src/.
+  {
+    regex: '^(\\.\\./){2,}[^./][^/]*/src(/|$)',
+    message: 'import the other workspace through its package entry (@mockstagram/<name>), not its src/',
+  },
+  { group: ['**/bench', '**/bench/**'], message: 'bench code is not imported from apps or packages' },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -89,18 +100,20 @@ export default tseslint.config(
     // The benchmarks (bench/, `yarn bench`) sit on top of the apps and packages: they may import
     // them, never the other way round.
     files: ['apps/**/*.ts', 'packages/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: insideWorkspaces }] },
+  },
+  {
+    // What the apps and packages ship: yarn build bundles every @mockstagram/* import it meets, so
+    // the testkit stays out of their src/ (tests and benches only).
+    files: ['apps/*/src/**/*.ts', 'packages/*/src/**/*.ts', 'packages/*/*.ts'],
+    ignores: ['packages/testkit/**'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            ...workspaceBoundaries,
-            // From inside a workspace: up out of it and down into a sibling's src/.
-            {
-              regex: '^(\\.\\./){2,}[^./][^/]*/src(/|$)',
-              message: 'import the other workspace through its package entry (@mockstagram/<name>), not its src/',
-            },
-            { group: ['**/bench', '**/bench/**'], message: 'bench code is not imported from apps or packages' },
+            ...insideWorkspaces,
+            { regex: '^@mockstagram/testkit(/|$)', message: 'the testkit is for tests and benchmarks, not for src/' },
           ],
         },
       ],
