@@ -30,6 +30,7 @@ COPY apps/result-handler/package.json apps/result-handler/
 COPY apps/api/package.json apps/api/
 COPY packages/shared/package.json packages/shared/
 COPY packages/devstack/package.json packages/devstack/
+COPY packages/testkit/package.json packages/testkit/
 RUN --mount=type=cache,id=mockstagram-yarn,target=/usr/local/share/.cache/yarn \
     yarn install --frozen-lockfile --non-interactive --network-timeout 600000
 
@@ -41,7 +42,8 @@ RUN yarn typecheck && yarn build
 
 # ---------------------------------------------------------------------------------------------
 # prod-deps: production dependencies of the apps and @mockstagram/shared only (the devstack,
-# which brings a WebAssembly PostgreSQL for machines without Docker, is not needed in an image).
+# which brings a WebAssembly PostgreSQL for machines without Docker, is not needed in an image,
+# nor the testkit, which only the tests and benchmarks import).
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json yarn.lock ./

@@ -2,6 +2,32 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** `no-restricted-imports` patterns that keep each workspace's src/ its own (see below). */
+const workspaceBoundaries = [
+  {
+    regex: '^@mockstagram/[^/]+/src(/|$)',
+    message:
+      'import the package entry (@mockstagram/<name>) or an entry point it declares (e.g. @mockstagram/shared/telemetry), not its src/',
+  },
+  {
+    regex: '^(\\.\\./)+(apps|packages)/[^/]+/src(/|$)',
+    message:
+      'import the workspace through its package entry (@mockstagram/<name>), not by a relative path into its src/',
+  },
+  { regex: '(^|/)test/support(/|$)', message: 'test/support is @mockstagram/testkit now: import that' },
+];
+
+/** The same, plus what only code inside apps/ and packages/ could do. */
+const insideWorkspaces = [
+  ...workspaceBoundaries,
+  // Up out of one workspace and down into a sibling's src/.
+  {
+    regex: '^(\\.\\./){2,}[^./][^/]*/src(/|$)',
+    message: 'import the other workspace through its package entry (@mockstagram/<name>), not its src/',
+  },
+  { group: ['**/bench', '**/bench/**'], message: 'bench code is not imported from apps or packages' },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -48,15 +74,46 @@ export default tseslint.config(
     },
   },
   {
-    // The benchmarks (bench/, `yarn bench`) sit on top of the apps and packages: they may import
-    // them, never the other way round.
-    files: ['apps/**/*.ts', 'packages/**/*.ts'],
+    // Workspaces meet at their package entries: `@mockstagram/<name>` (src/index.ts, the library
+    // surface) or an entry point the package declares at its root (`@mockstagram/shared/telemetry`,
+    // `/migrate`, ...), never another workspace's src/ by a deep or a relative path. What the tests
+    // and benchmarks share is `@mockstagram/testkit` (the former test/support).
+    files: ['**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: workspaceBoundaries }] },
+  },
+  {
+    // The root's tests: ../support was test/support.
+    files: ['test/**/*.ts'],
     rules: {
       'no-restricted-imports': [
         'error',
         {
           patterns: [
-            { group: ['**/bench', '**/bench/**'], message: 'bench code is not imported from apps or packages' },
+            ...workspaceBoundaries,
+            { regex: '^(\\.\\./)+support(/|$)', message: 'test/support is @mockstagram/testkit now: import that' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // The benchmarks (bench/, `yarn bench`) sit on top of the apps and packages: they may import
+    // them, never the other way round.
+    files: ['apps/**/*.ts', 'packages/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: insideWorkspaces }] },
+  },
+  {
+    // What the apps and packages ship: yarn build bundles every @mockstagram/* import it meets, so
+    // the testkit stays out of their src/ (tests and benches only).
+    files: ['apps/*/src/**/*.ts', 'packages/*/src/**/*.ts', 'packages/*/*.ts'],
+    ignores: ['packages/testkit/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...insideWorkspaces,
+            { regex: '^@mockstagram/testkit(/|$)', message: 'the testkit is for tests and benchmarks, not for src/' },
           ],
         },
       ],

@@ -14,7 +14,7 @@
  */
 import { createPool, type Pool, type PoolClient } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { createTopics, databaseUrl, freshSchema, hoursAgo } from '../test/support/engines';
+import { createTopics, databaseUrl, freshSchema, hoursAgo } from '@mockstagram/testkit';
 import { databasePid, engineOf } from './lib/sink';
 import { copyRate, makeBatches, plainTablesDdl, TRUNCATE_SQL, writeRate, type Batch } from './lib/db';
 import { consumerPerformance, kafkaClasspath, producerPerformance } from './lib/kafka';

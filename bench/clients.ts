@@ -25,7 +25,7 @@ import {
   compatibilityPartitioner,
 } from '@platformatic/kafka';
 import { CompressionTypes, Partitioners, type Message } from 'kafkajs';
-import { createTopics, kafkaBrokers, testKafka, uniqueName } from '../test/support/engines';
+import { createTopics, kafkaBrokers, testKafka, uniqueName } from '@mockstagram/testkit';
 import { consumerPerformance, kafkaClasspath, kafkajsConsumeRate, producerPerformance, topicEnd } from './lib/kafka';
 import type { Report } from './lib/report';
 

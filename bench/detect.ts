@@ -8,8 +8,7 @@
 import { suspiciousIds } from '@mockstagram/mock-api';
 import { createPool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { freshSchema } from '../test/support/engines';
-import { idRange, writeHistory } from '../test/support/history';
+import { freshSchema, idRange, writeHistory } from '@mockstagram/testkit';
 
 const HOUR = 3_600_000;
 const FIRST_ID = 1_000_000;

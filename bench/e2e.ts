@@ -27,14 +27,12 @@ import {
   testKafka,
   uniqueName,
   type TestSchema,
-} from '../test/support/engines';
-import {
   metricSum,
   pipelineEnvironments,
   ServiceProcess,
   startCommand,
   type ServiceName,
-} from '../test/support/services';
+} from '@mockstagram/testkit';
 import { benchLogger } from './lib/kafka';
 import { percentile, ProcWatch, pgrepBusiest, type ProcFigures } from './lib/procstats';
 import { databasePid, engineOf } from './lib/sink';

@@ -21,11 +21,15 @@
 import { randomUUID } from 'node:crypto';
 import { createProducer, encodeFetchJob, produceMany, type FetchJob } from '@mockstagram/shared';
 import type { Message } from '@mockstagram/shared';
-import { ApiClient, apiClientOptionsFrom } from '../apps/fetcher/src/api-client';
-import { loadFetcherConfig, type FetcherConfig } from '../apps/fetcher/src/config';
-import { Fetcher } from '../apps/fetcher/src/fetcher';
-import { createFetcherMetrics } from '../apps/fetcher/src/metrics';
-import { createTopics, uniqueName } from '../test/support/engines';
+import {
+  ApiClient,
+  apiClientOptionsFrom,
+  loadFetcherConfig,
+  type FetcherConfig,
+  Fetcher,
+  createFetcherMetrics,
+} from '@mockstagram/fetcher';
+import { createTopics, uniqueName } from '@mockstagram/testkit';
 import { benchKafka, benchLogger, stageConsumeRate } from './lib/kafka';
 import { startMockApi } from './lib/mock-api';
 import { sleep } from './lib/proc';

@@ -10,12 +10,17 @@
  *
  * N is --influencers (default 100,000).
  */
-import { InfluencerRegistry, REGISTRY_DEFAULTS, Scheduler, SCHEDULER_DEFAULTS } from '@mockstagram/scheduler';
+import {
+  InfluencerRegistry,
+  REGISTRY_DEFAULTS,
+  Scheduler,
+  SCHEDULER_DEFAULTS,
+  getRegistryStats,
+  getSchedulerLag,
+} from '@mockstagram/scheduler';
 import { createPool, createProducer } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { getRegistryStats } from '../apps/scheduler/src/sql/getRegistryStats';
-import { getSchedulerLag } from '../apps/scheduler/src/sql/getSchedulerLag';
-import { createTopics, freshSchema } from '../test/support/engines';
+import { createTopics, freshSchema } from '@mockstagram/testkit';
 import { benchKafka, benchLogger } from './lib/kafka';
 import type { Report } from './lib/report';
 

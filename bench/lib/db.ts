@@ -10,11 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
 import type { FetchResult, PoolClient } from '@mockstagram/shared';
 import { from as copyFrom } from 'pg-copy-streams';
-import {
-  resultParameters,
-  writeNewResults,
-  type ResultParameters,
-} from '../../apps/result-handler/src/sql/writeResults';
+import { resultParameters, writeNewResults, type ResultParameters } from '@mockstagram/result-handler';
 import { repoRoot } from './report';
 
 export const COLUMNS = 'influencer_id, observed_at, follower_count, following_count, job_id';

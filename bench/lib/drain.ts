@@ -3,7 +3,7 @@
  * (its `sink` part: ours alone) and `yarn bench peers` (ours beside Telegraf): one topic, every
  * sink run `runs` times, interleaved, each run timed by runSink (bench/lib/sink.ts).
  */
-import { createTopics } from '../../test/support/engines';
+import { createTopics } from '@mockstagram/testkit';
 import { prefillResults } from './kafka';
 import type { Report } from './report';
 import { runSink, TelegrafSink, type Sink, type SinkRunResult } from './sink';

@@ -13,8 +13,8 @@ import {
   type Message,
 } from '@mockstagram/shared';
 import type { Admin } from 'kafkajs';
-import { resolveKafkaClasspath } from '../../packages/devstack/src/kafka';
-import { kafkaBrokers, testKafka, uniqueName } from '../../test/support/engines';
+import { resolveKafkaClasspath } from '@mockstagram/devstack';
+import { kafkaBrokers, testKafka, uniqueName } from '@mockstagram/testkit';
 import { run, shellLine } from './proc';
 
 export const benchLogger = createLogger('bench', (process.env.LOG_LEVEL as 'info' | undefined) ?? 'error');

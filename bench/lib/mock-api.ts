@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startCommand } from '../../test/support/services';
+import { startCommand } from '@mockstagram/testkit';
 import { freePort, pinned, requireTool, run, shellLine, stopChild, waitUntil } from './proc';
 import { repoRoot } from './report';
 

@@ -33,14 +33,7 @@ import {
   resultHandlerSettings,
   type ResultHandlerConfig,
 } from '@mockstagram/result-handler';
-import {
-  databaseUrl,
-  freshSchema,
-  kafkaBrokers,
-  testKafka,
-  uniqueName,
-  type TestSchema,
-} from '../../test/support/engines';
+import { databaseUrl, freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '@mockstagram/testkit';
 import { benchKafka, benchLogger, committedCovers, topicEnd } from './kafka';
 import { sleep, stopChild } from './proc';
 import { treeCpuSeconds } from './procstats';

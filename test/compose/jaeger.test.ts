@@ -7,8 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { JAEGER, devstackSettings, moduleSource, startJaeger } from '@mockstagram/devstack';
-import { jaegerConfig } from '../../packages/devstack/src/jaeger';
+import { JAEGER, devstackSettings, moduleSource, startJaeger, jaegerConfig } from '@mockstagram/devstack';
 import { loadCompose, publishedPorts } from './support';
 
 interface CollectorConfig {

@@ -11,8 +11,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { resolveKafkaClasspath, serverProperties } from '../../packages/devstack/src/kafka';
-import { kafkaBrokers } from '../support/engines';
+import { resolveKafkaClasspath, serverProperties } from '@mockstagram/devstack';
+import { kafkaBrokers } from '@mockstagram/testkit';
 import { loadCompose, loadComposeRaw, publishedPorts } from './support';
 
 const run = promisify(execFile);

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ONE_SHOTS, buildOneShots } from '../../scripts/build';
-import { freshSchema, type TestSchema } from '../support/engines';
+import { freshSchema, type TestSchema } from '@mockstagram/testkit';
 import { ROOT, loadCompose } from './support';
 
 const run = promisify(execFile);

@@ -8,11 +8,11 @@ import path from 'node:path';
 import { databaseEnv, logEnv, migrationEnv } from '@mockstagram/shared';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
-import { apiEnv } from '../../apps/api/src/config';
-import { fetcherEnv } from '../../apps/fetcher/src/config';
-import { mockApiEnv } from '../../apps/mock-api/src/config';
-import { resultHandlerEnv } from '../../apps/result-handler/src/config';
-import { registryEnv, schedulerEnv } from '../../apps/scheduler/src/config';
+import { apiEnv } from '@mockstagram/api';
+import { fetcherEnv } from '@mockstagram/fetcher';
+import { mockApiEnv } from '@mockstagram/mock-api';
+import { resultHandlerEnv } from '@mockstagram/result-handler';
+import { registryEnv, schedulerEnv } from '@mockstagram/scheduler';
 import { APPS } from '../../scripts/build';
 
 export const ROOT = path.resolve(__dirname, '..', '..');

@@ -17,8 +17,18 @@ import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createLogger, createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { devstackSettings, startJaeger, startPrometheus, stopPrometheus } from '@mockstagram/devstack';
-import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
-import { eventually, freePort, pipelineEnvironments, ServiceProcess, type ServiceName } from '../support/services';
+import {
+  createTopics,
+  freshSchema,
+  kafkaBrokers,
+  uniqueName,
+  type TestSchema,
+  eventually,
+  freePort,
+  pipelineEnvironments,
+  ServiceProcess,
+  type ServiceName,
+} from '@mockstagram/testkit';
 
 const FIRST_ID = 1_000_000;
 const INFLUENCERS = 200;

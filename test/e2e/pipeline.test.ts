@@ -14,8 +14,19 @@ import { migrate } from '@mockstagram/shared/migrate';
 import fs from 'node:fs';
 import path from 'node:path';
 import { expandSql, panelIntervalMs } from '../grafana/grafana-sql';
-import { createTopics, freshSchema, kafkaBrokers, roleUrl, uniqueName, type TestSchema } from '../support/engines';
-import { eventually, metricSum, pipelineEnvironments, ServiceProcess, type ServiceName } from '../support/services';
+import {
+  createTopics,
+  freshSchema,
+  kafkaBrokers,
+  roleUrl,
+  uniqueName,
+  type TestSchema,
+  eventually,
+  metricSum,
+  pipelineEnvironments,
+  ServiceProcess,
+  type ServiceName,
+} from '@mockstagram/testkit';
 
 const INFLUENCERS = 1000;
 const FIRST_ID = 1_000_000;

@@ -12,9 +12,20 @@ import { promisify } from 'node:util';
 import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createLogger, createPool, DATABASE_ROLES, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { createTopics, freshSchema, kafkaBrokers, roleUrl, uniqueName, type TestSchema } from '../support/engines';
-import { idRange, writeHistory } from '../support/history';
-import { eventually, pipelineEnvironments, ServiceProcess, type ServiceName } from '../support/services';
+import {
+  createTopics,
+  freshSchema,
+  kafkaBrokers,
+  roleUrl,
+  uniqueName,
+  type TestSchema,
+  idRange,
+  writeHistory,
+  eventually,
+  pipelineEnvironments,
+  ServiceProcess,
+  type ServiceName,
+} from '@mockstagram/testkit';
 
 const HOUR = 3_600_000;
 const IDS = idRange(1_000_000, 500);

@@ -8,11 +8,17 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { devstackSettings, down, up, type DevstackSettings } from '@mockstagram/devstack';
-import { stopKafkaNode } from '../../packages/devstack/src/kafka';
-import { nativePaths } from '../../packages/devstack/src/native-timescale';
-import { restartTimescaleImmediate, stopTimescale } from '../../packages/devstack/src/timescale';
-import { freePorts } from '../support/services';
+import {
+  devstackSettings,
+  down,
+  up,
+  type DevstackSettings,
+  stopKafkaNode,
+  nativePaths,
+  restartTimescaleImmediate,
+  stopTimescale,
+} from '@mockstagram/devstack';
+import { freePorts } from '@mockstagram/testkit';
 
 export type Log = (message: string) => void;
 

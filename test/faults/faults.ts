@@ -5,7 +5,7 @@
  */
 import { createProducer, produceMany, type KafkaClient } from '@mockstagram/shared';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { metricSum } from '../support/services';
+import { metricSum } from '@mockstagram/testkit';
 import type { FaultEngines, Log } from './engines';
 import type { Observer } from './observer';
 import type { Member, Pipeline } from './pipeline';

@@ -7,7 +7,7 @@
  */
 import { decodeFetchJob, readDlqHeaders } from '@mockstagram/shared';
 import { Kafka, logLevel, type Admin, type Consumer } from 'kafkajs';
-import { uniqueName } from '../support/engines';
+import { uniqueName } from '@mockstagram/testkit';
 
 /** `${influencerId}|${slot in epoch ms}` */
 export type SlotKey = string;

@@ -1,14 +1,22 @@
 /**
  * The pipeline under test: mock API, scheduler, two fetchers and a result-handler, each its own
- * process started as its `start` script starts it (test/support/services.ts), on the suite's
+ * process started as its `start` script starts it (`ServiceProcess` of @mockstagram/testkit), on the suite's
  * engines, with their own topics and schema. A service can be killed with SIGKILL and started
  * again with the same environment and port.
  */
 import { InfluencerRegistry, REGISTRY_DEFAULTS } from '@mockstagram/scheduler';
 import { createLogger, createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { createTopics, freshSchema, uniqueName, type TestSchema } from '../support/engines';
-import { freePort, pipelineEnvironments, ServiceProcess, type ServiceName } from '../support/services';
+import {
+  createTopics,
+  freshSchema,
+  uniqueName,
+  type TestSchema,
+  freePort,
+  pipelineEnvironments,
+  ServiceProcess,
+  type ServiceName,
+} from '@mockstagram/testkit';
 
 /** The processes of the pipeline: the fetcher runs twice. */
 export type Member = 'mock-api' | 'scheduler' | 'fetcher-1' | 'fetcher-2' | 'result-handler';

@@ -9,8 +9,15 @@
 import fc from 'fast-check';
 import { createPool, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
-import { pipelineEnvironments, ServiceProcess } from '../support/services';
+import {
+  createTopics,
+  freshSchema,
+  kafkaBrokers,
+  uniqueName,
+  type TestSchema,
+  pipelineEnvironments,
+  ServiceProcess,
+} from '@mockstagram/testkit';
 
 /** Cases per property; the totals are printed at the end. */
 const RUNS = 300;

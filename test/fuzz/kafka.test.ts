@@ -33,8 +33,10 @@ import {
   testKafka,
   uniqueName,
   type TestSchema,
-} from '../support/engines';
-import { eventually, pipelineEnvironments, ServiceProcess } from '../support/services';
+  eventually,
+  pipelineEnvironments,
+  ServiceProcess,
+} from '@mockstagram/testkit';
 
 /** Invalid messages per topic. */
 const CASES = 400;

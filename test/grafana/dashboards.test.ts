@@ -13,14 +13,13 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parser } from '@prometheus-io/lezer-promql';
 import { parse as parseYaml } from 'yaml';
-import { countsAt, profileOf, usernameFor } from '@mockstagram/mock-api';
-import { createMockApiMetrics } from '@mockstagram/mock-api';
+import { countsAt, profileOf, usernameFor, createMockApiMetrics } from '@mockstagram/mock-api';
 import { createResultHandlerMetrics } from '@mockstagram/result-handler';
 import { createSchedulerMetrics } from '@mockstagram/scheduler';
 import { createLogger, createRegistry, type Registry } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import { createFetcherMetrics } from '../../apps/fetcher/src/metrics';
-import { freshSchema, pausePolicies, type TestSchema } from '../support/engines';
+import { createFetcherMetrics } from '@mockstagram/fetcher';
+import { freshSchema, pausePolicies, type TestSchema } from '@mockstagram/testkit';
 import { expandSql, panelIntervalMs, type VariableValue } from './grafana-sql';
 
 const GRAFANA = path.resolve(__dirname, '..', '..', 'volumes', 'grafana');

@@ -8,8 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { migrate } from '@mockstagram/shared/migrate';
 import { profileOf } from '@mockstagram/mock-api';
-import { freshSchema, type TestSchema } from '../support/engines';
-import { idRange, writeHistory } from '../support/history';
+import { freshSchema, type TestSchema, idRange, writeHistory } from '@mockstagram/testkit';
 import { expandSql } from './grafana-sql';
 
 const HOUR = 3_600_000;

@@ -13,13 +13,9 @@
 import { randomUUID } from 'node:crypto';
 import { createPool, DATABASE_ROLES, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import {
-  WRITE_NEW_RESULTS_SQL,
-  WRITE_RESULTS_SQL,
-  resultParameters,
-} from '../../apps/result-handler/src/sql/writeResults';
-import { claimDueInfluencers } from '../../apps/scheduler/src/sql/claimDueInfluencers';
-import { databaseUrl, freshSchema, pausePolicies, withSearchPath, type TestSchema } from '../support/engines';
+import { WRITE_NEW_RESULTS_SQL, WRITE_RESULTS_SQL, resultParameters } from '@mockstagram/result-handler';
+import { claimDueInfluencers } from '@mockstagram/scheduler';
+import { databaseUrl, freshSchema, pausePolicies, withSearchPath, type TestSchema } from '@mockstagram/testkit';
 import { Pool as PgPool } from 'pg';
 
 const { migrator, scheduler, resultHandler, reader } = DATABASE_ROLES;

@@ -6,9 +6,8 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { SCRAPED_SERVICES, composeScrapeConfigs, localTargets } from '@mockstagram/devstack';
+import { SCRAPED_SERVICES, composeScrapeConfigs, localTargets, devstackConfig } from '@mockstagram/devstack';
 import { parse as parseYaml } from 'yaml';
-import { devstackConfig } from '../../packages/devstack/src/prometheus';
 import { APPS, APP_SCHEMAS, PORT_VARIABLES, loadCompose, read, schemaDefault } from '../compose/support';
 
 interface PrometheusFile {

@@ -10,7 +10,7 @@
 import { Writable } from 'node:stream';
 import { SpanKind, SpanStatusCode, type SpanContext } from '@opentelemetry/api';
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { startTelemetry, type Telemetry } from '@mockstagram/shared/src/telemetry';
+import { startTelemetry, type Telemetry } from '@mockstagram/shared/telemetry';
 import {
   createKafka,
   createLogger,
@@ -27,9 +27,8 @@ import { Faults, MockApiServer } from '@mockstagram/mock-api';
 import { InfluencerRegistry, REGISTRY_DEFAULTS, Scheduler, SCHEDULER_DEFAULTS } from '@mockstagram/scheduler';
 import { RESULT_HANDLER_DEFAULTS, ResultHandler } from '@mockstagram/result-handler';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
-import { Fetcher } from '../../apps/fetcher/src/fetcher';
-import { loadFetcherConfig } from '../../apps/fetcher/src/config';
-import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '../support/engines';
+import { Fetcher, loadFetcherConfig } from '@mockstagram/fetcher';
+import { createTopics, freshSchema, kafkaBrokers, uniqueName, type TestSchema } from '@mockstagram/testkit';
 
 const FOUND = 1_000_001;
 const MISSING = 2_500_000; // above MOCK_API_ID_MAX: 404

@@ -7,10 +7,10 @@ import path from 'node:path';
 import { devstackSettings } from '@mockstagram/devstack';
 import { databaseEnv, kafkaEnv, loadConfig, logEnv, migrationEnv, telemetryEnv } from '@mockstagram/shared';
 import type { z } from 'zod';
-import { fetcherEnv } from '../../apps/fetcher/src/config';
-import { mockApiEnv } from '../../apps/mock-api/src/config';
-import { resultHandlerEnv } from '../../apps/result-handler/src/config';
-import { registryEnv, schedulerEnv } from '../../apps/scheduler/src/config';
+import { fetcherEnv } from '@mockstagram/fetcher';
+import { mockApiEnv } from '@mockstagram/mock-api';
+import { resultHandlerEnv } from '@mockstagram/result-handler';
+import { registryEnv, schedulerEnv } from '@mockstagram/scheduler';
 
 function readEnvFile(file: string): Record<string, string> {
   const env: Record<string, string> = {};

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { databaseEnv, envVar, logEnv, telemetryEnv } from '@mockstagram/shared/src/config';
+import { databaseEnv, envVar, logEnv, telemetryEnv } from '@mockstagram/shared/config';
 import { z } from 'zod';
 
 /** What `yarn detect-suspicious` reads. */

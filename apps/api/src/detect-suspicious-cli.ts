@@ -3,9 +3,9 @@
  * settings of the scheduled job (its TimescaleDB config), then a refresh of the rank snapshot.
  * Prints the run's record as JSON. Exit codes: 0 done, 1 failed, 2 bad configuration.
  */
-import { configOrExit } from '@mockstagram/shared/src/config';
-import { createPool } from '@mockstagram/shared/src/db';
-import { createLogger } from '@mockstagram/shared/src/logger';
+import { configOrExit } from '@mockstagram/shared/config';
+import { createPool } from '@mockstagram/shared/db';
+import { createLogger } from '@mockstagram/shared/logger';
 import { detectEnv } from './config';
 import { detectSuspicious, getDetectionJobSettings } from './sql/detectSuspicious';
 import { refreshRankings } from './sql/refreshRankings';

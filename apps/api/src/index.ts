@@ -7,6 +7,8 @@ export { apiEnv, detectEnv, type ApiConfig } from './config';
 export { startApiServer, type ApiServerOptions } from './server';
 export { openApiDocument } from './openapi';
 export { chooseSeriesRange } from './series-range';
+export { encodeCursor, decodeCursor, type CursorKind } from './cursor';
+export type { Queryable } from './sql/types';
 export { detectSuspicious, getDetectionJobSettings, type DetectionRun } from './sql/detectSuspicious';
 export { refreshRankings } from './sql/refreshRankings';
 export { getInfluencer } from './sql/getInfluencer';

@@ -4,11 +4,11 @@
  */
 // First: starts tracing before anything else is loaded (see ./telemetry).
 import { telemetry } from './telemetry';
-import { configOrExit } from '@mockstagram/shared/src/config';
-import { createPool } from '@mockstagram/shared/src/db';
-import { createLogger } from '@mockstagram/shared/src/logger';
-import { createRegistry } from '@mockstagram/shared/src/metrics';
-import { onShutdown } from '@mockstagram/shared/src/shutdown';
+import { configOrExit } from '@mockstagram/shared/config';
+import { createPool } from '@mockstagram/shared/db';
+import { createLogger } from '@mockstagram/shared/logger';
+import { createRegistry } from '@mockstagram/shared/metrics';
+import { onShutdown } from '@mockstagram/shared/shutdown';
 import { apiEnv } from './config';
 import { startApiServer } from './server';
 

@@ -1,4 +1,4 @@
-import { Counter, Histogram, type Registry } from '@mockstagram/shared/src/metrics';
+import { Counter, Histogram, type Registry } from '@mockstagram/shared/metrics';
 
 /** Request metrics of the api, labelled by route pattern (never by raw path: ids are unbounded). */
 export interface ApiMetrics {

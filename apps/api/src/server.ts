@@ -3,9 +3,9 @@
  * and /readyz (ready = the database answers).
  */
 import type { Express } from 'express';
-import { startServiceHttp, type ServiceHttp } from '@mockstagram/shared/src/http';
-import type { Logger } from '@mockstagram/shared/src/logger';
-import type { Registry } from '@mockstagram/shared/src/metrics';
+import { startServiceHttp, type ServiceHttp } from '@mockstagram/shared/http';
+import type { Logger } from '@mockstagram/shared/logger';
+import type { Registry } from '@mockstagram/shared/metrics';
 import { createApiMetrics } from './metrics';
 import { pageRoutes } from './page';
 import { apiRouter } from './routes';

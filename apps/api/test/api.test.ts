@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { countsAt, profileOf } from '@mockstagram/mock-api';
 import { storeResults } from '@mockstagram/result-handler';
-import { idRange, writeHistory } from '../../../test/support/history';
+import { idRange, writeHistory } from '@mockstagram/testkit';
 import { detectSuspicious } from '../src/sql/detectSuspicious';
 import { refreshRankings } from '../src/sql/refreshRankings';
 import { ContractChecker, getJson, rawStatus, startApiEnv, type Answer, type ApiEnv } from './support';

@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { profileOf } from '@mockstagram/mock-api';
-import { idRange, writeHistory } from '../../../test/support/history';
+import { idRange, writeHistory } from '@mockstagram/testkit';
 import { detectSuspicious } from '../src/sql/detectSuspicious';
 import { refreshRankings } from '../src/sql/refreshRankings';
 import { startApiEnv, type ApiEnv } from './support';

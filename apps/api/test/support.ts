@@ -7,8 +7,8 @@ import http from 'node:http';
 import Ajv2020 from 'ajv/dist/2020';
 import { createLogger, createPool, createRegistry, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
-import type { ServiceHttp } from '@mockstagram/shared/src/http';
-import { freshSchema, type TestSchema } from '../../../test/support/engines';
+import type { ServiceHttp } from '@mockstagram/shared/http';
+import { freshSchema, type TestSchema } from '@mockstagram/testkit';
 import { startApiServer } from '../src/server';
 
 export interface ApiEnv {

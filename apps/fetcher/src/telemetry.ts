@@ -8,7 +8,7 @@
  * Spans: `fetch-job process` (CONSUMER) per job; under it one `GET /api/v1/influencers/:id`
  * (CLIENT, src/api-client.ts) per HTTP attempt and `fetch-result publish` / `dead-letter publish` (PRODUCER).
  */
-import { startTelemetry } from '@mockstagram/shared/src/telemetry';
+import { startTelemetry } from '@mockstagram/shared/telemetry';
 import { version } from '../package.json';
 
 // No instrumentations: the HTTP client's spans are made by src/api-client.ts (see why there).

@@ -6,8 +6,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import type { FetchJob } from '@mockstagram/shared';
 import { decodeFetchResult } from '@mockstagram/shared';
-import { kafkaBrokers } from '../../../test/support/engines';
-import { startMain, type MainProcess } from '../../../test/support/services';
+import { kafkaBrokers, startMain, type MainProcess } from '@mockstagram/testkit';
 import { Fetcher } from '../src/fetcher';
 import {
   collect,

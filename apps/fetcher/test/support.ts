@@ -16,7 +16,7 @@ import {
 } from '@mockstagram/shared';
 import { API_PREFIX, Faults, MockApiServer, createMockApiMetrics, type FaultPatch } from '@mockstagram/mock-api';
 import type { Consumer, IHeaders, KafkaMessage, Message } from 'kafkajs';
-import { createTopics, kafkaBrokers, testKafka, uniqueName } from '../../../test/support/engines';
+import { createTopics, kafkaBrokers, testKafka, uniqueName } from '@mockstagram/testkit';
 import { loadFetcherConfig, type FetcherConfig } from '../src/config';
 
 export const ID_MIN = 1_000_000;

@@ -28,3 +28,4 @@ export {
 } from './faults';
 export { MockApiServer, PortInUseError, API_PREFIX, type MockApiOptions } from './server';
 export { createMockApiMetrics, type MockApiMetrics } from './metrics';
+export { mockApiEnv, type MockApiConfig } from './config';

@@ -8,7 +8,7 @@
  * Spans: `GET /api/v1/influencers/:id` (SERVER) when the request carries a sampled
  * `traceparent` (the fetcher's HTTP client span); nothing for other requests.
  */
-import { startTelemetry } from '@mockstagram/shared/src/telemetry';
+import { startTelemetry } from '@mockstagram/shared/telemetry';
 import { version } from '../package.json';
 
 export const telemetry = startTelemetry({ service: 'mock-api', version });

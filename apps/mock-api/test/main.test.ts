@@ -1,6 +1,6 @@
 import http from 'node:http';
 import net from 'node:net';
-import { freePort, startMain } from '../../../test/support/services';
+import { freePort, startMain } from '@mockstagram/testkit';
 
 async function waitFor(check: () => boolean, ms = 20_000): Promise<void> {
   const until = Date.now() + ms;

@@ -58,7 +58,7 @@ import {
   type StageResult,
 } from '@mockstagram/shared';
 import { context, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Link, type Span } from '@opentelemetry/api';
-import { MAX_LINKS_PER_SPAN } from '@mockstagram/shared/src/telemetry';
+import { MAX_LINKS_PER_SPAN } from '@mockstagram/shared/telemetry';
 import { ExponentialBackoff, handleWhen, retry, type RetryPolicy } from 'cockatiel';
 import type { ResultHandlerSettings } from './config';
 import { createResultHandlerMetrics, type ResultHandlerMetrics } from './metrics';

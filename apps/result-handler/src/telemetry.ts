@@ -8,7 +8,7 @@
  * Spans: `fetch-result process` (CONSUMER) per message; `follower_counts insert` (CLIENT) per
  * flush, in its own trace, linked to the messages it stored.
  */
-import { startTelemetry } from '@mockstagram/shared/src/telemetry';
+import { startTelemetry } from '@mockstagram/shared/telemetry';
 import { version } from '../package.json';
 
 export const telemetry = startTelemetry({ service: 'result-handler', version });

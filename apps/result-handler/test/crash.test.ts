@@ -4,7 +4,7 @@
  * messages: nothing lost, no duplicate row.
  */
 import path from 'node:path';
-import { kafkaBrokers } from '../../../test/support/engines';
+import { kafkaBrokers } from '@mockstagram/testkit';
 import {
   type Child,
   committedTotal,

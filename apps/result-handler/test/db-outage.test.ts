@@ -3,7 +3,7 @@
  * backoff, stays in its group (heartbeats; the session timeout here is shorter than the outage),
  * resumes, and in the end every sample is stored exactly once, nothing dead-lettered.
  */
-import { createTopics } from '../../../test/support/engines';
+import { createTopics } from '@mockstagram/testkit';
 import {
   committedTotal,
   count,

@@ -2,7 +2,7 @@
  * The service as users run it: `tsx apps/result-handler/src/main.ts` with environment variables.
  */
 import http from 'node:http';
-import { kafkaBrokers } from '../../../test/support/engines';
+import { kafkaBrokers } from '@mockstagram/testkit';
 import {
   committedTotal,
   count,

@@ -4,7 +4,7 @@
  */
 import { createPool, type FetchResult, type Pool } from '@mockstagram/shared';
 import { isRowDataError, storeResults } from '../src/store';
-import { daysAgo } from '../../../test/support/engines';
+import { daysAgo } from '@mockstagram/testkit';
 import { count, result, setupEnv, type Env } from './support';
 
 /** Yesterday (UTC): inside the retention window that the server's background policy enforces. */

@@ -28,7 +28,7 @@ import {
   testKafkaClient,
   uniqueName,
   type TestSchema,
-} from '../../../test/support/engines';
+} from '@mockstagram/testkit';
 import { ResultHandler, type ResultHandlerOptions } from '../src/result-handler';
 import { RESULT_HANDLER_DEFAULTS } from '../src/config';
 

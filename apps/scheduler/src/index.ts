@@ -10,4 +10,6 @@ export * from './selection';
 export * from './config';
 export { influencerRoutes } from './http';
 export { createSchedulerMetrics, type SchedulerMetrics } from './metrics';
-export type { ClaimedSlot } from './sql/claimDueInfluencers';
+export { claimDueInfluencers, type ClaimedSlot } from './sql/claimDueInfluencers';
+export { getRegistryStats, type RegistryStats } from './sql/getRegistryStats';
+export { getSchedulerLag } from './sql/getSchedulerLag';

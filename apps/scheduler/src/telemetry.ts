@@ -7,7 +7,7 @@
  * Tracer name (instrumentation scope) = service name: `trace.getTracer('scheduler')`.
  * Spans: `fetch-job publish` (PRODUCER), one per job, the root of the job's trace.
  */
-import { startTelemetry } from '@mockstagram/shared/src/telemetry';
+import { startTelemetry } from '@mockstagram/shared/telemetry';
 import { version } from '../package.json';
 
 export const telemetry = startTelemetry({ service: 'scheduler', version });

@@ -1,6 +1,6 @@
 import { createPool, type Pool } from '@mockstagram/shared';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
-import { createTopics } from '../../../test/support/engines';
+import { createTopics } from '@mockstagram/testkit';
 import { InfluencerRegistry } from '../src/registry';
 import { REGISTRY_DEFAULTS, SCHEDULER_DEFAULTS } from '../src/config';
 import { Scheduler } from '../src/scheduler';

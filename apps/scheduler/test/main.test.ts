@@ -1,5 +1,4 @@
-import { testKafka, uniqueName } from '../../../test/support/engines';
-import { freePort, startMain } from '../../../test/support/services';
+import { testKafka, uniqueName, freePort, startMain } from '@mockstagram/testkit';
 import { eventually, messageCount, migratedSchema, type RegistryDb } from './support';
 
 test.each([

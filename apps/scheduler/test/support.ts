@@ -1,13 +1,13 @@
 /**
  * Helpers for the scheduler's tests: a migrated fresh schema, a producer, a topic reader.
- * Real Kafka and real TimescaleDB (see test/support/engines.ts); nothing is mocked.
+ * Real Kafka and real TimescaleDB (see @mockstagram/testkit, packages/testkit); nothing is mocked.
  */
 import { createKafka, createLogger, createPool, createProducer, type Logger, type Pool } from '@mockstagram/shared';
 import { migrate } from '@mockstagram/shared/migrate';
 import { decodeFetchJob, type FetchJob } from '@mockstagram/shared';
 import type { Consumer } from 'kafkajs';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
-import { freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '../../../test/support/engines';
+import { freshSchema, kafkaBrokers, testKafka, uniqueName, type TestSchema } from '@mockstagram/testkit';
 
 export const quietLogger: Logger = createLogger(
   'scheduler-test',

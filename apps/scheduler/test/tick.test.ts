@@ -1,6 +1,6 @@
 import { FetchJobSchema, createKafka, createProducer, ensureTopics } from '@mockstagram/shared';
 import type { KafkaProducer as Producer } from '@mockstagram/shared';
-import { createTopics, testKafka, testKafkaClient } from '../../../test/support/engines';
+import { createTopics, testKafka, testKafkaClient } from '@mockstagram/testkit';
 import { InfluencerRegistry } from '../src/registry';
 import { SCHEDULER_DEFAULTS } from '../src/config';
 import { Scheduler, type SchedulerOptions } from '../src/scheduler';

@@ -1,5 +1,5 @@
 import type { Client } from 'pg';
-import { DATABASE_ROLES } from '@mockstagram/shared/src/roles';
+import { DATABASE_ROLES } from '@mockstagram/shared/roles';
 
 /**
  * The pipeline's roles (migrations/011_roles.sql says what each may do) can log in to the

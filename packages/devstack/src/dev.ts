@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { concurrently } from 'concurrently';
 import { z } from 'zod';
-import { DATABASE_ROLES, databaseUrlAs } from '@mockstagram/shared/src/roles';
+import { DATABASE_ROLES, databaseUrlAs } from '@mockstagram/shared/roles';
 import { assertMigratedByMigrator } from './database-roles';
 import { repoRoot } from './paths';
 import { connectAsPostgres } from './postgres-client';

@@ -27,7 +27,7 @@ import {
 import { stopKafka, stopKafkaNode } from '../src/kafka';
 import { devstackSettings, type DevstackSettings } from '../src/settings';
 import { up } from '../src/stack';
-import { freePorts } from '../../../test/support/services';
+import { freePorts } from '@mockstagram/testkit';
 
 jest.setTimeout(300_000);
 

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { consumerLag, formatLag, formatMessage, listTopics, tailTopic, type TailedMessage } from '../src/kafka-tools';
 import { runCli } from './run-cli';
-import { createTopics, kafkaBrokers, testKafka, uniqueName } from '../../../test/support/engines';
+import { createTopics, kafkaBrokers, testKafka, uniqueName } from '@mockstagram/testkit';
 
 const log = (message: string) => console.log(`[devstack] ${message}`);
 const bootstrap = () => kafkaBrokers().join(',');

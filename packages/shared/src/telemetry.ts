@@ -3,7 +3,7 @@
  * `src/telemetry.ts`, which is the FIRST import of its `src/main.ts`, so that instrumentations
  * that patch modules on load are in place before those modules are required.
  *
- * Import this module by its path, `@mockstagram/shared/src/telemetry`, not through the package
+ * Import this module as `@mockstagram/shared/telemetry` (packages/shared/telemetry.ts), not through the package
  * index: the index loads pg, the Kafka client and express, which must come after the SDK has
  * started. The index does not re-export it either, so code that only needs `./tracing` does not
  * load the SDK.

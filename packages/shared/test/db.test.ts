@@ -1,4 +1,4 @@
-import { freshSchema, type TestSchema } from '../../../test/support/engines';
+import { freshSchema, type TestSchema } from '@mockstagram/testkit';
 import { createPool, isTransientDbError, withTransaction, type Pool } from '../src/db';
 
 describe('isTransientDbError', () => {

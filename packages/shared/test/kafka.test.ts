@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { Partitioners } from 'kafkajs';
-import { kafkaBrokers, testKafka, uniqueName } from '../../../test/support/engines';
+import { kafkaBrokers, testKafka, uniqueName } from '@mockstagram/testkit';
 import { createKafka, createProducer, ensureTopics, produceMany } from '../src/kafka';
 import { createLogger } from '../src/logger';
 

@@ -8,7 +8,7 @@ import {
   pausePolicies,
   withSearchPath,
   type TestSchema,
-} from '../../../test/support/engines';
+} from '@mockstagram/testkit';
 import { createPool, type Pool } from '../src/db';
 import { DEFAULT_MIGRATIONS_DIR, migrate, readMigrations } from '../src/migrate';
 

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { daysAgo, freshSchema, pausePolicies, type TestSchema } from '../../../test/support/engines';
+import { daysAgo, freshSchema, pausePolicies, type TestSchema } from '@mockstagram/testkit';
 import { createPool, type Pool } from '../src/db';
 import { DEFAULT_MIGRATIONS_DIR, migrate } from '../src/migrate';
 

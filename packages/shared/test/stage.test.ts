@@ -5,7 +5,7 @@
  * times a message was stored: at least once means every message is in it; duplicates are
  * allowed only for what was in flight when its partition moved or the stage was abandoned.
  */
-import { createTopics, testKafka, testKafkaClient, uniqueName } from '../../../test/support/engines';
+import { createTopics, testKafka, testKafkaClient, uniqueName } from '@mockstagram/testkit';
 import { createLogger } from '../src/logger';
 import { createProducer, produceMany, type ConsumedMessage } from '../src/kafka';
 import { Stage, type StageOptions, type StageWork } from '../src/stage';

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
-import { TIMESCALEDB_VERSION } from '../../../packages/devstack/src/settings';
+import { TIMESCALEDB_VERSION } from '@mockstagram/devstack';
 
 test('the timescaledb image is the pinned TimescaleDB release for a supported PostgreSQL', () => {
   const compose = parse(fs.readFileSync(path.join(__dirname, '..', '..', '..', 'docker-compose.yml'), 'utf8')) as {

@@ -4,9 +4,9 @@
  * connection). Matched on the statement with literals and comments masked (`@mockstagram/shared`'s
  * SQL lexer), so a keyword inside a string or a comment does not count.
  */
-import type { Statement } from '@mockstagram/shared/src/sql-scan';
+import type { Statement } from '@mockstagram/shared/sql-scan';
 
-export { splitStatements, type Statement } from '@mockstagram/shared/src/sql-scan';
+export { splitStatements, type Statement } from '@mockstagram/shared/sql-scan';
 
 const COPY_FROM_STDIN = /^\s*copy\b[\s\S]*?\bfrom\s+(stdin)\b/i;
 

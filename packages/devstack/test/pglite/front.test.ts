@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { Client } from 'pg';
-import { databaseUrl, freshSchema, type TestSchema } from '../../../../test/support/engines';
+import { databaseUrl, freshSchema, type TestSchema } from '@mockstagram/testkit';
 
 /**
  * What only the PGlite wire front does (src/pg-front/): one connection owns the single PGlite

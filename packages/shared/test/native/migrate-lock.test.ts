@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { Client } from 'pg';
-import { freshSchema, type TestSchema } from '../../../../test/support/engines';
+import { freshSchema, type TestSchema } from '@mockstagram/testkit';
 import { MIGRATION_LOCK_ID, readMigrations } from '../../src/migrate';
 
 const ROOT = path.resolve(__dirname, '..', '..', '..', '..');

@@ -7,7 +7,7 @@
  * the chunk past retain_for is gone, and the aggregates are materialised.
  * (PGlite has no background workers: this runs on the native engine only.)
  */
-import { freshSchema, pausePolicies, type TestSchema } from '../../../../test/support/engines';
+import { freshSchema, pausePolicies, type TestSchema } from '@mockstagram/testkit';
 import { createPool, type Pool } from '../../src/db';
 import { migrate } from '../../src/migrate';
 

@@ -1,44 +1,21 @@
+/**
+ * The services run as the image runs them (`ServiceProcess`, the built `dist/main.js`) or from
+ * source (`startMain`, tsx), and the environments that wire the four of them into one pipeline.
+ *
+ * @module
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { APPS } from '../../scripts/build';
+// Type only: the testkit does not load the build script (nor esbuild) at run time.
+import type { APPS } from '../../../scripts/build';
+import { freePort } from './ports';
 
 /** The four services, each run as its own process exactly as `yarn dev` runs it. */
 export type ServiceName = (typeof APPS)[number];
 
-const repoRoot = path.resolve(__dirname, '..', '..');
-
-/** A TCP port nobody listens on right now (the kernel picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** n distinct ports the kernel reports free (all held open together, then released). */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<net.Server>((resolve, reject) => {
-          const server = net.createServer();
-          server.once('error', reject);
-          server.listen(0, '127.0.0.1', () => resolve(server));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as net.AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
-  return ports;
-}
+const repoRoot = path.resolve(__dirname, '..', '..', '..');
 
 /** An app's `start` script, split into words (e.g. `node --max-old-space-size=128 dist/main.js`). */
 export function startCommand(name: ServiceName): string[] {
@@ -125,40 +102,6 @@ export class ServiceProcess {
     clearTimeout(timer);
     return code;
   }
-}
-
-/** Poll `check` until it returns a value that is not undefined, or fail after timeoutMs saying `what`. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-  intervalMs = 250,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(intervalMs);
-  }
-}
-
-/**
- * Sum of every sample of `name` in a Prometheus text exposition whose labels include `labels`
- * (0 when the metric has no samples, e.g. a labelled counter never incremented).
- */
-export function metricSum(text: string, name: string, labels: Record<string, string> = {}): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{([^}]*)\})?\s+(\S+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = new Map<string, string>();
-    for (const pair of (m[3] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
-      have.set(pair[1], pair[2]);
-    if (Object.entries(labels).every(([k, v]) => have.get(k) === v)) sum += Number(m[4]);
-  }
-  return sum;
 }
 
 /** A service's `src/main.ts` run from source in its own node process (tsx loader), as its `dev` script runs it. */

@@ -1,62 +1,15 @@
-import { randomBytes } from 'node:crypto';
-import { Kafka, logLevel } from 'kafkajs';
+/**
+ * The test run's TimescaleDB: a fresh schema per test file, URLs for a schema or a pipeline role,
+ * and pausing a schema's background jobs.
+ *
+ * @module
+ */
 import { Pool } from 'pg';
-import {
-  createKafka,
-  createLogger,
-  DATABASE_ROLE_PASSWORD_VARIABLES,
-  databaseUrlAs,
-  ensureTopics,
-  type DatabaseRole,
-  type KafkaClient,
-} from '@mockstagram/shared';
+import { DATABASE_ROLE_PASSWORD_VARIABLES, databaseUrlAs, type DatabaseRole } from '@mockstagram/shared';
+import { uniqueName } from './names';
 
-/** Connection details of the engines the test run uses (set by test/global-setup.ts). */
-export const kafkaBrokers = (): string[] => (process.env.KAFKA_BROKERS ?? '127.0.0.1:9092').split(',');
+/** The database the test run uses (set by test/global-setup.ts). */
 export const databaseUrl = (): string => process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:6432/postgres';
-
-/** A name no other test (or earlier run) has used: prefix + time + random. */
-export function uniqueName(prefix: string): string {
-  return `${prefix}_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-}
-
-export function testKafka(clientId = uniqueName('test')): Kafka {
-  return new Kafka({ clientId, brokers: kafkaBrokers(), logLevel: logLevel.NOTHING });
-}
-
-/** The shared Kafka settings (`createKafka`) for the test run's broker, for `ensureTopics`, `createProducer` and the stage. */
-export function testKafkaClient(clientId = uniqueName('test')): KafkaClient {
-  return createKafka({ brokers: kafkaBrokers(), clientId, logger: createLogger('test', 'silent') });
-}
-
-/** Create uniquely named topics (prefix → name) with the given partitions; delete them with the returned function. */
-export async function createTopics(
-  prefixes: string[],
-  numPartitions = 12,
-): Promise<{ names: string[]; remove: () => Promise<void> }> {
-  const names = prefixes.map((p) => uniqueName(p).replace(/_/g, '.'));
-  // ensureTopics, not kafkajs' createTopics with waitForLeaders: that one fails when the broker
-  // does not know a just-created topic yet (UNKNOWN_TOPIC_OR_PARTITION) instead of asking again.
-  // The broker's default replication (and min.insync.replicas): 1 on one broker, 3 (and 2) on the
-  // devstack's three-node cluster, so tests against either see topics like the services create.
-  await ensureTopics(
-    testKafkaClient(),
-    names.map((topic) => ({ topic, numPartitions })),
-    { replicationFactor: -1 },
-  );
-  return {
-    names,
-    remove: async () => {
-      const a = testKafka().admin();
-      await a.connect();
-      try {
-        await a.deleteTopics({ topics: names });
-      } finally {
-        await a.disconnect();
-      }
-    },
-  };
-}
 
 /**
  * A fresh schema for one test file, so test files never see each other's tables.
@@ -121,20 +74,6 @@ export function withSearchPath(url: string, schema: string): string {
   const u = new URL(url);
   u.searchParams.set('options', `-c search_path=${schema},public`);
   return u.toString();
-}
-
-/**
- * The start of the hour `hours` before now. Test samples dated from there on are inside the
- * retention window and younger than compress_after, so a real server's background policies
- * (which run right after a migration, and again on their schedule) leave them where they are.
- */
-export function hoursAgo(hours: number, now = Date.now()): number {
-  return Math.floor(now / 3_600_000) * 3_600_000 - hours * 3_600_000;
-}
-
-/** The UTC date (YYYY-MM-DD) `days` before today. */
-export function daysAgo(days: number, now = Date.now()): string {
-  return new Date(now - days * 86_400_000).toISOString().slice(0, 10);
 }
 
 /**
