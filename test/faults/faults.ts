@@ -3,8 +3,9 @@
  * fault is over (the killed process restarted, the broker or database back, the API healthy
  * again); the time until the pipeline has caught up after that is the fault's recovery.
  */
-import { createProducer, produceMany, type KafkaClient } from '@mockstagram/shared';
+import { createProducer, produceMany, type KafkaClient, type KafkaProducer } from '@mockstagram/shared';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { inspect } from 'node:util';
 import { metricSum } from '@mockstagram/testkit';
 import type { FaultEngines, Log } from './engines';
 import type { Observer } from './observer';
@@ -175,7 +176,7 @@ export const FAULTS: Fault[] = [
                 reason: notJson ? 'not-json' : 'invalid',
               };
             });
-            await produceMany(producer, { topic, messages: messages.map(({ key, value }) => ({ key, value })) });
+            await producePoison(ctx, producer, topic, messages);
             for (const m of messages) ctx.poison.set(m.key, { reason: m.reason, topic });
           }
           await sleep(Math.max(0, 1000 - (Date.now() - started)));
@@ -187,3 +188,28 @@ export const FAULTS: Fault[] = [
     },
   },
 ];
+
+/**
+ * The suite's own producer is a tool, not the system under test: a send it cannot complete is
+ * logged with its causes and tried again (a poison message that lands twice is dead-lettered
+ * twice under the same key, which the audit counts once). Recorded as poison only once acknowledged.
+ */
+async function producePoison(
+  ctx: FaultContext,
+  producer: KafkaProducer,
+  topic: string,
+  messages: { key: string; value: string }[],
+): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await produceMany(producer, { topic, messages: messages.map(({ key, value }) => ({ key, value })) });
+      return;
+    } catch (err) {
+      if (attempt === 3) throw err;
+      ctx.log(
+        `  poison send to ${topic} failed (attempt ${attempt} of 3), again in 1 s: ${inspect(err, { depth: 4 })}`,
+      );
+      await sleep(1000);
+    }
+  }
+}

@@ -23,6 +23,7 @@ import { FAULTS, type Fault, type FaultContext } from './faults';
 import { Observer } from './observer';
 import { MEMBERS, Pipeline, type Member } from './pipeline';
 import { formatTable, writeReport } from './report';
+import { inspect } from 'node:util';
 
 const { values } = parseArgs({
   options: {
@@ -244,7 +245,8 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    process.stderr.write(`fault suite failed: ${(err as Error).stack ?? String(err)}\n`);
+    // inspect, not .stack: a Kafka client's AggregateError carries its causes in .errors
+    process.stderr.write(`fault suite failed: ${inspect(err, { depth: 6 })}\n`);
     process.exit(1);
   },
 );
