@@ -7,6 +7,7 @@
  * bench/results/<name>-<timestamp>.json (git-ignored).
  */
 import { parseArgs } from 'node:util';
+import { devstackSettings } from '@mockstagram/devstack';
 import { buildApps } from '../scripts/build';
 import { ceilings } from './ceilings';
 import { parts } from './parts';
@@ -17,6 +18,7 @@ import { detect } from './detect';
 import { clients } from './clients';
 import { schedulerBench } from './scheduler';
 import { javaVersion, latestMedians, Report } from './lib/report';
+import { stopChildrenOnSignal } from './lib/children';
 
 const USAGE = `usage: yarn bench <ceilings|parts|peers|clients|e2e|queries|detect|scheduler|all> [flags]
 
@@ -100,6 +102,12 @@ async function main(): Promise<void> {
     console.log(USAGE);
     process.exit(flags.help ? 0 : 2);
   }
+  // The engines: KAFKA_BROKERS / DATABASE_URL, else the devstack's on its DEVSTACK_* ports, as the
+  // tests' global setup resolves them.
+  const engines = devstackSettings();
+  process.env.KAFKA_BROKERS ??= engines.kafkaBrokers;
+  process.env.DATABASE_URL ??= engines.databaseUrl;
+  stopChildrenOnSignal();
   // The services (and the mock API of the ceilings and parts) run as they ship: built, by their
   // start scripts. One build for the whole invocation.
   await buildApps();
